@@ -1,0 +1,71 @@
+"""Create the plugin's private Python environment: `<data dir>/venv` with token-budget's dependencies.
+
+Standard library only: it runs before those dependencies exist (which is also why it locks with fcntl rather than
+filelock). Offline installs: TOKEN_BUDGET_WHEELHOUSE=<folder of wheels> installs from there with --no-index.
+The hook only uses the environment once the `.token-budget-ready` marker exists, written last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = ".token-budget-ready"
+
+
+def dependencies() -> list[str]:
+    """The `dependencies` list of pyproject.toml (no tomllib: Python 3.10 lacks it)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.S | re.M)
+    return re.findall(r'"([^"]+)"', block.group(1)) if block else []
+
+
+def build(data: Path, log) -> int:  # type: ignore[no-untyped-def]
+    venv = data / "venv"
+    if (venv / MARKER).exists():
+        return 0
+    if venv.exists():
+        shutil.rmtree(venv)  # a half-built environment from an interrupted run
+    log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} creating {venv} with {sys.executable}\n")
+    log.flush()
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=log, stderr=log)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    wheelhouse = os.environ.get("TOKEN_BUDGET_WHEELHOUSE")
+    if wheelhouse:
+        pip += ["--no-index", "--find-links", wheelhouse]
+    subprocess.run([*pip, *dependencies()], check=True, stdout=log, stderr=log)
+    (venv / MARKER).write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n", encoding="utf-8")
+    log.write("ready\n")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, type=Path, help="the data dir (CLAUDE_PLUGIN_DATA)")
+    parser.add_argument("--wait", action="store_true", help="wait for a bootstrap already running")
+    args = parser.parse_args()
+    args.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(args.data / "venv.lock", "a") as lock, open(args.data / "bootstrap.log", "a") as log:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if args.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return 0  # parallel hooks: another process is already building it
+        try:
+            return build(args.data, log)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log.write(f"failed: {exc}\n")
+            print(f"token-budget: could not set up {args.data / 'venv'}: {exc}. See {args.data / 'bootstrap.log'}.",
+                  file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

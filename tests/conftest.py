@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test touches the real home: data dir, config, XDG folders and Claude's folder all live in tmp_path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("CLAUDE_PLUGIN_DATA", "CLAUDE_PLUGIN_ROOT", "TOKEN_BUDGET_CONFIG", "SLACK_WEBHOOK",
+                 "SMTP_HOST", "SMTP_PASSWORD", "TOKEN_BUDGET_WORKFLOW"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("NO_COLOR", "1")
+    return tmp_path
+
+
+@pytest.fixture
+def data_dir(hermetic_env: Path) -> Path:
+    return hermetic_env / "data"
+
+
+@pytest.fixture
+def claude_dir(hermetic_env: Path) -> Path:
+    path = hermetic_env / "claude"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """The environment for real `tokens` processes: the hermetic variables, and this checkout importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

@@ -1,0 +1,131 @@
+"""`tokens doctor`: each check says what it found and, when something is wrong, what to run or change."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import TokenBudgetError
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def run_checks(env: Any, claude_dirs: list[Path]) -> list[Check]:
+    checks = [_data_dir(env)]
+    checks.append(_config(env))
+    checks.append(_ledger(env))
+    checks.append(_hooks(env))
+    checks.append(_transcripts(env, claude_dirs))
+    checks.append(_hook_log(env))
+    return checks
+
+
+def _data_dir(env: Any) -> Check:
+    try:
+        path = env.data_dir
+    except TokenBudgetError as exc:
+        return Check("data dir", "fail", exc.message, exc.hint)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not os.access(path, os.W_OK):
+        return Check("data dir", "fail", f"{path} is not writable", f"chmod u+w {path}, or set TOKEN_BUDGET_HOME")
+    if mode & 0o077:
+        return Check("data dir", "warn", f"{path} is readable by others (mode {mode:o})", f"chmod 700 {path}")
+    return Check("data dir", "ok", str(path))
+
+
+def _config(env: Any) -> Check:
+    try:
+        config = env.config
+    except TokenBudgetError as exc:
+        return Check("config", "fail", exc.message, exc.hint)
+    return Check("config", "ok", "valid: " + ", ".join(config.sources))
+
+
+def _ledger(env: Any) -> Check:
+    from ..migrations import pending
+
+    try:
+        ledger = env.ledger
+        result = ledger.db.execute("PRAGMA quick_check").fetchone()[0]
+        todo = pending(ledger.db)
+        count = ledger.count()
+    except TokenBudgetError as exc:
+        return Check("ledger", "fail", exc.message, exc.hint)
+    except Exception as exc:  # a corrupt file raises sqlite3 errors from any statement
+        return Check("ledger", "fail", f"{env.data_dir / 'ledger.db'} is damaged: {exc}",
+                     "Move ledger.db aside (keep it for recovery) and run `tokens import` to rebuild from transcripts.")
+    if result != "ok":
+        return Check("ledger", "fail", f"integrity check: {result}",
+                     "Move ledger.db aside (keep it for recovery) and run `tokens import` to rebuild from transcripts.")
+    if todo:
+        return Check("ledger", "warn", f"migrations pending: {', '.join(todo)}", "Any `tokens` command applies them.")
+    mode = stat.S_IMODE(ledger.path.stat().st_mode)
+    if mode & 0o077:
+        return Check("ledger", "warn", f"{ledger.path} has mode {mode:o}", f"chmod 600 {ledger.path}")
+    return Check("ledger", "ok", f"{ledger.path}: {count:,} requests")
+
+
+def _hooks(env: Any) -> Check:
+    from .install import installed_events, plugin_enabled, settings_path
+    from .hook import HOOK_EVENTS
+
+    if os.environ.get("CLAUDE_PLUGIN_ROOT"):
+        return Check("hooks", "ok", "running inside the token-budget plugin (hooks/hooks.json)")
+    places = [settings_path("user"), settings_path("project", env.project_dir),
+              settings_path("project", env.project_dir).with_name("settings.local.json")]
+    try:
+        for path in places:
+            if plugin_enabled(path):
+                return Check("hooks", "ok", f"plugin token-budget enabled in {path}")
+            events = installed_events(path)
+            if events:
+                missing = sorted(set(HOOK_EVENTS) - set(events))
+                if missing:
+                    return Check("hooks", "warn", f"{path} lacks hooks for {', '.join(missing)}",
+                                 "Run `tokens install` again.")
+                return Check("hooks", "ok", f"registered in {path}")
+    except TokenBudgetError as exc:
+        return Check("hooks", "fail", exc.message, exc.hint)
+    return Check("hooks", "fail", "no token-budget hooks are registered, so nothing is recorded or enforced",
+                 "Install the plugin (/plugin install token-budget@<marketplace>) or run `tokens install`.")
+
+
+def _transcripts(env: Any, claude_dirs: list[Path]) -> Check:
+    from .transcript import find_transcripts
+
+    files = find_transcripts(claude_dirs)
+    where = ", ".join(map(str, claude_dirs))
+    if not files:
+        return Check("transcripts", "warn", f"no Claude Code transcripts under {where}",
+                     "Set CLAUDE_CONFIG_DIR if Claude Code keeps its files elsewhere.")
+    try:
+        malformed = env.ledger.db.execute("SELECT COALESCE(SUM(malformed_lines), 0) FROM transcript_offsets").fetchone()[0]
+    except Exception:
+        malformed = 0
+    detail = f"{len(files):,} files under {where}"
+    if malformed:
+        return Check("transcripts", "warn", f"{detail}; {malformed:,} malformed lines were skipped",
+                     "Usually torn writes from a crash; nothing to do unless the count keeps growing.")
+    return Check("transcripts", "ok", detail)
+
+
+def _hook_log(env: Any) -> Check:
+    path = env.data_dir / "hook.log"
+    if not path.exists():
+        return Check("hook errors", "ok", "none logged")
+    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln and not ln.startswith(" ")]
+    if not lines:
+        return Check("hook errors", "ok", "none logged")
+    return Check("hook errors", "warn", f"{len(lines)} logged; last: {lines[-1][:200]}", f"See {path}.")

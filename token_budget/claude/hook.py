@@ -1,0 +1,162 @@
+"""The hook adapter: Claude Code hook JSON in, hook JSON out. Never exits 1 (that silently disables the hook).
+
+Hot path: this module and everything it imports at the top use only the standard library and the core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import TokenBudgetError
+from ..paths import data_dir as resolve_data_dir
+
+HOOK_EVENTS = (
+    "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop", "SessionEnd",
+    "PreCompact",
+)  # fmt: skip
+BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
+LOG_NAME = "hook.log"
+LOG_LIMIT = 1 << 20
+
+
+class HookInputError(TokenBudgetError):
+    """The hook's stdin is not the JSON Claude Code sends."""
+
+
+def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None,
+        stderr: TextIO | None = None) -> int:
+    """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises."""
+    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    event = argv[0] if argv else ""
+    data_dir: Path | None = None
+    try:
+        payload = read_payload(stdin.read())
+        event = payload.get("hook_event_name") or event
+        if event not in HOOK_EVENTS:
+            return _emit(stdout, {})
+        data_dir = resolve_data_dir()
+        return _emit(stdout, handle(event, payload, data_dir))
+    except Exception as exc:  # fail open (or closed, if configured), but always say why
+        return _fail(event, exc, data_dir, stdout, stderr)
+
+
+def read_payload(raw: str) -> dict[str, Any]:
+    if not raw.strip():
+        raise HookInputError("the hook received no input on stdin",
+                             "Claude Code sends the event as JSON; run hooks only from Claude Code or pipe a payload.")
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise HookInputError(f"the hook input is not JSON ({exc.msg} at character {exc.pos})",
+                             "Check the hook command in hooks.json or settings.json.") from None
+    if not isinstance(payload, dict):
+        raise HookInputError("the hook input is JSON but not an object",
+                             "Check the hook command in hooks.json or settings.json.")
+    return payload
+
+
+def handle(event: str, payload: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """Ingest the transcript delta first, so every decision is made on fresh numbers; then answer."""
+    from ..config import load_cached
+    from ..ledger import Ledger
+    from .transcript import ingest_files
+
+    config = load_cached(data_dir, _text(payload.get("cwd")))
+    files = transcript_files(payload)
+    with Ledger.open(data_dir) as ledger:
+        result = ingest_files(ledger, files, source="hook", prices=config.prices)
+    if result.errors:
+        log(data_dir, event, "; ".join(result.errors))
+    return {}
+
+
+def transcript_files(payload: dict[str, Any]) -> list[Path]:
+    """The main transcript, the session's subagent transcripts, and the one SubagentStop names."""
+    files: list[Path] = []
+    main = safe_transcript_path(payload.get("transcript_path"))
+    if main is not None:
+        from .transcript import session_files
+
+        files.extend(session_files(main))
+    agent = safe_transcript_path(payload.get("agent_transcript_path"))
+    if agent is not None and agent not in files:
+        files.append(agent)
+    return files
+
+
+def safe_transcript_path(value: Any) -> Path | None:
+    """Accept only a .jsonl file inside some `projects/` folder, named without `..`: anything else is not ours."""
+    if not isinstance(value, str) or not value.endswith(".jsonl") or "\x00" in value:
+        return None
+    path = Path(value)
+    if not path.is_absolute() or ".." in path.parts or "projects" not in path.parts[:-1]:
+        raise HookInputError(f"transcript_path {value!r} is not a Claude Code transcript path",
+                             "Transcripts live under <claude config dir>/projects/; nothing was read.")
+    return path
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _emit(stdout: TextIO, response: dict[str, Any], code: int = 0) -> int:
+    stdout.write(json.dumps(response) if response else "{}")
+    stdout.write("\n")
+    stdout.flush()
+    return code
+
+
+def _fail(event: str, exc: Exception, data_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int:
+    message = str(exc) if isinstance(exc, TokenBudgetError) else f"{type(exc).__name__}: {exc}"
+    where = log(data_dir, event, message, exc)
+    closed = _fails_closed(data_dir) and event in BLOCKING_EVENTS
+    summary = message.replace("\n", " ")
+    if closed:
+        stderr.write(f"token-budget: blocked because the budget hook failed and on_error is 'closed': {summary}\n")
+        return 2
+    tail = f" Details: {where}." if where else ""
+    return _emit(stdout, {"systemMessage": f"token-budget: {summary} (enforcement skipped for this event).{tail}"})
+
+
+def _fails_closed(data_dir: Path | None) -> bool:
+    try:
+        from ..config import load_cached
+
+        return load_cached(data_dir or resolve_data_dir(), None).get("enforcement", "on_error") == "closed"
+    except Exception:
+        return False
+
+
+def log(data_dir: Path | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
+    """Append to the data dir's hook.log (capped at 1 MiB, one rotation). Never raises."""
+    try:
+        directory = data_dir or resolve_data_dir()
+        path = directory / LOG_NAME
+        if path.exists() and path.stat().st_size > LOG_LIMIT:
+            os.replace(path, path.with_suffix(".log.1"))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        line = f"{stamp} {event or '-'} pid={os.getpid()} {message}"
+        if exc is not None and not isinstance(exc, TokenBudgetError):
+            import traceback
+
+            line += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(line.replace("\n", "\n    ") + "\n")
+        return str(path)
+    except Exception:
+        return None
+
+
+def main() -> None:
+    """Entry point of scripts/hook.py and `python -m token_budget.claude.hook EVENT`."""
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The `tokens` command line: parse arguments, call the library, render text or --json. Nothing else lives here.
+
+Each command group has its own module; importing them registers their commands on `cli`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import TokenBudgetError
+
+
+class UserError(click.ClickException):
+    """Every error the user can act on: `Error: …` and the hint on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TokenBudgetError as exc:
+            raise UserError(str(exc)) from exc
+
+
+@dataclass
+class Env:
+    """What every command needs: the data dir, and the config and ledger, opened on first use."""
+
+    data_dir_option: str | None = None
+    config_option: str | None = None
+    project_dir: str | None = None
+    _config: Any = None
+    _ledger: Any = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        from ..paths import data_dir
+
+        return data_dir(self.data_dir_option)
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from ..config import load
+
+            self._config = load(self.project_dir, explicit=self.config_option, data_dir=self.data_dir)
+        return self._config
+
+    @property
+    def ledger(self) -> Any:
+        if self._ledger is None:
+            from ..ledger import Ledger
+
+            self._ledger = Ledger.open(self.data_dir)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Output JSON instead of text.")(fn)
+
+
+def print_json(data: Any, *, lines: bool = False) -> None:
+    """--json output: exactly the data the library returned."""
+    if lines:
+        for item in data:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="token-budget")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar=None,
+              help="Ledger and state folder (default: $TOKEN_BUDGET_HOME, $CLAUDE_PLUGIN_DATA, "
+                   "~/.local/share/token-budget).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Use this config file over the packaged defaults (default: layered config).")
+@click.option("--project-dir", type=click.Path(file_okay=False),
+              help="Project whose .claude/token_budgets.yaml applies (default: the current directory).")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, config_file: str | None, project_dir: str | None) -> None:
+    """Token budgets for Claude Code: an exact ledger of every API request, budgets, alerts and reports.
+
+    \b
+    Example:
+        tokens import            # backfill the ledger from Claude Code's transcripts
+        tokens log --limit 5     # the five latest requests, with running totals
+        tokens status            # the dashboard
+        tokens doctor            # is everything wired up?
+    """
+    import os
+
+    env = Env(data_dir, config_file, project_dir or os.getcwd())
+    ctx.obj = env
+    ctx.call_on_close(env.close)
+
+
+from . import setup, usage  # noqa: E402,F401  (registers the commands)

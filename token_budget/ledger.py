@@ -1,0 +1,239 @@
+"""The ledger: one SQLite row per API request, written idempotently, safe under parallel writers.
+
+Correctness rests on SQLite, not on an outside lock: every read-source-then-write step runs inside one
+BEGIN IMMEDIATE transaction (the database's single writer lock), and the upsert keeps the larger usage, so a
+replayed or concurrent write can neither lose nor double count a request. Standard library only: the hook uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import LedgerError
+from .migrations import migrate
+from .models import UsageEvent
+from .paths import LEDGER_NAME, ensure_private_dir
+
+if TYPE_CHECKING:
+    from .pricing import PriceTable
+
+BUSY_TIMEOUT_MS = 60_000
+EVENT_COLUMNS = [f.name for f in fields(UsageEvent)]
+USAGE_COLUMNS = (
+    "request_id", "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
+    "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier",
+    "cost_micros", "cost_status",
+)  # fmt: skip
+ATTRIBUTION_COLUMNS = (
+    "session_id", "project", "cwd", "git_branch", "agent_id", "agent_type", "is_sidechain",
+    "workflow", "workflow_run_id", "phase",
+)  # fmt: skip
+ROW_COLUMNS = ("message_id", *USAGE_COLUMNS, *ATTRIBUTION_COLUMNS, "source", "recorded_at")
+
+
+CLASS_COLUMNS = {
+    "input": ("input_tokens",),
+    "output": ("output_tokens",),
+    "cache_creation": ("cache_creation_5m_tokens", "cache_creation_1h_tokens"),
+    "cache_read": ("cache_read_tokens",),
+}
+
+
+def counted_sql(classes: Sequence[str]) -> str:
+    """The SQL expression for the tokens budgets count, from the configured token classes."""
+    return " + ".join(c for cls in classes for c in CLASS_COLUMNS[cls]) or "0"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _upsert_sql() -> str:
+    # Usage follows the line with the largest total (the final streaming value, not an early partial one);
+    # attribution moves from a sidechain replay to the parent's own line, as billing and ccusage both do.
+    bigger = "excluded.total_tokens > requests.total_tokens"
+    parent_wins = "requests.is_sidechain > excluded.is_sidechain"
+    sets = [f"{c} = CASE WHEN {bigger} THEN excluded.{c} ELSE requests.{c} END" for c in USAGE_COLUMNS]
+    sets += [f"{c} = CASE WHEN {parent_wins} THEN excluded.{c} ELSE requests.{c} END" for c in ATTRIBUTION_COLUMNS]
+    sets.append("updated_at = excluded.recorded_at")
+    placeholders = ", ".join("?" for _ in ROW_COLUMNS)
+    return (
+        f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {bigger} OR {parent_wins}"
+    )
+
+
+UPSERT_SQL = _upsert_sql()
+
+
+class Ledger:
+    """An open ledger database. Use `Ledger.open(data_dir)`."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, data_dir: Path, *, name: str = LEDGER_NAME) -> Ledger:
+        ensure_private_dir(data_dir)
+        path = data_dir / name
+        try:
+            if path.is_symlink():
+                raise LedgerError(f"The ledger {path} is a symbolic link; refusing to use it.",
+                                  "Move the link away; the ledger must be a regular file in the data dir.")
+            if not path.exists():
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"The ledger {path} cannot be used: {exc}.",
+                "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's transcripts.",
+            ) from exc
+        except OSError as exc:
+            raise LedgerError(f"The ledger {path} cannot be opened: {exc.strerror}.",
+                              "Check the data dir's permissions and free space.") from exc
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's writer lock from its first statement (BEGIN IMMEDIATE)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def record(self, events: Sequence[UsageEvent], *, source: str, prices: PriceTable | None = None) -> tuple[int, int]:
+        """Upsert events; returns (inserted, updated). Call inside `transaction()` to pair it with other writes."""
+        if not events:
+            return 0, 0
+        existing = self._existing_ids([e.message_id for e in events])
+        runs = self._workflow_runs({e.session_id for e in events if e.session_id})
+        now = utc_now()
+        rows = [self._row(e, source, now, prices, runs) for e in events]
+        before = self.db.total_changes
+        self.db.executemany(UPSERT_SQL, rows)
+        changed = self.db.total_changes - before
+        inserted = len({e.message_id for e in events} - existing)
+        return inserted, max(changed - inserted, 0)
+
+    def _existing_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT message_id FROM requests WHERE message_id IN ({marks})", chunk))
+        return found
+
+    def _workflow_runs(self, sessions: set[str]) -> dict[str, list[tuple[Any, ...]]]:
+        runs: dict[str, list[tuple[Any, ...]]] = {}
+        if not sessions:
+            return runs
+        marks = ",".join("?" * len(sessions))
+        for row in self.db.execute(
+            f"SELECT session_id, id, name, phase, started_at, ended_at FROM workflow_runs "
+            f"WHERE session_id IN ({marks}) ORDER BY started_at",
+            list(sessions),
+        ):
+            runs.setdefault(row[0], []).append(row[1:])
+        return runs
+
+    @staticmethod
+    def _row(event: UsageEvent, source: str, now: str, prices: PriceTable | None,
+             runs: dict[str, list[tuple[Any, ...]]]) -> tuple[Any, ...]:
+        if prices is not None:
+            cost = prices.cost(event)
+            cost_micros, cost_status = cost.micros, cost.status
+        else:
+            cost_micros, cost_status = 0, "unpriced"
+        run_id = workflow = phase = None
+        for rid, name, run_phase, started, ended in runs.get(event.session_id or "", ()):
+            if started <= event.timestamp and (ended is None or event.timestamp < ended):
+                run_id, workflow, phase = rid, name, run_phase
+        values = dict(zip(EVENT_COLUMNS, astuple(event)))
+        values.update(
+            total_tokens=event.total_tokens, cost_micros=cost_micros, cost_status=cost_status,
+            is_sidechain=int(event.is_sidechain), workflow=workflow, workflow_run_id=run_id, phase=phase,
+            source=source, recorded_at=now,
+        )
+        return tuple(values[c] for c in ROW_COLUMNS)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def rows(self, *, since: str | None = None, until: str | None = None, session: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> list[sqlite3.Row]:
+        """Request rows, oldest first; `since`/`until` are UTC ISO bounds (inclusive, exclusive)."""
+        where, args = self._filters(since, until, session)
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT * FROM requests{where} ORDER BY timestamp {order}, message_id {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cursor = self.db.execute(sql, args)
+        cursor.row_factory = sqlite3.Row
+        return cursor.fetchall()
+
+    def totals(self, *, since: str | None = None, until: str | None = None, session: str | None = None,
+               group_by: str | None = None) -> dict[Any, dict[str, int]]:
+        """Sum every token class and cost over a time range, optionally grouped by one column."""
+        where, args = self._filters(since, until, session)
+        key = group_by or "NULL"
+        sql = (
+            f"SELECT {key}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_5m_tokens), "
+            f"SUM(cache_creation_1h_tokens), SUM(cache_read_tokens), SUM(cost_micros) FROM requests{where} GROUP BY 1"
+        )
+        result: dict[Any, dict[str, int]] = {}
+        for row in self.db.execute(sql, args):
+            result[row[0]] = dict(zip(
+                ("requests", "input", "output", "cache_creation_5m", "cache_creation_1h", "cache_read", "cost_micros"),
+                (v or 0 for v in row[1:]),
+            ))
+            result[row[0]]["cache_creation"] = result[row[0]]["cache_creation_5m"] + result[row[0]]["cache_creation_1h"]
+        return result
+
+    @staticmethod
+    def _filters(since: str | None, until: str | None, session: str | None) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if since:
+            clauses.append("timestamp >= ?")
+            args.append(since)
+        if until:
+            clauses.append("timestamp < ?")
+            args.append(until)
+        if session:
+            clauses.append("session_id = ?")
+            args.append(session)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+
+    def iter_all(self) -> Iterable[sqlite3.Row]:
+        cursor = self.db.execute("SELECT * FROM requests ORDER BY timestamp, message_id")
+        cursor.row_factory = sqlite3.Row
+        yield from cursor

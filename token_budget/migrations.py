@@ -1,0 +1,128 @@
+"""The ledger's schema, as an append-only list of migrations. Never edit a shipped migration: add a new one.
+
+Each migration runs in one transaction together with the row that records it, so a crash leaves either both or
+neither. PRAGMA user_version mirrors the number applied, letting the hook skip the migrations table entirely.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+migration = MIGRATIONS.append
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would split a migration from the row that records it.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE requests (
+            message_id TEXT PRIMARY KEY,
+            request_id TEXT,
+            timestamp TEXT NOT NULL,
+            session_id TEXT,
+            project TEXT,
+            cwd TEXT,
+            git_branch TEXT,
+            agent_id TEXT,
+            agent_type TEXT,
+            is_sidechain INTEGER NOT NULL DEFAULT 0,
+            workflow TEXT,
+            workflow_run_id INTEGER,
+            phase TEXT,
+            model TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_5m_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_1h_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            total_tokens INTEGER NOT NULL DEFAULT 0,
+            speed TEXT,
+            service_tier TEXT,
+            cost_micros INTEGER NOT NULL DEFAULT 0,
+            cost_status TEXT NOT NULL DEFAULT 'priced',
+            source TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            updated_at TEXT
+        );
+        CREATE INDEX requests_by_time ON requests (timestamp);
+        CREATE INDEX requests_by_session ON requests (session_id, timestamp);
+
+        CREATE TABLE transcript_offsets (
+            path TEXT PRIMARY KEY,
+            device INTEGER,
+            inode INTEGER,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime_ns INTEGER NOT NULL DEFAULT 0,
+            offset INTEGER NOT NULL DEFAULT 0,
+            head_hash TEXT,
+            lines INTEGER NOT NULL DEFAULT 0,
+            malformed_lines INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT
+        );
+
+        CREATE TABLE workflow_runs (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT,
+            name TEXT NOT NULL,
+            phase TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            source TEXT
+        );
+        CREATE INDEX workflow_runs_by_session ON workflow_runs (session_id, started_at);
+        """
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def applied(db: sqlite3.Connection) -> list[str]:
+    exists = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_token_budget_migrations'"
+    ).fetchone()
+    if not exists:
+        return []
+    return [row[0] for row in db.execute("SELECT name FROM _token_budget_migrations ORDER BY rowid")]
+
+
+def pending(db: sqlite3.Connection) -> list[str]:
+    done = set(applied(db))
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet recorded; returns their names. Safe to call from parallel processes."""
+    if db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+        return []
+    ran: list[str] = []
+    db.execute("BEGIN IMMEDIATE")  # one migrator at a time; the others wait, then find nothing to do
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _token_budget_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = set(applied(db))
+        for fn in MIGRATIONS:
+            if fn.__name__ in done:
+                continue
+            fn(db)
+            db.execute("INSERT INTO _token_budget_migrations VALUES (?, ?)", (fn.__name__, _now()))
+            ran.append(fn.__name__)
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return ran

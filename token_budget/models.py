@@ -1,0 +1,80 @@
+"""Plain data shared by every module. Standard library only; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TOKEN_CLASSES = ("input", "output", "cache_creation", "cache_read")
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One API request as seen in a transcript line (or any other source).
+
+    `message_id` identifies the API response; several lines (one per content block, forks, replays) may repeat it,
+    and the ledger keeps one row per message_id with the largest usage seen.
+    """
+
+    message_id: str
+    timestamp: str  # ISO-8601 UTC, "2026-11-28T10:30:00.000Z"
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    request_id: str | None = None  # the API's request-id header, as Claude Code wrote it
+    session_id: str | None = None
+    project: str | None = None
+    cwd: str | None = None
+    git_branch: str | None = None
+    agent_id: str | None = None
+    agent_type: str | None = None
+    is_sidechain: bool = False
+    speed: str | None = None  # "fast" means fast-mode pricing
+    service_tier: str | None = None
+
+    @property
+    def cache_creation_tokens(self) -> int:
+        return self.cache_creation_5m_tokens + self.cache_creation_1h_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens for one model; `long_context` holds the premium rates past 200K input, if any."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    long_context: Price | None = None
+    long_context_threshold: int = 200_000
+    fast_multiplier: float = 1.0
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The cost of one request. `status` is "priced", "estimated" (priced by its family) or "unpriced"."""
+
+    micros: int
+    status: str = "priced"
+    price_key: str | None = None
+
+
+@dataclass
+class IngestResult:
+    """What one ingest pass did."""
+
+    files: int = 0
+    lines: int = 0
+    events: int = 0
+    inserted: int = 0
+    updated: int = 0
+    malformed: int = 0
+    bytes_read: int = 0
+    errors: list[str] = field(default_factory=list)

@@ -1,0 +1,80 @@
+"""Where things live: the data dir and the packaged files. Standard library only (the hook imports this)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import TokenBudgetError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LEDGER_NAME = "ledger.db"
+
+
+def _packaged_dir(name: str) -> Path:
+    """config/ and schemas/ sit beside the package in a checkout or plugin, inside it (as _name) in a wheel."""
+    beside = PACKAGE_DIR.parent / name
+    return beside if beside.is_dir() else PACKAGE_DIR / f"_{name}"
+
+
+def packaged_config_dir() -> Path:
+    return _packaged_dir("config")
+
+
+def packaged_schemas_dir() -> Path:
+    return _packaged_dir("schemas")
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:
+    """--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget."""
+    env = os.environ
+    chosen = explicit or env.get("TOKEN_BUDGET_HOME") or env.get("CLAUDE_PLUGIN_DATA")
+    if chosen:
+        path = Path(chosen).expanduser()
+    else:
+        xdg = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        path = Path(xdg) / "token-budget"
+    if create:
+        ensure_private_dir(path)
+    return path
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` 0700; refuse a symlink, since a planted link could redirect the ledger elsewhere."""
+    if path.is_symlink():
+        raise TokenBudgetError(
+            f"The data dir {path} is a symbolic link; refusing to use it.",
+            "Point TOKEN_BUDGET_HOME (or --data-dir) at a real directory.",
+        )
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TokenBudgetError(
+            f"Cannot create the data dir {path}: {exc.strerror}.",
+            "Check its permissions, or choose another with TOKEN_BUDGET_HOME or --data-dir.",
+        ) from exc
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file 0600 (best effort: the file may belong to someone else on a shared box)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and os.replace, so readers see the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

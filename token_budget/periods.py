@@ -1,0 +1,68 @@
+"""Calendar periods in the configured time zone, as UTC bounds the ledger can compare as text.
+
+Ledger timestamps are ISO-8601 UTC text ending in Z; bounds use the same form, so `timestamp >= start AND
+timestamp < end` is an index range scan. Days are local calendar days: 23 or 25 hours long on DST change days.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+
+
+@lru_cache(maxsize=8)
+def zone(name: str | None) -> tzinfo:
+    """An IANA zone by name; "local" (or None) is this machine's zone, from $TZ or /etc/localtime."""
+    from zoneinfo import ZoneInfo
+
+    if name and name != "local":
+        return ZoneInfo(name)
+    tz_env = os.environ.get("TZ", "").lstrip(":")
+    if tz_env:
+        try:
+            return ZoneInfo(tz_env)
+        except (ValueError, OSError, KeyError):
+            pass
+    try:
+        with open("/etc/localtime", "rb") as handle:
+            return ZoneInfo.from_file(handle, key="localtime")
+    except (OSError, ValueError):
+        return timezone.utc
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse(timestamp: str) -> datetime:
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def normalize(timestamp: str) -> str:
+    """Canonical `YYYY-MM-DDTHH:MM:SS.mmmZ`; raises ValueError for text that is not a timestamp."""
+    if len(timestamp) == 24 and timestamp[10] == "T" and timestamp[19] == "." and timestamp[23] == "Z":
+        return timestamp
+    return iso(parse(timestamp))
+
+
+def _start_of(day: date, tz: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def day_bounds(day: date, tz: tzinfo) -> tuple[str, str]:
+    return iso(_start_of(day, tz)), iso(_start_of(day + timedelta(days=1), tz))
+
+
+def month_bounds(year: int, month: int, tz: tzinfo) -> tuple[str, str]:
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return iso(_start_of(date(year, month, 1), tz)), iso(_start_of(nxt, tz))
+
+
+def local_day(timestamp: str, tz: tzinfo) -> date:
+    return parse(timestamp).astimezone(tz).date()
+
+
+def today(tz: tzinfo, now: datetime | None = None) -> date:
+    return (now or datetime.now(timezone.utc)).astimezone(tz).date()
