@@ -126,3 +126,28 @@ def migrate(db: sqlite3.Connection) -> list[str]:
         db.execute("ROLLBACK")
         raise
     return ran
+
+
+@migration
+def m002_alerts(db: sqlite3.Connection) -> None:
+    # One row per (scope, threshold, period): the primary key is what makes an alert fire once, even when
+    # several hooks cross the threshold at the same moment.
+    _run(
+        db,
+        """
+        CREATE TABLE alerts (
+            key TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            level TEXT NOT NULL,
+            threshold INTEGER NOT NULL,
+            period TEXT NOT NULL,
+            used INTEGER NOT NULL,
+            limit_tokens INTEGER NOT NULL,
+            workflow TEXT,
+            recommendation TEXT,
+            created_at TEXT NOT NULL,
+            acked_at TEXT
+        );
+        CREATE INDEX alerts_by_time ON alerts (created_at)
+        """,
+    )

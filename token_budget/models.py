@@ -78,3 +78,55 @@ class IngestResult:
     malformed: int = 0
     bytes_read: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+LEVELS = ("ok", "warn", "alert", "suggest", "block", "stop")  # in rising severity: 70/80/90/100/110 %
+
+
+def severity(level: str) -> int:
+    return LEVELS.index(level)
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """One budget at one moment. `scope` is "daily", "monthly", "session", "workflow:<name>" or "model:<key>"."""
+
+    scope: str
+    used: int  # counted tokens in the period (or run)
+    limit: int
+    level: str  # one of LEVELS
+    period: str  # what "once per period" means for this scope: "2026-11-28", "2026-11", a run id, …
+    resets_at: str | None = None  # ISO UTC; None for a workflow run (it ends, it does not reset)
+    used_usd: float | None = None
+    limit_usd: float | None = None
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A threshold crossed: delivered once per (scope, threshold, period) through the configured channels."""
+
+    scope: str
+    level: str
+    threshold: int  # percent: 70, 80, 90, 100 or 110
+    period: str
+    used: int
+    limit: int
+    created_at: str
+    workflow: str | None = None
+    recommendation: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.scope}|{self.threshold}|{self.period}"
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
