@@ -151,3 +151,47 @@ def m002_alerts(db: sqlite3.Connection) -> None:
         CREATE INDEX alerts_by_time ON alerts (created_at)
         """,
     )
+
+
+@migration
+def m004_alert_deliveries(db: sqlite3.Connection) -> None:
+    # The outbox: one row per (alert, channel), written in the transaction that claims the alert, so an alert is
+    # never claimed without its deliveries. A detached sender works through the pending rows; every try is a row in
+    # delivery_attempts. Channel secrets (webhook URLs, SMTP passwords) are resolved at send time and never stored.
+    # alerts.enqueued_at marks alerts whose deliveries exist; alerts claimed before this migration count as enqueued,
+    # so upgrading never replays old alerts.
+    _run(
+        db,
+        """
+        ALTER TABLE alerts ADD COLUMN enqueued_at TEXT;
+        UPDATE alerts SET enqueued_at = created_at;
+        CREATE INDEX alerts_to_enqueue ON alerts (created_at) WHERE enqueued_at IS NULL;
+
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_key TEXT NOT NULL REFERENCES alerts (key),
+            channel TEXT NOT NULL,
+            type TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            project_dir TEXT,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT,
+            UNIQUE (alert_key, channel)
+        );
+        CREATE INDEX deliveries_pending ON deliveries (next_attempt_at) WHERE state = 'pending';
+
+        CREATE TABLE delivery_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            error TEXT
+        );
+        CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id)
+        """,
+    )
