@@ -85,7 +85,7 @@ def write_lines(path: Path, lines: list[dict[str, Any]] | dict[str, Any], *, new
         lines = [lines]
     with open(path, "a", encoding="utf-8") as handle:
         for i, line in enumerate(lines):
-            handle.write(json.dumps(line))
+            handle.write(json.dumps(line, separators=(",", ":")))  # compact, as Claude Code writes
             if newline or i < len(lines) - 1:
                 handle.write("\n")
     return path

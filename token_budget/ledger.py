@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_MS = 60_000
 EVENT_COLUMNS = [f.name for f in fields(UsageEvent)]
 USAGE_COLUMNS = (
-    "request_id", "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
+    "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
     "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier",
     "cost_micros", "cost_status",
 )  # fmt: skip
 ATTRIBUTION_COLUMNS = (
-    "session_id", "project", "cwd", "git_branch", "agent_id", "agent_type", "is_sidechain",
+    "request_id", "session_id", "project", "cwd", "git_branch", "agent_id", "agent_type", "is_sidechain",
     "workflow", "workflow_run_id", "phase",
 )  # fmt: skip
 ROW_COLUMNS = ("message_id", *USAGE_COLUMNS, *ATTRIBUTION_COLUMNS, "source", "recorded_at")
