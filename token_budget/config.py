@@ -10,9 +10,9 @@ import yaml and jsonschema, validate, and rewrite the cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,8 +243,8 @@ def _watched(project_dir: str | None, data_dir: Path) -> list[Path]:
 
 
 def cache_path(data_dir: Path, project_dir: str | None) -> Path:
-    key = hashlib.blake2b(f"{project_dir}|{os.environ.get('TOKEN_BUDGET_CONFIG')}".encode(), digest_size=8)
-    return data_dir / "cache" / f"config-{key.hexdigest()}.json"
+    key = zlib.crc32(f"{project_dir}|{os.environ.get('TOKEN_BUDGET_CONFIG')}".encode())  # a name, not a secret
+    return data_dir / "cache" / f"config-{key:08x}.json"
 
 
 def load_cached(data_dir: Path, project_dir: str | None = None) -> Config:

@@ -7,9 +7,9 @@ only candidates: the ledger keeps one row per message.id with the largest usage.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,8 +159,11 @@ def read_delta(path: Path, offset: int, *, project: str | None = None, agent_typ
 
 
 def _head_hash(path: Path, length: int) -> str:
+    # crc32, not hashlib: this tells a rewritten file from a grown one, it is no security check, and zlib is
+    # already loaded where hashlib costs milliseconds of import on every hook.
     with open(path, "rb") as handle:
-        return hashlib.blake2b(handle.read(length), digest_size=12).hexdigest()
+        head = handle.read(length)
+    return f"{len(head)}:{zlib.crc32(head):08x}"
 
 
 def subagent_type(path: Path) -> str | None:

@@ -1,0 +1,73 @@
+"""Shared helpers for the benchmarks: time whole processes, compare against bare interpreter start-up.
+
+Figures are medians of repeated runs, printed as ratios to a baseline measured in the same run, so a noisy shared
+machine moves both sides together. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+PYTHON = sys.executable  # the real interpreter, not a shim script in front of it
+LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
+
+
+def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | None = None, runs: int = 20,
+                 before: Callable[[], None] | None = None) -> float:
+    """Median wall time in seconds of `argv`, run `runs` times (after one warm-up)."""
+    samples = []
+    for i in range(runs + 1):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        proc = subprocess.run(argv, input=stdin, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        elapsed = time.perf_counter() - start
+        if proc.returncode not in (0, 2):
+            raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+        if i:
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
+def baseline(runs: int = 30) -> float:
+    """Bare `python3 -c pass` of the same interpreter with default flags."""
+    return time_process([PYTHON, "-c", "pass"], runs=runs)
+
+
+def hook_argv(event: str = "PostToolUse") -> list[str]:
+    """The command the plugin's hook.sh runs (and `tokens install` writes)."""
+    return [PYTHON, "-S", str(LAUNCHER), event]
+
+
+def hook_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKEN_BUDGET", "CLAUDE_"))}
+    env.update({"TOKEN_BUDGET_HOME": str(data_dir), "XDG_CONFIG_HOME": str(data_dir / "xdg"), "TZ": "UTC"})
+    env.pop("PYTHONPATH", None)
+    env.update(extra or {})
+    return env
+
+
+def payload(transcript: Path, event: str = "PostToolUse", **extra: object) -> bytes:
+    data = {"session_id": transcript.stem, "transcript_path": str(transcript), "cwd": "/tmp/bench",
+            "hook_event_name": event, "tool_name": "Bash", "tool_input": {"command": "true"}, "tool_use_id": "t"}
+    data.update(extra)
+    return json.dumps(data).encode()
+
+
+def row(name: str, seconds: float, base: float, target: str = "") -> str:
+    return f"| {name:<62} | {seconds * 1000:8.1f} ms | {seconds / base:6.2f}x | {target:<10} |"
+
+
+def header(title: str) -> str:
+    return (f"\n## {title}\n\n| {'measure':<62} | {'median':>11} | {'ratio':>7} | {'target':<10} |\n"
+            f"|{'-' * 64}|{'-' * 13}|{'-' * 9}|{'-' * 12}|")
