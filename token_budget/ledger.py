@@ -73,6 +73,30 @@ def _upsert_sql() -> str:
 UPSERT_SQL = _upsert_sql()
 
 
+def _nearly_full(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def storage_error(path: Path, exc: Exception) -> LedgerError:
+    """A LedgerError for a SQLite failure, with the repair for the usual causes."""
+    text = str(exc)
+    if "full" in text or ("I/O" in text and _nearly_full(path.parent)):  # a full tmpfs shows as an I/O error
+        hint = f"Free some space on the disk holding {path.parent}; nothing already recorded was lost."
+        return LedgerError(f"The ledger {path} cannot be written: the disk is full.", hint)
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        hint = f"Make {path.parent} and its files writable, or choose another data dir with TOKEN_BUDGET_HOME."
+        return LedgerError(f"The ledger {path} cannot be written ({text}).", hint)
+    if "locked" in text or "busy" in text:
+        return LedgerError(f"The ledger {path} stayed locked by another process ({text}).",
+                           "Another tokens process held it too long; this event is retried by the next hook.")
+    return LedgerError(f"The ledger {path} cannot be used: {text}.",
+                       "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's transcripts.")
+
+
 class Ledger:
     """An open ledger database. Use `Ledger.open(data_dir)`."""
 
@@ -97,10 +121,7 @@ class Ledger:
             db.execute("PRAGMA synchronous = NORMAL")
             migrate(db)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(
-                f"The ledger {path} cannot be used: {exc}.",
-                "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's transcripts.",
-            ) from exc
+            raise storage_error(path, exc) from exc
         except OSError as exc:
             raise LedgerError(f"The ledger {path} cannot be opened: {exc.strerror}.",
                               "Check the data dir's permissions and free space.") from exc
@@ -117,14 +138,24 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's writer lock from its first statement (BEGIN IMMEDIATE)."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One write transaction holding SQLite's writer lock from its first statement (BEGIN IMMEDIATE).
+
+        Storage failures (full disk, read-only or damaged file) become a LedgerError that says what to do; the
+        transaction is rolled back, so nothing recorded before is lost.
+        """
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise storage_error(self.path, exc) from exc
 
     # -- writing ---------------------------------------------------------------------------------------------
 
