@@ -67,7 +67,8 @@ def test_many_parallel_hooks_over_growing_transcripts_count_each_request_once(
     assert launched >= 32
     for proc in running:
         out, err = proc.communicate(timeout=120)
-        assert (proc.returncode, out.strip()) == (0, b"{}"), err.decode()
+        # Budget messages may appear once these tokens cross the packaged limits; a hook error may not.
+        assert proc.returncode == 0 and b"enforcement skipped" not in out, (out + err).decode()
     for path in paths:  # the next hook of each session catches up with whatever was written last
         proc = start_hook("Stop", path, subprocess_env)
         proc.communicate(timeout=60)

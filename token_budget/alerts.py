@@ -14,10 +14,15 @@ def claim(db: sqlite3.Connection, alert: Alert) -> bool:
     """Record the alert unless this (scope, threshold, period) already fired; True when this call claimed it.
 
     Call it inside the ledger's write transaction: the primary key then makes concurrent hooks agree on one winner.
+    A claim made under another limit is taken over (and its acknowledgement dropped): changing a budget re-arms its
+    alerts, as LiteLLM's budget_alert_claim does, instead of silencing them for the rest of the period.
     """
     cursor = db.execute(
-        "INSERT OR IGNORE INTO alerts (key, scope, level, threshold, period, used, limit_tokens, workflow, "
-        "recommendation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO alerts (key, scope, level, threshold, period, used, limit_tokens, workflow, "
+        "recommendation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET level = excluded.level, used = excluded.used, "
+        "limit_tokens = excluded.limit_tokens, recommendation = excluded.recommendation, "
+        "created_at = excluded.created_at, acked_at = NULL WHERE alerts.limit_tokens != excluded.limit_tokens",
         (alert.key, alert.scope, alert.level, alert.threshold, alert.period, alert.used, alert.limit, alert.workflow,
          alert.recommendation, alert.created_at),
     )

@@ -195,3 +195,57 @@ def m004_alert_deliveries(db: sqlite3.Connection) -> None:
         CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id)
         """,
     )
+
+
+@migration
+def m003_budget_events(db: sqlite3.Connection) -> None:
+    # Named m003 as the plan numbered it; it runs after m004 (list order is what counts, names only identify).
+    # events: the 70% warnings and every threshold crossing, readable with `tokens events`; append-only.
+    # degradations: each step taken to save tokens, so reports can show what economy mode saved.
+    # tool_calls: read-only tool calls already answered in a session (economy mode denies exact repeats).
+    # session_state: the model a session switched to (/model) before any request on it was recorded.
+    _run(
+        db,
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            level TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            scope TEXT,
+            session_id TEXT,
+            alert_key TEXT,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX events_by_time ON events (created_at);
+
+        CREATE TABLE degradations (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT,
+            kind TEXT NOT NULL,
+            tool TEXT,
+            detail TEXT,
+            from_model TEXT,
+            to_model TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX degradations_by_time ON degradations (created_at);
+        CREATE INDEX degradations_by_session ON degradations (session_id, kind);
+
+        CREATE TABLE tool_calls (
+            session_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            summary TEXT,
+            tool_use_id TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, key)
+        );
+
+        CREATE TABLE session_state (
+            session_id TEXT PRIMARY KEY,
+            model TEXT,
+            model_set_at TEXT
+        )
+        """,
+    )

@@ -99,10 +99,14 @@ class BudgetState:
     resets_at: str | None = None  # ISO UTC; None for a workflow run (it ends, it does not reset)
     used_usd: float | None = None
     limit_usd: float | None = None
+    acked: tuple[int, ...] = ()  # thresholds acknowledged with `tokens ack` for this period
 
     @property
     def percent(self) -> float:
-        return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
+        """The larger of the token and the USD percentage (a budget may set either limit, or both)."""
+        tokens = 100.0 * self.used / self.limit if self.limit else 0.0
+        usd = 100.0 * (self.used_usd or 0.0) / self.limit_usd if self.limit_usd else 0.0
+        return round(max(tokens, usd), 1)
 
     @property
     def remaining(self) -> int:
@@ -130,3 +134,41 @@ class Alert:
     @property
     def percent(self) -> float:
         return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy says about the next step of a session, before any protocol is involved.
+
+    `action` is "allow", "block" (no new request: refuse the prompt or the tool call) or "stop" (end everything).
+    A block whose `scope` starts with "model:" concerns only requests on that model (`blocked_models`).
+    `alerts` are the thresholds crossed so far; the caller claims them once per period and `announce`s the winner.
+    """
+
+    level: str = "ok"
+    scope: str | None = None
+    action: str = "allow"
+    reason: str | None = None
+    user_message: str | None = None
+    model_context: str | None = None
+    alerts: tuple[Alert, ...] = ()
+    economy: bool = False
+    blocked_models: tuple[str, ...] = ()
+    states: tuple[BudgetState, ...] = ()
+    actions: tuple[str, ...] = ()  # degradation steps enabled in economy (degradation_strategy.on_budget_exceeded)
+
+    @property
+    def model_only(self) -> bool:
+        return self.action != "allow" and bool(self.scope) and str(self.scope).startswith("model:")
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """One step taken to save tokens (a cheaper subagent, a limited Read, a cached call denied, …), for reports."""
+
+    kind: str
+    session_id: str | None = None
+    tool: str | None = None
+    detail: str | None = None  # JSON text
+    from_model: str | None = None
+    to_model: str | None = None

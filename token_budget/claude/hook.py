@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,7 +18,7 @@ from ..paths import data_dir as resolve_data_dir
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop", "SessionEnd",
-    "PreCompact",
+    "PreCompact", "PostModelSwitch",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
 LOG_NAME = "hook.log"
@@ -29,8 +30,8 @@ class HookInputError(TokenBudgetError):
 
 
 def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None,
-        stderr: TextIO | None = None) -> int:
-    """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises."""
+        stderr: TextIO | None = None, *, now: datetime | None = None) -> int:
+    """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises. `now` is the clock (tests inject it)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     event = argv[0] if argv else ""
     data_dir: Path | None = None
@@ -40,7 +41,7 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
-        return _emit(stdout, handle(event, payload, data_dir))
+        return _emit(stdout, handle(event, payload, data_dir, now=now))
     except Exception as exc:  # fail open (or closed, if configured), but always say why
         return _fail(event, exc, data_dir, stdout, stderr)
 
@@ -60,19 +61,28 @@ def read_payload(raw: str) -> dict[str, Any]:
     return payload
 
 
-def handle(event: str, payload: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """Ingest the transcript delta first, so every decision is made on fresh numbers; then answer."""
+def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime | None = None) -> dict[str, Any]:
+    """Ingest the transcript delta first, so every decision is made on fresh numbers; then evaluate and answer."""
     from ..config import load_cached
     from ..ledger import Ledger
+    from . import enforce
     from .transcript import ingest_files
 
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
+    now = now or datetime.now(timezone.utc)
     with Ledger.open(data_dir) as ledger:
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
-    if result.errors:
-        log(data_dir, event, "; ".join(result.errors))
-    return {}
+        if result.errors:
+            log(data_dir, event, "; ".join(result.errors))
+        if event not in enforce.EVENT_KINDS:
+            enforce.record_only(event, payload, ledger, now)
+            return {}
+        step = enforce.prepare(event, payload, ledger, config, now)
+        # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
+        # the alert channels take this list; only this process shows the alert to the user.
+        claimed_alerts = enforce.claim_alerts(ledger, step)
+        return enforce.respond(step, payload, ledger, claimed_alerts)
 
 
 def transcript_files(payload: dict[str, Any]) -> list[Path]:

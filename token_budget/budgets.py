@@ -1,0 +1,225 @@
+"""Budgets: which scopes apply, what each has used in its period, and the level that puts it at.
+
+Scopes are "daily" and "monthly" (calendar periods in the configured time zone), "session", "workflow:<name>" (the
+active run) and "model:<key>" (per model per day; a key such as `claude-opus` matches every Opus id in any naming
+style, and globs and exact ids work too). Standard library only and no Claude Code knowledge: the hook imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from typing import Any
+
+from .config import Config
+from .ledger import Ledger, counted_sql
+from .models import LEVELS, BudgetState
+from .periods import day_bounds, month_bounds, today, zone
+
+# level → (threshold key in enforcement.thresholds, default percent)
+THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("suggest", 90.0),
+                  "block": ("block", 100.0), "stop": ("stop", 110.0)}
+GLOB_CHARS = frozenset("*?[")
+
+
+def parse_percent(value: Any, default: float) -> float:
+    """`80%`, `usage > 80%`, `80` → 80.0; anything unreadable → default (the schema has already rejected it)."""
+    if isinstance(value, bool) or value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).replace("usage", "").replace(">=", "").replace(">", "").replace("%", "").strip()
+    try:
+        return float(text)
+    except ValueError:
+        return default
+
+
+def thresholds(config: Config) -> dict[str, float]:
+    """Percent at which each level starts. The alert level falls back to the seed's `budgets.global.alert_threshold`."""
+    configured = config.get("enforcement", "thresholds", default={}) or {}
+    out = {}
+    for level, (key, default) in THRESHOLD_KEYS.items():
+        if level == "alert" and key not in configured:
+            default = parse_percent(config.get("budgets", "global", "alert_threshold"), default)
+        out[level] = parse_percent(configured.get(key), default)
+    return out
+
+
+def level_for(percent: float, limits: dict[str, float]) -> str:
+    level = "ok"
+    for name in LEVELS[1:]:
+        if percent >= limits[name]:
+            level = name
+    return level
+
+
+def threshold_of(level: str, limits: dict[str, float]) -> int:
+    return int(round(limits[level]))
+
+
+def split_limit(value: Any) -> tuple[int, float | None]:
+    """A limit is a token count or {tokens: N, usd: X}; returns (tokens or 0, usd or None)."""
+    if isinstance(value, dict):
+        return int(value.get("tokens") or 0), (float(value["usd"]) if value.get("usd") is not None else None)
+    return int(value or 0), None
+
+
+# -- model keys ------------------------------------------------------------------------------------------------
+
+
+def model_matches(key: str, model: str | None) -> bool:
+    """Does a per_model key cover this model id? `claude-opus` covers claude-3-opus-20240229 and claude-opus-4-6;
+    `claude-opus-4` covers claude-opus-4-1 but not claude-opus-5; `*sonnet*` is a glob; anything else is exact."""
+    if not model:
+        return False
+    if any(c in GLOB_CHARS for c in key):
+        return fnmatchcase(model.lower(), key.lower())
+    if key.lower() == model.lower():
+        return True
+    from .pricing import _segments  # the one model-id normaliser; imported late: most hooks never need it
+
+    want, have = _segments(key), _segments(model)
+    if want[:1] != ["claude"]:
+        have = have[1:] if have[:1] == ["claude"] else have
+    return bool(want) and have[: len(want)] == want
+
+
+# -- the states ------------------------------------------------------------------------------------------------
+
+
+def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None, session_id: str | None = None,
+                  model: str | None = None) -> list[BudgetState]:
+    """Every budget that applies now: daily, monthly, the session's, its active workflow run's, and each model's.
+
+    `model` is accepted for symmetry with the policy (which decides which model budgets bind a session); every
+    configured model budget is returned so that dashboards and alerts see them all.
+    """
+    del model
+    now = now or datetime.now(timezone.utc)
+    tz = zone(config.timezone)
+    limits = thresholds(config)
+    counted = counted_sql(config.counted_classes)
+    db = ledger.db
+    day = today(tz, now)
+    d0, d1 = day_bounds(day, tz)
+    m0, m1 = month_bounds(day.year, day.month, tz)
+    glob = config.get("budgets", "global", default={}) or {}
+    acked = _acked(db, (day.isoformat(), day.strftime("%Y-%m"), session_id or ""))
+    states: list[BudgetState] = []
+
+    def add(scope: str, used: int, cost_micros: int, limit_value: Any, period: str, resets: str | None,
+            usd_value: Any = None) -> None:
+        tokens, usd = split_limit(limit_value)
+        if usd_value is not None:
+            usd = float(usd_value)
+        if not tokens and usd is None:
+            return
+        used_usd = round(cost_micros / 1_000_000, 6)
+        probe = BudgetState(scope, used, tokens, "ok", period, resets, used_usd, usd)
+        states.append(BudgetState(scope, used, tokens, level_for(probe.percent, limits), period, resets, used_usd,
+                                  usd, tuple(sorted(acked.get((scope, period), ())))))
+
+    by_model = db.execute(
+        f"SELECT model, COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+        "WHERE timestamp >= ? AND timestamp < ? GROUP BY model", (d0, d1),
+    ).fetchall()
+    day_used = sum(r[1] for r in by_model)
+    day_cost = sum(r[2] for r in by_model)
+    add("daily", day_used, day_cost, glob.get("daily_limit"), day.isoformat(), d1, glob.get("daily_limit_usd"))
+    if glob.get("monthly_limit") or glob.get("monthly_limit_usd") is not None:
+        used, cost = db.execute(
+            f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+            "WHERE timestamp >= ? AND timestamp < ?", (m0, m1),
+        ).fetchone()
+        add("monthly", used, cost, glob.get("monthly_limit"), day.strftime("%Y-%m"), m1,
+            glob.get("monthly_limit_usd"))
+    per_session = config.get("budgets", "per_session")
+    if session_id and per_session:
+        used, cost = db.execute(
+            f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
+        add("session", used, cost, per_session, session_id, None)
+    per_workflow = config.get("budgets", "per_workflow", default={}) or {}
+    if per_workflow:
+        from .workflows import active_runs
+
+        for run in active_runs(db, session_id):
+            if run["name"] not in per_workflow:
+                continue
+            used, cost = db.execute(
+                f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+                "WHERE workflow_run_id = ?", (run["id"],),
+            ).fetchone()
+            add(f"workflow:{run['name']}", used, cost, per_workflow[run["name"]], f"run-{run['id']}", None)
+    for key, value in (config.get("budgets", "per_model", default={}) or {}).items():
+        used = cost = 0
+        for row_model, row_used, row_cost in by_model:
+            if model_matches(key, row_model):
+                used += row_used
+                cost += row_cost
+        add(f"model:{key}", used, cost, value, day.isoformat(), d1)
+    return states
+
+
+def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, str], set[int]]:
+    out: dict[tuple[str, str], set[int]] = {}
+    for scope, period, threshold in db.execute(
+        "SELECT scope, period, threshold FROM alerts WHERE acked_at IS NOT NULL AND "
+        "(period IN (?, ?, ?) OR period LIKE 'run-%')", periods,
+    ):
+        out.setdefault((scope, period), set()).add(threshold)
+    return out
+
+
+def state_json(state: BudgetState) -> dict[str, Any]:
+    """One budget in `tokens status --json`."""
+    return {
+        "scope": state.scope, "used": state.used, "limit": state.limit, "percent": state.percent,
+        "level": state.level, "resets_at": state.resets_at, "period": state.period, "remaining": state.remaining,
+        "used_usd": state.used_usd, "limit_usd": state.limit_usd, "acknowledged": list(state.acked),
+    }
+
+
+def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None,
+                  session_id: str | None = None) -> dict[str, Any]:
+    """The budget part of `tokens status --json`: every budget, the active workflow run, the mode, deferrals."""
+    from .events import list_degradations
+    from .policy import Settings, economy_active
+    from .workflows import active_runs, priority
+
+    now = now or datetime.now(timezone.utc)
+    states = budget_states(ledger, config, now=now, session_id=session_id)
+    settings = Settings.from_config(config)
+    runs = active_runs(ledger.db, session_id)
+    workflow = None
+    if runs:
+        run = runs[0]
+        scope = f"workflow:{run['name']}"
+        state = next((s for s in states if s.scope == scope), None)
+        workflow = {"name": run["name"], "phase": run["phase"], "run_id": run["id"], "session_id": run["session_id"],
+                    "started_at": run["started_at"], "priority": priority(config, run["name"]),
+                    "used": state.used if state else _run_used(ledger, config, run["id"]),
+                    "limit": state.limit if state else None}
+    tz = zone(config.timezone)
+    since = day_bounds(today(tz, now), tz)[0]
+    deferred = sorted({json.loads(d["detail"] or "{}").get("workflow") for d in
+                       list_degradations(ledger.db, since=since, kind="defer_workflow")} - {None})
+    return {
+        "budgets": [state_json(s) for s in states],
+        "workflow": workflow,
+        "mode": settings.mode,
+        "economy": economy_active(states, settings),
+        "deferred_workflows": deferred,
+        "timezone": config.timezone,
+        "thresholds": settings.thresholds,
+    }
+
+
+def _run_used(ledger: Ledger, config: Config, run_id: int) -> int:
+    counted = counted_sql(config.counted_classes)
+    return ledger.db.execute(f"SELECT COALESCE(SUM({counted}), 0) FROM requests WHERE workflow_run_id = ?",
+                             (run_id,)).fetchone()[0]

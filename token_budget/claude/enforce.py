@@ -1,0 +1,443 @@
+"""Budgets inside Claude Code: session bookkeeping before the decision, and the Decision shaped as hook JSON after.
+
+What each level does here (../shared/claude-code.md §1.7, §7):
+- 80%: `systemMessage` (the user), once per scope, threshold and period: only the hook that claims the alert says it.
+- 90%: `systemMessage` + `hookSpecificOutput.additionalContext` (the model), once likewise.
+- 100%: UserPromptSubmit `{"decision": "block"}` (prompts running /tokens pass), PreToolUse `permissionDecision:
+  "deny"`; a model's own budget blocks only sessions on that model, and subagents move to a cheaper model instead.
+- 110%: `{"continue": false, "stopReason": …}` from every evaluated hook.
+Stop, SubagentStop, PreCompact and SessionEnd only record: their output cannot carry advice (a Stop
+additionalContext would even make Claude go on). Standard library only: this runs in every hook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..alerts import claim
+from ..budgets import budget_states, parse_percent
+from ..events import has_degradation, record_degradation, record_event
+from ..ledger import Ledger
+from ..models import Alert, BudgetState, Decision, Degradation, severity
+from ..periods import day_bounds, iso, today, zone
+from ..policy import (FAMILY_ORDER, Settings, announce, binds, cheaper_family, economy_context, evaluate, family,
+                      family_blocked, scope_name)
+from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
+
+EVENT_KINDS = {"SessionStart": "checkpoint", "UserPromptSubmit": "prompt", "PreToolUse": "tool",
+               "PostToolUse": "checkpoint"}
+SUBAGENT_TOOLS = ("Agent", "Task")  # `Task` before 2.1.63, `Agent` after
+CACHEABLE_TOOLS = ("Read", "WebFetch", "Grep")
+MUTATING_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit", "Bash")
+TOKENS_COMMANDS = ("/tokens", "/token-budget:tokens")
+DEFAULT_WINDOW, LONG_WINDOW = 200_000, 1_000_000
+
+
+@dataclass
+class Step:
+    """Everything the answer needs, gathered once."""
+
+    event: str
+    session_id: str | None
+    model: str | None
+    settings: Settings
+    states: list[BudgetState]
+    decision: Decision
+    now: datetime
+    config: Any
+    deferred: str | None = None  # a low-priority workflow refused in economy mode
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def stamp(self) -> str:
+        return iso(self.now)
+
+
+def is_tokens_prompt(prompt: Any) -> bool:
+    text = prompt.lstrip() if isinstance(prompt, str) else ""
+    return any(text == c or text.startswith(c + " ") or text.startswith(c + "\n") for c in TOKENS_COMMANDS)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+# -- before the decision ---------------------------------------------------------------------------------------
+
+
+def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: datetime) -> None:
+    """Bookkeeping for events that decide nothing: the session's end closes its workflow run; compaction drops
+    the cached tool results (their output left the context); a model switch is remembered."""
+    session = _text(payload.get("session_id"))
+    if not session:
+        return
+    with ledger.transaction() as db:
+        if event == "SessionEnd":
+            end_runs(db, session, iso(now))
+        elif event == "PreCompact":
+            db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
+        elif event == "PostModelSwitch" and _text(payload.get("to_model")):
+            set_session_model(db, session, payload["to_model"], iso(now))
+
+
+def set_session_model(db: Any, session: str, model: str, stamp: str) -> None:
+    db.execute("INSERT INTO session_state (session_id, model, model_set_at) VALUES (?, ?, ?) ON CONFLICT(session_id) "
+               "DO UPDATE SET model = excluded.model, model_set_at = excluded.model_set_at", (session, model, stamp))
+
+
+def session_model(ledger: Ledger, session: str | None) -> str | None:
+    """The model of the session's latest main-thread request, unless the session switched model after it."""
+    if not session:
+        return None
+    row = ledger.db.execute("SELECT model, timestamp FROM requests WHERE session_id = ? AND is_sidechain = 0 "
+                            "ORDER BY timestamp DESC LIMIT 1", (session,)).fetchone()
+    switched = ledger.db.execute("SELECT model, model_set_at FROM session_state WHERE session_id = ?",
+                                 (session,)).fetchone()
+    if switched and switched[0] and (row is None or switched[1] > row[1]):
+        return switched[0]
+    return row[0] if row else None
+
+
+def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, now: datetime) -> Step:
+    session = _text(payload.get("session_id"))
+    settings = Settings.from_config(config)
+    stamp = iso(now)
+    prompt = payload.get("prompt") if event == "UserPromptSubmit" else None
+    writes: list[tuple[str, Any]] = []
+    if session and event == "UserPromptSubmit" and isinstance(prompt, str) and prompt.lstrip().startswith("/model "):
+        writes.append(("model", prompt.split(None, 1)[1].strip().split()[0]))
+    if session and event == "SessionStart":
+        if _text(payload.get("model")):
+            writes.append(("model", payload["model"]))
+        if payload.get("source") in ("compact", "clear"):
+            writes.append(("forget_tools", None))
+    if session and event == "PostToolUse":
+        writes.extend(_tool_record(payload, config))
+    env_workflow = os.environ.get("TOKEN_BUDGET_WORKFLOW", "").strip()
+    if session and env_workflow and not has_runs(ledger.db, session):
+        writes.append(("start", (env_workflow, "env")))
+    if writes:
+        _apply(ledger, session, writes, stamp)
+
+    model = session_model(ledger, session)
+    states = budget_states(ledger, config, now=now, session_id=session, model=model)
+    deferred = None
+    wanted = workflow_for_prompt(config, prompt) if session and isinstance(prompt, str) else None
+    if wanted:
+        probe = evaluate(states, event_kind="prompt", model=model, settings=settings, now=now)
+        if probe.economy and "defer_non_critical_tasks" in probe.actions and priority(config, wanted) == "low":
+            deferred = wanted
+            with ledger.transaction() as db:
+                record_degradation(db, Degradation("defer_workflow", session, None, json.dumps({"workflow": wanted})),
+                                   stamp)
+        else:
+            _apply(ledger, session, [("start", (wanted, "prompt"))], stamp)
+            states = budget_states(ledger, config, now=now, session_id=session, model=model)
+    decision = evaluate(states, event_kind=EVENT_KINDS.get(event, "checkpoint"), model=model, settings=settings,
+                        now=now, exempt=is_tokens_prompt(prompt))
+    return Step(event, session, model, settings, states, decision, now, config, deferred)
+
+
+def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], stamp: str) -> None:
+    if not session:
+        return
+    with ledger.transaction() as db:
+        for kind, value in writes:
+            if kind == "model":
+                set_session_model(db, session, value, stamp)
+            elif kind == "forget_tools":
+                db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
+            elif kind == "start":
+                start_run(db, session, value[0], stamp, source=value[1])
+            elif kind == "tool":
+                db.execute("INSERT OR IGNORE INTO tool_calls (session_id, key, tool, summary, tool_use_id, created_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (session, *value, stamp))
+            elif kind == "forget_searches":
+                db.execute("DELETE FROM tool_calls WHERE session_id = ? AND tool != 'Read'", (session,))
+
+
+def _caching_on(config: Any) -> bool:
+    caching = config.get("optimizations", "caching", default={}) or {}
+    return bool(caching.get("enabled", True)) and bool(caching.get("cache_repeated_queries", True))
+
+
+def _tool_record(payload: dict[str, Any], config: Any) -> list[tuple[str, Any]]:
+    """After a read-only call succeeds, remember it; after a call that may change files, forget the searches."""
+    if not _caching_on(config):
+        return []
+    tool = payload.get("tool_name")
+    if tool in MUTATING_TOOLS:
+        return [("forget_searches", None)]
+    key = call_key(tool, payload.get("tool_input"))
+    if key is None:
+        return []
+    return [("tool", (key[0], tool, key[1], _text(payload.get("tool_use_id"))))]
+
+
+def call_key(tool: Any, tool_input: Any) -> tuple[str, str] | None:
+    """(identity, summary) of a repeatable read-only call; a Read's identity includes the file's size and mtime."""
+    if tool not in CACHEABLE_TOOLS or not isinstance(tool_input, dict):
+        return None
+    if tool == "Read":
+        path = _text(tool_input.get("file_path"))
+        if not path:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        ident = [path, tool_input.get("offset"), tool_input.get("limit"), tool_input.get("pages"), st.st_size,
+                 st.st_mtime_ns]
+        summary = f"Read of {path}"
+    elif tool == "WebFetch":
+        ident = [tool_input.get("url"), tool_input.get("prompt")]
+        summary = f"WebFetch of {tool_input.get('url')}"
+    else:
+        ident = [tool_input]
+        summary = f"Grep for {tool_input.get('pattern')!r}" + (f" in {tool_input['path']}" if tool_input.get("path") else "")
+    # The identity itself is the key (short text): a hash would cost an import on the hot path, a checksum could
+    # collide and deny a call that was not a repeat.
+    return json.dumps([tool, *ident], sort_keys=True, default=str), summary
+
+
+# -- the claim -------------------------------------------------------------------------------------------------
+
+
+def claim_alerts(ledger: Ledger, step: Step) -> list[Alert]:
+    """Claim every threshold crossed and not yet claimed for its period (and limit). Most hooks find them all
+    claimed already and write nothing; the writer lock makes concurrent hooks agree on one winner per alert."""
+    alerts = step.decision.alerts
+    if not alerts:
+        return []
+    marks = ",".join("?" * len(alerts))
+    known = dict(ledger.db.execute(f"SELECT key, limit_tokens FROM alerts WHERE key IN ({marks})",
+                                   [a.key for a in alerts]).fetchall())
+    fresh = [a for a in alerts if known.get(a.key) != a.limit]
+    if not fresh:
+        return []
+    by_scope = {s.scope: s for s in step.states}
+    claimed: list[Alert] = []
+    with ledger.transaction() as db:
+        for alert in fresh:
+            if claim(db, alert):
+                claimed.append(alert)
+                state = by_scope.get(alert.scope)
+                message = (f"the {scope_name(alert.scope)} crossed {alert.threshold}%: {alert.used:,} / {alert.limit:,} "
+                           f"tokens" + (f" (${state.used_usd:,.2f})" if state and state.used_usd else ""))
+                record_event(db, level=alert.level, kind="threshold", message=message, created_at=step.stamp,
+                             scope=alert.scope, session_id=step.session_id, alert_key=alert.key)
+    return claimed
+
+
+# -- the answer ------------------------------------------------------------------------------------------------
+
+
+def respond(step: Step, payload: dict[str, Any], ledger: Ledger, claimed: list[Alert]) -> dict[str, Any]:
+    decision = step.decision
+    user, context = _announcement(step, claimed)
+    if decision.action == "stop":
+        return {"continue": False, "stopReason": decision.reason}
+    event = step.event
+    if event == "UserPromptSubmit":
+        if step.deferred:
+            return {"decision": "block", "reason": deferred_reason(step)}
+        if decision.action == "block":
+            return {"decision": "block", "reason": decision.reason}
+        if decision.economy and not is_tokens_prompt(payload.get("prompt")):
+            context = _join(context, _batch_once(step, ledger))
+        user = _join(user, _compact_once(step, ledger))
+        return _output(event, user, context)
+    if event == "PreToolUse":
+        return _pre_tool(step, payload, ledger, user, context)
+    if event == "SessionStart" and decision.level in ("block",) and decision.reason and not user:
+        user = decision.reason
+    if event == "PostToolUse":
+        user = _join(user, _compact_once(step, ledger))
+    return _output(event, user, context)
+
+
+def _announcement(step: Step, claimed: list[Alert]) -> tuple[str | None, str | None]:
+    if not claimed:
+        return None, None
+    by_scope = {s.scope: s for s in step.states}
+    top = max(claimed, key=lambda a: (severity(a.level), binds(by_scope[a.scope], step.model)))
+    return announce(top, by_scope[top.scope], step.settings, step.now, step.model, step.states)
+
+
+def _join(a: str | None, b: str | None) -> str | None:
+    return "\n\n".join(x for x in (a, b) if x) or None
+
+
+def _output(event: str, user: str | None, context: str | None, **specific: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if user:
+        out["systemMessage"] = user
+    if context or specific:
+        hso: dict[str, Any] = {"hookEventName": event, **specific}
+        if context:
+            hso["additionalContext"] = context
+        out["hookSpecificOutput"] = hso
+    return out
+
+
+def _deny(reason: str, user: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                                  "permissionDecisionReason": reason}}
+    if user:
+        out["systemMessage"] = user
+    return out
+
+
+def _pre_tool(step: Step, payload: dict[str, Any], ledger: Ledger, user: str | None,
+              context: str | None) -> dict[str, Any]:
+    decision = step.decision
+    tool = payload.get("tool_name")
+    tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+    if decision.action == "block" and not (decision.model_only and tool in SUBAGENT_TOOLS):
+        return _deny(decision.reason + " Do not retry other tools: end the turn and tell the user.",
+                     user or (decision.reason if _first_block_today(step, ledger) else None))
+    if tool in SUBAGENT_TOOLS:
+        return _subagent(step, tool, tool_input, ledger, user, context)
+    if decision.economy:
+        cached = _cached_call(step, tool, tool_input, ledger)
+        if cached:
+            return _deny(cached, user)
+        context = _join(context, _batch_once(step, ledger))
+        limited = _limit_read(step, tool, tool_input, payload, ledger)
+        if limited is not None:
+            return _output("PreToolUse", user, context, permissionDecision="allow", updatedInput=limited)
+    return _output("PreToolUse", user, context)
+
+
+def _first_block_today(step: Step, ledger: Ledger) -> bool:
+    """Tell the user (not only Claude) about a block once per session and day."""
+    tz = zone(step.settings.timezone)
+    since = day_bounds(today(tz, step.now), tz)[0]
+    if ledger.db.execute("SELECT 1 FROM events WHERE kind = 'block' AND session_id IS ? AND created_at >= ? LIMIT 1",
+                         (step.session_id, since)).fetchone():
+        return False
+    with ledger.transaction() as db:
+        record_event(db, level="block", kind="block", message=step.decision.reason or "", created_at=step.stamp,
+                     scope=step.decision.scope, session_id=step.session_id)
+    return True
+
+
+def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger, user: str | None,
+              context: str | None) -> dict[str, Any]:
+    """Move a subagent to a cheaper model that has budget left, rather than deny it."""
+    decision, settings = step.decision, step.settings
+    requested = family(_text(tool_input.get("model"))) or family(step.model)
+    target = None
+    if requested and family_blocked(step.states, requested, settings):
+        target = cheaper_family(step.states, requested, settings, prefer=settings.downgrade_to)
+        if target is None:
+            return _deny(f"token-budget: the {requested} model budget is exhausted and no cheaper model has budget "
+                         "left; do the work in this conversation or tell the user.", user)
+        why = "model_budget"
+    elif decision.economy and "switch_to_cheaper_model" in decision.actions and requested in FAMILY_ORDER and \
+            FAMILY_ORDER.index(requested) <= FAMILY_ORDER.index(settings.downgrade_from):
+        target = cheaper_family(step.states, requested, settings, prefer=settings.downgrade_to)
+        why = "economy"
+    if not target or target == requested:
+        return _output("PreToolUse", user, context)
+    with ledger.transaction() as db:
+        record_degradation(db, Degradation("model_downgrade", step.session_id, tool, json.dumps({"reason": why}),
+                                           _text(tool_input.get("model")) or step.model, target), step.stamp)
+    # updatedInput replaces the whole input: keep every original field (claude-code.md §7).
+    return _output("PreToolUse", user, context, permissionDecision="allow",
+                   updatedInput={**tool_input, "model": target})
+
+
+def _cached_call(step: Step, tool: Any, tool_input: dict[str, Any], ledger: Ledger) -> str | None:
+    if not step.session_id or not _caching_on(step.config):
+        return None
+    key = call_key(tool, tool_input)
+    if key is None:
+        return None
+    row = ledger.db.execute("SELECT summary, tool_use_id, created_at FROM tool_calls WHERE session_id = ? AND key = ?",
+                            (step.session_id, key[0])).fetchone()
+    if row is None:
+        return None
+    with ledger.transaction() as db:
+        record_degradation(db, Degradation("cache_hit", step.session_id, str(tool),
+                                           json.dumps({"summary": row[0], "earlier": row[1]})), step.stamp)
+    unchanged = " (the file is unchanged since)" if tool == "Read" else ""
+    return (f"token-budget economy mode: this exact {row[0]}{unchanged} already ran in this session at {row[2]} "
+            f"(tool_use_id {row[1] or 'unknown'}). Use that earlier result instead of repeating the call.")
+
+
+def _limit_read(step: Step, tool: Any, tool_input: dict[str, Any], payload: dict[str, Any],
+                ledger: Ledger) -> dict[str, Any] | None:
+    if tool != "Read" or "reduce_context_window" not in step.decision.actions or tool_input.get("limit"):
+        return None
+    path = _text(tool_input.get("file_path"))
+    cwd = _text(payload.get("cwd"))
+    reduce = step.config.get("optimizations", "reduce_context", default={}) or {}
+    if not path or not cwd or not reduce.get("enabled", True):
+        return None
+    # Only inside the project: an "allow" here must not approve a read Claude Code would have asked about.
+    real, root = os.path.realpath(path), os.path.realpath(cwd)
+    if os.path.commonpath([real, root]) != root:
+        return None
+    try:
+        size = os.stat(real).st_size
+    except OSError:
+        return None
+    if size <= int(reduce.get("large_file_bytes", 40_000)):
+        return None
+    limit = int(reduce.get("read_limit", 400))
+    with ledger.transaction() as db:
+        record_degradation(db, Degradation("read_limit", step.session_id, "Read",
+                                           json.dumps({"file": path, "bytes": size, "limit": limit})), step.stamp)
+    return {**tool_input, "limit": limit}
+
+
+def _batch_once(step: Step, ledger: Ledger) -> str | None:
+    if "batch_remaining_work" not in step.decision.actions or not step.session_id:
+        return None
+    tz = zone(step.settings.timezone)
+    since = day_bounds(today(tz, step.now), tz)[0]
+    if has_degradation(ledger.db, step.session_id, "batch_request", since):
+        return None
+    with ledger.transaction() as db:
+        record_degradation(db, Degradation("batch_request", step.session_id), step.stamp)
+    return economy_context(step.states, step.settings, step.model)
+
+
+def _compact_once(step: Step, ledger: Ledger) -> str | None:
+    """Past the context_compression trigger, with a large context, suggest /compact once per session (no hook
+    can compact: claude-code.md §7)."""
+    compression = step.config.get("optimizations", "context_compression", default={}) or {}
+    if not compression.get("enabled", True) or not step.session_id:
+        return None
+    trigger = parse_percent(compression.get("trigger"), 60.0)
+    binding = [s for s in step.states if binds(s, step.model)]
+    if not binding or max(s.percent for s in binding) < trigger:
+        return None
+    row = ledger.db.execute(
+        "SELECT input_tokens + cache_creation_5m_tokens + cache_creation_1h_tokens + cache_read_tokens FROM requests "
+        "WHERE session_id = ? AND is_sidechain = 0 ORDER BY timestamp DESC LIMIT 1", (step.session_id,)).fetchone()
+    context = row[0] if row else 0
+    window = LONG_WINDOW if context > DEFAULT_WINDOW else DEFAULT_WINDOW
+    if context < window * parse_percent(compression.get("min_context"), 50.0) / 100:
+        return None
+    if has_degradation(ledger.db, step.session_id, "compact_suggestion"):
+        return None
+    with ledger.transaction() as db:
+        record_degradation(db, Degradation("compact_suggestion", step.session_id, None,
+                                           json.dumps({"context_tokens": context, "window": window})), step.stamp)
+    tight = max(binding, key=lambda s: s.percent)
+    return (f"token-budget: this conversation's context is {context:,} tokens ({100 * context / window:.0f}% of the "
+            f"{window:,}-token window) and every request resends it, with the {scope_name(tight.scope)} at "
+            f"{tight.percent:.0f}%. Run `/compact` to summarize the older context.")
+
+
+def deferred_reason(step: Step) -> str:
+    tight = max((s for s in step.states if binds(s, step.model)), key=lambda s: s.percent, default=None)
+    why = f" (the {scope_name(tight.scope)} is at {tight.percent:.0f}%)" if tight else ""
+    return (f"token-budget: the {step.deferred} workflow has low priority and is deferred while economy mode is on"
+            f"{why}. Run it after the budget resets, or force it now with `/tokens mode normal`.")

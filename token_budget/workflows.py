@@ -1,0 +1,85 @@
+"""Workflow runs: a named stretch of a session (a `/sprint …` prompt, `tokens workflow start`, or
+$TOKEN_BUDGET_WORKFLOW) that every request in it is attributed to, with its current phase.
+
+A run ends with `tokens workflow end`, another run's start in the same session, or the session's end. The ledger
+attributes each request to the run open at its timestamp (Ledger._row); the phase a request records is the run's
+phase when the request was recorded, which the hooks do at every event. Standard library only (the hook uses it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .config import Config
+
+PRIORITIES = ("critical", "normal", "low")
+
+
+def active_runs(db: sqlite3.Connection, session_id: str | None = None) -> list[dict[str, Any]]:
+    """Open runs: the session's (at most one), or every open run when no session is given (newest first)."""
+    sql = "SELECT id, session_id, name, phase, started_at, source FROM workflow_runs WHERE ended_at IS NULL"
+    args: tuple[Any, ...] = ()
+    if session_id is not None:
+        sql += " AND session_id = ?"
+        args = (session_id,)
+    cursor = db.execute(sql + " ORDER BY started_at DESC, id DESC", args)
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def start_run(db: sqlite3.Connection, session_id: str, name: str, now: str, *, phase: str | None = None,
+              source: str = "cli") -> int:
+    """End the session's open run (if any) and open a new one; call inside a write transaction."""
+    end_runs(db, session_id, now)
+    cursor = db.execute(
+        "INSERT INTO workflow_runs (session_id, name, phase, started_at, source) VALUES (?, ?, ?, ?, ?)",
+        (session_id, name, phase, now, source),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def set_phase(db: sqlite3.Connection, session_id: str, phase: str) -> dict[str, Any] | None:
+    runs = active_runs(db, session_id)
+    if not runs:
+        return None
+    db.execute("UPDATE workflow_runs SET phase = ? WHERE id = ?", (phase, runs[0]["id"]))
+    return {**runs[0], "phase": phase}
+
+
+def end_runs(db: sqlite3.Connection, session_id: str, now: str) -> int:
+    return db.execute(
+        "UPDATE workflow_runs SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL", (now, session_id)
+    ).rowcount
+
+
+def has_runs(db: sqlite3.Connection, session_id: str) -> bool:
+    return db.execute("SELECT 1 FROM workflow_runs WHERE session_id = ? LIMIT 1", (session_id,)).fetchone() is not None
+
+
+def priority(config: Config, name: str) -> str:
+    value = config.get("workflows", name, "priority", default="normal")
+    return value if value in PRIORITIES else "normal"
+
+
+def command_of(prompt: str) -> tuple[str, str] | None:
+    """`/sprint go` → ("sprint", "go"); `/plugin:sprint` → ("sprint", ""); not a slash command → None."""
+    text = prompt.lstrip()
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, rest = text[1:].partition(" ")
+    head = head.split("\n", 1)[0]
+    name = head.rsplit(":", 1)[-1]
+    return (name, rest.strip()) if name else None
+
+
+def workflow_for_prompt(config: Config, prompt: str) -> str | None:
+    """The configured workflow whose trigger command the prompt invokes, if any."""
+    command = command_of(prompt)
+    if command is None:
+        return None
+    for name, spec in (config.get("workflows", default={}) or {}).items():
+        commands = (spec or {}).get("commands") or [name]
+        if command[0] in commands or command[0] == name:
+            return name
+    return None
