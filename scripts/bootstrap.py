@@ -30,8 +30,8 @@ def dependencies() -> list[str]:
 
 def build(data: Path, log) -> int:  # type: ignore[no-untyped-def]
     venv = data / "venv"
-    if (venv / MARKER).exists():
-        return 0
+    if (venv / MARKER).exists() and os.access(venv / "bin" / "python", os.X_OK):
+        return 0  # ready (a dangling python link means its base interpreter was removed: rebuild)
     if venv.exists():
         shutil.rmtree(venv)  # a half-built environment from an interrupted run
     log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} creating {venv} with {sys.executable}\n")

@@ -6,7 +6,9 @@ event="$1"
 root="${CLAUDE_PLUGIN_ROOT:-$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)}"
 data="${TOKEN_BUDGET_HOME:-${CLAUDE_PLUGIN_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/token-budget}}"
 py="${TOKEN_BUDGET_PYTHON:-}"
-if [ -z "$py" ] && [ -f "$data/venv/.token-budget-ready" ]; then
+# -x too: a venv whose base interpreter was removed (a Python upgrade) keeps its marker but its python link dangles;
+# treat it as not ready so bootstrap.py rebuilds it, instead of failing with exit 127 on every event from then on.
+if [ -z "$py" ] && [ -f "$data/venv/.token-budget-ready" ] && [ -x "$data/venv/bin/python" ]; then
   py="$data/venv/bin/python"
 fi
 
