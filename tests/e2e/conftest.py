@@ -7,12 +7,13 @@ Without them the e2e tests are skipped, except under CI (``CI`` set), where they
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .harness import Binaries, ClaudeEnv, Result, default_binaries, requirements_problem
+from .harness import Binaries, ClaudeEnv, Result, build_wheelhouse, default_binaries, requirements_problem
 
 _E2E_DIR = Path(__file__).resolve().parent
 
@@ -60,3 +61,17 @@ def run_claude(claude_env: ClaudeEnv) -> Callable[..., Result]:
     resume=None,
     fork=False, output_format="json", ...) -> Result`` (see ClaudeEnv.run)."""
     return claude_env.run
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(e2e_binaries: Binaries) -> Path:
+    """Wheels of the plugin's dependencies for TOKEN_BUDGET_WHEELHOUSE (the bootstrap's offline path).
+
+    Built once, outside the namespace, with ``pip wheel`` (needs the package index the first time), and cached
+    under ``${TOKEN_BUDGET_E2E_CACHE:-~/.cache/token-budget-e2e}/wheelhouse/``.
+    """
+    try:
+        return build_wheelhouse()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        skip_or_fail(f"cannot build the wheelhouse for the plugin's bootstrap: {exc}")
+        raise

@@ -762,3 +762,109 @@ class ClaudeEnv:
     def ccusage(self, *args: str, check: bool = True) -> CommandResult:
         """Run the pinned ccusage (e.g. ``"daily", "--json", "--offline"``) over this env's transcripts."""
         return self.command(str(self.binaries.ccusage), *args, check=check, label="ccusage")
+
+
+# ------------------------------------------------------------------------------- the token-budget plugin
+
+PLUGIN_NAME = "token-budget"  # plugin.json name; also the marketplace name (the repo is its own marketplace)
+LEDGER_CLASS_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_5m_tokens",
+    "cache_creation_1h_tokens",
+    "cache_read_tokens",
+)
+
+
+def plugin_data_dir(env: ClaudeEnv, plugin_id: str) -> Path:
+    """Where Claude Code 2.1.332 points CLAUDE_PLUGIN_DATA: ``<config dir>/plugins/data/<id>``, the id being
+    ``name@marketplace`` with ``@`` turned into ``-`` (``token-budget-token-budget`` for a marketplace
+    install, ``token-budget-inline`` for ``--plugin-dir``)."""
+    return env.config_dir / "plugins" / "data" / re.sub(r"[^A-Za-z0-9_.-]", "-", plugin_id)
+
+
+def ledger_rows(data_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of ``<data_dir>/ledger.db``'s ``requests`` table, oldest first ([] if there is no ledger)."""
+    import sqlite3
+
+    path = Path(data_dir) / "ledger.db"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY timestamp, message_id")]
+    finally:
+        db.close()
+
+
+def mock_usage_rows(requests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The mock's answered /v1/messages requests as ledger-shaped rows, keyed by message id."""
+    out = {}
+    for r in requests:
+        if r.get("kind") != "messages" or "message_id" not in r:
+            continue
+        u = r["response_usage"]
+        out[r["message_id"]] = {
+            "message_id": r["message_id"],
+            "request_id": r["request_id"],
+            "model": r["model"],
+            "input_tokens": u["input_tokens"],
+            "output_tokens": u["output_tokens"],
+            "cache_creation_5m_tokens": u["ephemeral_5m_input_tokens"],
+            "cache_creation_1h_tokens": u["ephemeral_1h_input_tokens"],
+            "cache_read_tokens": u["cache_read_input_tokens"],
+        }
+    return out
+
+
+def wheelhouse_dependencies() -> list[str]:
+    """The ``dependencies`` of pyproject.toml: what scripts/bootstrap.py installs into the plugin's venv."""
+    text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.S | re.M)
+    return re.findall(r'"([^"]+)"', block.group(1)) if block else []
+
+
+def build_wheelhouse(python: str = sys.executable) -> Path:
+    """A folder of wheels for the plugin's dependencies (and theirs), for TOKEN_BUDGET_WHEELHOUSE.
+
+    Built with ``pip wheel`` OUTSIDE any namespace (it needs the package index), once per interpreter ABI,
+    platform and dependency list, under ``<e2e cache>/wheelhouse/<key>`` so CI can keep it between runs.
+    Raises RuntimeError when pip cannot build it (offline without a cached copy).
+    """
+    import hashlib
+    import sysconfig
+    import tempfile
+
+    deps = wheelhouse_dependencies()
+    probe = subprocess.run(
+        [python, "-c", "import sys, sysconfig as s; print(sys.implementation.cache_tag, s.get_platform())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    key = hashlib.sha256(json.dumps([probe, deps]).encode()).hexdigest()[:12]
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(probe or [sysconfig.get_platform()]))
+    dest = cache_dir() / "wheelhouse" / f"{tag}-{key}"
+    if (dest / ".complete").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
+    try:
+        p = subprocess.run(
+            [python, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "-w", str(tmp), *deps],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if p.returncode != 0:
+            raise RuntimeError(f"pip wheel {' '.join(deps)} failed:\n{p.stderr[-3000:]}")
+        (tmp / ".complete").write_text(json.dumps({"python": probe, "dependencies": deps}) + "\n")
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # a parallel session got there first
+            if not (dest / ".complete").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
