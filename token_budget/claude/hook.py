@@ -75,6 +75,12 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
+        try:  # yesterday's report, at the first hook of a day (one stat otherwise); it must never cost enforcement
+            from ..reports import write_daily_if_due
+
+            write_daily_if_due(ledger, config, data_dir, now)
+        except Exception as exc:
+            log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
             enforce.record_only(event, payload, ledger, now)
             return {}
