@@ -222,11 +222,11 @@ def block_reason(state: BudgetState, settings: Settings, now: datetime, model: s
 
 
 def stop_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None) -> str:
-    switch = " Switch to another model with `/model`, or" if state.scope.startswith("model:") else ""
+    fix = f"`tokens budget {scope_arg(state.scope)} {suggested_limit(state)}` (or `/tokens budget …`), then continue."
+    fix = (f"Switch to another model with `/model`, or raise it with {fix}" if state.scope.startswith("model:")
+           else f"Raise it with {fix}")
     return (f"token-budget: emergency stop: the {scope_name(state.scope)} is at {amounts(state)}, past the "
-            f"{settings.thresholds['stop']:g}% hard limit; {resets(state, settings, now)}.{switch} Raise it with "
-            f"`tokens budget {scope_arg(state.scope)} {suggested_limit(state)}` (or `/tokens budget …`), "
-            "then continue.")
+            f"{settings.thresholds['stop']:g}% hard limit; {resets(state, settings, now)}. {fix}")
 
 
 def announce(alert: Alert, state: BudgetState, settings: Settings, now: datetime, model: str | None,

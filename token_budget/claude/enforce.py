@@ -97,7 +97,7 @@ def session_model(ledger: Ledger, session: str | None) -> str | None:
                             "ORDER BY timestamp DESC LIMIT 1", (session,)).fetchone()
     switched = ledger.db.execute("SELECT model, model_set_at FROM session_state WHERE session_id = ?",
                                  (session,)).fetchone()
-    if switched and switched[0] and (row is None or switched[1] > row[1]):
+    if switched and switched[0] and (row is None or switched[1] >= row[1]):
         return switched[0]
     return row[0] if row else None
 
@@ -298,8 +298,9 @@ def _pre_tool(step: Step, payload: dict[str, Any], ledger: Ledger, user: str | N
     tool = payload.get("tool_name")
     tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
     if decision.action == "block" and not (decision.model_only and tool in SUBAGENT_TOOLS):
+        first = _first_block_today(step, ledger)
         return _deny(decision.reason + " Do not retry other tools: end the turn and tell the user.",
-                     user or (decision.reason if _first_block_today(step, ledger) else None))
+                     user or (decision.reason if first else None))
     if tool in SUBAGENT_TOOLS:
         return _subagent(step, tool, tool_input, ledger, user, context)
     if decision.economy:
@@ -333,7 +334,7 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
     requested = family(_text(tool_input.get("model"))) or family(step.model)
     target = None
     if requested and family_blocked(step.states, requested, settings):
-        target = cheaper_family(step.states, requested, settings, prefer=settings.downgrade_to)
+        target = cheaper_family(step.states, requested, settings)  # the next cheaper: keep as much quality
         if target is None:
             return _deny(f"token-budget: the {requested} model budget is exhausted and no cheaper model has budget "
                          "left; do the work in this conversation or tell the user.", user)
