@@ -1,0 +1,253 @@
+"""The dashboard (`tokens status`): what the budgets stand at now, as data (`status()`) and as the seed's box
+(`render()`). Figures come from `budgets.budget_status`, the same counted tokens and periods as `tokens log`,
+reports and the status line. No Claude Code knowledge; no I/O besides the ledger reads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .config import Config
+from .ledger import Ledger, counted_sql
+from .periods import day_bounds, iso, parse, today, zone
+
+BURN_WINDOW = timedelta(hours=1)
+FAMILIES = ("opus", "sonnet", "haiku")
+COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
+MIN_WIDTH, MAX_WIDTH = 60, 80
+
+
+# -- data ------------------------------------------------------------------------------------------------------
+
+
+def status(ledger: Ledger, config: Config, *, now: datetime | None = None,
+           session_id: str | None = None) -> dict[str, Any]:
+    """`tokens status --json`: budget_status() plus per-model usage, the burn rate and unacknowledged alerts."""
+    from .budgets import budget_status, model_matches
+
+    now = now or datetime.now(timezone.utc)
+    data = budget_status(ledger, config, now=now, session_id=session_id)
+    tz = zone(config.timezone)
+    day_start, day_end = day_bounds(today(tz, now), tz)
+    counted = counted_sql(config.counted_classes)
+    keys = [b["scope"][6:] for b in data["budgets"] if b["scope"].startswith("model:")]
+    unbudgeted: dict[str, int] = {}
+    for model, used in ledger.db.execute(
+        f"SELECT model, COALESCE(SUM({counted}), 0) FROM requests WHERE timestamp >= ? AND timestamp < ? "
+        "GROUP BY model ORDER BY model", (day_start, day_end),
+    ):
+        if used and not any(model_matches(k, model) for k in keys):
+            unbudgeted[model] = used
+    data["now"] = iso(now)
+    data["session_id"] = session_id
+    data["unbudgeted_models"] = [{"model": m, "used": u} for m, u in unbudgeted.items()]
+    data["burn_rate"] = burn_rate(ledger, counted, now, data["budgets"])
+    data["alerts"] = unacknowledged_alerts(ledger)
+    return data
+
+
+def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counted tokens in the last hour, and when the daily budget runs out if that pace holds."""
+    since = iso(now - BURN_WINDOW)
+    per_hour = ledger.db.execute(
+        f"SELECT COALESCE(SUM({counted}), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?",
+        (since, iso(now)),
+    ).fetchone()[0]
+    daily = next((b for b in budgets if b["scope"] == "daily"), None)
+    out: dict[str, Any] = {"window_minutes": int(BURN_WINDOW.total_seconds() // 60), "tokens_per_hour": per_hour,
+                           "daily_exhausted_at": None, "before_reset": None}
+    if daily is None or not daily["limit"]:
+        return out
+    if daily["used"] >= daily["limit"]:
+        out["daily_exhausted_at"], out["before_reset"] = iso(now), True
+    elif per_hour:
+        at = now + timedelta(hours=(daily["limit"] - daily["used"]) / per_hour)
+        out["daily_exhausted_at"] = iso(at)
+        out["before_reset"] = bool(daily["resets_at"]) and iso(at) < daily["resets_at"]
+    return out
+
+
+def unacknowledged_alerts(ledger: Ledger) -> list[dict[str, Any]]:
+    """Alerts nobody has acknowledged yet (`tokens ack`), newest first."""
+    cursor = ledger.db.execute(
+        "SELECT key, scope, level, threshold, period, used, limit_tokens, created_at FROM alerts "
+        "WHERE acked_at IS NULL ORDER BY created_at DESC, key")
+    return [{"id": key, "scope": scope, "level": level, "threshold": threshold, "period": period, "used": used,
+             "limit": limit, "created_at": created}
+            for key, scope, level, threshold, period, used, limit, created in cursor]
+
+
+# -- text ------------------------------------------------------------------------------------------------------
+
+
+class Box:
+    """Lines of a fixed-width box; `color` wraps spans in ANSI codes without counting them as width."""
+
+    def __init__(self, width: int, color: bool) -> None:
+        self.inner = width - 4  # "│ " … " │"
+        self.width = width
+        self.color = color
+        self.lines: list[str] = []
+
+    def paint(self, text: str, level: str | None) -> str:
+        if not self.color or level is None or not text:
+            return text
+        return f"\x1b[{COLORS.get(level, '0')}m{text}\x1b[0m"
+
+    def add(self, *spans: tuple[str, str | None] | str) -> None:
+        """One row from spans (text, level); text past the inner width is cut with an ellipsis."""
+        plain, room, out = 0, self.inner, []
+        for span in spans:
+            text, level = (span, None) if isinstance(span, str) else span
+            if plain + len(text) > room:
+                text = text[: max(room - plain - 1, 0)] + "…"
+            plain += len(text)
+            out.append(self.paint(text, level))
+            if plain >= room:
+                break
+        self.lines.append(f"│ {''.join(out)}{' ' * (room - plain)} │")
+
+    def rule(self, left: str = "├", right: str = "┤") -> None:
+        self.lines.append(left + "─" * (self.width - 2) + right)
+
+
+def bar(percent: float, cells: int) -> str:
+    filled = min(cells, max(0, round(cells * percent / 100)))
+    return "[" + "█" * filled + "░" * (cells - filled) + "]"
+
+
+def human(n: int) -> str:
+    return f"{n:,}"
+
+
+def model_label(key: str) -> str:
+    """`claude-sonnet` → Sonnet; `claude-opus-4` → Opus 4; anything else as written."""
+    lowered = key.lower()
+    for name in FAMILIES:
+        if name in lowered:
+            rest = lowered.split(name, 1)[1].strip("-")
+            return name.capitalize() + (f" {rest.replace('-', '.')}" if rest and rest[0].isdigit() else "")
+    return key
+
+
+def when(timestamp: str | None, now: datetime, tz: Any) -> str:
+    """A reset or run-out moment: `00:00 UTC (in 9h 30m)`, with the date when it is not today."""
+    if not timestamp:
+        return "-"
+    moment = parse(timestamp).astimezone(tz)
+    local_now = now.astimezone(tz)
+    label = moment.strftime("%H:%M") if moment.date() == local_now.date() else moment.strftime("%b %d %H:%M")
+    return f"{label} {moment.tzname() or ''}".rstrip() + f" (in {duration(moment - local_now)})"
+
+
+def duration(delta: timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def terminal_width(columns: int | None = None) -> int:
+    if columns is None:
+        import shutil
+
+        columns = shutil.get_terminal_size((MAX_WIDTH, 24)).columns
+    return max(MIN_WIDTH, min(MAX_WIDTH, columns))
+
+
+def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False) -> str:
+    """The seed's TOKEN USAGE DASHBOARD box for `status()` data, `width` columns wide (60 to 80)."""
+    width = max(MIN_WIDTH, min(MAX_WIDTH, width))
+    box = Box(width, color)
+    now = parse(data["now"])
+    tz = zone(data.get("timezone"))
+    label_w = 16  # "Monthly Budget" and two spaces
+    pct_w = 7  # " 100.0%"
+    level_w = 9  # "  suggest"
+    cells = box.inner - label_w - 2 - pct_w - level_w  # 2: the bar's brackets
+
+    def gauge(label: str, budget: dict[str, Any]) -> None:
+        level = budget["level"]
+        box.add(f"{label:<{label_w}}", (bar(budget["percent"], cells), level),
+                (f" {budget['percent']:>5.1f}%", level), (f"  {level}" if level != "ok" else "", level))
+
+    def detail(text: str) -> None:
+        box.add(" " * label_w + text)
+
+    budgets = {b["scope"]: b for b in data["budgets"]}
+    box.lines.append("┌" + "─" * (width - 2) + "┐")
+    stamp = now.astimezone(tz).strftime("%Y-%m-%d %H:%M ") + (now.astimezone(tz).tzname() or "")
+    title = "TOKEN USAGE DASHBOARD"
+    box.add(title + " " * max(box.inner - len(title) - len(stamp), 1) + stamp)
+    box.rule()
+    for scope, label in (("daily", "Daily Budget"), ("monthly", "Monthly Budget")):
+        b = budgets.get(scope)
+        if b is None:
+            continue
+        gauge(label, b)
+        usd = f" (${b['used_usd']:,.2f} / ${b['limit_usd']:,.2f})" if b.get("limit_usd") is not None else ""
+        detail(f"{human(b['used'])} / {human(b['limit'])}{usd}")
+        detail(f"resets {when(b['resets_at'], now, tz)}")
+    if not budgets.get("daily") and not budgets.get("monthly"):
+        box.add("No daily or monthly budget set: tokens budget daily 1000000")
+    run = data.get("workflow")
+    box.add("")
+    if run:
+        phase = f" · {run['phase']}" if run.get("phase") else ""
+        box.add(f"Current Workflow ({run['name']}{phase})")
+        b = budgets.get(f"workflow:{run['name']}")
+        if b is not None:
+            gauge("", b)
+            detail(f"{human(b['used'])} / {human(b['limit'])}")
+        else:
+            detail(f"{human(run['used'])} tokens (no budget)")
+    else:
+        box.add("Current Workflow: none")
+    models = [b for b in data["budgets"] if b["scope"].startswith("model:")]
+    extra = data.get("unbudgeted_models") or []
+    if models or extra:
+        box.add("")
+        box.add("By Model:")
+        name_w = max([len(model_label(b["scope"][6:])) for b in models] + [6]) + 1
+        name_w = min(name_w, 12)
+        tokens_w = max([len(human(b["used"])) for b in models] + [len(human(m["used"])) for m in extra] + [1])
+        model_cells = box.inner - (2 + name_w + 1) - 2 - pct_w - (2 + tokens_w + len(" tokens"))
+        for b in models:
+            level = b["level"]
+            box.add(f"  {model_label(b['scope'][6:]) + ':':<{name_w}} ", (bar(b["percent"], model_cells), level),
+                    (f" {b['percent']:>5.1f}%", level), f"  {human(b['used']):>{tokens_w}} tokens")
+        for m in extra:
+            box.add(f"  {m['model']}: {human(m['used'])} tokens (no budget)")
+    box.add("")
+    mode = data["mode"]
+    if mode == "auto":
+        mode += " (economy active)" if data.get("economy") else " (economy not active)"
+    box.add(f"{'Mode:':<{label_w}}", (mode, "warn" if data.get("economy") else None))
+    burn = data.get("burn_rate") or {}
+    rate = burn.get("tokens_per_hour") or 0
+    daily = budgets.get("daily")
+    box.add(f"{'Burn rate:':<{label_w}}{human(rate)} tokens/h (last hour)")
+    if daily and daily["used"] >= daily["limit"] > 0:
+        detail("daily budget used up")
+    elif rate and burn.get("before_reset"):
+        detail(f"daily runs out {when(burn['daily_exhausted_at'], now, tz)}")
+    elif daily and rate:
+        detail("daily lasts until it resets at this pace")
+    if data.get("deferred_workflows"):
+        box.add(f"{'Deferred:':<{label_w}}" + ", ".join(data["deferred_workflows"]) + " (today)")
+    alerts = data.get("alerts") or []
+    if alerts:
+        box.add("")
+        box.add((f"Alerts ({len(alerts):,} unacknowledged):", "alert"))
+        for a in alerts[:3]:
+            box.add(f"  {a['scope']} {a['threshold']}% ({a['level']}): {human(a['used'])} / {human(a['limit'])}",
+                    f"  [{a['period']}]")
+        if len(alerts) > 3:
+            box.add(f"  … and {len(alerts) - 3:,} more (tokens alerts)")
+        box.add("  Acknowledge: tokens ack [ALERT_ID]")
+    box.add("")
+    box.rule("└", "┘")
+    return "\n".join(box.lines)
