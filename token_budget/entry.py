@@ -1,4 +1,4 @@
-"""The `tokens` console script. `tokens hook …` is dispatched before click (or anything heavy) is imported."""
+"""The `tokens` console script. `tokens hook` and `tokens statusline` run before click (or anything heavy) loads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ def main() -> None:
         from .claude.hook import run
 
         sys.exit(run(sys.argv[2:]))
+    if sys.argv[1:2] == ["statusline"]:  # runs after every assistant message: as light as the hook
+        from .claude.statusline import main as statusline
+
+        sys.exit(statusline(sys.argv[2:]))
     from .cli import cli
 
     cli()
