@@ -1,0 +1,67 @@
+"""`tokens slash`: the entry behind Claude Code's /tokens command. It always exits 0, since a non-zero `!` line
+aborts the whole command in Claude Code, and answers anything it does not know with the help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from token_budget.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def slash(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["slash", *args], catch_exceptions=False)
+
+
+def test_unknown_subcommand_prints_the_help_and_exits_0() -> None:
+    result = slash("bogus", "x")
+    assert result.exit_code == 0
+    assert result.output.startswith("Unknown /tokens subcommand 'bogus'.\n\n/tokens: token budgets")
+    assert "/tokens budget [SCOPE AMOUNT]" in result.output
+
+
+def test_help_lists_every_subcommand() -> None:
+    result = slash("help")
+    assert result.exit_code == 0
+    for name in ("status", "budget", "mode", "report", "log", "ack", "workflow", "help"):
+        assert f"/tokens {name}" in result.output
+
+
+def test_no_arguments_shows_the_dashboard_without_colour(data_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("NO_COLOR")
+    result = slash()
+    assert result.exit_code == 0
+    assert "TOKEN USAGE DASHBOARD" in result.output and "\x1b[" not in result.output
+
+
+def test_subcommands_run_through_the_cli(data_dir: Path) -> None:
+    assert "sprint budget set to 300,000 tokens" in slash("budget", "sprint", "300000").output
+    assert slash("mode", "economy").exit_code == 0
+    assert '"mode": "economy"' in slash("status", "--json").output
+
+
+def test_errors_are_printed_and_exit_0() -> None:
+    result = slash("mode", "cheapest")
+    assert result.exit_code == 0
+    assert "Error: Invalid value for '[[economy|normal|auto]]'" in result.output and "Usage: /tokens mode" in result.output
+    assert slash("budget", "daily", "lots").exit_code == 0
+
+
+def test_the_plugin_script_runs_it_with_the_data_dir_argument(tmp_path: Path, subprocess_env: dict) -> None:
+    env = {k: v for k, v in subprocess_env.items() if k != "TOKEN_BUDGET_HOME"}
+    env["TOKEN_BUDGET_PYTHON"] = sys.executable
+    data = tmp_path / "plugin-data"
+    proc = subprocess.run([str(ROOT / "scripts" / "tokens"), "--data-dir", str(data), "slash", "nope"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Unknown /tokens subcommand 'nope'" in proc.stdout
+    proc = subprocess.run([str(ROOT / "scripts" / "tokens"), "--data-dir", str(data), "slash", "status"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "TOKEN USAGE DASHBOARD" in proc.stdout
+    assert (data / "ledger.db").exists() and os.stat(data).st_mode & 0o777 == 0o700
