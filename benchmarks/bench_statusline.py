@@ -33,18 +33,29 @@ def main() -> None:
         data = tmp / "data"
         fill_ledger(data, requests)
         env = hook_env(data)
-        stdin = json.dumps({
-            "session_id": "bench", "cwd": "/tmp/bench", "model": {"id": "claude-sonnet-4-5-20250929",
-                                                                 "display_name": "Sonnet 4.5"},
-            "context_window": {"used_percentage": 42.0, "context_window_size": 200000},
-        }).encode()
+        stdin = json.dumps(
+            {
+                "session_id": "bench",
+                "cwd": "/tmp/bench",
+                "model": {"id": "claude-sonnet-4-5-20250929", "display_name": "Sonnet 4.5"},
+                "context_window": {"used_percentage": 42.0, "context_window_size": 200000},
+            }
+        ).encode()
         argv = [PYTHON, "-S", str(LAUNCHER)]
         time_process(argv, stdin=stdin, env=env, runs=1)  # builds the config cache, as the first hook does
         base = baseline(runs)
         fast = time_process(argv, stdin=stdin, env=env, runs=runs)
-        via_entry = time_process([PYTHON, "-m", "token_budget", "statusline"], stdin=stdin,
-                                 env={**env, "PYTHONPATH": str(ROOT)}, runs=runs)
-        print(header(f"Status line ({requests:,}-request ledger; baseline `python -c pass` = {base * 1000:.1f} ms)"))
+        via_entry = time_process(
+            [PYTHON, "-m", "token_budget", "statusline"],
+            stdin=stdin,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            runs=runs,
+        )
+        print(
+            header(
+                f"Status line ({requests:,}-request ledger; baseline `python -c pass` = {base * 1000:.1f} ms)"
+            )
+        )
         print(row("python -S run_statusline.py (installed status line)", fast, base, "<= 1.5x"))
         print(row("tokens statusline (console script path, site-packages on)", via_entry, base))
         print(f"\nstatus line / bare start-up: {fast / base:.2f}x (target <= 1.5)")

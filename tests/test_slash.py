@@ -1,4 +1,5 @@
-"""`tokens slash`: the entry behind Claude Code's /tokens command. It always exits 0, since a non-zero `!` line
+"""`tokens slash`: the entry behind Claude Code's /tokens command. It always exits 0, since a non-zero `!`
+line
 aborts the whole command in Claude Code, and answers anything it does not know with the help."""
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def test_subcommands_run_through_the_cli(data_dir: Path) -> None:
 def test_errors_are_printed_and_exit_0() -> None:
     result = slash("mode", "cheapest")
     assert result.exit_code == 0
-    assert "Error: Invalid value for '[[economy|normal|auto]]'" in result.output and "Usage: /tokens mode" in result.output
+    assert (
+        "Error: Invalid value for '[[economy|normal|auto]]'" in result.output
+        and "Usage: /tokens mode" in result.output
+    )
     assert slash("budget", "daily", "lots").exit_code == 0
 
 
@@ -57,11 +61,19 @@ def test_the_plugin_script_runs_it_with_the_data_dir_argument(tmp_path: Path, su
     env = {k: v for k, v in subprocess_env.items() if k != "TOKEN_BUDGET_HOME"}
     env["TOKEN_BUDGET_PYTHON"] = sys.executable
     data = tmp_path / "plugin-data"
-    proc = subprocess.run([str(ROOT / "scripts" / "tokens"), "--data-dir", str(data), "slash", "nope"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "tokens"), "--data-dir", str(data), "slash", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Unknown /tokens subcommand 'nope'" in proc.stdout
-    proc = subprocess.run([str(ROOT / "scripts" / "tokens"), "--data-dir", str(data), "slash", "status"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "tokens"), "--data-dir", str(data), "slash", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0 and "TOKEN USAGE DASHBOARD" in proc.stdout
     assert (data / "ledger.db").exists() and os.stat(data).st_mode & 0o777 == 0o700

@@ -1,4 +1,5 @@
-"""`tokens status`: the dashboard box (golden files at 60 and 80 columns, with and without colour, fixed clock)
+"""`tokens status`: the dashboard box (golden files at 60 and 80 columns, with and without colour, fixed
+clock)
 and its --json, validated against schemas/status.schema.json; figures agree with `tokens log`."""
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from token_budget.alerts import claim
+from token_budget.cli import cli
 from token_budget.config import load
 from token_budget.dashboard import render, status
 from token_budget.events import record_degradation
 from token_budget.ledger import Ledger
 from token_budget.models import Alert, Degradation, UsageEvent
 from token_budget.workflows import start_run
-
-from token_budget.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "fixtures" / "status"
@@ -38,9 +38,19 @@ optimizations:
 """
 
 
-def event(n: int, at: str, model: str, tokens: int, session: str = "sess-1", cache_read: int = 0) -> UsageEvent:
-    return UsageEvent(f"msg_{n:03d}", at, model, input_tokens=tokens - tokens // 10, output_tokens=tokens // 10,
-                      cache_read_tokens=cache_read, session_id=session, request_id=f"req_{n:03d}")
+def event(
+    n: int, at: str, model: str, tokens: int, session: str = "sess-1", cache_read: int = 0
+) -> UsageEvent:
+    return UsageEvent(
+        f"msg_{n:03d}",
+        at,
+        model,
+        input_tokens=tokens - tokens // 10,
+        output_tokens=tokens // 10,
+        cache_read_tokens=cache_read,
+        session_id=session,
+        request_id=f"req_{n:03d}",
+    )
 
 
 @pytest.fixture
@@ -53,23 +63,32 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def ledger(data_dir: Path, config_file: Path) -> Ledger:
-    """The seed's picture: 750,000 of the daily budget, a sprint run at 190,000, Opus/Sonnet/Haiku, an alert."""
+    """The seed's picture: 750,000 of the daily budget, a sprint run at 190,000, three models, an alert."""
     config = load(None, data_dir=data_dir)
     with Ledger.open(data_dir) as led, led.transaction() as db:
         start_run(db, "sess-1", "sprint", "2026-11-28T13:00:00.000Z", phase="BUILD")
-        led.record([
-            event(1, "2026-11-27T12:00:00.000Z", "claude-sonnet-4-5-20250929", 40_000),  # yesterday: month only
-            event(2, "2026-11-28T09:00:00.000Z", "claude-opus-4-6", 80_000, session="sess-0"),
-            event(3, "2026-11-28T10:00:00.000Z", "claude-haiku-4-5-20251001", 400_000, session="sess-0"),
-            event(4, "2026-11-28T12:00:00.000Z", "claude-sonnet-4-5-20250929", 80_000, cache_read=9_999),
-            event(5, "2026-11-28T14:45:00.000Z", "claude-sonnet-4-5-20250929", 150_000),
-            event(6, "2026-11-28T15:15:00.000Z", "claude-sonnet-4-5-20250929", 40_000),
-        ], source="test", prices=config.prices)
+        led.record(
+            [
+                event(
+                    1, "2026-11-27T12:00:00.000Z", "claude-sonnet-4-5-20250929", 40_000
+                ),  # yesterday: month only
+                event(2, "2026-11-28T09:00:00.000Z", "claude-opus-4-6", 80_000, session="sess-0"),
+                event(3, "2026-11-28T10:00:00.000Z", "claude-haiku-4-5-20251001", 400_000, session="sess-0"),
+                event(4, "2026-11-28T12:00:00.000Z", "claude-sonnet-4-5-20250929", 80_000, cache_read=9_999),
+                event(5, "2026-11-28T14:45:00.000Z", "claude-sonnet-4-5-20250929", 150_000),
+                event(6, "2026-11-28T15:15:00.000Z", "claude-sonnet-4-5-20250929", 40_000),
+            ],
+            source="test",
+            prices=config.prices,
+        )
         claim(db, Alert("daily", "alert", 80, "2026-11-28", 790_000, 1_000_000, "2026-11-28T15:15:01.000Z"))
         claim(db, Alert("daily", "warn", 70, "2026-11-28", 750_000, 1_000_000, "2026-11-28T14:45:01.000Z"))
         db.execute("UPDATE alerts SET acked_at = '2026-11-28T15:00:00.000Z' WHERE threshold = 70")
-        record_degradation(db, Degradation("defer_workflow", "sess-1", detail=json.dumps({"workflow": "test_backend"})),
-                           "2026-11-28T15:16:00.000Z")
+        record_degradation(
+            db,
+            Degradation("defer_workflow", "sess-1", detail=json.dumps({"workflow": "test_backend"})),
+            "2026-11-28T15:16:00.000Z",
+        )
     return Ledger.open(data_dir)
 
 
@@ -133,9 +152,12 @@ def test_status_json_is_valid_against_the_schema(ledger: Ledger) -> None:
 
 
 def test_status_figures_agree_with_tokens_log(ledger: Ledger, data_dir: Path) -> None:
-    """The dashboard's daily figure is the running daily total `tokens log` shows for the day's last request."""
+    """The dashboard's daily figure is the running daily total `tokens log` gives the day's last request."""
     d = data(ledger, data_dir)
-    log = [json.loads(ln) for ln in CliRunner().invoke(cli, ["log", "--json", "--limit", "0"]).output.splitlines()]
+    log = [
+        json.loads(ln)
+        for ln in CliRunner().invoke(cli, ["log", "--json", "--limit", "0"]).output.splitlines()
+    ]
     daily = next(b for b in d["budgets"] if b["scope"] == "daily")
     assert daily["used"] == log[-1]["cumulative"]["daily"] == 750_000  # cache reads are not counted
     sprint = next(b for b in d["budgets"] if b["scope"] == "workflow:sprint")
@@ -150,8 +172,9 @@ def test_status_text_through_the_cli_uses_columns_and_no_colour_off_a_tty(ledger
     assert "750,000 / 1,000,000" in result.output and "\x1b[" not in result.output
 
 
-def test_status_on_an_empty_ledger_says_how_to_set_a_budget(data_dir: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_on_an_empty_ledger_says_how_to_set_a_budget(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "none.yaml"
     path.write_text("timezone: UTC\nbudgets: {global: {daily_limit: 0, monthly_limit: 0}, per_model: {}}\n")
     monkeypatch.setenv("TOKEN_BUDGET_CONFIG", str(path))

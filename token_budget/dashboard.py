@@ -18,12 +18,13 @@ COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "
 MIN_WIDTH, MAX_WIDTH = 60, 80
 
 
-# -- data ------------------------------------------------------------------------------------------------------
+# -- data ----------------------------------------------------------------------------------------------------
 
 
-def status(ledger: Ledger, config: Config, *, now: datetime | None = None,
-           session_id: str | None = None) -> dict[str, Any]:
-    """`tokens status --json`: budget_status() plus per-model usage, the burn rate and unacknowledged alerts."""
+def status(
+    ledger: Ledger, config: Config, *, now: datetime | None = None, session_id: str | None = None
+) -> dict[str, Any]:
+    """`tokens status --json`: budget_status() plus unbudgeted models, the burn rate and open alerts."""
     from .budgets import budget_status, model_matches
 
     now = now or datetime.now(timezone.utc)
@@ -35,7 +36,8 @@ def status(ledger: Ledger, config: Config, *, now: datetime | None = None,
     unbudgeted: dict[str, int] = {}
     for model, used in ledger.db.execute(
         f"SELECT model, COALESCE(SUM({counted}), 0) FROM requests WHERE timestamp >= ? AND timestamp < ? "
-        "GROUP BY model ORDER BY model", (day_start, day_end),
+        "GROUP BY model ORDER BY model",
+        (day_start, day_end),
     ):
         if used and not any(model_matches(k, model) for k in keys):
             unbudgeted[model] = used
@@ -55,8 +57,12 @@ def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[st
         (since, iso(now)),
     ).fetchone()[0]
     daily = next((b for b in budgets if b["scope"] == "daily"), None)
-    out: dict[str, Any] = {"window_minutes": int(BURN_WINDOW.total_seconds() // 60), "tokens_per_hour": per_hour,
-                           "daily_exhausted_at": None, "before_reset": None}
+    out: dict[str, Any] = {
+        "window_minutes": int(BURN_WINDOW.total_seconds() // 60),
+        "tokens_per_hour": per_hour,
+        "daily_exhausted_at": None,
+        "before_reset": None,
+    }
     if daily is None or not daily["limit"]:
         return out
     if daily["used"] >= daily["limit"]:
@@ -72,13 +78,24 @@ def unacknowledged_alerts(ledger: Ledger) -> list[dict[str, Any]]:
     """Alerts nobody has acknowledged yet (`tokens ack`), newest first."""
     cursor = ledger.db.execute(
         "SELECT key, scope, level, threshold, period, used, limit_tokens, created_at FROM alerts "
-        "WHERE acked_at IS NULL ORDER BY created_at DESC, key")
-    return [{"id": key, "scope": scope, "level": level, "threshold": threshold, "period": period, "used": used,
-             "limit": limit, "created_at": created}
-            for key, scope, level, threshold, period, used, limit, created in cursor]
+        "WHERE acked_at IS NULL ORDER BY created_at DESC, key"
+    )
+    return [
+        {
+            "id": key,
+            "scope": scope,
+            "level": level,
+            "threshold": threshold,
+            "period": period,
+            "used": used,
+            "limit": limit,
+            "created_at": created,
+        }
+        for key, scope, level, threshold, period, used, limit, created in cursor
+    ]
 
 
-# -- text ------------------------------------------------------------------------------------------------------
+# -- text ----------------------------------------------------------------------------------------------------
 
 
 class Box:
@@ -171,8 +188,12 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False)
 
     def gauge(label: str, budget: dict[str, Any]) -> None:
         level = budget["level"]
-        box.add(f"{label:<{label_w}}", (bar(budget["percent"], cells), level),
-                (f" {budget['percent']:>5.1f}%", level), (f"  {level}" if level != "ok" else "", level))
+        box.add(
+            f"{label:<{label_w}}",
+            (bar(budget["percent"], cells), level),
+            (f" {budget['percent']:>5.1f}%", level),
+            (f"  {level}" if level != "ok" else "", level),
+        )
 
     def detail(text: str) -> None:
         box.add(" " * label_w + text)
@@ -217,8 +238,12 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False)
         model_cells = box.inner - (2 + name_w + 1) - 2 - pct_w - (2 + tokens_w + len(" tokens"))
         for b in models:
             level = b["level"]
-            box.add(f"  {model_label(b['scope'][6:]) + ':':<{name_w}} ", (bar(b["percent"], model_cells), level),
-                    (f" {b['percent']:>5.1f}%", level), f"  {human(b['used']):>{tokens_w}} tokens")
+            box.add(
+                f"  {model_label(b['scope'][6:]) + ':':<{name_w}} ",
+                (bar(b["percent"], model_cells), level),
+                (f" {b['percent']:>5.1f}%", level),
+                f"  {human(b['used']):>{tokens_w}} tokens",
+            )
         for m in extra:
             box.add(f"  {m['model']}: {human(m['used'])} tokens (no budget)")
     box.add("")
@@ -243,8 +268,10 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False)
         box.add("")
         box.add((f"Alerts ({len(alerts):,} unacknowledged):", "alert"))
         for a in alerts[:3]:
-            box.add(f"  {a['scope']} {a['threshold']}% ({a['level']}): {human(a['used'])} / {human(a['limit'])}",
-                    f"  [{a['period']}]")
+            box.add(
+                f"  {a['scope']} {a['threshold']}% ({a['level']}): {human(a['used'])} / {human(a['limit'])}",
+                f"  [{a['period']}]",
+            )
         if len(alerts) > 3:
             box.add(f"  … and {len(alerts) - 3:,} more (tokens alerts)")
         box.add("  Acknowledge: tokens ack [ALERT_ID]")

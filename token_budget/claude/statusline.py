@@ -1,9 +1,10 @@
-"""Claude Code's status line: its statusLine JSON on stdin, one short line out (daily %, workflow %, the current
-model's %, the mode, context %), coloured by level.
+"""Claude Code's status line: its statusLine JSON on stdin, one short line out (daily %, workflow %, the
+current model's %, the mode, context %), coloured by level.
 
 It runs after every assistant message, so it must cost little more than starting Python: this module imports
 only json, os, sqlite3 and datetime, reads the ledger read-only and the hook's compiled config cache
-(config.load_cached's file), and falls back to the full config loader only when that cache is missing or stale.
+(config.load_cached's file), and falls back to the full config loader only when that cache is missing or
+stale.
 Its arithmetic mirrors budgets.budget_states (same counted classes, periods, limits and thresholds); the tests
 check the two agree, so change them together.
 """
@@ -15,12 +16,20 @@ import os
 import sys
 
 LEVELS = ("ok", "warn", "alert", "suggest", "block", "stop")
-THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("suggest", 90.0),
-                  "block": ("block", 100.0), "stop": ("stop", 110.0)}
+THRESHOLD_KEYS = {
+    "warn": ("log", 70.0),
+    "alert": ("alert", 80.0),
+    "suggest": ("suggest", 90.0),
+    "block": ("block", 100.0),
+    "stop": ("stop", 110.0),
+}
 COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
-CLASS_COLUMNS = {"input": ("input_tokens",), "output": ("output_tokens",),
-                 "cache_creation": ("cache_creation_5m_tokens", "cache_creation_1h_tokens"),
-                 "cache_read": ("cache_read_tokens",)}
+CLASS_COLUMNS = {
+    "input": ("input_tokens",),
+    "output": ("output_tokens",),
+    "cache_creation": ("cache_creation_5m_tokens", "cache_creation_1h_tokens"),
+    "cache_read": ("cache_read_tokens",),
+}
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 SEP = " │ "
 
@@ -38,19 +47,19 @@ def main(argv=None, stdin=None, stdout=None, now=None):
         if not isinstance(payload, dict):
             payload = {}
         line = render(payload, explicit, now=now)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         line = f"tokens: status unavailable ({type(exc).__name__}); run tokens doctor"
     stdout.write(line + "\n")
     stdout.flush()
     return 0
 
 
-# -- where things are --------------------------------------------------------------------------------------------
+# -- where things are ----------------------------------------------------------------------------------------
 
 
 def data_dir(explicit=None):
-    """--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget; a status line set up
-    by hand for a plugin install sees none of those, so then the plugin's own data folder is used if it exists."""
+    """--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget; a status
+    line set up by hand for a plugin install sees none of those, so the plugin's data folder is used."""
     env = os.environ
     chosen = explicit or env.get("TOKEN_BUDGET_HOME") or env.get("CLAUDE_PLUGIN_DATA")
     if chosen:
@@ -59,7 +68,9 @@ def data_dir(explicit=None):
     default = os.path.join(xdg, "token-budget")
     if os.path.exists(os.path.join(default, "ledger.db")):
         return default
-    claude = (env.get("CLAUDE_CONFIG_DIR") or "").split(",")[0].strip() or os.path.join(os.path.expanduser("~"), ".claude")
+    claude = (env.get("CLAUDE_CONFIG_DIR") or "").split(",")[0].strip() or os.path.join(
+        os.path.expanduser("~"), ".claude"
+    )
     plugins = os.path.join(os.path.expanduser(claude), "plugins", "data")
     try:
         found = [os.path.join(plugins, d) for d in os.listdir(plugins) if d.startswith("token-budget")]
@@ -111,7 +122,9 @@ def load_config(data, project_dir):
     try:
         with open(os.path.join(data, "cache", f"config-{key:08x}.json"), "rb") as handle:
             compiled = json.loads(handle.read())
-        if compiled.get("version") == 1 and compiled.get("stamps") == [_stamp(p) for p in _watched(project_dir, data)]:
+        if compiled.get("version") == 1 and compiled.get("stamps") == [
+            _stamp(p) for p in _watched(project_dir, data)
+        ]:
             return compiled["config"]
     except (OSError, ValueError, KeyError, AttributeError):
         pass
@@ -122,7 +135,7 @@ def load_config(data, project_dir):
     return load_cached(Path(data), project_dir).data
 
 
-# -- the figures (mirrors budgets.budget_states) --------------------------------------------------------------
+# -- the figures (mirrors budgets.budget_states) -------------------------------------------------------------
 
 
 def get(node, *keys, default=None):
@@ -187,8 +200,14 @@ def segments(model):
     if "anthropic." in s:
         s = s.rsplit("anthropic.", 1)[-1]
     s = s.split("@", 1)[0].split(":", 1)[0].replace(".", "-").replace("_", "-").replace(" ", "-")
-    segs = [seg for seg in s.split("-") if seg and seg != "latest" and not (len(seg) == 8 and seg.isdigit())
-            and not (seg[0] == "v" and seg[1:].isdigit())]
+    segs = [
+        seg
+        for seg in s.split("-")
+        if seg
+        and seg != "latest"
+        and not (len(seg) == 8 and seg.isdigit())
+        and not (seg[0] == "v" and seg[1:].isdigit())
+    ]
     if len(segs) > 2 and segs[0] == "claude" and segs[1].isdigit():
         k = 2
         while k < len(segs) and segs[k].isdigit():
@@ -244,12 +263,16 @@ def periods(tz, now):
         return naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
 
     nxt = day.replace(day=1) + timedelta(days=32)
-    return (_iso(start(day)), _iso(start(day + timedelta(days=1))),
-            _iso(start(day.replace(day=1))), _iso(start(nxt.replace(day=1))))
+    return (
+        _iso(start(day)),
+        _iso(start(day + timedelta(days=1))),
+        _iso(start(day.replace(day=1))),
+        _iso(start(nxt.replace(day=1))),
+    )
 
 
 def figures(db, config, payload, now=None):
-    """{"daily": (pct, level), "workflow": (name, pct, level), "model": (key, pct, level), "economy": bool}."""
+    """{"daily": (label, pct, level), "workflow": (…), "model": (…), "mode": str, "economy": bool}."""
     from datetime import datetime, timezone
 
     now = now or datetime.now(timezone.utc)
@@ -278,25 +301,45 @@ def figures(db, config, payload, now=None):
 
     by_model = db.execute(
         f"SELECT model, COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-        "WHERE timestamp >= ? AND timestamp < ? GROUP BY model", (d0, d1)).fetchall()
-    add("daily", sum(r[1] for r in by_model), sum(r[2] for r in by_model), glob.get("daily_limit"),
-        glob.get("daily_limit_usd"), label="day")
+        "WHERE timestamp >= ? AND timestamp < ? GROUP BY model",
+        (d0, d1),
+    ).fetchall()
+    add(
+        "daily",
+        sum(r[1] for r in by_model),
+        sum(r[2] for r in by_model),
+        glob.get("daily_limit"),
+        glob.get("daily_limit_usd"),
+        label="day",
+    )
     if glob.get("monthly_limit") or glob.get("monthly_limit_usd") is not None:
-        used, cost = db.execute(f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-                                "WHERE timestamp >= ? AND timestamp < ?", (m0, m1)).fetchone()
+        used, cost = db.execute(
+            f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+            "WHERE timestamp >= ? AND timestamp < ?",
+            (m0, m1),
+        ).fetchone()
         add("monthly", used, cost, glob.get("monthly_limit"), glob.get("monthly_limit_usd"), label="month")
     per_session = get(config, "budgets", "per_session")
     if session and per_session:
-        used, cost = db.execute(f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-                                "WHERE session_id = ?", (session,)).fetchone()
+        used, cost = db.execute(
+            f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+            "WHERE session_id = ?",
+            (session,),
+        ).fetchone()
         add("session", used, cost, per_session, label="session")
     per_workflow = get(config, "budgets", "per_workflow", default={}) or {}
     if session:
-        run = db.execute("SELECT id, name FROM workflow_runs WHERE ended_at IS NULL AND session_id = ? "
-                         "ORDER BY started_at DESC, id DESC LIMIT 1", (session,)).fetchone()
+        run = db.execute(
+            "SELECT id, name FROM workflow_runs WHERE ended_at IS NULL AND session_id = ? "
+            "ORDER BY started_at DESC, id DESC LIMIT 1",
+            (session,),
+        ).fetchone()
         if run and run[1] in per_workflow:
-            used, cost = db.execute(f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) "
-                                    "FROM requests WHERE workflow_run_id = ?", (run[0],)).fetchone()
+            used, cost = db.execute(
+                f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) "
+                "FROM requests WHERE workflow_run_id = ?",
+                (run[0],),
+            ).fetchone()
             add("workflow", used, cost, per_workflow[run[1]], label=run[1])
     for key, value in (get(config, "budgets", "per_model", default={}) or {}).items():
         used = cost = 0
@@ -308,14 +351,16 @@ def figures(db, config, payload, now=None):
     mode = get(config, "mode", default="normal") or "normal"
     downgrade = get(config, "optimizations", "model_downgrade", default={}) or {}
     economy = mode == "economy" or (
-        mode == "auto" and bool(downgrade.get("enabled", True))
-        and any(pct >= parse_percent(downgrade.get("trigger"), 80.0) for pct, binds in states if binds))
+        mode == "auto"
+        and bool(downgrade.get("enabled", True))
+        and any(pct >= parse_percent(downgrade.get("trigger"), 80.0) for pct, binds in states if binds)
+    )
     out["mode"] = mode
     out["economy"] = economy
     return out
 
 
-# -- the line --------------------------------------------------------------------------------------------------
+# -- the line ------------------------------------------------------------------------------------------------
 
 
 def context_percent(payload):
@@ -327,7 +372,10 @@ def context_percent(payload):
         return float(used)
     usage, size = window.get("current_usage"), window.get("context_window_size")
     if isinstance(usage, dict) and isinstance(size, int) and size > 0:
-        tokens = sum(usage.get(k) or 0 for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        tokens = sum(
+            usage.get(k) or 0
+            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
         return 100.0 * tokens / size
     return None
 

@@ -20,11 +20,22 @@ def use_color(choice: str) -> bool:
 
 @cli.command()
 @json_option
-@click.option("--session", help="The session whose workflow and session budget to show "
-                                "(default: $CLAUDE_CODE_SESSION_ID inside Claude Code, else every open run).")
-@click.option("--color", "color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Colour by budget level (auto: on a terminal, unless NO_COLOR is set).")
-@click.option("--width", type=click.IntRange(min=20), help="Columns (default: the terminal's, or $COLUMNS; 60 to 80).")
+@click.option(
+    "--session",
+    help="The session whose workflow and session budget to show "
+    "(default: $CLAUDE_CODE_SESSION_ID inside Claude Code, else every open run).",
+)
+@click.option(
+    "--color",
+    "color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour by budget level (auto: on a terminal, unless NO_COLOR is set).",
+)
+@click.option(
+    "--width", type=click.IntRange(min=20), help="Columns (default: the terminal's, or $COLUMNS; 60 to 80)."
+)
 @pass_env
 def status(env: Env, as_json: bool, session: str | None, color: str, width: int | None) -> None:
     """The dashboard: every budget with its bar, reset time, mode, burn rate, deferred workflows and alerts.
@@ -34,7 +45,8 @@ def status(env: Env, as_json: bool, session: str | None, color: str, width: int 
         tokens status              # the box
         tokens status --json       # the same figures, for scripts and the skill
     """
-    from ..dashboard import render, status as status_data, terminal_width
+    from ..dashboard import render, terminal_width
+    from ..dashboard import status as status_data
 
     data = status_data(env.ledger, env.config, session_id=session or os.environ.get("CLAUDE_CODE_SESSION_ID"))
     if as_json:
@@ -71,12 +83,25 @@ SLASH_HELP = """\
   /tokens help                       this text
 
 Examples: /tokens budget sprint 300000 · /tokens mode economy · /tokens report --month 2026-11"""
-SLASH_COMMANDS = ("status", "budget", "mode", "report", "log", "ack", "workflow", "alerts", "events", "doctor",
-                  "import")
+SLASH_COMMANDS = (
+    "status",
+    "budget",
+    "mode",
+    "report",
+    "log",
+    "ack",
+    "workflow",
+    "alerts",
+    "events",
+    "doctor",
+    "import",
+)
 
 
-@cli.command(hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                            "help_option_names": []})
+@cli.command(
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_env
 def slash(env: Env, args: tuple[str, ...]) -> None:
@@ -117,7 +142,7 @@ def run_slash(env: Env, args: list[str]) -> int:
         click.echo("Aborted.")
     except SystemExit:
         pass
-    except Exception as exc:  # noqa: BLE001  (a slash command must never exit non-zero)
+    except Exception as exc:
         click.echo(f"Error: {exc}. Run `tokens doctor` for a health check.")
     sys.stdout.flush()
     return 0
