@@ -22,6 +22,7 @@ from .periods import day_bounds, month_bounds, today, zone
 THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("suggest", 90.0),
                   "block": ("block", 100.0), "stop": ("stop", 110.0)}
 GLOB_CHARS = frozenset("*?[")
+FAMILY_KEYS = frozenset({"opus", "sonnet", "haiku", "fable", "mythos"})
 
 
 def parse_percent(value: Any, default: float) -> float:
@@ -79,6 +80,9 @@ def model_matches(key: str, model: str | None) -> bool:
         return fnmatchcase(model.lower(), key.lower())
     if key.lower() == model.lower():
         return True
+    family = key.lower().removeprefix("claude-")
+    if family in FAMILY_KEYS:  # the common `claude-opus` form: no need to load the full normaliser
+        return family in model.lower()
     from .pricing import _segments  # the one model-id normaliser; imported late: most hooks never need it
 
     want, have = _segments(key), _segments(model)
