@@ -1,0 +1,289 @@
+"""Alerts: channels from the config, the outbox written with the claim, the message format, `tokens alerts`, doctor.
+
+Delivery over real servers is in test_alerts_delivery.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from token_budget.alerts import claim
+from token_budget.cli import cli
+from token_budget.ledger import Ledger
+from token_budget.models import Alert
+from token_budget.outbox import (
+    AlertConfigError,
+    Channel,
+    channel_problems,
+    channels,
+    enqueue,
+    enqueue_missing,
+    expand,
+    list_alerts,
+    redact,
+    render,
+    slack_payload,
+)
+
+SEED_CHANNELS = {
+    "alerts": {
+        "channels": [
+            {"type": "console", "threshold": "70%"},
+            {"type": "slack", "threshold": "90%", "webhook": "$SLACK_WEBHOOK"},
+            {"type": "email", "threshold": "100%", "to": "admin@company.com"},
+        ]
+    }
+}
+
+
+def make_alert(**overrides: object) -> Alert:
+    values: dict = {
+        "scope": "workflow:sprint",
+        "level": "suggest",
+        "threshold": 90,
+        "period": "run-7",
+        "used": 450_000,
+        "limit": 500_000,
+        "created_at": "2026-11-28T10:30:00.000000Z",
+    }
+    values.update(overrides)
+    return Alert(**values)
+
+
+@pytest.fixture
+def ledger(data_dir: Path) -> Ledger:
+    with Ledger.open(data_dir) as opened:
+        yield opened
+
+
+def delivery_states(ledger: Ledger) -> dict[tuple[str, str], str]:
+    return {(k, c): s for k, c, s in ledger.db.execute("SELECT alert_key, channel, state FROM deliveries")}
+
+
+# -- config ------------------------------------------------------------------------------------------------------
+
+
+def test_channels_follow_the_seed_block() -> None:
+    assert channels(SEED_CHANNELS) == [
+        Channel("console", "console", 70),
+        Channel("slack", "slack", 90, webhook="$SLACK_WEBHOOK"),
+        Channel("email", "email", 100, to=("admin@company.com",)),
+    ]
+
+
+def test_a_repeated_channel_type_is_numbered() -> None:
+    config = {
+        "alerts": {"channels": [{"type": "slack", "webhook": "$A"}, {"type": "slack", "webhook": "$B"}]}
+    }
+    assert [c.name for c in channels(config)] == ["slack", "slack.2"]
+
+
+def test_expand_names_the_missing_variable_and_never_a_value() -> None:
+    assert expand("${HOOK}/x", "slack webhook", {"HOOK": "https://h"}) == "https://h/x"
+    with pytest.raises(AlertConfigError, match=r"slack webhook: \$SLACK_WEBHOOK is not set"):
+        expand("$SLACK_WEBHOOK", "slack webhook", {})
+
+
+def test_redact_removes_secrets_and_url_paths() -> None:
+    text = "posting to https://hooks.slack.com/services/T1/B2/abc failed; password hunter2"
+    assert (
+        redact(text, ["hunter2"])
+        == "posting to https://hooks.slack.com/[redacted] failed; password [redacted]"
+    )
+
+
+def test_channel_problems_lists_what_stops_each_channel() -> None:
+    problems = channel_problems(channels(SEED_CHANNELS), {})
+    assert [p.message for p in problems] == [
+        "slack webhook: $SLACK_WEBHOOK is not set in the environment",
+        "email: SMTP_HOST is not set in the environment",
+    ]
+    assert (
+        channel_problems(channels(SEED_CHANNELS), {"SLACK_WEBHOOK": "https://x", "SMTP_HOST": "mail"}) == []
+    )
+
+
+# -- the outbox -------------------------------------------------------------------------------------------------
+
+
+def test_claim_enqueues_one_delivery_per_channel_at_or_below_the_threshold(ledger: Ledger) -> None:
+    with ledger.transaction() as db:
+        assert claim(db, make_alert(threshold=90))
+        assert (
+            enqueue(db, "workflow:sprint|90|run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00Z")
+            == 1
+        )
+    assert delivery_states(ledger) == {
+        ("workflow:sprint|90|run-7", "console"): "delivered",  # the hook showed it as a systemMessage
+        ("workflow:sprint|90|run-7", "slack"): "pending",
+    }
+
+
+def test_claims_made_without_channels_are_enqueued_later(ledger: Ledger) -> None:
+    with ledger.transaction() as db:
+        claim(db, make_alert(threshold=100, level="block"))
+    with ledger.transaction() as db:
+        assert enqueue_missing(db, channels(SEED_CHANNELS), project_dir=None, now="2026-11-28T10:31:00Z") == 2
+    with ledger.transaction() as db:
+        assert enqueue_missing(db, channels(SEED_CHANNELS), project_dir=None, now="2026-11-28T10:32:00Z") == 0
+    assert sorted(c for _, c in delivery_states(ledger)) == ["console", "email", "slack"]
+
+
+def test_the_outbox_never_holds_an_expanded_secret(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.com/services/T/B/SECRET1")
+    literal = {
+        "alerts": {
+            "channels": [
+                {"type": "slack", "webhook": "https://hooks.slack.com/services/T/B/SECRET2"},
+                {"type": "slack", "webhook": "$SLACK_WEBHOOK"},
+            ]
+        }
+    }
+    with ledger.transaction() as db:
+        claim(db, make_alert())
+        enqueue_missing(db, channels(literal), project_dir=None, now="2026-11-28T10:31:00Z")
+    ledger.db.commit()
+    raw = ledger.path.read_bytes() + Path(str(ledger.path) + "-wal").read_bytes()
+    assert b"SECRET" not in raw
+    assert b"$SLACK_WEBHOOK" in raw
+
+
+# -- the message ------------------------------------------------------------------------------------------------
+
+
+def test_text_follows_the_seed_alert_format() -> None:
+    assert render(make_alert())["text"] == (
+        "⚠️ TOKEN BUDGET ALERT\n"
+        "\n"
+        "Workflow: sprint\n"
+        "Current Usage: 450,000 / 500,000 (90%)\n"
+        "Remaining: 50,000 tokens\n"
+        "Level: suggest (90% threshold, period run-7)\n"
+        "\n"
+        "Recommendation:\n"
+        "- Switch to Haiku for remaining tasks\n"
+        "- Or request budget increase\n"
+        "\n"
+        "Action Required: Acknowledge or Adjust\n"
+        "- Acknowledge: tokens ack 'workflow:sprint|90|run-7'"
+        "   (in Claude Code: /token-budget:tokens ack 'workflow:sprint|90|run-7')\n"
+        "- Adjust: tokens budget sprint 600000   (in Claude Code: /token-budget:tokens budget sprint 600000)\n"
+    )
+
+
+def test_email_subject_names_scope_and_level() -> None:
+    alert = make_alert(scope="daily", level="block", threshold=100, used=1_000_000, limit=1_000_000)
+    assert (
+        render(alert)["subject"]
+        == "[token-budget] BLOCK: budget daily at 100% (1,000,000 / 1,000,000 tokens)"
+    )
+
+
+def test_slack_payload_has_text_and_blocks_with_markup_escaped() -> None:
+    payload = slack_payload(make_alert(scope="workflow:a&b<c>", recommendation="Use <haiku> & batch"))
+    assert "a&amp;b&lt;c&gt;" in payload["text"]
+    assert payload["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "⚠️ TOKEN BUDGET ALERT", "emoji": True},
+    }
+    mrkdwn = "\n".join(b["text"]["text"] for b in payload["blocks"][1:])
+    assert "*Workflow:* a&amp;b&lt;c&gt;" in mrkdwn
+    assert "• Use &lt;haiku&gt; &amp; batch" in mrkdwn
+    assert "*Action Required: Acknowledge or Adjust*" in mrkdwn
+    assert "<" not in mrkdwn.replace("&lt;", "")
+
+
+# -- the CLI ----------------------------------------------------------------------------------------------------
+
+
+def test_tokens_alerts_lists_delivery_state_per_channel(ledger: Ledger) -> None:
+    with ledger.transaction() as db:
+        claim(db, make_alert())
+        enqueue(
+            db, "workflow:sprint|90|run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
+        )
+        db.execute(
+            "UPDATE deliveries SET attempts = 2, last_error = 'slack: HTTP 500 from http://127.0.0.1:9/[redacted]' "
+            "WHERE channel = 'slack'"
+        )
+    result = CliRunner().invoke(cli, ["alerts"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert re.sub(r"next \d{4}-\S+Z\)", "next <time>)", result.output) == (
+        "2026-11-28T10:30:00Z  workflow:sprint 90% (suggest)  450,000 / 500,000 (90%)  period run-7\n"
+        "  id: workflow:sprint|90|run-7\n"
+        "  console   delivered 2026-11-28T10:30:00Z\n"
+        "  slack     pending (2 attempts; next <time>): slack: HTTP 500 from http://127.0.0.1:9/[redacted]\n"
+        "1 pending; the sender is not running (the next hook starts it).\n"
+    )
+
+
+def test_tokens_alerts_json(ledger: Ledger) -> None:
+    with ledger.transaction() as db:
+        claim(db, make_alert())
+        enqueue(
+            db, "workflow:sprint|90|run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
+        )
+    result = CliRunner().invoke(cli, ["alerts", "--json"], catch_exceptions=False)
+    data = json.loads(result.output)
+    assert data["sender_running"] is False
+    [alert] = data["alerts"]
+    assert {k: alert[k] for k in ("id", "scope", "threshold", "used", "limit", "percent", "acked_at")} == {
+        "id": "workflow:sprint|90|run-7",
+        "scope": "workflow:sprint",
+        "threshold": 90,
+        "used": 450_000,
+        "limit": 500_000,
+        "percent": 90.0,
+        "acked_at": None,
+    }
+    assert [(d["channel"], d["state"], d["attempts"]) for d in alert["deliveries"]] == [
+        ("console", "delivered", 0),
+        ("slack", "pending", 0),
+    ]
+    assert list_alerts(Ledger.open(Path(ledger.path).parent).db) == data["alerts"]
+
+
+def test_tokens_alerts_test_with_an_unset_webhook_says_what_to_export() -> None:
+    result = CliRunner().invoke(cli, ["alerts", "test", "slack"])
+    assert result.exit_code == 2
+    assert "Error: slack webhook: $SLACK_WEBHOOK is not set in the environment" in result.output
+    assert "Export SLACK_WEBHOOK" in result.output
+
+
+def test_tokens_alerts_test_unknown_channel() -> None:
+    result = CliRunner().invoke(cli, ["alerts", "test", "pager"])
+    assert result.exit_code == 2
+    assert "Error: No alert channel named 'pager' (configured: console, slack, email)." in result.output
+
+
+def test_doctor_fails_when_a_configured_channel_lacks_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        "alerts:\n  channels:\n    - type: slack\n      threshold: 90%\n      webhook: $TEAM_HOOK\n"
+    )
+    monkeypatch.setenv("TOKEN_BUDGET_CONFIG", str(config))
+    result = CliRunner().invoke(cli, ["doctor", "--json"])
+    check = next(c for c in json.loads(result.output)["checks"] if c["name"] == "alert channels")
+    assert check["status"] == "fail"
+    assert check["detail"] == "slack webhook: $TEAM_HOOK is not set in the environment"
+    assert result.exit_code == 2
+    monkeypatch.setenv("TEAM_HOOK", "https://hooks.slack.com/services/T/B/C")
+    result = CliRunner().invoke(cli, ["doctor", "--json"])
+    check = next(c for c in json.loads(result.output)["checks"] if c["name"] == "alert channels")
+    assert check == {"name": "alert channels", "status": "ok", "detail": "slack", "fix": None}
+
+
+def test_doctor_only_warns_about_the_packaged_example_channels() -> None:
+    result = CliRunner().invoke(cli, ["doctor", "--json"])
+    check = next(c for c in json.loads(result.output)["checks"] if c["name"] == "alert channels")
+    assert check["status"] == "warn"
+    assert check["detail"].startswith(
+        "packaged example channels inactive: slack webhook: $SLACK_WEBHOOK is not set"
+    )

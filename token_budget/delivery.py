@@ -1,0 +1,544 @@
+"""Delivering claimed alerts: the hook's `kick`, the detached sender, and the Slack and SMTP transports.
+
+The hook never sends. After its transaction commits, `kick` (two indexed queries) starts a sender only when
+deliveries are pending and no sender holds the lock file; the sender runs in its own process session
+(`python -S -c …delivery.main… DATA_DIR`), so a stalled webhook costs the hook nothing.
+
+At most one sender runs: it holds an exclusive flock on `alert-sender.lock` for its whole life, and the kernel drops
+the lock when the process dies, however it dies; the next hook then starts another. Delivery is at least once: an
+attempt is recorded before sending and its outcome after, so a crash in between leaves the delivery pending and
+it is sent again (a repeat, never a loss). Transient failures (timeouts, refused connections, HTTP 5xx/429, SMTP
+4xx) are retried with exponential backoff and jitter for up to a day; permanent ones (a missing `$VARIABLE`, HTTP
+4xx, SMTP 5xx) fail at once. Every attempt is a row in `delivery_attempts`.
+
+Secrets (the expanded webhook URL, SMTP_PASSWORD) live only in this process's memory: errors are redacted before
+they reach the ledger, the log or the terminal. Top-level imports are the standard library's lightest, because
+the hook imports `kick`; urllib, smtplib, email and subprocess are imported where they are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+LOCK_NAME = "alert-sender.lock"
+LOG_NAME = "alerts.log"
+LOG_LIMIT = 1 << 20
+POLL_SECONDS = 1.0  # how soon a sleeping sender notices deliveries enqueued meanwhile
+_children: list[Any] = []  # Popen objects, kept so they are not reaped (and warned about) while still running
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Timeouts and retry policy; the environment variables exist for tests and unusual networks."""
+
+    timeout: float = 10.0
+    retry_base: float = 5.0
+    retry_max: float = 300.0
+    give_up_after: float = 86400.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        def number(name: str, default: float) -> float:
+            try:
+                return float(os.environ.get(name) or default)
+            except ValueError:
+                return default
+
+        return cls(
+            number("TOKEN_BUDGET_ALERT_TIMEOUT", cls.timeout),
+            number("TOKEN_BUDGET_ALERT_RETRY_BASE", cls.retry_base),
+            number("TOKEN_BUDGET_ALERT_RETRY_MAX", cls.retry_max),
+            number("TOKEN_BUDGET_ALERT_GIVE_UP", cls.give_up_after),
+        )
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next try after `attempts` failures: base·2^(n-1), capped, ±20% jitter."""
+        delay = min(self.retry_base * 2 ** max(attempts - 1, 0), self.retry_max)
+        return delay * random.uniform(0.8, 1.2)
+
+
+class DeliveryError(Exception):
+    """A failed send. `permanent` failures are not retried. The message is already redacted."""
+
+    def __init__(self, message: str, *, permanent: bool = False, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.hint = hint
+
+
+# -- the hook's side -------------------------------------------------------------------------------------------
+
+
+def kick(db: sqlite3.Connection, data_dir: Path, config: Any = None, project_dir: str | None = None) -> bool:
+    """After the hook's transaction commits: enqueue any claim not yet enqueued, and start a sender when deliveries
+    are pending and none runs. Returns True when it started one. Adds two indexed queries to a hook, or a Popen."""
+    from .outbox import NOT_ENQUEUED
+
+    to_enqueue, pending = db.execute(
+        f"SELECT EXISTS (SELECT 1 FROM alerts WHERE {NOT_ENQUEUED}), "
+        "EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending')"
+    ).fetchone()
+    if to_enqueue and config is not None:
+        from .outbox import channels, enqueue_missing
+
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            pending = enqueue_missing(db, channels(config), project_dir=project_dir, now=_now()) or pending
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    if not pending or sender_running(data_dir):
+        return False
+    spawn(data_dir)
+    return True
+
+
+def sender_running(data_dir: Path) -> bool:
+    """True while some process holds the sender's lock."""
+    import fcntl
+
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock, if this probe took it
+    return False
+
+
+def spawn(data_dir: Path) -> None:
+    """Start a sender in its own process session and return at once (no wait: the hook's latency is unchanged)."""
+    import subprocess
+
+    for child in list(_children):
+        if child.poll() is not None:
+            _children.remove(child)
+    # -S skips site-packages (the sender needs only the standard library, and loads site itself if the config
+    # must be recompiled); sys.path[0] becomes the package's parent, never the hook's working directory.
+    root = str(Path(__file__).resolve().parent.parent)
+    code = f"import sys; sys.path[0] = {root!r}; from token_budget.delivery import main; sys.exit(main())"
+    log_fd = os.open(data_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        _children.append(
+            subprocess.Popen(
+                [sys.executable, "-S", "-c", code, str(data_dir.resolve())],
+                cwd=str(data_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log_fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        )
+    finally:
+        os.close(log_fd)
+
+
+# -- the sender ------------------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _at(seconds_from_now: float) -> str:
+    return datetime.fromtimestamp(time.time() + seconds_from_now, timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def log(data_dir: Path, message: str) -> None:
+    """Append one line to alerts.log (0600, capped at 1 MiB with one rotation). Never raises."""
+    try:
+        path = data_dir / LOG_NAME
+        if path.exists() and path.stat().st_size > LOG_LIMIT:
+            os.replace(path, path.with_suffix(".log.1"))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} sender pid={os.getpid()} {message}\n")
+    except Exception:
+        pass
+
+
+class Sender:
+    """Works through the outbox until nothing is pending. Use `run(data_dir)`."""
+
+    def __init__(self, data_dir: Path, settings: Settings | None = None) -> None:
+        from .ledger import Ledger
+
+        self.data_dir = data_dir
+        self.settings = settings or Settings.from_env()
+        self.ledger = Ledger.open(data_dir)
+        self.db = self.ledger.db
+        self._configs: dict[str | None, Any] = {}
+
+    def run(self, lock_fd: int) -> int:
+        """Deliver everything due, sleeping between retries; returns how many deliveries were sent."""
+        import fcntl
+
+        sent = 0
+        while True:
+            row = self.db.execute(
+                "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at FROM deliveries "
+                "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+                (_now(),),
+            ).fetchone()
+            if row is not None:
+                sent += self.deliver(*row)
+                continue
+            next_at = self.db.execute(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'"
+            ).fetchone()[0]
+            if next_at is not None:
+                time.sleep(min(max(_epoch(next_at) - time.time(), 0.01), POLL_SECONDS))
+                continue
+            # Release, then look once more: a hook that enqueued just before the release saw the lock held and
+            # started no sender, so this one must notice its row (the hook commits before it probes the lock).
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            if self.db.execute("SELECT 1 FROM deliveries WHERE state = 'pending' LIMIT 1").fetchone() is None:
+                return sent
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return sent  # another sender took over
+
+    def deliver(
+        self,
+        delivery_id: int,
+        key: str,
+        name: str,
+        kind: str,
+        spec: str,
+        project_dir: str | None,
+        attempts: int,
+        created_at: str,
+    ) -> int:
+        """One attempt: recorded before sending and after, so a crash in between means a repeat, not a loss."""
+        from .outbox import load_alert
+
+        started = _now()
+        with self.ledger.transaction() as db:
+            db.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
+            attempt_id = db.execute(
+                "INSERT INTO delivery_attempts (delivery_id, started_at) VALUES (?, ?)",
+                (delivery_id, started),
+            ).lastrowid
+        attempts += 1
+        alert = load_alert(self.db, key)
+        try:
+            if alert is None:
+                raise DeliveryError(f"alert {key} is no longer in the ledger", permanent=True)
+            channel = self.channel(name, spec, project_dir)
+            send(channel, alert, self.settings)
+        except Exception as exc:
+            error = exc if isinstance(exc, DeliveryError) else classify(exc)
+            expired = time.time() - _epoch(created_at) >= self.settings.give_up_after
+            state = "failed" if error.permanent or expired else "pending"
+            message = str(error) + (
+                " (gave up: retried for too long)" if expired and not error.permanent else ""
+            )
+            with self.ledger.transaction() as db:
+                db.execute(
+                    "UPDATE delivery_attempts SET finished_at = ?, outcome = 'error', error = ? WHERE id = ?",
+                    (_now(), message, attempt_id),
+                )
+                db.execute(
+                    "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    (state, message, _at(self.settings.backoff(attempts)), delivery_id),
+                )
+            log(
+                self.data_dir,
+                f"{'warning' if state == 'failed' else 'retry'}: alert {key} via {name}, attempt "
+                f"{attempts}: {message}",
+            )
+            return 0
+        done = _now()
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE delivery_attempts SET finished_at = ?, outcome = 'ok' WHERE id = ?",
+                (done, attempt_id),
+            )
+            db.execute(
+                "UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?",
+                (done, delivery_id),
+            )
+        log(self.data_dir, f"delivered: alert {key} via {name}, attempt {attempts}")
+        return 1
+
+    def channel(self, name: str, spec: str, project_dir: str | None) -> Any:
+        """The channel as configured now (a literal webhook is only there), else as it was enqueued."""
+        from .outbox import Channel, channels, find_channel
+
+        stored = Channel.from_spec(name, json.loads(spec))
+        if project_dir not in self._configs:
+            try:
+                from .config import load_cached
+
+                self._configs[project_dir] = channels(load_cached(self.data_dir, project_dir))
+            except Exception as exc:
+                log(
+                    self.data_dir,
+                    f"warning: config for {project_dir or 'the default layers'} not readable "
+                    f"({type(exc).__name__}); using the channel as enqueued",
+                )
+                self._configs[project_dir] = []
+        current = find_channel(self._configs[project_dir], name)
+        if current is not None and current.type == stored.type:
+            return current
+        if stored.type == "slack" and stored.webhook is None:
+            raise DeliveryError(
+                f"{name}: its webhook is no longer in the config",
+                permanent=True,
+                hint="Configure the channel again under alerts.channels.",
+            )
+        return stored
+
+
+def classify(exc: BaseException) -> DeliveryError:
+    """An unexpected exception as a (transient) DeliveryError, with nothing but its type and redacted text."""
+    from .outbox import redact
+
+    return DeliveryError(redact(f"{type(exc).__name__}: {exc}", _env_secrets()))
+
+
+def _env_secrets() -> list[str]:
+    return [os.environ.get("SMTP_PASSWORD", "")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The detached sender's entry point (see `spawn`): become the sender unless one runs already."""
+    import fcntl
+
+    args = sys.argv[1:] if argv is None else argv
+    data_dir = Path(args[0])
+    lock_fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0
+        try:
+            sender = Sender(data_dir)
+            sender.run(lock_fd)
+            sender.ledger.close()
+        except Exception as exc:
+            log(data_dir, f"error: the sender stopped: {classify(exc)}")
+            return 1
+    finally:
+        os.close(lock_fd)
+    return 0
+
+
+# -- transports ------------------------------------------------------------------------------------------------
+
+
+def send(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+    """Send one alert through one channel, synchronously; returns a description of what was done."""
+    if channel.type == "console":
+        return "console: shown by the hook as a systemMessage"
+    if channel.type == "slack":
+        return send_slack(channel, alert, settings, test=test)
+    if channel.type == "email":
+        return send_email(channel, alert, settings, test=test)
+    raise DeliveryError(f"{channel.name}: unknown channel type {channel.type!r}", permanent=True)
+
+
+def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+    import urllib.error
+    import urllib.request
+
+    from .outbox import AlertConfigError, expand, redact, slack_payload
+
+    if not channel.webhook:
+        raise DeliveryError(
+            f"{channel.name}: no webhook configured",
+            permanent=True,
+            hint="Add `webhook: $SLACK_WEBHOOK` to the channel in alerts.channels.",
+        )
+    try:
+        url = expand(channel.webhook, f"{channel.name} webhook")
+    except AlertConfigError as exc:
+        raise DeliveryError(exc.message, permanent=True, hint=exc.hint) from None
+    if not url.startswith(("https://", "http://")):
+        raise DeliveryError(
+            f"{channel.name}: the webhook is not an http(s) URL",
+            permanent=True,
+            hint="Slack incoming webhooks look like https://hooks.slack.com/services/…",
+        )
+    body = json.dumps(slack_payload(alert, test=test)).encode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "token-budget"},
+    )
+    where = redact(url)
+    try:
+        with urllib.request.urlopen(request, timeout=settings.timeout) as response:
+            response.read(1024)
+    except urllib.error.HTTPError as exc:
+        detail = redact(exc.read(200).decode("utf-8", "replace").strip(), [url])
+        permanent = 400 <= exc.code < 500 and exc.code not in (408, 425, 429)
+        raise DeliveryError(
+            f"{channel.name}: HTTP {exc.code} from {where}" + (f" ({detail})" if detail else ""),
+            permanent=permanent,
+            hint="Check the webhook URL." if permanent else "It will be retried.",
+        ) from None
+    except (TimeoutError, OSError) as exc:  # URLError is an OSError; socket.timeout is TimeoutError
+        reason = getattr(exc, "reason", exc)
+        text = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else str(reason)
+        raise DeliveryError(f"{channel.name}: {where} unreachable: {redact(text, [url])}") from None
+    return f"{channel.name}: posted to {where}"
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    sender: str
+    starttls: bool
+    ssl: bool
+
+    @classmethod
+    def from_env(cls) -> SMTPSettings:
+        env = os.environ
+        host = env.get("SMTP_HOST")
+        if not host:
+            raise DeliveryError(
+                "email: SMTP_HOST is not set in the environment",
+                permanent=True,
+                hint="Export SMTP_HOST (and SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM) where "
+                "Claude Code runs; SMTP_STARTTLS=0 for a local server without TLS.",
+            )
+        try:
+            port = int(env.get("SMTP_PORT") or 587)
+        except ValueError:
+            raise DeliveryError("email: SMTP_PORT is not a number", permanent=True) from None
+        flag = (env.get("SMTP_STARTTLS") or "1").strip().lower()
+        ssl = (env.get("SMTP_SSL") or ("1" if port == 465 else "0")).strip().lower() not in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
+        username = env.get("SMTP_USERNAME") or None
+        return cls(
+            host,
+            port,
+            username,
+            env.get("SMTP_PASSWORD") or None,
+            env.get("SMTP_FROM") or username or "token-budget@localhost",
+            flag not in ("0", "false", "no", "off") and not ssl,
+            ssl,
+        )
+
+
+def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool = False) -> Any:
+    import email.policy
+    import hashlib
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
+    from .outbox import html_body, render
+
+    rendered = render(alert, test=test)
+    # Headers up to RFC 5322's 998 characters: folding a long Subject at 78 makes Python's generator emit a fold
+    # right after "Subject:", which some readers show as a leading space.
+    msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
+    msg["Subject"] = rendered["subject"]
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    # A stable Message-ID per alert: a repeat (at-least-once) threads with, or is dropped as, the first copy.
+    digest = hashlib.sha256(alert.key.encode()).hexdigest()[:24]
+    msg["Message-ID"] = f"<{digest}{'.test' + str(time.time_ns()) if test else ''}@token-budget>"
+    msg["X-Token-Budget-Alert"] = alert.key
+    msg.set_content(rendered["text"])
+    msg.add_alternative(html_body(alert, test=test), subtype="html")
+    return msg
+
+
+def send_email(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+    import smtplib
+    import ssl
+
+    from .outbox import AlertConfigError, expand, redact
+
+    smtp = SMTPSettings.from_env()
+    try:
+        recipients = [expand(r, f"{channel.name} to") for r in channel.to]
+    except AlertConfigError as exc:
+        raise DeliveryError(exc.message, permanent=True, hint=exc.hint) from None
+    if not recipients:
+        raise DeliveryError(
+            f"{channel.name}: no recipients",
+            permanent=True,
+            hint="Add `to: you@example.com` to the channel in alerts.channels.",
+        )
+    secrets = [smtp.password]
+    where = f"{smtp.host}:{smtp.port}"
+    try:
+        if smtp.ssl:
+            client: Any = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=settings.timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=settings.timeout)
+        with client:
+            client.ehlo()
+            if smtp.starttls:
+                if not client.has_extn("starttls"):
+                    raise DeliveryError(
+                        f"{channel.name}: {where} does not offer STARTTLS",
+                        permanent=True,
+                        hint="Use a server with TLS, or set SMTP_STARTTLS=0 for a local relay.",
+                    )
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if smtp.username and smtp.password:
+                client.login(smtp.username, smtp.password)
+            client.send_message(email_message(alert, smtp.sender, recipients, test=test))
+    except DeliveryError:
+        raise
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        raise DeliveryError(
+            f"{channel.name}: {where} refused the recipients ({codes})",
+            permanent=all(c >= 500 for c in codes),
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        text = redact(
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error),
+            secrets,
+        )
+        raise DeliveryError(
+            f"{channel.name}: {where} answered {exc.smtp_code} {text}",
+            permanent=exc.smtp_code >= 500,
+            hint="Check SMTP_USERNAME and SMTP_PASSWORD." if exc.smtp_code in (530, 535) else None,
+        ) from None
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        text = (
+            "timed out" if isinstance(exc, TimeoutError) else redact(f"{type(exc).__name__}: {exc}", secrets)
+        )
+        raise DeliveryError(f"{channel.name}: {where} unreachable: {text}") from None
+    return f"{channel.name}: mailed {', '.join(recipients)} through {where}"

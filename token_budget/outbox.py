@@ -1,0 +1,446 @@
+"""The alert outbox: channels from the config, one delivery row per (alert, channel), and the alert's message.
+
+Standard library only (the hook enqueues in its write transaction). Sending lives in `delivery`. Secrets never pass
+through here: webhooks stay as written (`$SLACK_WEBHOOK`), expanded only by the sender.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import TokenBudgetError
+from .models import Alert
+
+# -- channels ------------------------------------------------------------------------------------------------
+
+CHANNEL_TYPES = ("console", "slack", "email")
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class AlertConfigError(TokenBudgetError):
+    """A channel cannot be used as configured (a missing environment variable, no recipients, …)."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One entry of `alerts.channels`. `webhook` and `to` are kept as written: `$VAR` references are expanded only
+    when sending, so the expanded secret never reaches the ledger."""
+
+    name: str  # the type, or "slack.2" for a second channel of the same type
+    type: str
+    threshold: int  # percent; the channel receives alerts at or above it
+    webhook: str | None = None
+    to: tuple[str, ...] = ()
+
+    def spec(self) -> dict[str, Any]:
+        """What the outbox stores: everything but a literal webhook URL (a secret; the sender re-reads the config)."""
+        spec: dict[str, Any] = {"type": self.type, "threshold": self.threshold}
+        if self.webhook is not None:
+            spec["webhook"] = self.webhook if is_reference(self.webhook) else None
+        if self.to:
+            spec["to"] = list(self.to)
+        return spec
+
+    @classmethod
+    def from_spec(cls, name: str, spec: Mapping[str, Any]) -> Channel:
+        return cls(
+            name, spec["type"], int(spec.get("threshold", 0)), spec.get("webhook"), tuple(spec.get("to", ()))
+        )
+
+    def describe(self) -> str:
+        """A safe description: the variable name, or the webhook's host, never the secret path."""
+        if self.type == "slack":
+            if self.webhook is None:
+                return "slack (no webhook)"
+            return f"slack {self.webhook}" if is_reference(self.webhook) else f"slack {redact(self.webhook)}"
+        if self.type == "email":
+            return "email to " + ", ".join(self.to)
+        return self.type
+
+
+def percent(value: Any, default: int = 0) -> int:
+    """`90%`, `"90"` or 90 → 90."""
+    if value is None:
+        return default
+    return int(float(str(value).strip().rstrip("%").strip()))
+
+
+def channels(config: Any) -> list[Channel]:
+    """The configured channels (a Config or its dict), each named by its type, numbered when a type repeats."""
+    data = config.data if hasattr(config, "data") else config
+    raw = ((data or {}).get("alerts") or {}).get("channels") or []
+    seen: dict[str, int] = {}
+    out = []
+    for entry in raw:
+        kind = entry["type"]
+        seen[kind] = seen.get(kind, 0) + 1
+        name = kind if seen[kind] == 1 else f"{kind}.{seen[kind]}"
+        to = entry.get("to") or ()
+        out.append(
+            Channel(
+                name,
+                kind,
+                percent(entry.get("threshold")),
+                entry.get("webhook"),
+                (to,) if isinstance(to, str) else tuple(to),
+            )
+        )
+    return out
+
+
+def find_channel(chans: Sequence[Channel], name: str) -> Channel | None:
+    return next((c for c in chans if c.name == name), None)
+
+
+def is_reference(value: str) -> bool:
+    """True when the value is exactly one `$VAR` / `${VAR}` reference."""
+    match = _VARIABLE.fullmatch(value.strip())
+    return match is not None
+
+
+def variables(value: str | None) -> list[str]:
+    return [a or b for a, b in _VARIABLE.findall(value or "")]
+
+
+def expand(value: str, what: str, environ: Mapping[str, str] | None = None) -> str:
+    """Expand `$VAR` and `${VAR}`; a missing or empty variable is an AlertConfigError naming it (never its value)."""
+    env = os.environ if environ is None else environ
+    missing = [name for name in variables(value) if not env.get(name)]
+    if missing:
+        raise AlertConfigError(
+            f"{what}: ${missing[0]} is not set in the environment",
+            f"Export {missing[0]} where Claude Code runs (and where you run `tokens`), or edit "
+            "alerts.channels in token_budgets.yaml.",
+        )
+    return _VARIABLE.sub(lambda m: env[m.group(1) or m.group(2)], value)
+
+
+_URL = re.compile(r"\b(https?://[^/\s'\"<>]+)(/[^\s'\"<>]*)?")
+
+
+def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
+    """Remove secrets from text meant for the ledger, a log or an error: the given values, and every URL's path
+    (a Slack webhook's path is its credential)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _URL.sub(lambda m: m.group(1) + ("/[redacted]" if m.group(2) and m.group(2) != "/" else ""), text)
+
+
+# -- the outbox ----------------------------------------------------------------------------------------------
+
+NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at)"
+
+
+def enqueue(
+    db: sqlite3.Connection,
+    key: str,
+    threshold: int,
+    chans: Sequence[Channel],
+    *,
+    project_dir: str | None = None,
+    now: str,
+) -> int:
+    """One delivery per channel whose threshold the alert reaches; returns how many wait for the sender.
+
+    Console deliveries are done already: the hook shows the alert as a systemMessage itself.
+    """
+    waiting = 0
+    for channel in chans:
+        if channel.threshold > threshold:
+            continue
+        console = channel.type == "console"
+        # A re-armed claim (the limit changed) resets its deliveries: it is a new alert on the same key.
+        db.execute(
+            "INSERT INTO deliveries (alert_key, channel, type, spec, project_dir, state, next_attempt_at, created_at, "
+            "delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key, channel) DO UPDATE SET "
+            "type = excluded.type, spec = excluded.spec, project_dir = excluded.project_dir, state = excluded.state, "
+            "attempts = 0, next_attempt_at = excluded.next_attempt_at, last_error = NULL, "
+            "created_at = excluded.created_at, delivered_at = excluded.delivered_at",
+            (
+                key,
+                channel.name,
+                channel.type,
+                json.dumps(channel.spec()),
+                project_dir,
+                "delivered" if console else "pending",
+                now,
+                now,
+                now if console else None,
+            ),
+        )
+        waiting += 0 if console else 1
+    # enqueued_at = created_at marks this claim as enqueued; a re-armed claim gets a new created_at.
+    db.execute("UPDATE alerts SET enqueued_at = created_at WHERE key = ?", (key,))
+    return waiting
+
+
+def enqueue_missing(
+    db: sqlite3.Connection, chans: Sequence[Channel], *, project_dir: str | None, now: str
+) -> int:
+    """Enqueue deliveries for every claim not yet enqueued (new, or re-armed). Call inside a write transaction."""
+    rows = db.execute(
+        f"SELECT key, threshold FROM alerts WHERE {NOT_ENQUEUED} ORDER BY created_at"
+    ).fetchall()
+    return sum(
+        enqueue(db, key, threshold, chans, project_dir=project_dir, now=now) for key, threshold in rows
+    )
+
+
+ALERT_COLUMNS = (
+    "key",
+    "scope",
+    "level",
+    "threshold",
+    "period",
+    "used",
+    "limit_tokens",
+    "workflow",
+    "recommendation",
+    "created_at",
+)
+
+
+def alert_from_row(row: Sequence[Any]) -> Alert:
+    key, scope, level, threshold, period, used, limit, workflow, recommendation, created_at = row[:10]
+    return Alert(scope, level, threshold, period, used, limit, created_at, workflow, recommendation)
+
+
+def load_alert(db: sqlite3.Connection, key: str) -> Alert | None:
+    row = db.execute(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE key = ?", (key,)).fetchone()
+    return alert_from_row(row) if row else None
+
+
+def list_alerts(db: sqlite3.Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Alerts, newest first, each with its delivery state per channel."""
+    sql = f"SELECT {', '.join(ALERT_COLUMNS)}, acked_at FROM alerts ORDER BY created_at DESC, key"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    out = []
+    for row in db.execute(sql).fetchall():
+        alert = alert_from_row(row)
+        deliveries = [
+            {
+                "channel": d[0],
+                "type": d[1],
+                "state": d[2],
+                "attempts": d[3],
+                "next_attempt_at": d[4] if d[2] == "pending" else None,
+                "last_error": d[5],
+                "delivered_at": d[6],
+            }
+            for d in db.execute(
+                "SELECT channel, type, state, attempts, next_attempt_at, last_error, delivered_at FROM deliveries "
+                "WHERE alert_key = ? ORDER BY id",
+                (alert.key,),
+            )
+        ]
+        out.append(
+            {
+                "id": alert.key,
+                "scope": alert.scope,
+                "level": alert.level,
+                "threshold": alert.threshold,
+                "period": alert.period,
+                "used": alert.used,
+                "limit": alert.limit,
+                "percent": alert.percent,
+                "workflow": alert.workflow,
+                "created_at": alert.created_at,
+                "acked_at": row[10],
+                "deliveries": deliveries,
+            }
+        )
+    return out
+
+
+# -- the message ---------------------------------------------------------------------------------------------
+
+TITLE = "⚠️ TOKEN BUDGET ALERT"
+DEFAULT_RECOMMENDATIONS = ("Switch to Haiku for remaining tasks", "Or request budget increase")
+
+
+def scope_label(scope: str) -> tuple[str, str]:
+    """("Workflow", "sprint") for workflow:sprint; ("Budget", "daily") for daily."""
+    kind, _, name = scope.partition(":")
+    if name:
+        return kind.capitalize(), name
+    return "Budget", scope
+
+
+def budget_argument(scope: str) -> str:
+    """The SCOPE that `tokens budget SCOPE AMOUNT` takes for this alert's scope."""
+    return scope.partition(":")[2] or scope
+
+
+def suggested_limit(used: int, limit: int) -> int:
+    """A round figure 20% over the larger of usage and limit."""
+    target = max(used, limit) * 1.2
+    step = 10 ** max(len(str(int(target))) - 2, 0)
+    return int(-(-target // step) * step)
+
+
+def recommendations(alert: Alert) -> list[str]:
+    if alert.recommendation:
+        return [ln.strip().lstrip("-•* ").strip() for ln in alert.recommendation.splitlines() if ln.strip()]
+    lines = list(DEFAULT_RECOMMENDATIONS)
+    if alert.threshold >= 100:
+        lines.insert(
+            0, "New work on this budget is blocked until it resets, you raise it, or you acknowledge"
+        )
+    return lines
+
+
+def commands(alert: Alert) -> dict[str, str]:
+    """The exact commands that acknowledge or adjust this alert, in a shell and in Claude Code."""
+    ack = f"ack {shlex.quote(alert.key)}"
+    budget = f"budget {shlex.quote(budget_argument(alert.scope))} {suggested_limit(alert.used, alert.limit)}"
+    return {
+        "ack": f"tokens {ack}",
+        "budget": f"tokens {budget}",
+        "slash_ack": f"/token-budget:tokens {ack}",
+        "slash_budget": f"/token-budget:tokens {budget}",
+    }
+
+
+def _pct(value: float) -> str:
+    return f"{value:g}%"
+
+
+def render(alert: Alert, *, test: bool = False) -> dict[str, Any]:
+    """The alert's content, shared by every channel: the seed's Alert Format, plus the exact commands."""
+    label, name = scope_label(alert.scope)
+    facts = [(label, name)]
+    if alert.workflow and label != "Workflow":
+        facts.append(("Workflow", alert.workflow))
+    facts += [
+        ("Current Usage", f"{alert.used:,} / {alert.limit:,} ({_pct(alert.percent)})"),
+        ("Remaining", f"{max(alert.limit - alert.used, 0):,} tokens"),
+        ("Level", f"{alert.level} ({alert.threshold}% threshold, period {alert.period})"),
+    ]
+    cmds = commands(alert)
+    title = TITLE + (" (test)" if test else "")
+    recs = recommendations(alert)
+    text = (
+        "\n".join(
+            [
+                title,
+                "",
+                *(f"{k}: {v}" for k, v in facts),
+                "",
+                "Recommendation:",
+                *(f"- {r}" for r in recs),
+                "",
+                "Action Required: Acknowledge or Adjust",
+                f"- Acknowledge: {cmds['ack']}   (in Claude Code: {cmds['slash_ack']})",
+                f"- Adjust: {cmds['budget']}   (in Claude Code: {cmds['slash_budget']})",
+            ]
+        )
+        + "\n"
+    )
+    subject = (
+        f"[token-budget] {alert.level.upper()}: {label.lower()} {name} at {_pct(alert.percent)} "
+        f"({alert.used:,} / {alert.limit:,} tokens)"
+    )
+    return {
+        "title": title,
+        "facts": facts,
+        "recommendations": recs,
+        "commands": cmds,
+        "text": text,
+        "subject": ("[test] " if test else "") + subject,
+    }
+
+
+def slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(alert: Alert, *, test: bool = False) -> dict[str, Any]:
+    """Slack's incoming-webhook JSON: `text` (notifications, fallbacks) and Block Kit `blocks`."""
+    r = render(alert, test=test)
+    e, cmds = slack_escape, r["commands"]
+    return {
+        "text": e(r["text"]),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": r["title"], "emoji": True}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "\n".join(f"*{k}:* {e(v)}" for k, v in r["facts"])},
+            },
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "*Recommendation:*\n" + "\n".join(f"• {e(x)}" for x in r["recommendations"]),
+                },
+            },
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        "*Action Required: Acknowledge or Adjust*\n"
+                        f"Acknowledge: `{e(cmds['ack'])}` (in Claude Code: `{e(cmds['slash_ack'])}`)\n"
+                        f"Adjust: `{e(cmds['budget'])}` (in Claude Code: `{e(cmds['slash_budget'])}`)"
+                    ),
+                },
+            },
+        ],
+    }
+
+
+def html_body(alert: Alert, *, test: bool = False) -> str:
+    from html import escape
+
+    r = render(alert, test=test)
+    facts = "".join(f"<tr><th align=left>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in r["facts"])
+    recs = "".join(f"<li>{escape(x)}</li>" for x in r["recommendations"])
+    cmds = r["commands"]
+    return (
+        f"<html><body><h2>{escape(r['title'])}</h2><table>{facts}</table>"
+        f"<p><b>Recommendation:</b></p><ul>{recs}</ul><p><b>Action Required: Acknowledge or Adjust</b></p><ul>"
+        f"<li>Acknowledge: <code>{escape(cmds['ack'])}</code> (in Claude Code: "
+        f"<code>{escape(cmds['slash_ack'])}</code>)</li>"
+        f"<li>Adjust: <code>{escape(cmds['budget'])}</code> (in Claude Code: "
+        f"<code>{escape(cmds['slash_budget'])}</code>)</li></ul></body></html>"
+    )
+
+
+def channel_problems(
+    chans: Sequence[Channel], environ: Mapping[str, str] | None = None
+) -> list[AlertConfigError]:
+    """What stops each channel from sending, checked without sending: missing variables, SMTP_HOST, recipients."""
+    env = os.environ if environ is None else environ
+    problems = []
+    for channel in chans:
+        try:
+            if channel.type == "slack":
+                if not channel.webhook:
+                    raise AlertConfigError(
+                        f"{channel.name}: no webhook", "Add `webhook: $SLACK_WEBHOOK` to it."
+                    )
+                expand(channel.webhook, f"{channel.name} webhook", env)
+            elif channel.type == "email":
+                if not channel.to:
+                    raise AlertConfigError(
+                        f"{channel.name}: no recipients", "Add `to: you@example.com` to it."
+                    )
+                for address in channel.to:
+                    expand(address, f"{channel.name} to", env)
+                if not env.get("SMTP_HOST"):
+                    raise AlertConfigError(
+                        f"{channel.name}: SMTP_HOST is not set in the environment",
+                        "Export SMTP_HOST (and SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM) "
+                        "where Claude Code runs; SMTP_STARTTLS=0 for a local relay without TLS.",
+                    )
+        except AlertConfigError as exc:
+            problems.append(exc)
+    return problems
