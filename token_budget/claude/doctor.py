@@ -29,6 +29,7 @@ def run_checks(env: Any, claude_dirs: list[Path]) -> list[Check]:
     checks.append(_hooks(env))
     checks.append(_transcripts(env, claude_dirs))
     checks.append(_hook_log(env))
+    checks.append(_alert_channels(env))
     return checks
 
 
@@ -129,3 +130,47 @@ def _hook_log(env: Any) -> Check:
     if not lines:
         return Check("hook errors", "ok", "none logged")
     return Check("hook errors", "warn", f"{len(lines)} logged; last: {lines[-1][:200]}", f"See {path}.")
+
+
+def _alert_channels(env: Any) -> Check:
+    """A channel whose $VARIABLE is unset cannot send: an error when the user configured it; a warning when it is
+    only the packaged example (slack and email placeholders), so a fresh install stays healthy."""
+    from ..outbox import channel_problems, channels
+
+    try:
+        config = env.config
+        configured = channels(config)
+    except TokenBudgetError:
+        return Check("alert channels", "warn", "not checked: the config is invalid", "Fix the config first.")
+    problems = channel_problems(configured)
+    failed = _failed_deliveries(env)
+    names = ", ".join(c.name for c in configured) or "none"
+    if problems:
+        detail = "; ".join(p.message for p in problems)
+        hint = " ".join(dict.fromkeys(p.hint for p in problems if p.hint))
+        if _packaged_channels(config):
+            return Check("alert channels", "warn", f"packaged example channels inactive: {detail}",
+                         f"{hint} Or set alerts.channels in your own token_budgets.yaml.")
+        return Check("alert channels", "fail", detail, hint)
+    if failed:
+        return Check("alert channels", "warn", f"{names}; {failed}", "See `tokens alerts` and alerts.log in the data dir.")
+    return Check("alert channels", "ok", names)
+
+
+def _packaged_channels(config: Any) -> bool:
+    from ..config import CONFIG_NAME, _read_layer
+    from ..paths import packaged_config_dir
+
+    try:
+        packaged = _read_layer(packaged_config_dir() / CONFIG_NAME) or {}
+    except TokenBudgetError:
+        return False
+    return (packaged.get("alerts") or {}).get("channels") == config.get("alerts", "channels")
+
+
+def _failed_deliveries(env: Any) -> str | None:
+    try:
+        failed = env.ledger.db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'").fetchone()[0]
+    except Exception:
+        return None
+    return f"{failed} alert deliveries failed" if failed else None

@@ -112,4 +112,4 @@ def cli(ctx: click.Context, data_dir: str | None, config_file: str | None, proje
     ctx.call_on_close(env.close)
 
 
-from . import budgets, reports, setup, status, usage  # noqa: E402,F401  (registers the commands)
+from . import alerts, budgets, reports, setup, status, usage  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,109 @@
+"""`tokens alerts`: claimed alerts and their delivery per channel; `tokens alerts test CHANNEL` tries a channel."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import Env, UserError, cli, json_option, pass_env, print_json
+
+
+@cli.group(invoke_without_command=True)
+@json_option
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show this many alerts."
+)
+@click.pass_context
+def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """List alerts, newest first, with their delivery state per channel.
+
+    \b
+    Example:
+        tokens alerts                 # what fired, and whether Slack and email got it
+        tokens alerts test slack      # send a test alert through the slack channel now
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..delivery import sender_running
+    from ..outbox import list_alerts
+
+    env: Env = ctx.find_object(Env)
+    items = list_alerts(env.ledger.db, limit=limit)
+    running = sender_running(env.data_dir)
+    if as_json:
+        print_json({"alerts": items, "sender_running": running})
+        return
+    if not items:
+        click.echo("No alerts yet.")
+        return
+    for item in items:
+        acked = f"  acknowledged {item['acked_at'][:19]}Z" if item["acked_at"] else ""
+        click.echo(
+            f"{item['created_at'][:19]}Z  {item['scope']} {item['threshold']}% ({item['level']})  "
+            f"{item['used']:,} / {item['limit']:,} ({item['percent']:g}%)  period {item['period']}{acked}"
+        )
+        click.echo(f"  id: {item['id']}")
+        for d in item["deliveries"]:
+            click.echo(f"  {d['channel']:<9} {_state(d)}")
+        if not item["deliveries"]:
+            click.echo("  (no channel at this threshold)")
+    pending = sum(d["state"] == "pending" for i in items for d in i["deliveries"])
+    if pending:
+        click.echo(
+            f"{pending} pending; the sender is {'running' if running else 'not running (the next hook starts it)'}."
+        )
+
+
+def _state(delivery: dict) -> str:
+    tries = f"{delivery['attempts']} attempt{'s' if delivery['attempts'] != 1 else ''}"
+    if delivery["state"] == "delivered":
+        when = f" {delivery['delivered_at'][:19]}Z" if delivery["delivered_at"] else ""
+        return f"delivered{when}" + (f" ({tries})" if delivery["attempts"] else "")
+    if delivery["state"] == "pending":
+        text = f"pending ({tries}; next {delivery['next_attempt_at'][:19]}Z)"
+    else:
+        text = f"failed ({tries})"
+    return text + (f": {delivery['last_error']}" if delivery["last_error"] else "")
+
+
+@alerts.command(name="test")
+@click.argument("channel")
+@pass_env
+def test_channel(env: Env, channel: str) -> None:
+    """Send a test alert through CHANNEL (console, slack, email, or slack.2 …) now; exit 2 if it fails."""
+    from ..delivery import DeliveryError, Settings, send
+    from ..ledger import utc_now
+    from ..models import Alert
+    from ..outbox import channels, find_channel
+
+    configured = channels(env.config)
+    chosen = find_channel(configured, channel)
+    if chosen is None:
+        names = ", ".join(c.name for c in configured) or "none"
+        raise UserError(
+            f"No alert channel named {channel!r} (configured: {names}).\n"
+            "Add it under alerts.channels in token_budgets.yaml."
+        )
+    alert = Alert(
+        scope="daily",
+        level="alert",
+        threshold=80,
+        period="test",
+        used=800_000,
+        limit=1_000_000,
+        created_at=utc_now(),
+    )
+    if chosen.type == "console":
+        from ..outbox import render
+
+        click.echo(render(alert, test=True)["text"])
+        click.echo("console: OK (the hook shows alerts like this as a systemMessage).")
+        return
+    click.echo(f"Sending a test alert through {chosen.describe()} …", err=True)
+    try:
+        result = send(chosen, alert, Settings.from_env(), test=True)
+    except DeliveryError as exc:
+        raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
+    click.echo(f"OK: {result}.")
+    sys.stdout.flush()
