@@ -88,6 +88,12 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
         claimed_alerts = enforce.claim_alerts(ledger, step)
+        try:  # after that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits
+            from ..delivery import kick
+
+            kick(ledger.db, data_dir, config, _text(payload.get("cwd")))
+        except Exception as exc:
+            log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
         return enforce.respond(step, payload, ledger, claimed_alerts)
 
 

@@ -1,0 +1,142 @@
+"""A stalled Slack webhook adds nothing to hook latency: the hook only enqueues and Popens a detached sender.
+
+    python3 benchmarks/bench_alerts.py [--runs N]
+
+Each timed hook (UserPromptSubmit) finds one pending Slack delivery and no sender, so it starts one: the worst case
+for the hook. Three cases: no alert pending (no sender started); a webhook that answers at once; a webhook that
+stalls for 30 s. Senders time out after 5 s (TOKEN_BUDGET_ALERT_TIMEOUT) and give up at once, so they exit soon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from alert_servers import SlackServer, wait_for
+from common import (
+    ROOT,
+    header,
+    hook_argv,
+    hook_env,
+    payload,
+    row,
+    time_process,
+)  # first: puts tests/ on sys.path
+
+CONFIG = "alerts:\n  channels:\n    - type: slack\n      threshold: 0%\n      webhook: $SLACK_WEBHOOK\n"
+_n = itertools.count()
+
+
+def seed_pending(data: Path) -> None:
+    """Claim a fresh alert with its Slack delivery, as a previous hook would have."""
+    from token_budget.alerts import claim
+    from token_budget.ledger import Ledger, utc_now
+    from token_budget.models import Alert
+    from token_budget.outbox import channels, enqueue
+
+    n = next(_n)
+    with Ledger.open(data) as ledger, ledger.transaction() as db:
+        alert = Alert("daily", "alert", 80, f"bench-{n}", 800_000, 1_000_000, utc_now())
+        claim(db, alert)
+        enqueue(
+            db,
+            alert.key,
+            alert.threshold,
+            channels(
+                {"alerts": {"channels": [{"type": "slack", "threshold": 0, "webhook": "$SLACK_WEBHOOK"}]}}
+            ),
+            now=utc_now(),
+        )
+
+
+def delivery_summary(data: Path) -> dict[str, int]:
+    import sqlite3
+
+    db = sqlite3.connect(data / "ledger.db")
+    try:
+        summary = dict(db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall())
+        summary["attempts"] = db.execute("SELECT COUNT(*) FROM delivery_attempts").fetchone()[0]
+        return summary
+    finally:
+        db.close()
+
+
+def senders_done(data: Path) -> bool:
+    from token_budget.delivery import sender_running
+
+    return not sender_running(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    work = ROOT / "benchmarks" / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=work))
+    server = SlackServer().start()
+    server.stall_seconds = 30
+    try:
+        config = tmp / "alerts.yaml"
+        config.write_text(CONFIG)
+        transcript = tmp / "claude" / "projects" / "-bench" / "s.jsonl"
+        transcript.parent.mkdir(parents=True)
+        transcript.write_text("")
+        stdin = payload(transcript, "UserPromptSubmit", prompt="hello")
+        results, outcomes = {}, {}
+        for case in (
+            "no alert pending",
+            "alert pending, webhook answers",
+            "alert pending, webhook stalls 30 s",
+        ):
+            data = tmp / case.replace(" ", "_").replace(",", "")
+            env = hook_env(
+                data,
+                {
+                    "TOKEN_BUDGET_CONFIG": str(config),
+                    "SLACK_WEBHOOK": server.url,
+                    "TOKEN_BUDGET_ALERT_TIMEOUT": "5",
+                    "TOKEN_BUDGET_ALERT_GIVE_UP": "0",
+                },
+            )
+            server.mode = "stall" if "stalls" in case else "ok"
+            time_process(hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=1)  # creates the ledger
+            pending = not case.startswith("no alert")
+
+            def before(data: Path = data, pending: bool = pending) -> None:
+                wait_for(lambda: senders_done(data), timeout=15)  # each timed hook must start its own sender
+                if pending:
+                    seed_pending(data)
+
+            results[case] = time_process(
+                hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=args.runs, before=before
+            )
+            time.sleep(0.5)  # a sender started by the last hook may not hold its lock yet
+            wait_for(lambda data=data: senders_done(data), timeout=15)
+            outcomes[case] = delivery_summary(data)
+        base = results["alert pending, webhook answers"]
+        print(
+            header("Hook wall time with alert delivery (UserPromptSubmit; ratio to a webhook that answers)")
+        )
+        for case, seconds in results.items():
+            print(row(f"hook, {case}", seconds, base))
+        stalled = results["alert pending, webhook stalls 30 s"]
+        print(
+            f"\nstalled webhook vs answering webhook: {stalled / base:.2f}x (target ~1.0); "
+            f"vs no alert pending: {stalled / results['no alert pending']:.2f}x "
+            f"(Slack posts received: {len(server.posts)}; stalled requests: {server.hits - len(server.posts)})"
+        )
+        for case, summary in outcomes.items():
+            print(f"deliveries, {case}: {summary}")
+    finally:
+        server.stop()
+        time.sleep(0.2)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
