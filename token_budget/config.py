@@ -238,19 +238,22 @@ def _stamp(path: Path) -> list[Any]:
     return [str(path), st.st_mtime_ns, st.st_size]
 
 
-def _watched(project_dir: str | None, data_dir: Path) -> list[Path]:
-    return [*layer_paths(project_dir, None, data_dir), packaged_config_dir() / PRICING_NAME]
+def _watched(project_dir: str | None, data_dir: Path, explicit: str | None = None) -> list[Path]:
+    return [*layer_paths(project_dir, explicit, data_dir), packaged_config_dir() / PRICING_NAME]
 
 
-def cache_path(data_dir: Path, project_dir: str | None) -> Path:
-    key = zlib.crc32(f"{project_dir}|{os.environ.get('TOKEN_BUDGET_CONFIG')}".encode())  # a name, not a secret
+def cache_path(data_dir: Path, project_dir: str | None, explicit: str | None = None) -> Path:
+    chosen = explicit or os.environ.get("TOKEN_BUDGET_CONFIG")
+    key = zlib.crc32(f"{project_dir}|{chosen}".encode())  # a file name, not a secret
     return data_dir / "cache" / f"config-{key:08x}.json"
 
 
-def load_cached(data_dir: Path, project_dir: str | None = None) -> Config:
+def load_cached(data_dir: Path, project_dir: str | None = None, explicit: str | None = None) -> Config:
     """The validated config, from the compiled cache when no source file changed since it was written."""
-    cache = cache_path(data_dir, project_dir)
-    stamps = [_stamp(p) for p in _watched(project_dir, data_dir)]
+    if explicit and not Path(explicit).expanduser().is_file():
+        return load(project_dir, explicit=explicit, data_dir=data_dir)  # raises the "does not exist" error
+    cache = cache_path(data_dir, project_dir, explicit)
+    stamps = [_stamp(p) for p in _watched(project_dir, data_dir, explicit)]
     try:
         compiled = json.loads(cache.read_bytes())
         if compiled.get("version") == CACHE_VERSION and compiled.get("stamps") == stamps:
@@ -258,7 +261,7 @@ def load_cached(data_dir: Path, project_dir: str | None = None) -> Config:
     except (OSError, ValueError, KeyError):
         pass
     _enable_site_packages()
-    config = load(project_dir, data_dir=data_dir)
+    config = load(project_dir, explicit=explicit, data_dir=data_dir)
     cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     payload = {"version": CACHE_VERSION, "stamps": stamps, "config": config.data, "pricing": config.pricing,
                "sources": config.sources}

@@ -62,7 +62,7 @@ class Settings:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next try after `attempts` failures: base·2^(n-1), capped, ±20% jitter."""
-        delay = min(self.retry_base * 2 ** max(attempts - 1, 0), self.retry_max)
+        delay = min(self.retry_base * 2.0 ** min(max(attempts - 1, 0), 60), self.retry_max)  # no overflow
         return delay * random.uniform(0.8, 1.2)
 
 

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +97,21 @@ def storage_error(path: Path, exc: Exception) -> LedgerError:
                        "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's transcripts.")
 
 
+def strongest(events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    """The largest line per (message id, sidechain or not): one write per request instead of one per line.
+
+    A parent's line and a sidechain replay both stay, so the upsert can still combine the larger usage with the
+    parent's attribution.
+    """
+    best: dict[tuple[str, bool], UsageEvent] = {}
+    for event in events:
+        key = (event.message_id, event.is_sidechain)
+        held = best.get(key)
+        if held is None or event.total_tokens > held.total_tokens:
+            best[key] = event
+    return list(best.values())
+
+
 class Ledger:
     """An open ledger database. Use `Ledger.open(data_dir)`."""
 
@@ -163,6 +178,7 @@ class Ledger:
         """Upsert events; returns (inserted, updated). Call inside `transaction()` to pair it with other writes."""
         if not events:
             return 0, 0
+        events = strongest(events)
         existing = self._existing_ids([e.message_id for e in events])
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
         now = utc_now()
@@ -207,7 +223,7 @@ class Ledger:
         for rid, name, run_phase, started, ended in runs.get(event.session_id or "", ()):
             if started <= event.timestamp and (ended is None or event.timestamp < ended):
                 run_id, workflow, phase = rid, name, run_phase
-        values = dict(zip(EVENT_COLUMNS, astuple(event)))
+        values = {c: getattr(event, c) for c in EVENT_COLUMNS}  # not astuple(): it deep-copies every field
         values.update(
             total_tokens=event.total_tokens, cost_micros=cost_micros, cost_status=cost_status,
             is_sidechain=int(event.is_sidechain), workflow=workflow, workflow_run_id=run_id, phase=phase,

@@ -51,9 +51,9 @@ class Env:
     @property
     def config(self) -> Any:
         if self._config is None:
-            from ..config import load
+            from ..config import load_cached
 
-            self._config = load(self.project_dir, explicit=self.config_option, data_dir=self.data_dir)
+            self._config = load_cached(self.data_dir, self.project_dir, self.config_option)
         return self._config
 
     @property
