@@ -9,6 +9,9 @@ import sqlite3
 
 from .models import Alert
 
+# Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
+NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at)"
+
 
 def claim(db: sqlite3.Connection, alert: Alert) -> bool:
     """Record the alert unless this (scope, threshold, period) already fired; True when this call claimed it.

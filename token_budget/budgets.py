@@ -11,12 +11,15 @@ import json
 import sqlite3
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Any
 
 from .config import Config
 from .ledger import Ledger, counted_sql
 from .models import LEVELS, BudgetState
 from .periods import day_bounds, month_bounds, today, zone
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 # level → (threshold key in enforcement.thresholds, default percent)
 THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("suggest", 90.0),

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from ._records import factory, record
 from .errors import ConfigError
 from .paths import packaged_config_dir, packaged_schemas_dir, write_atomically
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_NAME = "token_budgets.yaml"
 PRICING_NAME = "pricing.yaml"
@@ -26,13 +29,13 @@ OVERRIDES_NAME = "overrides.json"
 CACHE_VERSION = 1
 
 
-@dataclass
+@record(frozen=False)
 class Config:
     """The merged, validated configuration plus the price data it was compiled with."""
 
     data: dict[str, Any]
-    pricing: dict[str, Any] = field(default_factory=dict)
-    sources: list[str] = field(default_factory=list)
+    pricing: dict[str, Any] = factory(dict)
+    sources: list[str] = factory(list)
 
     def get(self, *keys: str, default: Any = None) -> Any:
         node: Any = self.data

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+
+from ._records import record
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook
+if TYPE_CHECKING:
+    from typing import Any
 
 LOCK_NAME = "alert-sender.lock"
 LOG_NAME = "alerts.log"
@@ -36,7 +39,7 @@ POLL_SECONDS = 1.0  # how soon a sleeping sender notices deliveries enqueued mea
 _children: list[Any] = []  # Popen objects, kept so they are not reaped (and warned about) while still running
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """Timeouts and retry policy; the environment variables exist for tests and unusual networks."""
 
@@ -62,6 +65,8 @@ class Settings:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next try after `attempts` failures: base·2^(n-1), capped, ±20% jitter."""
+        import random
+
         delay = min(self.retry_base * 2.0 ** min(max(attempts - 1, 0), 60), self.retry_max)  # no overflow
         return delay * random.uniform(0.8, 1.2)
 
@@ -81,7 +86,7 @@ class DeliveryError(Exception):
 def kick(db: sqlite3.Connection, data_dir: Path, config: Any = None, project_dir: str | None = None) -> bool:
     """After the hook's transaction commits: enqueue any claim not yet enqueued, and start a sender when deliveries
     are pending and none runs. Returns True when it started one. Adds two indexed queries to a hook, or a Popen."""
-    from .outbox import NOT_ENQUEUED
+    from .alerts import NOT_ENQUEUED
 
     to_enqueue, pending = db.execute(
         f"SELECT EXISTS (SELECT 1 FROM alerts WHERE {NOT_ENQUEUED}), "
@@ -407,7 +412,7 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
     return f"{channel.name}: posted to {where}"
 
 
-@dataclass(frozen=True)
+@record
 class SMTPSettings:
     host: str
     port: int

@@ -5,9 +5,12 @@ database. Append-only; `tokens events` reads the first, reports read the second.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from .models import Degradation
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def record_event(db: sqlite3.Connection, *, level: str, kind: str, message: str, created_at: str,

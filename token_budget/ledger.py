@@ -11,21 +11,23 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from ._records import fields
 from .errors import LedgerError
 from .migrations import migrate
 from .models import UsageEvent
 from .paths import LEDGER_NAME, ensure_private_dir
 
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any
+
     from .pricing import PriceTable
 
 BUSY_TIMEOUT_MS = 60_000
-EVENT_COLUMNS = [f.name for f in fields(UsageEvent)]
+EVENT_COLUMNS = fields(UsageEvent)
 USAGE_COLUMNS = (
     "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
     "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier",

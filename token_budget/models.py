@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ._records import factory, record
 
 TOKEN_CLASSES = ("input", "output", "cache_creation", "cache_read")
 
 
-@dataclass(frozen=True)
+@record
 class UsageEvent:
     """One API request as seen in a transcript line (or any other source).
 
@@ -43,7 +43,7 @@ class UsageEvent:
         return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
 
 
-@dataclass(frozen=True)
+@record
 class Price:
     """USD per million tokens for one model; `long_context` holds the premium rates past 200K input, if any."""
 
@@ -57,7 +57,7 @@ class Price:
     fast_multiplier: float = 1.0
 
 
-@dataclass(frozen=True)
+@record
 class Cost:
     """The cost of one request. `status` is "priced", "estimated" (priced by its family) or "unpriced"."""
 
@@ -66,7 +66,7 @@ class Cost:
     price_key: str | None = None
 
 
-@dataclass
+@record(frozen=False)
 class IngestResult:
     """What one ingest pass did."""
 
@@ -77,7 +77,7 @@ class IngestResult:
     updated: int = 0
     malformed: int = 0
     bytes_read: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = factory(list)
 
 
 LEVELS = ("ok", "warn", "alert", "suggest", "block", "stop")  # in rising severity: 70/80/90/100/110 %
@@ -87,7 +87,7 @@ def severity(level: str) -> int:
     return LEVELS.index(level)
 
 
-@dataclass(frozen=True)
+@record
 class BudgetState:
     """One budget at one moment. `scope` is "daily", "monthly", "session", "workflow:<name>" or "model:<key>"."""
 
@@ -113,7 +113,7 @@ class BudgetState:
         return max(self.limit - self.used, 0)
 
 
-@dataclass(frozen=True)
+@record
 class Alert:
     """A threshold crossed: delivered once per (scope, threshold, period) through the configured channels."""
 
@@ -136,7 +136,7 @@ class Alert:
         return round(100.0 * self.used / self.limit, 1) if self.limit else 0.0
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     """What the policy says about the next step of a session, before any protocol is involved.
 
@@ -162,7 +162,7 @@ class Decision:
         return self.action != "allow" and bool(self.scope) and str(self.scope).startswith("model:")
 
 
-@dataclass(frozen=True)
+@record
 class Degradation:
     """One step taken to save tokens (a cheaper subagent, a limited Read, a cached call denied, …), for reports."""
 

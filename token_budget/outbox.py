@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .alerts import NOT_ENQUEUED
 from .errors import TokenBudgetError
 from .models import Alert
 
@@ -136,7 +137,6 @@ def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
 
 # -- the outbox ----------------------------------------------------------------------------------------------
 
-NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at)"
 
 
 def enqueue(

@@ -9,6 +9,7 @@ from .errors import TokenBudgetError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LEDGER_NAME = "ledger.db"
+REPORTS_DIR = "reports"
 
 
 def _packaged_dir(name: str) -> Path:
@@ -78,3 +79,17 @@ def write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def daily_report_path(data_dir: Path, day: object) -> Path:
+    return data_dir / REPORTS_DIR / f"{day.isoformat()}.yaml"  # type: ignore[attr-defined]
+
+
+def daily_report_due(data_dir: Path, timezone_name: str, now: object = None) -> object:
+    """Yesterday's date when its report is not written yet, else None: one stat, so hooks can ask every time."""
+    from datetime import timedelta
+
+    from .periods import today, zone
+
+    yesterday = today(zone(timezone_name), now) - timedelta(days=1)  # type: ignore[arg-type]
+    return None if daily_report_path(data_dir, yesterday).exists() else yesterday

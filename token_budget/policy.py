@@ -8,24 +8,27 @@ the 110% stop. Economy mode (set, or `auto` past the model_downgrade trigger) en
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
+from ._records import factory, record
 from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
 from .models import LEVELS, Alert, BudgetState, Decision, severity
 from .periods import iso, parse, zone
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 FAMILY_ORDER = ("opus", "sonnet", "haiku")  # dearest first
 STRATEGIES = ("switch_to_cheaper_model", "reduce_context_window", "batch_remaining_work", "defer_non_critical_tasks")
 EVENT_KINDS = ("prompt", "tool", "checkpoint")
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """The parts of the config the policy reads, as plain data."""
 
-    thresholds: dict[str, float] = field(default_factory=lambda: {k: v[1] for k, v in THRESHOLD_KEYS.items()})
+    thresholds: dict[str, float] = factory(lambda: {k: v[1] for k, v in THRESHOLD_KEYS.items()})
     mode: str = "normal"
     economy_trigger: float = 80.0
     auto_economy: bool = True

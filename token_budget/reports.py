@@ -27,12 +27,11 @@ from typing import Any
 
 from .config import Config
 from .ledger import Ledger
-from .paths import PACKAGE_DIR, ensure_private_dir, write_atomically
+from .paths import PACKAGE_DIR, daily_report_due, daily_report_path, ensure_private_dir, write_atomically
 from .periods import day_bounds, iso, month_bounds, today, zone
 
 NO_WORKFLOW = "(none)"  # the by_workflow key of requests made outside any workflow run
 FORMATS = ("yaml", "json", "csv", "html", "ccusage")
-REPORTS_DIR = "reports"
 ASSETS_DIR = PACKAGE_DIR / "assets"
 CLAIM_STALE_SECONDS = 600
 HISTORY_DAYS = 30  # the HTML page's daily chart
@@ -582,20 +581,16 @@ def render(ledger: Ledger, config: Config, period: Period, fmt: str, *, now: dat
 # -- the daily summary (hook hot path) -----------------------------------------------------------------------
 
 
-def daily_report_path(data_dir: Path, day: date) -> Path:
-    return data_dir / REPORTS_DIR / f"{day.isoformat()}.yaml"
-
-
 def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: datetime | None = None) -> Path | None:
     """At the first call of a new local day, write yesterday's report to reports/YYYY-MM-DD.yaml; else None.
 
     Not due costs one stat. Concurrent hooks agree on one writer through an O_EXCL claim file; a claim left by a
     crashed writer is taken over after ten minutes.
     """
-    yesterday = today(zone(config.timezone), now) - timedelta(days=1)
-    path = daily_report_path(data_dir, yesterday)
-    if path.exists():
+    yesterday = daily_report_due(data_dir, config.timezone, now)
+    if yesterday is None:
         return None
+    path = daily_report_path(data_dir, yesterday)
     ensure_private_dir(path.parent)
     claim = path.with_name(f".{path.name}.claim")
     if not _claim(claim):

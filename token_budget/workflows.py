@@ -9,9 +9,12 @@ phase when the request was recorded, which the hooks do at every event. Standard
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from .config import Config
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 PRIORITIES = ("critical", "normal", "low")
 

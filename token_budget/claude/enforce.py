@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from .._records import factory, record
 from ..alerts import claim
 from ..budgets import budget_states, parse_percent
 from ..events import has_degradation, record_degradation, record_event
@@ -28,6 +27,10 @@ from ..policy import (FAMILY_ORDER, Settings, announce, binds, cheaper_family, e
                       family_blocked, scope_name)
 from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
 
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
 EVENT_KINDS = {"SessionStart": "checkpoint", "UserPromptSubmit": "prompt", "PreToolUse": "tool",
                "PostToolUse": "checkpoint"}
 SUBAGENT_TOOLS = ("Agent", "Task")  # `Task` before 2.1.63, `Agent` after
@@ -37,7 +40,7 @@ TOKENS_COMMANDS = ("/tokens", "/token-budget:tokens")
 DEFAULT_WINDOW, LONG_WINDOW = 200_000, 1_000_000
 
 
-@dataclass
+@record(frozen=False)
 class Step:
     """Everything the answer needs, gathered once."""
 
@@ -50,7 +53,7 @@ class Step:
     now: datetime
     config: Any
     deferred: str | None = None  # a low-priority workflow refused in economy mode
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = factory(list)
 
     @property
     def stamp(self) -> str:

@@ -11,10 +11,14 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
 
 from ..errors import TokenBudgetError
+from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop", "SessionEnd",
@@ -76,9 +80,10 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
         try:  # yesterday's report, at the first hook of a day (one stat otherwise); it must never cost enforcement
-            from ..reports import write_daily_if_due
+            if daily_report_due(data_dir, config.timezone, now) is not None:
+                from ..reports import write_daily_if_due
 
-            write_daily_if_due(ledger, config, data_dir, now)
+                write_daily_if_due(ledger, config, data_dir, now)
         except Exception as exc:
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:

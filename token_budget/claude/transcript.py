@@ -11,13 +11,16 @@ import json
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from .._records import record
 from ..ledger import Ledger, utc_now
 from ..models import IngestResult, UsageEvent
 from ..periods import normalize
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE_MARKER = b'"usage"'
 CHUNK = 4 << 20  # bytes read at a time; memory stays bounded whatever the file size
@@ -111,7 +114,7 @@ def iter_candidate_lines(data: bytes) -> Iterator[bytes]:
         pos = end + 1
 
 
-@dataclass
+@record(frozen=False)
 class Delta:
     events: list[UsageEvent]
     offset: int  # where the next read starts: just past the last complete line
