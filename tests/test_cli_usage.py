@@ -147,3 +147,21 @@ def test_data_dir_and_ledger_are_private(transcripts: Path, data_dir: Path) -> N
     tokens("import")
     assert data_dir.stat().st_mode & 0o777 == 0o700
     assert (data_dir / "ledger.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_price_overrides_in_the_config_change_recorded_costs(claude_dir: Path, tmp_path: Path) -> None:
+    write_lines(transcript_path(claude_dir), response(model="claude-sonnet-4-5-20250929", input_tokens=1_000_000,
+                                                      output_tokens=0, message_id="msg_P"))
+    config = tmp_path / "prices.yaml"
+    config.write_text("pricing:\n  claude-sonnet-4-5-20250929:\n    input: 2.5\n    output: 12\n")
+    tokens("--config", str(config), "import")
+    [entry] = [json.loads(x) for x in tokens("--config", str(config), "log", "--json").output.splitlines()]
+    assert entry["cost_usd"] == pytest.approx(2.5)
+
+
+def test_a_model_of_no_known_family_is_unpriced_never_a_silent_zero(claude_dir: Path) -> None:
+    write_lines(transcript_path(claude_dir), response(model="gpt-4o", message_id="msg_G"))
+    tokens("import")
+    [entry] = [json.loads(x) for x in tokens("log", "--json").output.splitlines()]
+    assert (entry["cost_usd"], entry["cost_status"]) == (0, "unpriced")
+    assert "(unpriced)" in tokens("log").output

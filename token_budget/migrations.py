@@ -154,7 +154,7 @@ def m002_alerts(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m004_alert_deliveries(db: sqlite3.Connection) -> None:
+def m003_alert_deliveries(db: sqlite3.Connection) -> None:
     # The outbox: one row per (alert, channel), written in the transaction that claims the alert, so an alert is
     # never claimed without its deliveries. A detached sender works through the pending rows; every try is a row in
     # delivery_attempts. Channel secrets (webhook URLs, SMTP passwords) are resolved at send time and never stored.
@@ -198,7 +198,7 @@ def m004_alert_deliveries(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m003_budget_events(db: sqlite3.Connection) -> None:
+def m004_budget_events(db: sqlite3.Connection) -> None:
     # Named m003 as the plan numbered it; it runs after m004 (list order is what counts, names only identify).
     # events: the 70% warnings and every threshold crossing, readable with `tokens events`; append-only.
     # degradations: each step taken to save tokens, so reports can show what economy mode saved.
