@@ -150,13 +150,13 @@ def test_data_dir_and_ledger_are_private(transcripts: Path, data_dir: Path) -> N
 
 
 def test_price_overrides_in_the_config_change_recorded_costs(claude_dir: Path, tmp_path: Path) -> None:
-    write_lines(transcript_path(claude_dir), response(model="claude-sonnet-4-5-20250929", input_tokens=1_000_000,
+    write_lines(transcript_path(claude_dir), response(model="claude-sonnet-4-5-20250929", input_tokens=100_000,
                                                       output_tokens=0, message_id="msg_P"))
     config = tmp_path / "prices.yaml"
     config.write_text("pricing:\n  claude-sonnet-4-5-20250929:\n    input: 2.5\n    output: 12\n")
     tokens("--config", str(config), "import")
     [entry] = [json.loads(x) for x in tokens("--config", str(config), "log", "--json").output.splitlines()]
-    assert entry["cost_usd"] == pytest.approx(2.5)
+    assert entry["cost_usd"] == pytest.approx(0.25)  # 100k input at the overridden $2.50 per million
 
 
 def test_a_model_of_no_known_family_is_unpriced_never_a_silent_zero(claude_dir: Path) -> None:
