@@ -262,3 +262,25 @@ def m005_budget_sums_index(db: sqlite3.Connection) -> None:
             cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, cost_micros)
         """,
     )
+
+
+@migration
+def m006_report_deliveries(db: sqlite3.Connection) -> None:
+    # The daily report goes through the alert outbox too: deliveries.kind tells an alert's row from a report's, and
+    # report_messages keeps what the sender sends (the report as JSON and as the YAML written to reports/), written
+    # in the transaction that enqueues its deliveries. For a report, deliveries.alert_key is report_messages.key
+    # ("report:YYYY-MM-DD"). Rows from before this migration are alerts.
+    _run(
+        db,
+        """
+        ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+
+        CREATE TABLE report_messages (
+            key TEXT PRIMARY KEY,
+            period TEXT NOT NULL,
+            report TEXT NOT NULL,
+            yaml TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+    )
