@@ -1,4 +1,4 @@
-"""Delivering claimed alerts: the hook's `kick`, the detached sender, and the Slack and SMTP transports.
+"""Sending alerts and daily reports: the hook's `kick`, the detached sender, the Slack and SMTP transports.
 
 The hook never sends. After its transaction commits, `kick` (two indexed queries) starts a sender only when
 deliveries are pending and no sender holds the lock file; the sender runs in its own process session
@@ -200,8 +200,8 @@ class Sender:
         sent = 0
         while True:
             row = self.db.execute(
-                "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at FROM deliveries "
-                "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+                "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at, kind "
+                "FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
                 (_now(),),
             ).fetchone()
             if row is not None:
@@ -233,9 +233,11 @@ class Sender:
         project_dir: str | None,
         attempts: int,
         created_at: str,
+        item_kind: str = "alert",
     ) -> int:
-        """One attempt: recorded before sending and after, so a crash in between means a repeat, not a loss."""
-        from .outbox import load_alert
+        """One attempt: recorded before sending and after, so a crash in between means a repeat, not a loss.
+        `item_kind` is 'alert' (key names an alert) or 'report' (key names a daily report in report_messages)."""
+        from .outbox import load_alert, load_report
 
         started = _now()
         with self.ledger.transaction() as db:
@@ -245,10 +247,10 @@ class Sender:
                 (delivery_id, started),
             ).lastrowid
         attempts += 1
-        alert = load_alert(self.db, key)
+        alert = load_report(self.db, key) if item_kind == "report" else load_alert(self.db, key)
         try:
             if alert is None:
-                raise DeliveryError(f"alert {key} is no longer in the ledger", permanent=True)
+                raise DeliveryError(f"{item_kind} {key} is no longer in the ledger", permanent=True)
             channel = self.channel(name, spec, project_dir)
             send(channel, alert, self.settings)
         except Exception as exc:
@@ -269,7 +271,7 @@ class Sender:
                 )
             log(
                 self.data_dir,
-                f"{'warning' if state == 'failed' else 'retry'}: alert {key} via {name}, attempt "
+                f"{'warning' if state == 'failed' else 'retry'}: {item_kind} {key} via {name}, attempt "
                 f"{attempts}: {message}",
             )
             return 0
@@ -283,7 +285,7 @@ class Sender:
                 "UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?",
                 (done, delivery_id),
             )
-        log(self.data_dir, f"delivered: alert {key} via {name}, attempt {attempts}")
+        log(self.data_dir, f"delivered: {item_kind} {key} via {name}, attempt {attempts}")
         return 1
 
     def channel(self, name: str, spec: str, project_dir: str | None) -> Any:
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def send(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
-    """Send one alert through one channel, synchronously; returns a description of what was done."""
+    """Send one alert (or daily report) through one channel, synchronously; returns what was done."""
     if channel.type == "console":
         return "console: shown by the hook as a systemMessage"
     if channel.type == "slack":
@@ -368,7 +370,7 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
     import urllib.error
     import urllib.request
 
-    from .outbox import AlertConfigError, expand, redact, slack_payload
+    from .outbox import AlertConfigError, expand, redact, slack_body
 
     if not channel.webhook:
         raise DeliveryError(
@@ -386,7 +388,7 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
             permanent=True,
             hint="Slack incoming webhooks look like https://hooks.slack.com/services/…",
         )
-    body = json.dumps(slack_payload(alert, test=test)).encode()
+    body = json.dumps(slack_body(alert, test=test)).encode()
     request = urllib.request.Request(
         url,
         data=body,
@@ -462,9 +464,10 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
     from email.message import EmailMessage
     from email.utils import formatdate
 
-    from .outbox import html_body, render
+    from .outbox import ReportMessage, html_body, render, render_report, report_html_body
 
-    rendered = render(alert, test=test)
+    report = isinstance(alert, ReportMessage)
+    rendered = render_report(alert, test=test) if report else render(alert, test=test)
     # Headers up to RFC 5322's 998 characters: folding a long Subject at 78 makes Python's generator emit a fold
     # right after "Subject:", which some readers show as a leading space.
     msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
@@ -475,6 +478,11 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
     # A stable Message-ID per alert: a repeat (at-least-once) threads with, or is dropped as, the first copy.
     digest = hashlib.sha256(alert.key.encode()).hexdigest()[:24]
     msg["Message-ID"] = f"<{digest}{'.test' + str(time.time_ns()) if test else ''}@token-budget>"
+    if report:  # the YAML report itself as the plain-text body, the summary and the YAML as the HTML part
+        msg["X-Token-Budget-Report"] = alert.period
+        msg.set_content(alert.yaml)
+        msg.add_alternative(report_html_body(alert, test=test), subtype="html")
+        return msg
     msg["X-Token-Budget-Alert"] = alert.key
     msg.set_content(rendered["text"])
     msg.add_alternative(html_body(alert, test=test), subtype="html")

@@ -39,6 +39,7 @@ class Channel:
     threshold: int  # percent; the channel receives alerts at or above it
     webhook: str | None = None
     to: tuple[str, ...] = ()
+    reports: bool = False  # `reports: true`: the channel also receives the daily report
 
     def spec(self) -> dict[str, Any]:
         """What the outbox stores: everything but a literal webhook URL (a secret; the sender re-reads the config)."""
@@ -47,12 +48,19 @@ class Channel:
             spec["webhook"] = self.webhook if is_reference(self.webhook) else None
         if self.to:
             spec["to"] = list(self.to)
+        if self.reports:
+            spec["reports"] = True
         return spec
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any]) -> Channel:
         return cls(
-            name, spec["type"], int(spec.get("threshold", 0)), spec.get("webhook"), tuple(spec.get("to", ()))
+            name,
+            spec["type"],
+            int(spec.get("threshold", 0)),
+            spec.get("webhook"),
+            tuple(spec.get("to", ())),
+            bool(spec.get("reports")),
         )
 
     def describe(self) -> str:
@@ -91,6 +99,7 @@ def channels(config: Any) -> list[Channel]:
                 percent(entry.get("threshold")),
                 entry.get("webhook"),
                 (to,) if isinstance(to, str) else tuple(to),
+                entry.get("reports") is True,
             )
         )
     return out
@@ -136,7 +145,6 @@ def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
 
 
 # -- the outbox ----------------------------------------------------------------------------------------------
-
 
 
 def enqueue(
@@ -218,6 +226,26 @@ def load_alert(db: sqlite3.Connection, key: str) -> Alert | None:
     return alert_from_row(row) if row else None
 
 
+def deliveries_of(db: sqlite3.Connection, key: str, kind: str) -> list[dict[str, Any]]:
+    """The delivery state per channel of one alert (kind 'alert') or daily report (kind 'report')."""
+    return [
+        {
+            "channel": d[0],
+            "type": d[1],
+            "state": d[2],
+            "attempts": d[3],
+            "next_attempt_at": d[4] if d[2] == "pending" else None,
+            "last_error": d[5],
+            "delivered_at": d[6],
+        }
+        for d in db.execute(
+            "SELECT channel, type, state, attempts, next_attempt_at, last_error, delivered_at FROM deliveries "
+            "WHERE alert_key = ? AND kind = ? ORDER BY id",
+            (key, kind),
+        )
+    ]
+
+
 def list_alerts(db: sqlite3.Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Alerts, newest first, each with its delivery state per channel."""
     sql = f"SELECT {', '.join(ALERT_COLUMNS)}, acked_at FROM alerts ORDER BY created_at DESC, key"
@@ -226,22 +254,7 @@ def list_alerts(db: sqlite3.Connection, *, limit: int | None = None) -> list[dic
     out = []
     for row in db.execute(sql).fetchall():
         alert = alert_from_row(row)
-        deliveries = [
-            {
-                "channel": d[0],
-                "type": d[1],
-                "state": d[2],
-                "attempts": d[3],
-                "next_attempt_at": d[4] if d[2] == "pending" else None,
-                "last_error": d[5],
-                "delivered_at": d[6],
-            }
-            for d in db.execute(
-                "SELECT channel, type, state, attempts, next_attempt_at, last_error, delivered_at FROM deliveries "
-                "WHERE alert_key = ? ORDER BY id",
-                (alert.key,),
-            )
-        ]
+        deliveries = deliveries_of(db, alert.key, "alert")
         out.append(
             {
                 "id": alert.key,
@@ -444,3 +457,179 @@ def channel_problems(
         except AlertConfigError as exc:
             problems.append(exc)
     return problems
+
+
+# -- the daily report ------------------------------------------------------------------------------------------
+# The report written to reports/YYYY-MM-DD.yaml goes through the same outbox and sender as alerts: a delivery row
+# per channel with `reports: true` (kind 'report', alert_key = the report_messages key), committed with the
+# report's content before the file is written, so a crash in between re-enqueues (nothing doubled: one row per
+# report and channel) and never skips the send.
+
+
+def report_key(day: str) -> str:
+    return f"report:{day}"
+
+
+@dataclass(frozen=True)
+class ReportMessage:
+    """A daily report waiting in the outbox: the report mapping (reports.report_from) and its YAML text."""
+
+    key: str
+    period: str
+    report: dict[str, Any]
+    yaml: str
+
+    kind = "report"
+
+
+def report_channels(chans: Sequence[Channel]) -> list[Channel]:
+    """The channels that receive the daily report: `reports: true`, and somewhere to send it (not console)."""
+    return [c for c in chans if c.reports and c.type != "console"]
+
+
+def enqueue_report(
+    db: sqlite3.Connection,
+    report: Mapping[str, Any],
+    yaml_text: str,
+    chans: Sequence[Channel],
+    *,
+    project_dir: str | None = None,
+    now: str,
+) -> int:
+    """Store the report and one pending delivery per reports channel; returns how many were added. Call inside a
+    write transaction. Enqueuing the same day again refreshes the stored report but never adds a second delivery."""
+    targets = report_channels(chans)
+    if not targets:
+        return 0
+    period = str(report.get("date") or report.get("month"))
+    key = report_key(period)
+    db.execute(
+        "INSERT INTO report_messages (key, period, report, yaml, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET report = excluded.report, yaml = excluded.yaml",
+        (key, period, json.dumps(report, ensure_ascii=False), yaml_text, now),
+    )
+    added = 0
+    for channel in targets:
+        added += db.execute(
+            "INSERT INTO deliveries (alert_key, kind, channel, type, spec, project_dir, state, "
+            "next_attempt_at, created_at) VALUES (?, 'report', ?, ?, ?, ?, 'pending', ?, ?) "
+            "ON CONFLICT (alert_key, channel) DO NOTHING",
+            (key, channel.name, channel.type, json.dumps(channel.spec()), project_dir, now, now),
+        ).rowcount
+    return added
+
+
+def load_report(db: sqlite3.Connection, key: str) -> ReportMessage | None:
+    row = db.execute("SELECT key, period, report, yaml FROM report_messages WHERE key = ?", (key,)).fetchone()
+    return ReportMessage(row[0], row[1], json.loads(row[2]), row[3]) if row else None
+
+
+def list_reports(db: sqlite3.Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Daily reports queued for channels, newest first, with their delivery state per channel."""
+    sql = "SELECT key, period, created_at FROM report_messages ORDER BY period DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    out = []
+    for key, period, created_at in db.execute(sql).fetchall():
+        out.append(
+            {
+                "id": key,
+                "date": period,
+                "created_at": created_at,
+                "deliveries": deliveries_of(db, key, "report"),
+            }
+        )
+    return out
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _share(ratio: float) -> str:
+    return f"{ratio * 100:.1f}".removesuffix(".0") + "%"
+
+
+def render_report(message: ReportMessage, *, test: bool = False, top: int = 3) -> dict[str, Any]:
+    """The daily report's short summary, shared by Slack and the email's HTML part."""
+    r = message.report
+    title = f"📊 Token budget daily report {message.period}" + (" (test)" if test else "")
+    facts = [
+        (
+            "Total",
+            f"{r['total_tokens']:,} tokens, {_money(r['total_cost'])} ({r.get('requests', 0):,} requests)",
+        ),
+        ("Efficiency (cache share)", _share(r["efficiency_score"])),
+        (
+            "Optimization savings",
+            _share(r["optimization_savings"])
+            + f" ({_money((r.get('savings') or {}).get('saved', 0.0))} saved)",
+        ),
+    ]
+    workflows = list(r["by_workflow"].items())[:top]
+    if workflows:
+        facts.append(("Top workflows", "; ".join(f"{name} {tokens:,}" for name, tokens in workflows)))
+    models = list(r["by_model"].items())[:top]
+    if models:
+        facts.append(
+            (
+                "Top models",
+                "; ".join(
+                    f"{name} {e['tokens']:,} "
+                    + ("(unpriced)" if e["cost_status"] == "unpriced" else f"({_money(e['cost'])})")
+                    for name, e in models
+                ),
+            )
+        )
+    if r.get("unpriced_models"):
+        facts.append(("Unpriced models", ", ".join(r["unpriced_models"])))
+    text = "\n".join([title, "", *(f"{k}: {v}" for k, v in facts)]) + "\n"
+    subject = f"[token-budget] Daily report {message.period}: " + (
+        f"{r['total_tokens']:,} tokens, {_money(r['total_cost'])}"
+    )
+    return {"title": title, "facts": facts, "text": text, "subject": ("[test] " if test else "") + subject}
+
+
+def report_slack_payload(message: ReportMessage, *, test: bool = False) -> dict[str, Any]:
+    r = render_report(message, test=test)
+    e = slack_escape
+    return {
+        "text": e(r["text"]),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": r["title"], "emoji": True}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "\n".join(f"*{k}:* {e(v)}" for k, v in r["facts"])},
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": e(
+                            f"Full report: reports/{message.period}.yaml in the data dir, or "
+                            f"`tokens report --date {message.period}`"
+                        ),
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def report_html_body(message: ReportMessage, *, test: bool = False) -> str:
+    from html import escape
+
+    r = render_report(message, test=test)
+    facts = "".join(f"<tr><th align=left>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in r["facts"])
+    return (
+        f"<html><body><h2>{escape(r['title'])}</h2><table>{facts}</table>"
+        f"<pre>{escape(message.yaml)}</pre></body></html>"
+    )
+
+
+def slack_body(item: Any, *, test: bool = False) -> dict[str, Any]:
+    """The Slack payload for an outbox item: an Alert or a ReportMessage."""
+    if isinstance(item, ReportMessage):
+        return report_slack_payload(item, test=test)
+    return slack_payload(item, test=test)

@@ -581,11 +581,14 @@ def render(ledger: Ledger, config: Config, period: Period, fmt: str, *, now: dat
 # -- the daily summary (hook hot path) -----------------------------------------------------------------------
 
 
-def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: datetime | None = None) -> Path | None:
+def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: datetime | None = None,
+                       project_dir: str | None = None) -> Path | None:
     """At the first call of a new local day, write yesterday's report to reports/YYYY-MM-DD.yaml; else None.
 
     Not due costs one stat. Concurrent hooks agree on one writer through an O_EXCL claim file; a claim left by a
-    crashed writer is taken over after ten minutes.
+    crashed writer is taken over after ten minutes. Channels with `reports: true` get a delivery each in the alert
+    outbox, committed before the file is written: a crash in between writes (and re-enqueues, never doubling) at
+    the next hook, so a report is never written without being queued. The caller kicks the sender.
     """
     yesterday = daily_report_due(data_dir, config.timezone, now)
     if yesterday is None:
@@ -596,7 +599,15 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
     if not _claim(claim):
         return None
     try:
-        text = render_yaml(build_report(ledger, config, day_period(yesterday, config)))
+        report = build_report(ledger, config, day_period(yesterday, config))
+        text = render_yaml(report)
+        if any(isinstance(c, dict) and c.get("reports") is True
+               for c in ((config.data.get("alerts") or {}).get("channels") or [])):
+            from .ledger import utc_now
+            from .outbox import channels, enqueue_report
+
+            with ledger.transaction() as db:
+                enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=utc_now())
         write_atomically(path, text)
     finally:
         claim.unlink(missing_ok=True)

@@ -70,36 +70,47 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
     from ..config import load_cached
     from ..ledger import Ledger
     from . import enforce
-    from .transcript import ingest_files
+    from .transcript import await_tool_use_line, ingest_files
 
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
+    if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before it
+        await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"))
     now = now or datetime.now(timezone.utc)
     with Ledger.open(data_dir) as ledger:
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
+        report_written = False
         try:  # yesterday's report, at the first hook of a day (one stat otherwise); it must never cost enforcement
             if daily_report_due(data_dir, config.timezone, now) is not None:
                 from ..reports import write_daily_if_due
 
-                write_daily_if_due(ledger, config, data_dir, now)
+                written = write_daily_if_due(ledger, config, data_dir, now, _text(payload.get("cwd")))
+                report_written = written is not None
         except Exception as exc:
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
             enforce.record_only(event, payload, ledger, now)
+            if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
+                _kick(ledger, data_dir, event)
             return {}
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
         claimed_alerts = enforce.claim_alerts(ledger, step)
-        try:  # after that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits
-            from ..delivery import kick
-
-            kick(ledger.db, data_dir, config, _text(payload.get("cwd")))
-        except Exception as exc:
-            log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
+        # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
+        _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
         return enforce.respond(step, payload, ledger, claimed_alerts)
+
+
+def _kick(ledger: Any, data_dir: Path, event: str, config: Any = None, project_dir: str | None = None) -> None:
+    try:
+        from ..delivery import kick
+
+        kick(ledger.db, data_dir, config, project_dir)
+    except Exception as exc:
+        log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
 
 
 def transcript_files(payload: dict[str, Any]) -> list[Path]:

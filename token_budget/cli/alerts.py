@@ -1,4 +1,4 @@
-"""`tokens alerts`: claimed alerts and their delivery per channel; `tokens alerts test CHANNEL` tries a channel."""
+"""`tokens alerts`: alerts and daily reports with their delivery per channel; `tokens alerts test CHANNEL`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from . import Env, UserError, cli, json_option, pass_env, print_json
 )
 @click.pass_context
 def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
-    """List alerts, newest first, with their delivery state per channel.
+    """List alerts, newest first, with their delivery state per channel; then the daily reports sent through
+    channels with `reports: true`.
 
     \b
     Example:
@@ -26,17 +27,17 @@ def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from ..delivery import sender_running
-    from ..outbox import list_alerts
+    from ..outbox import list_alerts, list_reports
 
     env: Env = ctx.find_object(Env)
     items = list_alerts(env.ledger.db, limit=limit)
+    reports = list_reports(env.ledger.db, limit=limit)
     running = sender_running(env.data_dir)
     if as_json:
-        print_json({"alerts": items, "sender_running": running})
+        print_json({"alerts": items, "reports": reports, "sender_running": running})
         return
     if not items:
         click.echo("No alerts yet.")
-        return
     for item in items:
         acked = f"  acknowledged {item['acked_at'][:19]}Z" if item["acked_at"] else ""
         click.echo(
@@ -48,7 +49,13 @@ def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
             click.echo(f"  {d['channel']:<9} {_state(d)}")
         if not item["deliveries"]:
             click.echo("  (no channel at this threshold)")
-    pending = sum(d["state"] == "pending" for i in items for d in i["deliveries"])
+    if reports:
+        click.echo("Daily reports:")
+    for report in reports:
+        click.echo(f"{report['date']}  report (reports/{report['date']}.yaml)")
+        for d in report["deliveries"]:
+            click.echo(f"  {d['channel']:<9} {_state(d)}")
+    pending = sum(d["state"] == "pending" for i in items + reports for d in i["deliveries"])
     if pending:
         click.echo(
             f"{pending} pending; the sender is {'running' if running else 'not running (the next hook starts it)'}."
