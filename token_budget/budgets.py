@@ -94,6 +94,46 @@ def model_matches(key: str, model: str | None) -> bool:
     return bool(want) and have[: len(want)] == want
 
 
+# -- period sums -----------------------------------------------------------------------------------------------
+
+HOUR_SUFFIX = ":00:00.000Z"
+
+
+def totals_by_model(db: sqlite3.Connection, counted: str, start: str, end: str) -> list[tuple[str, int, int]]:
+    """(model, counted tokens, cost in micro-USD) over the requests in [start, end) (canonical UTC bounds), one row
+    per model that has requests there.
+
+    The whole UTC hours inside the period come from the hourly_totals rollup (kept by triggers in the writing
+    transaction), the partial hours at its edges from the requests themselves: exact in any time zone, and a month
+    costs ~720 rollup rows per model instead of every request of the month.
+    """
+    canonical = len(start) == len(end) == 24 and start[10] == end[10] == "T"
+    first = (start[:13] if start[13:] == HOUR_SUFFIX else _next_hour(start)) if canonical else ""
+    last = end[:13]
+    if not canonical or first >= last:  # no whole hour inside: the live sum is as cheap
+        return db.execute(
+            f"SELECT model, COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+            "WHERE timestamp >= ? AND timestamp < ? GROUP BY model", (start, end),
+        ).fetchall()
+    live = (f"SELECT model, 1 AS n, {counted} AS used, cost_micros FROM requests "
+            "WHERE timestamp >= ? AND timestamp < ?")
+    return db.execute(
+        "SELECT model, COALESCE(SUM(used), 0), COALESCE(SUM(cost_micros), 0) FROM ("
+        f"SELECT model, requests AS n, {counted} AS used, cost_micros FROM hourly_totals "
+        "WHERE hour >= ? AND hour < ? "
+        f"UNION ALL {live} UNION ALL {live}) GROUP BY model HAVING SUM(n) > 0",
+        (first, last, start, first + HOUR_SUFFIX, last + HOUR_SUFFIX, end),
+    ).fetchall()
+
+
+def _next_hour(bound: str) -> str:
+    from datetime import timedelta
+
+    from .periods import iso, parse
+
+    return iso(parse(bound[:13] + HOUR_SUFFIX) + timedelta(hours=1))[:13]
+
+
 # -- the states ------------------------------------------------------------------------------------------------
 
 
@@ -129,18 +169,13 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
         states.append(BudgetState(scope, used, tokens, level_for(probe.percent, limits), period, resets, used_usd,
                                   usd, tuple(sorted(acked.get((scope, period), ())))))
 
-    by_model = db.execute(
-        f"SELECT model, COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-        "WHERE timestamp >= ? AND timestamp < ? GROUP BY model", (d0, d1),
-    ).fetchall()
+    by_model = totals_by_model(db, counted, d0, d1)
     day_used = sum(r[1] for r in by_model)
     day_cost = sum(r[2] for r in by_model)
     add("daily", day_used, day_cost, glob.get("daily_limit"), day.isoformat(), d1, glob.get("daily_limit_usd"))
     if glob.get("monthly_limit") or glob.get("monthly_limit_usd") is not None:
-        used, cost = db.execute(
-            f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-            "WHERE timestamp >= ? AND timestamp < ?", (m0, m1),
-        ).fetchone()
+        month = totals_by_model(db, counted, m0, m1)
+        used, cost = sum(r[1] for r in month), sum(r[2] for r in month)
         add("monthly", used, cost, glob.get("monthly_limit"), day.strftime("%Y-%m"), m1,
             glob.get("monthly_limit_usd"))
     per_session = config.get("budgets", "per_session")

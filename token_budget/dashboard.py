@@ -25,7 +25,7 @@ def status(
     ledger: Ledger, config: Config, *, now: datetime | None = None, session_id: str | None = None
 ) -> dict[str, Any]:
     """`tokens status --json`: budget_status() plus unbudgeted models, the burn rate and open alerts."""
-    from .budgets import budget_status, model_matches
+    from .budgets import budget_status, model_matches, totals_by_model
 
     now = now or datetime.now(timezone.utc)
     data = budget_status(ledger, config, now=now, session_id=session_id)
@@ -34,11 +34,7 @@ def status(
     counted = counted_sql(config.counted_classes)
     keys = [b["scope"][6:] for b in data["budgets"] if b["scope"].startswith("model:")]
     unbudgeted: dict[str, int] = {}
-    for model, used in ledger.db.execute(
-        f"SELECT model, COALESCE(SUM({counted}), 0) FROM requests WHERE timestamp >= ? AND timestamp < ? "
-        "GROUP BY model ORDER BY model",
-        (day_start, day_end),
-    ):
+    for model, used, _cost in sorted(totals_by_model(ledger.db, counted, day_start, day_end)):
         if used and not any(model_matches(k, model) for k in keys):
             unbudgeted[model] = used
     data["now"] = iso(now)
