@@ -185,9 +185,8 @@ class Ledger:
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
         now = utc_now()
         rows = [self._row(e, source, now, prices, runs) for e in events]
-        before = self.db.total_changes
-        self.db.executemany(UPSERT_SQL, rows)
-        changed = self.db.total_changes - before
+        # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
+        changed = self.db.executemany(UPSERT_SQL, rows).rowcount
         inserted = len({e.message_id for e in events} - existing)
         return inserted, max(changed - inserted, 0)
 
