@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,6 +189,49 @@ def session_files(transcript: Path) -> list[Path]:
         for root, _dirs, names in os.walk(folder):
             files.extend(Path(root) / n for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
     return files
+
+
+TOOL_LINE_WAIT = 0.3  # seconds at most; the lag observed on 2.1.332 is 5-50 ms
+TAIL_BYTES = 1 << 20
+
+
+def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = None) -> None:
+    """PreToolUse: wait (briefly) until the transcript holds the complete line of the tool_use being decided.
+
+    Claude Code 2.1.332 starts PreToolUse as soon as the tool_use block has streamed, and appends the line carrying
+    that block (and its request's usage) a few milliseconds later. Read at once, the request that crosses a limit is
+    not in the ledger yet, so its own tool call is allowed: the e2e 100% scenario caught exactly that. No wait when
+    the line is there, or when the file already ends with an assistant line (that request is readable: the same
+    response's other blocks, or a caller that never writes tool_use lines). Adds the subagent's file to `files` if
+    it appears only now. Never raises."""
+    if not isinstance(tool_use_id, str) or not tool_use_id or not files:
+        return
+    target = files[0]
+    if isinstance(agent_id, str) and agent_id:
+        name = f"agent-{agent_id}.jsonl"
+        target = next((f for f in files if f.name == name), files[0].with_suffix("") / "subagents" / name)
+    needle = tool_use_id.encode()
+    deadline = time.monotonic() + TOOL_LINE_WAIT
+    while not _tool_line_ready(target, needle) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if target not in files and target.exists():
+        files.append(target)
+
+
+def _tool_line_ready(path: Path, needle: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(size - TAIL_BYTES, 0))
+            tail = handle.read()
+    except OSError:
+        return False  # a subagent's file before its first line
+    hit = tail.rfind(needle)
+    if hit >= 0:
+        return b"\n" in tail[hit:]  # complete: ingest reads whole lines only
+    end = tail.rfind(b"\n")
+    last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
+    return b'"type":"assistant"' in last
 
 
 def ingest_files(ledger: Ledger, paths: list[Path], *, source: str, prices: Any = None) -> IngestResult:

@@ -1,0 +1,87 @@
+"""PreToolUse decides on the request that asked for the tool, even when Claude Code writes its line a bit late.
+
+Claude Code 2.1.332 runs PreToolUse as soon as the tool_use block has streamed and appends the transcript line that
+carries it (with the request's usage) a few milliseconds later; tests/e2e/test_enforcement.py saw the tool call of
+the request that crossed 100% allowed because of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from budget_helpers import Session, write_config
+from builders import response, subagent_path, user_line, write_lines
+
+from token_budget.claude import transcript
+
+CONFIG = "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000, monthly_limit: 0}\n"
+
+
+def tool_use_response(session: Session, tool_use_id: str, tokens: int, **extra: object) -> list[dict]:
+    lines = response(session_id=session.session_id, timestamp="2026-11-28T14:59:59.000Z", input_tokens=tokens,
+                     output_tokens=0, **extra)  # fmt: skip
+    lines[-1]["message"]["content"] = [{"type": "tool_use", "id": tool_use_id, "name": "Bash",
+                                        "input": {"command": "touch x"}}]  # fmt: skip
+    lines[-1]["message"]["stop_reason"] = "tool_use"
+    return lines
+
+
+def later(delay: float, path: Path, lines: list[dict]) -> threading.Thread:
+    def write() -> None:
+        time.sleep(delay)
+        write_lines(path, lines)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_the_crossing_request_written_after_the_hook_started_still_denies_its_tool(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    write_config(tmp_path, monkeypatch, CONFIG)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))
+    s = Session(tmp_path / "claude")
+    s.spend(950)
+    s.hook("UserPromptSubmit", prompt="go on")  # warm: the config is compiled and cached, the ledger is made
+    write_lines(s.path, user_line("go on", session_id=s.session_id))  # the prompt; the answer is still streaming
+    writer = later(0.06, s.path, tool_use_response(s, "toolu_lag", 100))  # 1,050 / 1,000: past the block
+    code, out = s.hook("PreToolUse", tool_use_id="toolu_lag")
+    writer.join()
+    assert code == 0
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny", out
+    assert "daily budget is exhausted: 1,050 / 1,000 tokens" in out["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_a_subagent_tool_line_is_awaited_in_the_subagent_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    write_config(tmp_path, monkeypatch, CONFIG)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))
+    s = Session(tmp_path / "claude")
+    s.spend(950)
+    s.hook("UserPromptSubmit", prompt="delegate")
+    sub = subagent_path(s.path, "a1")  # its first request: the file does not exist yet
+    writer = later(0.06, sub, tool_use_response(s, "toolu_sub", 100, is_sidechain=True, agent_id="a1"))
+    code, out = s.hook("PreToolUse", tool_use_id="toolu_sub", agent_id="a1", agent_type="general-purpose")
+    writer.join()
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny", out
+
+
+def test_no_wait_when_the_line_is_there_or_the_file_ends_with_an_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Session(tmp_path / "claude")
+    write_lines(s.path, tool_use_response(s, "toolu_here", 10))
+    for tool_use_id in ("toolu_here", "toolu_other_block_of_the_same_answer"):
+        t0 = time.monotonic()
+        transcript.await_tool_use_line([s.path], tool_use_id)
+        assert time.monotonic() - t0 < 0.05
+
+
+def test_the_wait_is_bounded_when_the_line_never_comes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Session(tmp_path / "claude")
+    write_lines(s.path, user_line("hello", session_id=s.session_id))
+    t0 = time.monotonic()
+    transcript.await_tool_use_line([s.path], "toolu_never")
+    assert transcript.TOOL_LINE_WAIT <= time.monotonic() - t0 < transcript.TOOL_LINE_WAIT + 0.2
+    t0 = time.monotonic()
+    transcript.await_tool_use_line([s.path], None)  # nothing to wait for
+    transcript.await_tool_use_line([], "toolu_x")
+    assert time.monotonic() - t0 < 0.05
