@@ -77,3 +77,27 @@ def test_the_plugin_script_runs_it_with_the_data_dir_argument(tmp_path: Path, su
     )
     assert proc.returncode == 0 and "TOKEN USAGE DASHBOARD" in proc.stdout
     assert (data / "ledger.db").exists() and os.stat(data).st_mode & 0o777 == 0o700
+
+
+def _bang_line(plugin_data: Path, arguments: str) -> str:
+    """The `!` line of commands/tokens.md as Claude Code runs it: placeholders substituted as text, and neither
+    CLAUDE_PLUGIN_ROOT nor CLAUDE_PLUGIN_DATA in the environment (shared/claude-code.md §3)."""
+    text = (ROOT / "commands" / "tokens.md").read_text()
+    line = text.split("```!\n", 1)[1].split("\n```", 1)[0].strip()
+    return (line.replace("${CLAUDE_PLUGIN_ROOT}", str(ROOT)).replace("${CLAUDE_PLUGIN_DATA}", str(plugin_data))
+            .replace("$ARGUMENTS", arguments))
+
+
+def test_the_slash_command_writes_budgets_where_the_hooks_read_them(tmp_path: Path, subprocess_env: dict) -> None:
+    """With TOKEN_BUDGET_HOME set, the hooks use it (scripts/hook.sh, paths.data_dir); the command passed the plugin
+    data dir as --data-dir, which outranks it, so `/tokens budget daily N` never lifted a block (the e2e 100%
+    scenario caught it). Without TOKEN_BUDGET_HOME, the plugin data dir is the place."""
+    env = {k: v for k, v in subprocess_env.items() if k not in ("TOKEN_BUDGET_HOME", "CLAUDE_PLUGIN_DATA")}
+    env["TOKEN_BUDGET_PYTHON"] = sys.executable
+    plugin_data, home = tmp_path / "plugin-data", tmp_path / "tb-home"
+    line = _bang_line(plugin_data, "budget daily 5000")
+    proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env={**env, "TOKEN_BUDGET_HOME": str(home)})
+    assert proc.returncode == 0 and f"in {home / 'overrides.json'}" in proc.stdout, (proc.stdout, proc.stderr)
+    assert not (plugin_data / "overrides.json").exists()
+    proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and f"in {plugin_data / 'overrides.json'}" in proc.stdout, (proc.stdout, proc.stderr)
