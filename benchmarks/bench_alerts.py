@@ -19,11 +19,11 @@ from pathlib import Path
 from alert_servers import SlackServer, wait_for
 from common import (
     ROOT,
-    header,
+    Figure,
     hook_argv,
     hook_env,
     payload,
-    row,
+    table,
     time_process,
 )  # first: puts tests/ on sys.path
 
@@ -71,10 +71,9 @@ def senders_done(data: Path) -> bool:
     return not sender_running(data)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
+def measure(quick: bool = False, runs: int | None = None) -> list[Figure]:
+    """Figures for benchmarks/run.py; also prints the delivery outcomes of each case."""
+    runs = runs or (4 if quick else 15)
     work = ROOT / "benchmarks" / ".work"
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=work))
@@ -113,29 +112,31 @@ def main() -> None:
                     seed_pending(data)
 
             results[case] = time_process(
-                hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=args.runs, before=before
+                hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=runs, before=before
             )
             time.sleep(0.5)  # a sender started by the last hook may not hold its lock yet
             wait_for(lambda data=data: senders_done(data), timeout=15)
             outcomes[case] = delivery_summary(data)
         base = results["alert pending, webhook answers"]
-        print(
-            header("Hook wall time with alert delivery (UserPromptSubmit; ratio to a webhook that answers)")
-        )
-        for case, seconds in results.items():
-            print(row(f"hook, {case}", seconds, base))
-        stalled = results["alert pending, webhook stalls 30 s"]
-        print(
-            f"\nstalled webhook vs answering webhook: {stalled / base:.2f}x (target ~1.0); "
-            f"vs no alert pending: {stalled / results['no alert pending']:.2f}x "
-            f"(Slack posts received: {len(server.posts)}; stalled requests: {server.hits - len(server.posts)})"
-        )
+        section = "Alert delivery (UserPromptSubmit hook that starts a sender)"
+        figures = [Figure(section, f"hook, {case}", seconds, base, "webhook answers",
+                          1.2 if "stalls" in case else None, "~1.0x (<= 1.2x)" if "stalls" in case else "")
+                   for case, seconds in results.items()]
         for case, summary in outcomes.items():
-            print(f"deliveries, {case}: {summary}")
+            print(f"deliveries, {case}: {summary} (Slack posts received: {len(server.posts)})")
+        return figures
     finally:
         server.stop()
         time.sleep(0.2)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(table(measure(args.quick, None if args.quick else args.runs)))
 
 
 if __name__ == "__main__":

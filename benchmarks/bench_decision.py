@@ -9,16 +9,25 @@ ledger), the policy, the alert claim check and the answer. Target: at most 10% o
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import PYTHON, ROOT, hook_argv, hook_env, payload, time_process
-from fixtures import fill_ledger, write_transcript
+from common import (
+    PYTHON,
+    ROOT,
+    Figure,
+    bench_config,
+    compile_package,
+    hook_argv,
+    hook_env,
+    payload,
+    table,
+    time_process,
+)
+from fixtures import CACHE, cached_ledger, cached_transcript
 
 IMPORT_PROBE = """
 import sys, time
@@ -63,37 +72,33 @@ def decision_cost(data: Path, transcript: Path, event: str, runs: int) -> float:
     return statistics.median(samples)
 
 
+def measure(quick: bool = False, requests: int = 100_000) -> list[Figure]:
+    import os
+
+    runs = 8 if quick else 20
+    compile_package()
+    data = cached_ledger(requests)
+    config = bench_config(CACHE)
+    os.environ["TOKEN_BUDGET_CONFIG"] = str(config)  # decision_cost loads the config in this process
+    transcript = cached_transcript("small", 50 << 10)
+    env = hook_env(data, {"TOKEN_BUDGET_CONFIG": str(config)})
+    time_process(hook_argv("PreToolUse"), stdin=payload(transcript, "PreToolUse"), env=env, runs=1)
+    imports = import_cost(runs)
+    figures = []
+    for event in ("PreToolUse", "UserPromptSubmit", "PostToolUse"):
+        wall = time_process(hook_argv(event), stdin=payload(transcript, event, prompt="go on"), env=env, runs=runs)
+        work = decision_cost(data, transcript, event, runs)
+        figures.append(Figure(f"Budget decision share of hook time ({requests // 1000:,}k ledger, nothing new)",
+                              f"{event}: decision {work * 1000:.2f} ms + its imports {imports * 1000:.2f} ms",
+                              work + imports, wall, "hook wall time", 0.10, "<= 10%"))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="smaller ledger and fewer runs")
-    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".work")
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
     args = parser.parse_args()
-    runs = 8 if args.quick else 20
-    requests = 20_000 if args.quick else 100_000
-    args.work.mkdir(parents=True, exist_ok=True)
-    # Byte-compile first, as an install does: with PYTHONDONTWRITEBYTECODE set, every run would compile the source.
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "token_budget")], check=True)
-    tmp = Path(tempfile.mkdtemp(dir=args.work))
-    try:
-        data = tmp / "data"
-        fill_ledger(data, requests)
-        transcript = tmp / "claude" / "projects" / "-bench" / "s.jsonl"
-        write_transcript(transcript, 50 << 10, session="s")
-        env = hook_env(data)
-        time_process(hook_argv("PreToolUse"), stdin=payload(transcript, "PreToolUse"), env=env, runs=1)
-        imports = import_cost(runs)
-        print(f"\n## Budget decision cost ({requests:,}-request ledger, nothing new in the transcript)\n")
-        print(f"| {'event':<18} | {'hook wall':>10} | {'decision':>9} | {'+ imports':>9} | {'share':>6} | target |")
-        print(f"|{'-' * 20}|{'-' * 12}|{'-' * 11}|{'-' * 11}|{'-' * 8}|--------|")
-        for event in ("PreToolUse", "UserPromptSubmit", "PostToolUse"):
-            wall = time_process(hook_argv(event), stdin=payload(transcript, event, prompt="go on"), env=env,
-                                runs=runs)
-            work = decision_cost(data, transcript, event, runs)
-            share = (work + imports) / wall
-            print(f"| {event:<18} | {wall * 1000:7.1f} ms | {work * 1000:6.2f} ms | {imports * 1000:6.2f} ms | "
-                  f"{share:6.1%} | <= 10% |")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    print(table(measure(args.quick)))
 
 
 if __name__ == "__main__":

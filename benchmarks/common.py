@@ -71,3 +71,71 @@ def row(name: str, seconds: float, base: float, target: str = "") -> str:
 def header(title: str) -> str:
     return (f"\n## {title}\n\n| {'measure':<62} | {'median':>11} | {'ratio':>7} | {'target':<10} |\n"
             f"|{'-' * 64}|{'-' * 13}|{'-' * 9}|{'-' * 12}|")
+
+
+# -- figures, for benchmarks/run.py's one table -----------------------------------------------------------------
+
+
+class Figure:
+    """One measured figure: `value` in seconds (or MiB when unit is "MiB"), and its ratio to a named baseline."""
+
+    def __init__(self, section: str, name: str, value: float, base: float | None = None, base_name: str = "",
+                 target: float | None = None, target_text: str = "", unit: str = "s", note: str = "") -> None:
+        self.section, self.name, self.value, self.base, self.base_name = section, name, value, base, base_name
+        self.target, self.target_text, self.unit, self.note = target, target_text, unit, note
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.base if self.base else None
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None or self.ratio is None:
+            return ""
+        return "ok" if self.ratio <= self.target else "MISSED"
+
+    def shown(self) -> str:
+        if self.unit == "MiB":
+            return f"{self.value:,.0f} MiB"
+        return f"{self.value * 1000:,.1f} ms" if self.value < 10 else f"{self.value:,.2f} s"
+
+
+def table(figures: list[Figure]) -> str:
+    """Markdown table: section, measure, value, ratio to its baseline, target, verdict."""
+    lines = [
+        "| measure | value | ratio | vs | target | |",
+        "|---|---:|---:|---|---|---|",
+    ]
+    section = None
+    for f in figures:
+        if f.section != section:
+            section = f.section
+            lines.append(f"| **{section}** | | | | | |")
+        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
+        target = f.target_text or (f"<= {f.target:g}x" if f.target is not None else "")
+        name = f.name + (f" ({f.note})" if f.note else "")
+        lines.append(f"| {name} | {f.shown()} | {ratio} | {f.base_name} | {target} | {f.verdict} |")
+    return "\n".join(lines)
+
+
+def compile_package() -> None:
+    """Byte-compile the package, as an install does: with PYTHONDONTWRITEBYTECODE set, every run would compile."""
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "token_budget")], check=True)
+
+
+def bare_baselines(runs: int) -> tuple[float, float]:
+    """(`python3 -c pass`, `python3 -S -c pass`): the site-packages scan is most of the first here."""
+    return baseline(runs), time_process([PYTHON, "-S", "-c", "pass"], runs=runs)
+
+
+def bench_config(folder: Path) -> Path:
+    """The packaged budgets with limits no benchmark ledger reaches, so hooks take the common "ok" path (every
+    daily, monthly and per-model sum is still computed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench_budgets.yaml"
+    big = 10**13
+    path.write_text(
+        f"budgets:\n  global:\n    daily_limit: {big}\n    monthly_limit: {big}\n"
+        f"  per_model:\n    claude-opus: {big}\n    claude-sonnet: {big}\n    claude-haiku: {big}\n"
+    )
+    return path

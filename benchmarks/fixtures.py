@@ -55,3 +55,51 @@ def append_request(path: Path, session: str) -> None:
     with open(path, "a") as handle:
         for line in response(session_id=session, blocks=2, partial_output=1, timestamp="2026-11-28T09:30:00.000Z"):
             handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+# -- cached fixtures (benchmarks/.work/cache, gitignored): built once, reused by every later run -----------------
+
+CACHE = Path(__file__).resolve().parent / ".work" / "cache"
+
+
+def _done(folder: Path) -> bool:
+    return (folder / ".complete").exists()
+
+
+def _mark(folder: Path) -> None:
+    (folder / ".complete").write_text("ok\n")
+
+
+def cached_ledger(requests: int) -> Path:
+    """A data dir whose ledger holds `requests` rows (built once; hooks measured on it add a few rows each run)."""
+    folder = CACHE / f"ledger-{requests}"
+    if not _done(folder):
+        fill_ledger(folder, requests)
+        _mark(folder)
+    return folder
+
+
+def cached_transcript(name: str, size_bytes: int) -> Path:
+    """A transcript under a projects/ folder (so hooks accept it); grows by the requests the benchmarks append."""
+    folder = CACHE / "transcripts"
+    path = folder / "claude" / "projects" / "-bench" / f"{name}.jsonl"
+    marker = folder / f".{name}-{size_bytes}"
+    if not marker.exists() or not path.exists():
+        path.unlink(missing_ok=True)
+        write_transcript(path, size_bytes, session=name)
+        marker.write_text("ok\n")
+    return path
+
+
+def cached_tree(size_mb: int) -> Path:
+    """A Claude config dir holding about `size_mb` MB of transcripts shaped like a real profile."""
+    from bench_import import build_tree  # the one tree builder
+
+    folder = CACHE / f"tree-{size_mb}mb"
+    if not _done(folder):
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        build_tree(folder / "claude", size_mb << 20)
+        _mark(folder)
+    return folder / "claude"

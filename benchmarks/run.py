@@ -1,0 +1,76 @@
+"""Every benchmark, one table: `python3 benchmarks/run.py [--quick]`.
+
+Runs bench_hook, bench_decision, bench_import, bench_statusline and bench_alerts in this process (each times real
+processes) and prints one Markdown table of figures, each as a ratio to a baseline measured in the same run, with
+its target. Generated fixtures (ledgers of 100k and 1M requests, 50 KB and 50 MB transcripts, a 200 MB transcript
+tree) are cached in benchmarks/.work/cache, so only the first run pays for them. Nothing here asserts a time:
+targets are checked by reading the table (the last column says ok or MISSED).
+
+    --quick     fewer repetitions (about 3 minutes once the fixtures are cached)
+    --only X    a comma-separated subset: hook, decision, import, status, alerts
+    --profile   also print where `tokens import`'s time goes (cProfile, top functions)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+from common import PYTHON, Figure, table
+
+BENCHES = ("hook", "decision", "import", "status", "alerts")
+
+
+def run(name: str, quick: bool, args: argparse.Namespace) -> list[Figure]:
+    if name == "hook":
+        from bench_hook import measure
+    elif name == "decision":
+        from bench_decision import measure
+    elif name == "import":
+        from bench_import import measure as import_measure
+
+        return import_measure(quick, args.size_mb, args.profile)
+    elif name == "status":
+        from bench_statusline import measure
+    else:
+        from bench_alerts import measure
+    return measure(quick)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=",".join(BENCHES))
+    parser.add_argument("--size-mb", type=int, default=200, help="size of the generated import tree")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    chosen = [b.strip() for b in args.only.split(",") if b.strip()]
+    figures: list[Figure] = []
+    start = time.perf_counter()
+    for name in chosen:
+        if name not in BENCHES:
+            raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
+        began = time.perf_counter()
+        print(f"running bench_{'statusline' if name == 'status' else name}…", file=sys.stderr, flush=True)
+        figures.extend(run(name, args.quick, args))
+        print(f"  done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    figures.sort(key=lambda f: ORDER.index(f.section) if f.section in ORDER else len(ORDER))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n# token-budget benchmarks{' (--quick)' if args.quick else ''}\n")
+    print(f"Python {platform.python_version()} ({PYTHON}), {os.cpu_count()} CPUs, load {load:.1f}; "
+          f"medians of repeated runs (import: best of runs), {time.perf_counter() - start:.0f} s in all.\n")
+    print(table(figures))
+    missed = [f for f in figures if f.verdict == "MISSED"]
+    print(f"\n{len(missed)} of {sum(1 for f in figures if f.verdict)} targets missed"
+          + (": " + "; ".join(f.name for f in missed) if missed else "."))
+
+
+ORDER = ["Baselines", "Hook overhead (PreToolUse)", "Ingest cost vs transcript size",
+         "Budget decision share of hook time (100k ledger, nothing new)", "Import (`tokens import`, fresh ledger)",
+         "Status at scale", "Status line", "Alert delivery (UserPromptSubmit hook that starts a sender)"]
+
+if __name__ == "__main__":
+    main()
