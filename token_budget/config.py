@@ -284,12 +284,20 @@ def _enable_site_packages() -> None:
 
 def save_override(data_dir: Path, keys: list[str], value: Any) -> Path:
     """Persist one change made with `tokens budget`/`tokens mode`; the user's YAML is never rewritten."""
+    import fcntl
+
     path = data_dir / OVERRIDES_NAME
-    current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    node = current
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-    node[keys[-1]] = value
-    validate(current, path)
-    write_atomically(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
+    # One lock around read-modify-write: two `tokens budget` runs at once must not lose either change.
+    lock = os.open(data_dir / ".overrides.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        node = current
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+        validate(current, path)
+        write_atomically(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
+    finally:
+        os.close(lock)  # releases the flock
     return path
