@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from test_status import CONFIG, NOW, config_file, ledger  # noqa: F401  (fixtures)
 
-from token_budget.budgets import budget_states, model_matches
 from token_budget.claude import statusline
-from token_budget.config import load, load_cached
+from token_budget.config import load_cached
 from token_budget.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,44 +77,57 @@ def test_no_ledger_and_bad_input_still_print_one_line_and_exit_0(data_dir: Path)
 
 
 @pytest.mark.parametrize(
-    "model",
+    "change, mode",
     [
-        "claude-sonnet-4-5-20250929",
-        "claude-3-5-sonnet-20241022",
-        "claude-opus-4-6",
-        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "claude-opus-4-1@20250805",
-        "gpt-4o",
-        "claude-sonnet-4-5[1m]",
+        (("mode: auto", "mode: economy"), "economy"),
+        (("daily_limit: 1000000", "daily_limit: 900000"), "auto: economy"),  # the day at 83.3%: past 80%
+        (("mode: auto", "mode: normal"), "normal"),
     ],
 )
-@pytest.mark.parametrize("key", ["claude-sonnet", "claude-opus-4", "claude-haiku", "*sonnet*", "opus"])
-def test_model_matching_agrees_with_the_budgets(key: str, model: str) -> None:
-    assert statusline.model_matches(key, model) == model_matches(key, model)
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        ("", ""),
-        ("timezone: UTC", "timezone: America/New_York"),
-        ("alert_threshold: 80%}", "alert_threshold: 80%, daily_limit_usd: 1.5}"),
-        ("mode: auto", "mode: economy\nenforcement: {thresholds: {log: 50%, block: 76%}}"),
-    ],
-)
-def test_status_line_figures_agree_with_budget_states(
+def test_mode_shows_economy_when_set_or_past_the_auto_trigger(
     ledger: Ledger,  # noqa: F811
-    data_dir: Path,
     config_file: Path,  # noqa: F811
     change: tuple[str, str],
+    mode: str,
 ) -> None:
     config_file.write_text(CONFIG.replace(*change))
-    config = load(None, data_dir=data_dir)
-    states = {s.scope: s for s in budget_states(ledger, config, now=NOW, session_id="sess-1")}
-    fig = statusline.figures(ledger.db, config.data, PAYLOAD, NOW)
-    assert fig["daily"][1:] == (states["daily"].percent, states["daily"].level)
-    assert fig["workflow"][1:] == (states["workflow:sprint"].percent, states["workflow:sprint"].level)
-    assert fig["model"][1:] == (states["model:claude-sonnet"].percent, states["model:claude-sonnet"].level)
+    assert line(PAYLOAD).split(" │ ")[-2] == mode
+
+
+def test_thresholds_and_usd_limits_set_the_levels(
+    ledger: Ledger,  # noqa: F811
+    config_file: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_COLOR")
+    thresholds = "mode: auto\nenforcement: {thresholds: {log: 50%, block: 76%}}"
+    config_file.write_text(CONFIG.replace("mode: auto", thresholds))
+    assert line(PAYLOAD).startswith(
+        "\x1b[33mday 75.0%\x1b[0m │ \x1b[32msprint 38.0%\x1b[0m │ \x1b[33mSonnet 4.5 54.0%"
+    )
+    usd = "alert_threshold: 80%, daily_limit_usd: 0.000001}"
+    config_file.write_text(CONFIG.replace("alert_threshold: 80%}", usd))
+    assert line(PAYLOAD).startswith("\x1b[1;31mday ")  # the dearer of tokens and USD: far past the stop
+
+
+def test_without_a_session_no_workflow_is_shown(ledger: Ledger) -> None:  # noqa: F811
+    payload = {k: v for k, v in PAYLOAD.items() if k != "session_id"}
+    assert line(payload) == "day 75.0% │ Sonnet 4.5 54.0% │ auto │ ctx 42%\n"
+
+
+def test_a_plugin_ledger_is_found_when_no_data_dir_is_set(
+    ledger: Ledger,  # noqa: F811
+    data_dir: Path,
+    hermetic_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugin = hermetic_env / "claude" / "plugins" / "data" / "token-budget-inline"
+    plugin.parent.mkdir(parents=True)
+    data_dir.rename(plugin)
+    monkeypatch.delenv("TOKEN_BUDGET_HOME")
+    assert statusline.data_dir() == plugin
+    assert line(PAYLOAD).startswith("day 75.0%")
+    assert statusline.data_dir(str(data_dir)) == data_dir  # --data-dir wins
 
 
 def test_launcher_uses_the_hook_config_cache_and_imports_no_heavy_module(
@@ -133,17 +145,25 @@ def test_launcher_uses_the_hook_config_cache_and_imports_no_heavy_module(
         check=True,
     )
     assert proc.stdout.startswith("day ") and proc.stdout.count("\n") == 1
-    imported = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if ln.startswith("import time:")}
-    assert not imported & {
-        "token_budget.config",
-        "token_budget.ledger",
-        "click",
-        "yaml",
-        "jsonschema",
-        "typing",
-        "dataclasses",
-        "pathlib",
-    }
+    imported = _imports(proc.stderr)
+    assert "token_budget.budgets" in imported  # the core's arithmetic, not a copy of it
+    assert not imported & {"click", "yaml", "jsonschema", "typing", "dataclasses"}
+    hook = subprocess.run(
+        [sys.executable, "-S", "-X", "importtime", str(ROOT / "token_budget/claude/run_hook.py"),
+         "UserPromptSubmit"],
+        input=json.dumps({"hook_event_name": "UserPromptSubmit", "session_id": "sess-1", "cwd": "/tmp/proj",
+                          "prompt": "go on"}),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    # nothing the hook does not load
+    assert imported - _imports(hook.stderr) == {"token_budget.claude.statusline"}
+
+
+def _imports(importtime: str) -> set[str]:
+    return {ln.split("|")[-1].strip() for ln in importtime.splitlines() if ln.startswith("import time:")}
 
 
 def test_tokens_statusline_is_dispatched_before_click(ledger: Ledger, subprocess_env: dict) -> None:  # noqa: F811
@@ -157,3 +177,30 @@ def test_tokens_statusline_is_dispatched_before_click(ledger: Ledger, subprocess
     )
     assert proc.stdout.startswith("day ")
     assert "click" not in {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines()}
+
+
+@pytest.mark.parametrize("variable", ["TOKEN_BUDGET_HOME", "CLAUDE_PLUGIN_DATA"])
+def test_install_pins_the_data_dir_it_knows(
+    variable: str, hermetic_env: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from token_budget.claude.install import install, read_settings, statusline_command
+
+    monkeypatch.delenv("TOKEN_BUDGET_HOME")
+    assert "--data-dir" not in statusline_command()  # unknown: the status line resolves it when it runs
+    monkeypatch.setenv(variable, str(hermetic_env / "my data"))
+    path, _ = install("user", statusline=True)
+    command = read_settings(path)["statusLine"]["command"]
+    assert command.endswith(f"run_statusline.py --data-dir '{hermetic_env / 'my data'}'")
+    assert statusline_command(data_dir="~/x").endswith(f"--data-dir {Path.home() / 'x'}")  # --data-dir wins
+
+
+def test_the_ledger_is_read_only_unless_its_schema_is_behind(ledger: Ledger, data_dir: Path) -> None:  # noqa: F811
+    import sqlite3
+
+    from token_budget.migrations import MIGRATIONS
+
+    with Ledger.open_readonly(data_dir) as reader, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("DELETE FROM requests")
+    ledger.db.execute("PRAGMA user_version = 1")
+    with Ledger.open_readonly(data_dir) as reader:  # the normal open, which brings the schema up to date
+        assert reader.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ._records import fields
 from .errors import LedgerError
-from .migrations import migrate
+from .migrations import MIGRATIONS, migrate
 from .models import UsageEvent
 from .paths import LEDGER_NAME, ensure_private_dir
 
@@ -143,6 +143,22 @@ class Ledger:
             raise LedgerError(f"The ledger {path} cannot be opened: {exc.strerror}.",
                               "Check the data dir's permissions and free space.") from exc
         return cls(db, path)
+
+    @classmethod
+    def open_readonly(cls, data_dir: Path, *, name: str = LEDGER_NAME, timeout: float = 2.0) -> Ledger:
+        """For a reader that must neither write nor wait long (the status line): a read-only connection to an
+        existing ledger. A schema older than this code gets the normal open, which migrates it."""
+        path = data_dir / name
+        uri = str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        try:
+            db = sqlite3.connect(f"file:{uri}?mode=ro", uri=True, timeout=timeout)
+            current = db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(path, exc) from exc
+        if current:
+            return cls(db, path)
+        db.close()
+        return cls.open(data_dir, name=name)
 
     def close(self) -> None:
         self.db.close()
