@@ -59,7 +59,8 @@ def _without_ours(groups: list[Any]) -> list[Any]:
 
 
 def install(scope: str = "user", *, project_dir: str | None = None, statusline: bool = False,
-            uninstall: bool = False, python: str | None = None) -> tuple[Path, list[str]]:
+            uninstall: bool = False, python: str | None = None,
+            data_dir: str | None = None) -> tuple[Path, list[str]]:
     """Add (or remove) our hook entries; running it twice changes nothing. Returns the file and what changed."""
     path = settings_path(scope, project_dir)
     settings = read_settings(path)
@@ -81,7 +82,7 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
     status = settings.get("statusLine")
     ours = isinstance(status, dict) and "statusline" in str(status.get("command", "")) and "token_budget" in str(status.get("command", ""))
     if statusline and not uninstall:
-        settings["statusLine"] = {"type": "command", "command": statusline_command(python), "padding": 0}
+        settings["statusLine"] = {"type": "command", "command": statusline_command(python, data_dir), "padding": 0}
     elif uninstall and ours:
         settings.pop("statusLine")
     if json.dumps(settings, sort_keys=True) != before:
@@ -91,9 +92,16 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
     return path, changes
 
 
-def statusline_command(python: str | None = None) -> str:
+def statusline_command(python: str | None = None, data_dir: str | None = None) -> str:
+    """The status line command, with --data-dir when the data dir is known now (--data-dir,
+    $TOKEN_BUDGET_HOME or $CLAUDE_PLUGIN_DATA): Claude Code runs status lines without the plugin's
+    environment, so a plugin install's status line would otherwise have to guess where the ledger is."""
     launcher = LAUNCHER.with_name("run_statusline.py")
-    return f"{shlex.quote(python or sys.executable)} -S {shlex.quote(str(launcher))}"
+    command = f"{shlex.quote(python or sys.executable)} -S {shlex.quote(str(launcher))}"
+    chosen = data_dir or os.environ.get("TOKEN_BUDGET_HOME") or os.environ.get("CLAUDE_PLUGIN_DATA")
+    if chosen:
+        command += f" --data-dir {shlex.quote(os.path.abspath(os.path.expanduser(chosen)))}"
+    return command
 
 
 def installed_events(path: Path) -> list[str]:

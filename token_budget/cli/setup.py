@@ -20,7 +20,8 @@ def install(env: Env, scope: str, statusline: bool, uninstall: bool) -> None:
     """Register the hooks in Claude Code's settings (for pip installs; the plugin needs none)."""
     from ..claude.install import install as write_settings
 
-    path, changes = write_settings(scope, project_dir=env.project_dir, statusline=statusline, uninstall=uninstall)
+    path, changes = write_settings(scope, project_dir=env.project_dir, statusline=statusline,
+                                   uninstall=uninstall, data_dir=env.data_dir_option)
     if not changes:
         click.echo(f"Nothing to change in {path}.")
     for change in changes:
