@@ -1,8 +1,8 @@
-"""PreToolUse decides on the request that asked for the tool, even when Claude Code writes its line a bit late.
+"""PreToolUse decides on the request that asked for the tool, even when its transcript line comes late.
 
-Claude Code 2.1.332 runs PreToolUse as soon as the tool_use block has streamed and appends the transcript line that
-carries it (with the request's usage) a few milliseconds later; tests/e2e/test_enforcement.py saw the tool call of
-the request that crossed 100% allowed because of it.
+Claude Code 2.1.332 runs PreToolUse as soon as the tool_use block has streamed and appends the transcript
+line that carries it (with the request's usage) a few milliseconds later; tests/e2e/test_enforcement.py saw
+the tool call of the request that crossed 100% allowed because of it.
 """
 
 from __future__ import annotations
@@ -38,19 +38,26 @@ def later(delay: float, path: Path, lines: list[dict]) -> threading.Thread:
     return thread
 
 
-def test_the_crossing_request_written_after_the_hook_started_still_denies_its_tool(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_crossing_request_written_after_the_hook_started_still_denies_its_tool(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     write_config(tmp_path, monkeypatch, CONFIG)
     monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))
     s = Session(tmp_path / "claude")
     s.spend(950)
     s.hook("UserPromptSubmit", prompt="go on")  # warm: the config is compiled and cached, the ledger is made
-    write_lines(s.path, user_line("go on", session_id=s.session_id))  # the prompt; the answer is still streaming
+    write_lines(
+        s.path, user_line("go on", session_id=s.session_id)
+    )  # the prompt; the answer is still streaming
     writer = later(0.06, s.path, tool_use_response(s, "toolu_lag", 100))  # 1,050 / 1,000: past the block
     code, out = s.hook("PreToolUse", tool_use_id="toolu_lag")
     writer.join()
     assert code == 0
     assert out["hookSpecificOutput"]["permissionDecision"] == "deny", out
-    assert "daily budget is exhausted: 1,050 / 1,000 tokens" in out["hookSpecificOutput"]["permissionDecisionReason"]
+    assert (
+        "daily budget is exhausted: 1,050 / 1,000 tokens"
+        in out["hookSpecificOutput"]["permissionDecisionReason"]
+    )
 
 
 def test_a_subagent_tool_line_is_awaited_in_the_subagent_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -61,7 +68,7 @@ def test_a_subagent_tool_line_is_awaited_in_the_subagent_file(tmp_path, monkeypa
     s.hook("UserPromptSubmit", prompt="delegate")
     sub = subagent_path(s.path, "a1")  # its first request: the file does not exist yet
     writer = later(0.06, sub, tool_use_response(s, "toolu_sub", 100, is_sidechain=True, agent_id="a1"))
-    code, out = s.hook("PreToolUse", tool_use_id="toolu_sub", agent_id="a1", agent_type="general-purpose")
+    _, out = s.hook("PreToolUse", tool_use_id="toolu_sub", agent_id="a1", agent_type="general-purpose")
     writer.join()
     assert out["hookSpecificOutput"]["permissionDecision"] == "deny", out
 
