@@ -181,3 +181,11 @@ def test_status_on_an_empty_ledger_says_how_to_set_a_budget(
     result = CliRunner().invoke(cli, ["status"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "No daily or monthly budget set" in result.output
+
+
+def test_a_daily_limit_far_beyond_the_pace_does_not_overflow(ledger: Ledger, data_dir: Path) -> None:
+    from token_budget.dashboard import burn_rate
+
+    budgets = [{"scope": "daily", "used": 10, "limit": 10**15, "resets_at": "2026-11-29T00:00:00.000Z"}]
+    out = burn_rate(ledger, "input_tokens", NOW, budgets)
+    assert out["tokens_per_hour"] > 0 and out["daily_exhausted_at"] is None and out["before_reset"] is False

@@ -64,7 +64,11 @@ def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[st
     if daily["used"] >= daily["limit"]:
         out["daily_exhausted_at"], out["before_reset"] = iso(now), True
     elif per_hour:
-        at = now + timedelta(hours=(daily["limit"] - daily["used"]) / per_hour)
+        hours = (daily["limit"] - daily["used"]) / per_hour
+        if hours > 24 * 366:  # a limit this far beyond the pace would overflow datetime: it never runs out today
+            out["before_reset"] = False
+            return out
+        at = now + timedelta(hours=hours)
         out["daily_exhausted_at"] = iso(at)
         out["before_reset"] = bool(daily["resets_at"]) and iso(at) < daily["resets_at"]
     return out
