@@ -92,3 +92,43 @@ def test_the_wait_is_bounded_when_the_line_never_comes(tmp_path) -> None:  # typ
     transcript.await_tool_use_line([s.path], None)  # nothing to wait for
     transcript.await_tool_use_line([], "toolu_x")
     assert time.monotonic() - t0 < 0.05
+
+
+def test_the_wait_reads_only_what_is_new_since_the_ledger_last_read(data_dir: Path, claude_dir: Path,
+                                                                    monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from builders import transcript_path
+
+    from token_budget.ledger import Ledger
+
+    path = transcript_path(claude_dir)
+    big = user_line(text="x" * (4 << 20))
+    write_lines(path, [big, *response()])
+    with Ledger.open(data_dir) as ledger:
+        transcript.ingest_files(ledger, [path], source="hook")
+        tool = response()
+        tool[-1]["message"]["content"] = [{"type": "tool_use", "id": "toolu_new", "name": "Bash", "input": {}}]
+        write_lines(path, tool)
+        read: list[int] = []
+        real_open = open
+
+        class Counting:
+            def __init__(self, *args: object) -> None:
+                self.handle = real_open(*args)  # type: ignore[call-overload]
+
+            def __enter__(self) -> Counting:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                self.handle.close()
+
+            def seek(self, *args: int) -> int:
+                return self.handle.seek(*args)
+
+            def read(self, *args: int) -> bytes:
+                data = self.handle.read(*args)
+                read.append(len(data))
+                return data
+
+        monkeypatch.setattr(transcript, "open", Counting, raising=False)
+        transcript.await_tool_use_line([path], "toolu_new", ledger=ledger)
+    assert sum(read) < (128 << 10)  # the new line and a small window, not the 4 MB before it

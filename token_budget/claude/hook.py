@@ -74,10 +74,10 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
 
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
-    if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before it
-        await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"))
     now = now or datetime.now(timezone.utc)
     with Ledger.open(data_dir) as ledger:
+        if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
+            await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))

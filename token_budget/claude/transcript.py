@@ -192,10 +192,11 @@ def session_files(transcript: Path) -> list[Path]:
 
 
 TOOL_LINE_WAIT = 0.3  # seconds at most; the lag observed on 2.1.332 is 5-50 ms
-TAIL_BYTES = 1 << 20
+TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
 
 
-def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = None) -> None:
+def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = None,
+                        ledger: Ledger | None = None) -> None:
     """PreToolUse: wait (briefly) until the transcript holds the complete line of the tool_use being decided.
 
     Claude Code 2.1.332 starts PreToolUse as soon as the tool_use block has streamed, and appends the line carrying
@@ -203,7 +204,8 @@ def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = Non
     not in the ledger yet, so its own tool call is allowed: the e2e 100% scenario caught exactly that. No wait when
     the line is there, or when the file already ends with an assistant line (that request is readable: the same
     response's other blocks, or a caller that never writes tool_use lines). Adds the subagent's file to `files` if
-    it appears only now. Never raises."""
+    it appears only now. With the ledger, only the bytes after its offset for the file (plus a small window) are
+    read, so the check stays proportional to what is new. Never raises."""
     if not isinstance(tool_use_id, str) or not tool_use_id or not files:
         return
     target = files[0]
@@ -211,18 +213,20 @@ def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = Non
         name = f"agent-{agent_id}.jsonl"
         target = next((f for f in files if f.name == name), files[0].with_suffix("") / "subagents" / name)
     needle = tool_use_id.encode()
+    known = _offsets(ledger, [target]).get(str(target)) if ledger is not None else None
+    start = max((known[4] if known else 0) - TAIL_WINDOW, 0)
     deadline = time.monotonic() + TOOL_LINE_WAIT
-    while not _tool_line_ready(target, needle) and time.monotonic() < deadline:
+    while not _tool_line_ready(target, needle, start) and time.monotonic() < deadline:
         time.sleep(0.005)
     if target not in files and target.exists():
         files.append(target)
 
 
-def _tool_line_ready(path: Path, needle: bytes) -> bool:
+def _tool_line_ready(path: Path, needle: bytes, start: int) -> bool:
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(size - TAIL_BYTES, 0))
+            handle.seek(min(start, max(size - TAIL_WINDOW, 0)))  # a file rewritten shorter: its tail
             tail = handle.read()
     except OSError:
         return False  # a subagent's file before its first line
@@ -258,7 +262,7 @@ def _offsets(ledger: Ledger, paths: list[Path]) -> dict[str, tuple[Any, ...]]:
     names = [str(p) for p in paths]
     marks = ",".join("?" * len(names))
     rows = ledger.db.execute(
-        f"SELECT path, device, inode, size, mtime_ns FROM transcript_offsets WHERE path IN ({marks})", names
+        f"SELECT path, device, inode, size, mtime_ns, offset FROM transcript_offsets WHERE path IN ({marks})", names
     )
     return {r[0]: r[1:] for r in rows}
 
