@@ -130,3 +130,22 @@ def test_the_hot_path_imports_nothing_heavy(subprocess_env: dict) -> None:
     proc = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT)], capture_output=True, text=True,
                           env=subprocess_env, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_hook_on_a_utc_machine_never_loads_zoneinfo_or_reports(data_dir: Path, claude_dir: Path,
+                                                                  subprocess_env: dict) -> None:
+    path = write_lines(transcript_path(claude_dir), response())
+    payload = json.dumps(hook_payload("PreToolUse", path))
+    code = (
+        "import io, sys; sys.path[0] = sys.argv[1]; from token_budget.claude.hook import run; "
+        "run(['PreToolUse'], io.StringIO(sys.argv[2]), io.StringIO(), io.StringIO()); "
+        "print(sorted(m for m in ('zoneinfo', 'token_budget.reports', 'token_budget.outbox', 'dataclasses', "
+        "'typing', 'click', 'yaml') if m in sys.modules))"
+    )
+    subprocess_env.pop("PYTHONPATH")
+    first = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT), payload], capture_output=True, text=True,
+                           env={**subprocess_env, "TZ": "UTC"}, check=True)  # compiles the config cache (yaml)
+    proc = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT), payload], capture_output=True, text=True,
+                          env={**subprocess_env, "TZ": "UTC"}, check=True)
+    assert first.returncode == 0
+    assert proc.stdout.strip() == "[]", proc.stderr
