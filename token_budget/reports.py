@@ -1,6 +1,6 @@
 """Reports: the ledger summed over a day or a month, as plain dicts, rendered as YAML, JSON, CSV, ccusage JSON or HTML.
 
-Definitions (docs/reports.md):
+Definitions (README.md, "Reports"):
 - `total_tokens`, per-workflow and per-model tokens are *counted* tokens (config `counted_token_classes`).
 - `efficiency_score` = cache_read / (input + cache_creation + cache_read): the share of the input side served from
   the prompt cache; 0.0 when there was no input at all.
