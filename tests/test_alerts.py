@@ -287,3 +287,22 @@ def test_doctor_only_warns_about_the_packaged_example_channels() -> None:
     assert check["detail"].startswith(
         "packaged example channels inactive: slack webhook: $SLACK_WEBHOOK is not set"
     )
+
+
+def test_a_hook_claims_and_enqueues_in_one_transaction(data_dir: Path, claude_dir: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even if the hook dies right after its claim commits (kick never runs), the outbox already holds the send."""
+    from budget_helpers import Session, write_config
+
+    from token_budget import delivery
+
+    write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000, monthly_limit: 0}\n"
+                 "alerts:\n  channels:\n    - {type: slack, threshold: 80%, webhook: $SLACK_WEBHOOK}\n")
+    monkeypatch.setattr(delivery, "kick", lambda *args, **kwargs: False)
+    session = Session(claude_dir)
+    session.spend(850)
+    assert session.hook("UserPromptSubmit", prompt="go")[0] == 0
+    with Ledger.open(data_dir) as ledger:
+        rows = ledger.db.execute("SELECT d.channel, d.state FROM deliveries d JOIN alerts a ON a.key = d.alert_key"
+                                 ).fetchall()
+    assert rows == [("slack", "pending")]

@@ -210,9 +210,10 @@ def call_key(tool: Any, tool_input: Any) -> tuple[str, str] | None:
 # -- the claim -------------------------------------------------------------------------------------------------
 
 
-def claim_alerts(ledger: Ledger, step: Step) -> list[Alert]:
-    """Claim every threshold crossed and not yet claimed for its period (and limit). Most hooks find them all
-    claimed already and write nothing; the writer lock makes concurrent hooks agree on one winner per alert."""
+def claim_alerts(ledger: Ledger, step: Step, project_dir: str | None = None) -> list[Alert]:
+    """Claim every threshold crossed and not yet claimed for its period (and limit), and enqueue its deliveries in
+    the same transaction, so no claim exists without its outbox rows. Most hooks find them all claimed already
+    and write nothing; the writer lock makes concurrent hooks agree on one winner per alert."""
     alerts = step.decision.alerts
     if not alerts:
         return []
@@ -233,6 +234,10 @@ def claim_alerts(ledger: Ledger, step: Step) -> list[Alert]:
                            f"tokens" + (f" (${state.used_usd:,.2f})" if state and state.used_usd else ""))
                 record_event(db, level=alert.level, kind="threshold", message=message, created_at=step.stamp,
                              scope=alert.scope, session_id=step.session_id, alert_key=alert.key)
+        if claimed:  # rare: the outbox is imported only when something was claimed
+            from ..outbox import channels, enqueue_missing
+
+            enqueue_missing(db, channels(step.config), project_dir=project_dir, now=step.stamp)
     return claimed
 
 

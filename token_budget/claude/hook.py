@@ -98,7 +98,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
-        claimed_alerts = enforce.claim_alerts(ledger, step)
+        claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
         return enforce.respond(step, payload, ledger, claimed_alerts)
