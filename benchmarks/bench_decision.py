@@ -8,7 +8,6 @@ ledger), the policy, the alert claim check and the answer. Target: at most 10% o
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import time
@@ -24,7 +23,7 @@ from common import (
     hook_argv,
     hook_env,
     payload,
-    table,
+    run_alone,
     time_process,
 )
 from fixtures import CACHE, cached_ledger, cached_transcript
@@ -94,12 +93,5 @@ def measure(quick: bool = False, requests: int = 100_000) -> list[Figure]:
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fewer runs")
-    args = parser.parse_args()
-    print(table(measure(args.quick)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(measure)

@@ -10,7 +10,6 @@ and, for honesty, `python3 -S -c pass` (the hook skips site-packages; the bare s
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from common import (
     hook_argv,
     hook_env,
     payload,
-    table,
+    run_alone,
     time_process,
 )
 from fixtures import CACHE, append_request, cached_ledger, cached_transcript
@@ -78,12 +77,5 @@ def measure(quick: bool = False) -> list[Figure]:
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fewer runs")
-    args = parser.parse_args()
-    print(table(measure(args.quick)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(measure)

@@ -9,7 +9,6 @@ Targets: the status line (Claude Code runs it after every assistant message) at 
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from common import (
@@ -20,7 +19,7 @@ from common import (
     bench_config,
     compile_package,
     hook_env,
-    table,
+    run_alone,
     time_process,
 )
 from fixtures import CACHE, cached_ledger
@@ -61,12 +60,5 @@ def measure(quick: bool = False, requests: int = 1_000_000) -> list[Figure]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fewer runs")
-    args = parser.parse_args()
-    print(table(measure(args.quick)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(measure)

@@ -139,3 +139,12 @@ def bench_config(folder: Path) -> Path:
         f"  per_model:\n    claude-opus: {big}\n    claude-sonnet: {big}\n    claude-haiku: {big}\n"
     )
     return path
+
+
+def run_alone(measure: Callable[[bool], list[Figure]]) -> None:
+    """`python3 benchmarks/bench_X.py [--quick]`: one part of benchmarks/run.py's table."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
+    print(table(measure(parser.parse_args().quick)))

@@ -380,32 +380,38 @@ def slack_payload(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     """Slack's incoming-webhook JSON: `text` (notifications, fallbacks) and Block Kit `blocks`."""
     r = render(alert, test=test)
     e, cmds = slack_escape, r["commands"]
+    return _slack_message(r, [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "*Recommendation:*\n" + "\n".join(f"• {e(x)}" for x in r["recommendations"]),
+            },
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": (
+                    "*Action Required: Acknowledge or Adjust*\n"
+                    f"Acknowledge: `{e(cmds['ack'])}` (in Claude Code: `{e(cmds['slash_ack'])}`)\n"
+                    f"Adjust: `{e(cmds['budget'])}` (in Claude Code: `{e(cmds['slash_budget'])}`)"
+                ),
+            },
+        },
+    ])
+
+
+def _slack_message(rendered: dict[str, Any], more_blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """`text` for notifications and fallbacks, then a header and the facts as blocks, then `more_blocks`."""
+    e = slack_escape
+    facts = "\n".join(f"*{k}:* {e(v)}" for k, v in rendered["facts"])
     return {
-        "text": e(r["text"]),
+        "text": e(rendered["text"]),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": r["title"], "emoji": True}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "\n".join(f"*{k}:* {e(v)}" for k, v in r["facts"])},
-            },
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": "*Recommendation:*\n" + "\n".join(f"• {e(x)}" for x in r["recommendations"]),
-                },
-            },
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": (
-                        "*Action Required: Acknowledge or Adjust*\n"
-                        f"Acknowledge: `{e(cmds['ack'])}` (in Claude Code: `{e(cmds['slash_ack'])}`)\n"
-                        f"Adjust: `{e(cmds['budget'])}` (in Claude Code: `{e(cmds['slash_budget'])}`)"
-                    ),
-                },
-            },
+            {"type": "header", "text": {"type": "plain_text", "text": rendered["title"], "emoji": True}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": facts}},
+            *more_blocks,
         ],
     }
 
@@ -593,28 +599,20 @@ def render_report(message: ReportMessage, *, test: bool = False, top: int = 3) -
 def report_slack_payload(message: ReportMessage, *, test: bool = False) -> dict[str, Any]:
     r = render_report(message, test=test)
     e = slack_escape
-    return {
-        "text": e(r["text"]),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": r["title"], "emoji": True}},
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "\n".join(f"*{k}:* {e(v)}" for k, v in r["facts"])},
-            },
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": e(
-                            f"Full report: reports/{message.period}.yaml in the data dir, or "
-                            f"`tokens report --date {message.period}`"
-                        ),
-                    }
-                ],
-            },
-        ],
-    }
+    return _slack_message(r, [
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": e(
+                        f"Full report: reports/{message.period}.yaml in the data dir, or "
+                        f"`tokens report --date {message.period}`"
+                    ),
+                }
+            ],
+        },
+    ])
 
 
 def report_html_body(message: ReportMessage, *, test: bool = False) -> str:
