@@ -33,7 +33,7 @@ import sys, time
 sys.path[0] = {root!r}
 import token_budget.claude.hook, token_budget.config, token_budget.ledger, token_budget.claude.transcript
 start = time.perf_counter()
-import token_budget.claude.enforce, token_budget.pricing
+import token_budget.claude.enforce  # what a hook with nothing new adds for the decision (pricing is ingest's)
 print(time.perf_counter() - start)
 """
 
