@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,16 @@ class Group(click.Group):
             raise UserError(str(exc)) from exc
 
 
-@dataclass
 class Env:
     """What every command needs: the data dir, and the config and ledger, opened on first use."""
 
-    data_dir_option: str | None = None
-    config_option: str | None = None
-    project_dir: str | None = None
-    _config: Any = None
-    _ledger: Any = None
-    _closers: list[Callable[[], None]] = field(default_factory=list)
+    def __init__(self, data_dir_option: str | None = None, config_option: str | None = None,
+                 project_dir: str | None = None) -> None:
+        self.data_dir_option = data_dir_option
+        self.config_option = config_option
+        self.project_dir = project_dir
+        self._config: Any = None
+        self._ledger: Any = None
 
     @property
     def data_dir(self) -> Path:
