@@ -174,9 +174,9 @@ def _sse(event: str, data: Mapping[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def sse_body(message_id: str, model: str, turn: Mapping[str, Any]) -> bytes:
-    u = turn["usage"]
-    start_usage = {
+def api_usage(u: Mapping[str, Any], *, output_tokens: int | None = None) -> dict[str, Any]:
+    """A scripted turn's usage in the Messages API's shape."""
+    return {
         "input_tokens": u["input_tokens"],
         "cache_creation_input_tokens": u["cache_creation_input_tokens"],
         "cache_read_input_tokens": u["cache_read_input_tokens"],
@@ -184,9 +184,13 @@ def sse_body(message_id: str, model: str, turn: Mapping[str, Any]) -> bytes:
             "ephemeral_5m_input_tokens": u["ephemeral_5m_input_tokens"],
             "ephemeral_1h_input_tokens": u["ephemeral_1h_input_tokens"],
         },
-        "output_tokens": 1,
+        "output_tokens": u["output_tokens"] if output_tokens is None else output_tokens,
         "service_tier": "standard",
     }
+
+
+def sse_body(message_id: str, model: str, turn: Mapping[str, Any]) -> bytes:
+    start_usage = api_usage(turn["usage"], output_tokens=1)  # message_start carries a placeholder output count
     parts = [
         _sse(
             "message_start",
@@ -256,7 +260,7 @@ def sse_body(message_id: str, model: str, turn: Mapping[str, Any]) -> bytes:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": turn["stop_reason"], "stop_sequence": None},
-                "usage": {"output_tokens": u["output_tokens"]},
+                "usage": {"output_tokens": turn["usage"]["output_tokens"]},
             },
         )
     )
@@ -265,7 +269,6 @@ def sse_body(message_id: str, model: str, turn: Mapping[str, Any]) -> bytes:
 
 
 def json_message(message_id: str, model: str, turn: Mapping[str, Any]) -> dict[str, Any]:
-    u = turn["usage"]
     return {
         "id": message_id,
         "type": "message",
@@ -274,17 +277,7 @@ def json_message(message_id: str, model: str, turn: Mapping[str, Any]) -> dict[s
         "content": turn["content"],
         "stop_reason": turn["stop_reason"],
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": u["input_tokens"],
-            "cache_creation_input_tokens": u["cache_creation_input_tokens"],
-            "cache_read_input_tokens": u["cache_read_input_tokens"],
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": u["ephemeral_5m_input_tokens"],
-                "ephemeral_1h_input_tokens": u["ephemeral_1h_input_tokens"],
-            },
-            "output_tokens": u["output_tokens"],
-            "service_tier": "standard",
-        },
+        "usage": api_usage(turn["usage"]),
     }
 
 
