@@ -171,6 +171,39 @@ def test_config_changes_killed_mid_write_keep_valid_files_and_the_cache_never_se
     assert ledger_totals(data_dir) == expected_totals([main])
 
 
+def test_a_writer_killed_between_its_temp_file_and_the_rename_leaves_no_litter_once_the_next_write_lands(
+        data_dir: Path, subprocess_env: dict) -> None:
+    # `tokens budget daily 5000`, SIGKILLed at the one instant the crash trials above rarely hit: its temp file
+    # is written, the rename into overrides.json not yet done. Nothing will ever rename or remove that file.
+    die_at_rename = ("import os, signal, sys; rename = os.replace\n"
+                     "os.replace = lambda src, dst: (os.kill(os.getpid(), signal.SIGKILL)\n"
+                     "                               if str(dst).endswith('overrides.json') else rename(src, dst))\n"
+                     "sys.argv[1:] = ['budget', 'daily', '5000']\n"
+                     "from token_budget.entry import main; main()")
+    killed = subprocess.Popen([sys.executable, "-c", die_at_rename], env=subprocess_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert killed.wait(timeout=60) == -signal.SIGKILL, killed.communicate()
+    killed.communicate()
+    orphan = data_dir / f".overrides.json.{killed.pid}.tmp"
+    assert json.loads(orphan.read_text()) == {"budgets": {"global": {"daily_limit": 5000}}}
+    assert not (data_dir / "overrides.json").exists()  # the change never landed, as if the command never ran
+
+    # Another writer, alive and between its own write and rename: its temp file is still needed.
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    in_flight = data_dir / f".overrides.json.{writer.pid}.tmp"
+    in_flight.write_text("{}")
+    try:
+        done = subprocess.run([sys.executable, "-m", "token_budget", "budget", "daily", "7000"],
+                              env=subprocess_env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        # The next write clears the dead writer's file and leaves the live one's alone.
+        assert sorted(p.name for p in data_dir.glob(".overrides.json.*")) == [in_flight.name]
+    finally:
+        writer.kill()
+        writer.wait()
+    assert json.loads((data_dir / "overrides.json").read_text()) == {"budgets": {"global": {"daily_limit": 7000}}}
+
+
 # -- alert delivery --------------------------------------------------------------------------------------------
 
 

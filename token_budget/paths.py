@@ -79,6 +79,41 @@ def write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+    _remove_orphaned_temps(path)
+
+
+def _remove_orphaned_temps(path: Path) -> None:
+    """Delete the temporary files of earlier writers of `path` that died (SIGKILL, power loss) before renaming.
+
+    Only a dead writer's file goes: not every caller holds a lock, and a live writer still needs its file for
+    the rename. The writer's PID is in the name; a PID since reused keeps its file until a later write."""
+    prefix = f".{path.name}."
+    try:
+        with os.scandir(path.parent) as entries:
+            names = [entry.name for entry in entries if entry.name.startswith(prefix) and entry.name.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        digits = name[len(prefix):-len(".tmp")]
+        if not (digits.isascii() and digits.isdigit()):
+            continue  # not a name write_atomically makes
+        pid = int(digits)
+        if not 0 < pid < 2**31 or pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            os.unlink(path.parent / name)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's live process
+        return True
+    return True
 
 
 def daily_report_path(data_dir: Path, day: object) -> Path:
