@@ -65,7 +65,8 @@ def response(*, blocks: int = 1, session_id: str = "sess-1", timestamp: str = "2
     return lines
 
 
-def user_line(text: str = "hello", session_id: str = "sess-1", timestamp: str = "2026-11-28T10:29:59.000Z") -> dict[str, Any]:
+def user_line(text: str = "hello", session_id: str = "sess-1",
+              timestamp: str = "2026-11-28T10:29:59.000Z") -> dict[str, Any]:
     return {"parentUuid": None, "isSidechain": False, "type": "user", "sessionId": session_id,
             "uuid": str(uuid.uuid4()), "timestamp": timestamp, "cwd": "/tmp/proj",
             "message": {"role": "user", "content": text}}

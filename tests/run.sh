@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need (system packages, the package with its test extras, the pinned Claude Code
-# CLI and ccusage from npm) and run the whole suite. README.md and .ci/run both call this.
+# CLI and ccusage from npm), lint with ruff and run the whole suite. README.md and .ci/run both call this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +18,6 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m ruff check token_budget tests benchmarks scripts  # the lint gate: a finding fails the run
 bash tests/e2e/install.sh >/dev/null
 exec python3 -m pytest -q -p no:cacheprovider "$@"

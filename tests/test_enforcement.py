@@ -293,7 +293,8 @@ def test_economy_moves_sonnet_subagents_to_haiku(economy: Session) -> None:
     economy.hook("UserPromptSubmit", prompt="go")
     tool_input = {"description": "d", "prompt": "p", "model": "opus"}
     assert economy.hook("PreToolUse", tool_name="Agent", tool_input=tool_input) == (0, {"hookSpecificOutput": {
-        "hookEventName": "PreToolUse", "permissionDecision": "allow", "updatedInput": {**tool_input, "model": "haiku"}}})
+        "hookEventName": "PreToolUse", "permissionDecision": "allow",
+        "updatedInput": {**tool_input, "model": "haiku"}}})
     haiku = {"description": "d", "prompt": "p", "model": "haiku"}
     assert economy.hook("PreToolUse", tool_name="Agent", tool_input=haiku) == (0, {})
 
@@ -311,7 +312,8 @@ def test_economy_limits_reads_of_large_files_inside_the_project(economy: Session
     assert economy.hook("PreToolUse", tool_name="Read", tool_input=read, cwd=str(project)) == (0, {
         "hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow",
                                "updatedInput": {"file_path": str(big), "limit": 400}}})
-    assert economy.hook("PreToolUse", tool_name="Read", tool_input={"file_path": str(small)}, cwd=str(project)) == (0, {})
+    assert economy.hook("PreToolUse", tool_name="Read", tool_input={"file_path": str(small)},
+                        cwd=str(project)) == (0, {})
     outside = tmp_path / "elsewhere.log"
     outside.write_text("z" * 60_000)
     assert economy.hook("PreToolUse", tool_name="Read", tool_input={"file_path": str(outside)},
@@ -347,7 +349,8 @@ def test_grep_results_are_forgotten_after_an_edit_and_all_after_compaction(econo
     assert economy.hook("PreToolUse", tool_name="Grep", tool_input=grep) == (0, {})
     economy.hook("PostToolUse", tool_name="WebFetch", tool_input={"url": "https://x.test", "prompt": "p"})
     economy.hook("PreCompact", trigger="manual")
-    assert economy.hook("PreToolUse", tool_name="WebFetch", tool_input={"url": "https://x.test", "prompt": "p"}) == (0, {})
+    assert economy.hook("PreToolUse", tool_name="WebFetch",
+                        tool_input={"url": "https://x.test", "prompt": "p"}) == (0, {})
 
 
 def test_normal_mode_never_denies_repeats(tmp_path: Path, monkeypatch, claude_dir: Path) -> None:

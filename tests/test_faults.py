@@ -43,10 +43,13 @@ def test_a_full_disk_fails_open_loses_nothing_and_recovers(tmp_path: Path, claud
     first.write_text(json.dumps(hook_payload("Stop", path)))
     for _ in range(300):  # enough new requests that recording them needs more than the space left
         write_lines(path, response(output_tokens=3))
+    rows = (f"import sqlite3; db = sqlite3.connect('{data}/ledger.db'); "
+            "print(db.execute('select count(*) from requests').fetchone()[0])")
     script = textwrap.dedent(f"""
         set -e
         mount -t tmpfs -o size=600k tmpfs {data}
         hook() {{ TOKEN_BUDGET_HOME={data} {sys.executable} -S {LAUNCHER} Stop < {first}; }}
+        count() {{ TOKEN_BUDGET_HOME={data} {sys.executable} -c "{rows}"; }}
         head -c 20000 {path} > /dev/null
         cp {path} {tmp_path}/full.jsonl
         # 1. record the first request while there is room: truncate the transcript to its first line for now
@@ -56,11 +59,11 @@ def test_a_full_disk_fails_open_loses_nothing_and_recovers(tmp_path: Path, claud
         dd if=/dev/zero of={data}/filler bs=1k 2>/dev/null || true
         cp {tmp_path}/full.jsonl {path}
         hook > {tmp_path}/out2; echo $? > {tmp_path}/rc2
-        TOKEN_BUDGET_HOME={data} {sys.executable} -c "import sqlite3; print(sqlite3.connect('{data}/ledger.db').execute('select count(*) from requests').fetchone()[0])" > {tmp_path}/count2 2>&1 || true
+        count > {tmp_path}/count2 2>&1 || true
         # 3. free the space: the next hook converges
         rm {data}/filler
         hook > {tmp_path}/out3
-        {sys.executable} -c "import sqlite3; print(sqlite3.connect('{data}/ledger.db').execute('select count(*) from requests').fetchone()[0])" > {tmp_path}/count3
+        count > {tmp_path}/count3
     """)
     env = {k: v for k, v in subprocess_env.items() if k != "PYTHONPATH"}
     subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, check=True)

@@ -35,7 +35,8 @@ def rollup_matches(db: sqlite3.Connection) -> None:
     rolled = db.execute(f"SELECT hour, model, requests, {', '.join(COLS)} FROM hourly_totals WHERE requests != 0"
                         ).fetchall()
     assert sorted(rolled) == sorted(live)
-    assert db.execute(f"SELECT COUNT(*) FROM hourly_totals WHERE requests = 0 AND ({' OR '.join(f'{c} != 0' for c in COLS)})").fetchone()[0] == 0
+    nonzero = " OR ".join(f"{c} != 0" for c in COLS)
+    assert db.execute(f"SELECT COUNT(*) FROM hourly_totals WHERE requests = 0 AND ({nonzero})").fetchone()[0] == 0
 
 
 def test_inserts_upserts_that_grow_or_move_a_request_and_deletes_keep_the_rollup_exact(tmp_path: Path) -> None:

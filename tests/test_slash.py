@@ -96,7 +96,8 @@ def test_the_slash_command_writes_budgets_where_the_hooks_read_them(tmp_path: Pa
     env["TOKEN_BUDGET_PYTHON"] = sys.executable
     plugin_data, home = tmp_path / "plugin-data", tmp_path / "tb-home"
     line = _bang_line(plugin_data, "budget daily 5000")
-    proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env={**env, "TOKEN_BUDGET_HOME": str(home)})
+    proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True,
+                          env={**env, "TOKEN_BUDGET_HOME": str(home)})
     assert proc.returncode == 0 and f"in {home / 'overrides.json'}" in proc.stdout, (proc.stdout, proc.stderr)
     assert not (plugin_data / "overrides.json").exists()
     proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env=env)

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def record_event(db: sqlite3.Connection, *, level: str, kind: str, message: str, created_at: str,
                  scope: str | None = None, session_id: str | None = None, alert_key: str | None = None) -> None:
     db.execute(
-        "INSERT INTO events (created_at, level, kind, scope, session_id, alert_key, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (created_at, level, kind, scope, session_id, alert_key, message) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (created_at, level, kind, scope, session_id, alert_key, message),
     )
 
@@ -40,7 +41,7 @@ def has_degradation(db: sqlite3.Connection, session_id: str | None, kind: str, s
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def list_events(db: sqlite3.Connection, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:

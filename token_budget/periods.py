@@ -10,7 +10,6 @@ import os
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 
-
 # Zones that are UTC under another name: answered without importing zoneinfo, which costs a hook milliseconds.
 UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"})
 

@@ -109,8 +109,8 @@ def evaluate(states: list[BudgetState] | tuple[BudgetState, ...], *, mode: str |
         key=lambda pair: (severity(pair[0]), not pair[1].scope.startswith("model:")),
         reverse=True,
     )
-    blocked_models = tuple(s.scope[len("model:"):] for s in states
-                           if s.scope.startswith("model:") and severity(effective_level(s, settings)) >= severity("block"))
+    blocked_models = tuple(s.scope[len("model:"):] for s in states if s.scope.startswith("model:")
+                           and severity(effective_level(s, settings)) >= severity("block"))
     economy = economy_active(states, settings, model)
     actions = tuple(a for a in settings.strategies if a in STRATEGIES) if economy else ()
     if not ranked or ranked[0][0] == "ok":

@@ -444,7 +444,8 @@ def _by_day_model(agg: Aggregate) -> dict[str, dict[str, Cell]]:
     return out
 
 
-def _ccusage_counts(cell: Cell, *, total_key: str | None = "totalTokens", cost_key: str = "totalCost") -> dict[str, Any]:
+def _ccusage_counts(cell: Cell, *, total_key: str | None = "totalTokens",
+                    cost_key: str = "totalCost") -> dict[str, Any]:
     out: dict[str, Any] = {"inputTokens": cell.input, "outputTokens": cell.output,
                            "cacheCreationTokens": cell.cache_creation, "cacheReadTokens": cell.cache_read}
     if total_key:

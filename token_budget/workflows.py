@@ -28,7 +28,7 @@ def active_runs(db: sqlite3.Connection, session_id: str | None = None) -> list[d
         args = (session_id,)
     cursor = db.execute(sql + " ORDER BY started_at DESC, id DESC", args)
     names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def start_run(db: sqlite3.Connection, session_id: str, name: str, now: str, *, phase: str | None = None,

@@ -177,7 +177,7 @@ def test_two_turns_and_one_tool_call_marketplace_install(claude_env: ClaudeEnv) 
     out = tokens(claude_env, data, "log", "--json").stdout
     log = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
     assert [e["request_id"] for e in log] == [f"{r['message_id']}:{r['request_id']}" for r in rows]
-    for e, r in zip(log, rows):
+    for e, r in zip(log, rows, strict=True):
         tk = e["tokens"]
         assert (tk["input"], tk["output"], tk["cache_creation"], tk["cache_read"]) == (
             r["input_tokens"],

@@ -65,7 +65,8 @@ def build_realistic_tree(home: Path, seed: int = 3) -> None:
             lines: list[dict] = []
             for turn in range(rng.randint(3, 12)):
                 day = 20 + (s + turn // 4) % 5
-                ts = f"2026-11-{day:02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z"
+                ts = (f"2026-11-{day:02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
+                      f"{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z")
                 lines.append(user_line(session_id=session, timestamp=ts))
                 lines += response(session_id=session, timestamp=ts, model=rng.choice(models),
                                   blocks=rng.randint(1, 4), partial_output=rng.choice([None, 1, 7]),

@@ -79,8 +79,8 @@ def _ledger(env: Any) -> Check:
 
 
 def _hooks(env: Any) -> Check:
-    from .install import installed_events, plugin_enabled, settings_path
     from .hook import HOOK_EVENTS
+    from .install import installed_events, plugin_enabled, settings_path
 
     if os.environ.get("CLAUDE_PLUGIN_ROOT"):
         return Check("hooks", "ok", "running inside the token-budget plugin (hooks/hooks.json)")
@@ -112,7 +112,8 @@ def _transcripts(env: Any, claude_dirs: list[Path]) -> Check:
         return Check("transcripts", "warn", f"no Claude Code transcripts under {where}",
                      "Set CLAUDE_CONFIG_DIR if Claude Code keeps its files elsewhere.")
     try:
-        malformed = env.ledger.db.execute("SELECT COALESCE(SUM(malformed_lines), 0) FROM transcript_offsets").fetchone()[0]
+        malformed = env.ledger.db.execute(
+            "SELECT COALESCE(SUM(malformed_lines), 0) FROM transcript_offsets").fetchone()[0]
     except Exception:
         malformed = 0
     detail = f"{len(files):,} files under {where}"
@@ -126,7 +127,8 @@ def _hook_log(env: Any) -> Check:
     path = env.data_dir / "hook.log"
     if not path.exists():
         return Check("hook errors", "ok", "none logged")
-    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln and not ln.startswith(" ")]
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith(" ")]
     if not lines:
         return Check("hook errors", "ok", "none logged")
     return Check("hook errors", "warn", f"{len(lines)} logged; last: {lines[-1][:200]}", f"See {path}.")
@@ -153,7 +155,8 @@ def _alert_channels(env: Any) -> Check:
                          f"{hint} Or set alerts.channels in your own token_budgets.yaml.")
         return Check("alert channels", "fail", detail, hint)
     if failed:
-        return Check("alert channels", "warn", f"{names}; {failed}", "See `tokens alerts` and alerts.log in the data dir.")
+        return Check("alert channels", "warn", f"{names}; {failed}",
+                     "See `tokens alerts` and alerts.log in the data dir.")
     return Check("alert channels", "ok", names)
 
 

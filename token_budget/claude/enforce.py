@@ -23,8 +23,18 @@ from ..events import has_degradation, record_degradation, record_event
 from ..ledger import Ledger
 from ..models import Alert, BudgetState, Decision, Degradation, severity
 from ..periods import day_bounds, iso, today, zone
-from ..policy import (FAMILY_ORDER, Settings, announce, binds, cheaper_family, economy_context, evaluate, family,
-                      family_blocked, scope_name)
+from ..policy import (
+    FAMILY_ORDER,
+    Settings,
+    announce,
+    binds,
+    cheaper_family,
+    economy_context,
+    evaluate,
+    family,
+    family_blocked,
+    scope_name,
+)
 from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -201,7 +211,9 @@ def call_key(tool: Any, tool_input: Any) -> tuple[str, str] | None:
         summary = f"WebFetch of {tool_input.get('url')}"
     else:
         ident = [tool_input]
-        summary = f"Grep for {tool_input.get('pattern')!r}" + (f" in {tool_input['path']}" if tool_input.get("path") else "")
+        summary = f"Grep for {tool_input.get('pattern')!r}"
+        if tool_input.get("path"):
+            summary += f" in {tool_input['path']}"
     # The identity itself is the key (short text): a hash would cost an import on the hot path, a checksum could
     # collide and deny a call that was not a repeat.
     return json.dumps([tool, *ident], sort_keys=True, default=str), summary
@@ -230,8 +242,9 @@ def claim_alerts(ledger: Ledger, step: Step, project_dir: str | None = None) -> 
             if claim(db, alert):
                 claimed.append(alert)
                 state = by_scope.get(alert.scope)
-                message = (f"the {scope_name(alert.scope)} crossed {alert.threshold}%: {alert.used:,} / {alert.limit:,} "
-                           f"tokens" + (f" (${state.used_usd:,.2f})" if state and state.used_usd else ""))
+                message = (f"the {scope_name(alert.scope)} crossed {alert.threshold}%: "
+                           f"{alert.used:,} / {alert.limit:,} tokens"
+                           + (f" (${state.used_usd:,.2f})" if state and state.used_usd else ""))
                 record_event(db, level=alert.level, kind="threshold", message=message, created_at=step.stamp,
                              scope=alert.scope, session_id=step.session_id, alert_key=alert.key)
         if claimed:  # rare: the outbox is imported only when something was claimed

@@ -36,7 +36,8 @@ def read_settings(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8") or "{}")
     except ValueError as exc:
-        raise TokenBudgetError(f"{path} is not valid JSON ({exc}).", "Fix or remove it, then run the command again.") from exc
+        raise TokenBudgetError(f"{path} is not valid JSON ({exc}).",
+                               "Fix or remove it, then run the command again.") from exc
     if not isinstance(data, dict):
         raise TokenBudgetError(f"{path} does not hold a JSON object.", "Fix or remove it, then run the command again.")
     return data
@@ -80,7 +81,8 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
     if not hooks:
         settings.pop("hooks")
     status = settings.get("statusLine")
-    ours = isinstance(status, dict) and "statusline" in str(status.get("command", "")) and "token_budget" in str(status.get("command", ""))
+    command = str(status.get("command", "")) if isinstance(status, dict) else ""
+    ours = "statusline" in command and "token_budget" in command
     if statusline and not uninstall:
         settings["statusLine"] = {"type": "command", "command": statusline_command(python, data_dir), "padding": 0}
     elif uninstall and ours:

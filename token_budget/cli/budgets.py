@@ -47,7 +47,8 @@ def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
     if scope.startswith("model:") or scope in (budgets.get("per_model") or {}) or scope.startswith("claude") or \
             any(c in scope for c in "*?["):
         return ["budgets", "per_model", scope.removeprefix("model:")], "model"
-    workflows = ", ".join(sorted(set(budgets.get("per_workflow") or {}) | set(env.config.get("workflows", default={}) or {})))
+    known = set(budgets.get("per_workflow") or {}) | set(env.config.get("workflows", default={}) or {})
+    workflows = ", ".join(sorted(known))
     raise TokenBudgetError(
         f"{scope!r} is not a budget scope.",
         f"Use daily, monthly, session, a workflow ({workflows or 'none configured'}) or a model key such as "
@@ -93,7 +94,7 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         stored: Any = value
     elif kind == "session":
         if unit == "usd":
-            raise TokenBudgetError("The session budget is in tokens only.", f"Run `tokens budget session 200000`.")
+            raise TokenBudgetError("The session budget is in tokens only.", "Run `tokens budget session 200000`.")
         stored = value
     else:
         current = env.config.get(*keys)

@@ -113,7 +113,8 @@ def render_entry(entry: dict) -> str:  # type: ignore[type-arg]
         f"    cache_creation: {tokens['cache_creation']:,}",
         f"    cache_read: {tokens['cache_read']:,}",
         f"    total: {tokens['total']:,}",
-        f"  cost: ${entry['cost_usd']:,.4f}" + ("" if entry["cost_status"] == "priced" else f" ({entry['cost_status']})"),
+        f"  cost: ${entry['cost_usd']:,.4f}"
+        + ("" if entry["cost_status"] == "priced" else f" ({entry['cost_status']})"),
         "  cumulative:",
         f"    workflow: {'-' if cumulative['workflow'] is None else format(cumulative['workflow'], ',')}",
         f"    daily: {cumulative['daily']:,}",
