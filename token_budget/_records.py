@@ -23,21 +23,23 @@ class factory:  # noqa: N801  (used like dataclasses.field(default_factory=…))
 def record(cls: type | None = None, /, *, frozen: bool = True):  # type: ignore[no-untyped-def]
     def build(cls: type) -> type:
         names = tuple(cls.__dict__.get("__annotations__", {}))
-        namespace: dict[str, object] = {"_MISSING": _MISSING, "_set": object.__setattr__}
+        namespace: dict[str, object] = {"_MISSING": _MISSING}
         params, body = [], []
         for name in names:
             default = cls.__dict__.get(name, _MISSING)
             if isinstance(default, factory):
                 namespace[f"_make_{name}"] = default.make
                 params.append(f"{name}=_MISSING")
-                body.append(f" _set(self, {name!r}, _make_{name}() if {name} is _MISSING else {name})")
+                body.append(f" _d[{name!r}] = _make_{name}() if {name} is _MISSING else {name}")
                 delattr(cls, name)
             else:
                 if default is not _MISSING:
                     namespace[f"_default_{name}"] = default
                 params.append(name if default is _MISSING else f"{name}=_default_{name}")
-                body.append(f" _set(self, {name!r}, {name})")
-        exec(f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or " pass"), namespace)  # noqa: S102
+                body.append(f" _d[{name!r}] = {name}")
+        # Writes go straight to the instance dict: object.__setattr__ per field made a UsageEvent 3x slower to build.
+        body.insert(0, " _d = self.__dict__")
+        exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), namespace)  # noqa: S102
         cls.__init__ = namespace["__init__"]  # type: ignore[misc]
         cls.__record_fields__ = names  # type: ignore[attr-defined]
         cls.__repr__ = _repr  # type: ignore[method-assign]
