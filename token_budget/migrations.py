@@ -329,3 +329,10 @@ def m007_hourly_totals(db: sqlite3.Connection) -> None:
     db.execute(f"CREATE TRIGGER requests_rollup_update AFTER UPDATE ON requests WHEN {changed} "
                f"BEGIN {remove_old}; {insert_new}; END")
     db.execute(f"CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests BEGIN {remove_old}; END")
+
+
+@migration
+def m008_drop_time_index(db: sqlite3.Connection) -> None:
+    # requests_budget_sums (m005) starts with timestamp, so it serves every range and ORDER BY timestamp that
+    # requests_by_time did; the duplicate cost every insert a B-tree write (about 15% of a 200 MB import).
+    _run(db, "DROP INDEX IF EXISTS requests_by_time")
