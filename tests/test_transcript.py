@@ -236,3 +236,30 @@ def test_find_transcripts_walks_projects_recursively(claude_dir: Path) -> None:
     found = find_transcripts([claude_dir])
     assert found == sorted([main, side])
     assert journal not in found
+
+
+def test_every_field_of_a_line_lands_in_its_own_column(data_dir: Path, claude_dir: Path) -> None:
+    # The event and the row are built positionally for speed; distinct values in every field catch a swap.
+    lines = response(message_id="msg_fields", request_id="req_fields", session_id="sess-fields", cwd="/w/fields",
+                     model="claude-opus-4-5", is_sidechain=True, agent_id="agent-7", input_tokens=3,
+                     output_tokens=5, cache_5m=7, cache_1h=11, cache_read=13, speed="fast")
+    lines[0]["gitBranch"] = "feature/x"
+    lines[0]["message"]["usage"]["service_tier"] = "priority"
+    path = write_lines(transcript_path(claude_dir, "sess-fields", project="-w-fields"), lines)
+    with Ledger.open(data_dir) as ledger:
+        ingest(ledger, path)
+        row = dict(ledger.rows()[0])
+    assert {k: row[k] for k in (
+        "message_id", "request_id", "timestamp", "session_id", "project", "cwd", "git_branch", "agent_id",
+        "agent_type", "is_sidechain", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
+        "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier", "cost_status",
+        "source", "workflow", "workflow_run_id", "phase",
+    )} == {
+        "message_id": "msg_fields", "request_id": "req_fields", "timestamp": "2026-11-28T10:30:00.000Z",
+        "session_id": "sess-fields", "project": "-w-fields", "cwd": "/w/fields", "git_branch": "feature/x",
+        "agent_id": "agent-7", "agent_type": None, "is_sidechain": 1, "model": "claude-opus-4-5",
+        "input_tokens": 3, "output_tokens": 5, "cache_creation_5m_tokens": 7, "cache_creation_1h_tokens": 11,
+        "cache_read_tokens": 13, "total_tokens": 39, "speed": "fast", "service_tier": "priority",
+        "cost_status": "unpriced", "source": "hook", "workflow": None, "workflow_run_id": None, "phase": None,
+    }
+    assert row["recorded_at"] and row["cost_micros"] == 0

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._records import fields
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
 from .models import UsageEvent
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from .pricing import PriceTable
 
 BUSY_TIMEOUT_MS = 60_000
-EVENT_COLUMNS = fields(UsageEvent)
 USAGE_COLUMNS = (
     "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
     "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier",
@@ -97,6 +95,10 @@ def storage_error(path: Path, exc: Exception) -> LedgerError:
                            "Another tokens process held it too long; this event is retried by the next hook.")
     return LedgerError(f"The ledger {path} cannot be used: {text}.",
                        "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's transcripts.")
+
+
+def _message_id(row: tuple[Any, ...]) -> str:
+    return row[0]  # type: ignore[no-any-return]
 
 
 def strongest(events: Sequence[UsageEvent]) -> list[UsageEvent]:
@@ -201,6 +203,7 @@ class Ledger:
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
         now = utc_now()
         rows = [self._row(e, source, now, prices, runs) for e in events]
+        rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
         # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
         changed = self.db.executemany(UPSERT_SQL, rows).rowcount
         inserted = len({e.message_id for e in events} - existing)
@@ -237,16 +240,18 @@ class Ledger:
         else:
             cost_micros, cost_status = 0, "unpriced"
         run_id = workflow = phase = None
-        for rid, name, run_phase, started, ended in runs.get(event.session_id or "", ()):
-            if started <= event.timestamp and (ended is None or event.timestamp < ended):
-                run_id, workflow, phase = rid, name, run_phase
-        values = {c: getattr(event, c) for c in EVENT_COLUMNS}  # not astuple(): it deep-copies every field
-        values.update(
-            total_tokens=event.total_tokens, cost_micros=cost_micros, cost_status=cost_status,
-            is_sidechain=int(event.is_sidechain), workflow=workflow, workflow_run_id=run_id, phase=phase,
-            source=source, recorded_at=now,
+        session_runs = runs.get(event.session_id or "")
+        if session_runs:
+            for rid, name, run_phase, started, ended in session_runs:
+                if started <= event.timestamp and (ended is None or event.timestamp < ended):
+                    run_id, workflow, phase = rid, name, run_phase
+        e = event  # spelled out in ROW_COLUMNS order (a test pins it): a dict per row cost an import seconds
+        return (
+            e.message_id, e.timestamp, e.model, e.input_tokens, e.output_tokens, e.cache_creation_5m_tokens,
+            e.cache_creation_1h_tokens, e.cache_read_tokens, e.total_tokens, e.speed, e.service_tier, cost_micros,
+            cost_status, e.request_id, e.session_id, e.project, e.cwd, e.git_branch, e.agent_id, e.agent_type,
+            int(e.is_sidechain), workflow, run_id, phase, source, now,
         )
-        return tuple(values[c] for c in ROW_COLUMNS)
 
     # -- reading ---------------------------------------------------------------------------------------------
 
