@@ -4,7 +4,7 @@ test_alerts_delivery (an http.server standing in for Slack, an aiosmtpd relay), 
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from token_budget.cli import cli
 from token_budget.config import load
 from token_budget.delivery import sender_running
 from token_budget.ledger import Ledger, utc_now
+from token_budget.models import UsageEvent
 from token_budget.outbox import channels, enqueue_report
 from token_budget.reports import build_report, day_period, render_yaml, write_daily_if_due
 
@@ -175,3 +176,57 @@ def test_a_webhook_outage_delays_the_report_and_never_doubles_it(
     [post] = slack.posts
     assert post["text"].startswith(f"📊 Token budget daily report {DAY}\n\nTotal: 150 tokens")
     assert len(deliveries(data_dir)) == 1
+
+
+# -- tokens alerts test CHANNEL --report --------------------------------------------------------------------------
+
+
+def test_tokens_alerts_test_report_sends_todays_report_so_far_as_the_daily_report_is_sent(
+    slack: SlackServer, other_slack: SlackServer, mail, config, data_dir: Path
+) -> None:
+    now = datetime.now(timezone.utc)
+    today = now.date().isoformat()
+    sonnet = UsageEvent(message_id="t1", timestamp=utc_now(), model="claude-sonnet-4-5-20250929", session_id="s1",
+                        input_tokens=100_000, output_tokens=10_000)  # 100000x3 + 10000x15 = $0.45
+    with Ledger.open(data_dir) as ledger, ledger.transaction():
+        ledger.record([sonnet], source="test", prices=config.price_table())
+
+    def alerts_test(*args: str):
+        return CliRunner().invoke(cli, ["alerts", "test", *args, "--report"], catch_exceptions=False)
+
+    result = alerts_test("slack")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"OK: slack: posted to http://127.0.0.1:{slack.port}/[redacted].\n"
+    [post] = slack.posts  # the daily report's Slack message, marked as a test
+    assert post["text"].startswith(f"📊 Token budget daily report {today} (test)\n\n"
+                                   "Total: 110,000 tokens, $0.45 (1 requests)\n")
+    assert [b["type"] for b in post["blocks"]] == ["header", "section", "context"]
+
+    assert alerts_test("email").exit_code == 0
+    [received] = mail.messages
+    msg = received["message"]
+    assert msg["Subject"] == f"[test] [token-budget] Daily report {today}: 110,000 tokens, $0.45"
+    assert msg["X-Token-Budget-Report"] == today
+    report = CliRunner().invoke(cli, ["report"], catch_exceptions=False).stdout
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == report  # today's `tokens report`
+
+    # A channel without `reports: true` can be tried too; it is told it gets no daily report.
+    result = alerts_test("slack.2")
+    assert result.exit_code == 0
+    assert "Note: slack.2 has no `reports: true`, so it gets no daily report" in result.stderr
+    assert other_slack.hits == 1
+
+    # A test is no delivery: nothing waits in the outbox, and tomorrow the real report of today still goes out.
+    assert deliveries(data_dir) == []
+    with Ledger.open(data_dir) as ledger:
+        assert write_daily_if_due(ledger, config, data_dir, now=now + timedelta(days=1)) is not None
+    assert run_sender(data_dir) == 2
+    assert slack.posts[-1]["text"].startswith(f"📊 Token budget daily report {today}\n\nTotal: 110,000 tokens")
+    assert len(mail.messages) == 2
+
+
+def test_tokens_alerts_test_report_fails_with_exit_2(slack: SlackServer, config) -> None:
+    slack.mode = "500"
+    result = CliRunner().invoke(cli, ["alerts", "test", "slack", "--report"])
+    assert result.exit_code == 2
+    assert f"Error: slack: HTTP 500 from http://127.0.0.1:{slack.port}/[redacted] (internal_error)" in result.output

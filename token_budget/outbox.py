@@ -488,6 +488,17 @@ class ReportMessage:
     kind = "report"
 
 
+def report_period(report: Mapping[str, Any]) -> str:
+    return str(report.get("date") or report.get("month"))
+
+
+def report_message(report: Mapping[str, Any], yaml_text: str) -> ReportMessage:
+    """The outbox item for a report (reports.build_report) and its YAML without storing it: what `load_report`
+    gives the sender once `enqueue_report` stored them."""
+    period = report_period(report)
+    return ReportMessage(report_key(period), period, json.loads(json.dumps(report, ensure_ascii=False)), yaml_text)
+
+
 def report_channels(chans: Sequence[Channel]) -> list[Channel]:
     """The channels that receive the daily report: `reports: true`, and somewhere to send it (not console)."""
     return [c for c in chans if c.reports and c.type != "console"]
@@ -507,7 +518,7 @@ def enqueue_report(
     targets = report_channels(chans)
     if not targets:
         return 0
-    period = str(report.get("date") or report.get("month"))
+    period = report_period(report)
     key = report_key(period)
     db.execute(
         "INSERT INTO report_messages (key, period, report, yaml, created_at) VALUES (?, ?, ?, ?, ?) "

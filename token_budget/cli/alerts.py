@@ -1,8 +1,10 @@
-"""`tokens alerts`: alerts and daily reports with their delivery per channel; `tokens alerts test CHANNEL`."""
+"""`tokens alerts`: alerts and daily reports with their delivery per channel; `tokens alerts test CHANNEL
+[--report]`."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -23,6 +25,7 @@ def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
     Example:
         tokens alerts                 # what fired, and whether Slack and email got it
         tokens alerts test slack      # send a test alert through the slack channel now
+        tokens alerts test email --report   # send today's daily report so far through email now
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -76,9 +79,12 @@ def _state(delivery: dict) -> str:
 
 @alerts.command(name="test")
 @click.argument("channel")
+@click.option("--report", "daily_report", is_flag=True,
+              help="Send today's daily report so far, as the daily report is sent, instead of a test alert.")
 @pass_env
-def test_channel(env: Env, channel: str) -> None:
-    """Send a test alert through CHANNEL (console, slack, email, or slack.2 …) now; exit 2 if it fails."""
+def test_channel(env: Env, channel: str, daily_report: bool) -> None:
+    """Send a test alert (or, with --report, today's daily report) through CHANNEL (console, slack, email, or
+    slack.2 …) now; exit 2 if it fails."""
     from ..delivery import DeliveryError, Settings, send
     from ..ledger import utc_now
     from ..models import Alert
@@ -92,6 +98,9 @@ def test_channel(env: Env, channel: str) -> None:
             f"No alert channel named {channel!r} (configured: {names}).\n"
             "Add it under alerts.channels in token_budgets.yaml."
         )
+    if daily_report:
+        _test_report(env, chosen)
+        return
     alert = Alert(
         scope="daily",
         level="alert",
@@ -110,6 +119,34 @@ def test_channel(env: Env, channel: str) -> None:
     click.echo(f"Sending a test alert through {chosen.describe()} …", err=True)
     try:
         result = send(chosen, alert, Settings.from_env(), test=True)
+    except DeliveryError as exc:
+        raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
+    click.echo(f"OK: {result}.")
+    sys.stdout.flush()
+
+
+def _test_report(env: Env, chosen: Any) -> None:
+    """Today's report so far, built and sent as the hook and the sender send a day's report, marked as a test.
+
+    It goes straight to the channel rather than through an outbox row: the row's key is the day's, so a test
+    delivery would stand in for the real report of that day (one delivery per report and channel), and a
+    failed test would keep being retried in the background."""
+    from ..delivery import DeliveryError, Settings, send
+    from ..outbox import render_report, report_message
+    from ..reports import build_report, render_yaml, resolve_period
+
+    report = build_report(env.ledger, env.config, resolve_period(env.config))
+    message = report_message(report, render_yaml(report))
+    if chosen.type == "console":
+        click.echo(render_report(message, test=True)["text"])
+        click.echo("console: OK (daily reports go to slack and email channels with `reports: true`, not the console).")
+        return
+    if not chosen.reports:
+        click.echo(f"Note: {chosen.name} has no `reports: true`, so it gets no daily report; add it to the channel "
+                   "in alerts.channels for one each day.", err=True)
+    click.echo(f"Sending the daily report of {message.period} so far through {chosen.describe()} …", err=True)
+    try:
+        result = send(chosen, message, Settings.from_env(), test=True)
     except DeliveryError as exc:
         raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
     click.echo(f"OK: {result}.")
