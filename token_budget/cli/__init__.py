@@ -1,19 +1,22 @@
 """The `tokens` command line: parse arguments, call the library, render text or --json. Nothing else lives here.
 
-Each command group has its own module; importing them registers their commands on `cli`.
+Each command group has its own module, imported only when one of its commands runs (or `tokens --help` lists
+them all): `tokens status` then loads click, this file, status.py and what the dashboard needs, nothing else.
+A new command goes in COMMANDS; tests/test_cli_lazy.py fails when COMMANDS and the modules disagree.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import TokenBudgetError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class UserError(click.ClickException):
@@ -22,7 +25,52 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+# Every top-level command: its name -> "module:attribute", the module relative to this package.
+COMMANDS: dict[str, str] = {
+    "ack": "budgets:ack",
+    "alerts": "alerts:alerts",
+    "budget": "budgets:budget",
+    "doctor": "setup:doctor",
+    "events": "budgets:events",
+    "hook": "usage:hook",
+    "import": "usage:import_",
+    "install": "setup:install",
+    "log": "usage:log",
+    "mode": "budgets:mode",
+    "report": "reports:report",
+    "slash": "status:slash",
+    "status": "status:status",
+    "statusline": "status:statusline",
+    "workflow": "budgets:workflow",
+}
+
+
 class Group(click.Group):
+    """The root group: loads each command's module on first use (click's "Lazily Loading Subcommands"), and
+    turns a TokenBudgetError from any command into a UserError."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands:
+            return self._load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, cmd_name: str) -> click.Command:
+        module_name, attr = self.lazy_commands[cmd_name].split(":")
+        # __import__, not importlib.import_module: only the former shows up in `python3 -X importtime`, which
+        # tests/test_cli_lazy.py reads to check what `tokens status` loads.
+        module = __import__(f"{__name__}.{module_name}", fromlist=[attr])
+        command = getattr(module, attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}:{attr} is not a click command (it is {type(command).__name__})")
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -77,6 +125,8 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def print_json(data: Any, *, lines: bool = False) -> None:
     """--json output: exactly the data the library returned."""
+    import json  # here, not at the top: click never imports it, and text output does not need it
+
     if lines:
         for item in data:
             sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
@@ -84,7 +134,7 @@ def print_json(data: Any, *, lines: bool = False) -> None:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="token-budget")
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar=None,
               help="Ledger and state folder (default: $TOKEN_BUDGET_HOME, $CLAUDE_PLUGIN_DATA, "
@@ -109,6 +159,3 @@ def cli(ctx: click.Context, data_dir: str | None, config_file: str | None, proje
     env = Env(data_dir, config_file, project_dir or os.getcwd())
     ctx.obj = env
     ctx.call_on_close(env.close)
-
-
-from . import alerts, budgets, reports, setup, status, usage  # noqa: E402,F401  (registers the commands)

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from . import Env, UserError, cli, json_option, pass_env, print_json
+from . import Env, UserError, json_option, pass_env, print_json
 
 
-@cli.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @json_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show this many alerts."

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import TokenBudgetError
-from . import Env, cli, json_option, pass_env, print_json
+from . import Env, json_option, pass_env, print_json
 
 GLOBAL_SCOPES = {"daily": "daily_limit", "monthly": "monthly_limit"}
 
@@ -56,7 +56,7 @@ def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("scope", required=False)
 @click.argument("amount", required=False)
 @click.option("--session", help="The session whose session and workflow budgets to show.")
@@ -136,7 +136,7 @@ def render_status(status: dict[str, Any]) -> list[str]:
     return lines
 
 
-@cli.command()
+@click.command()
 @click.argument("mode", required=False, type=click.Choice(["economy", "normal", "auto"]))
 @json_option
 @pass_env
@@ -157,7 +157,7 @@ def mode(env: Env, mode: str | None, as_json: bool) -> None:
     click.echo(f"mode: {result['mode']} ({state})" + ("; it applies from the next hook." if mode else ""))
 
 
-@cli.group()
+@click.group()
 def workflow() -> None:
     """Workflow runs: every request in a run counts toward its workflow budget."""
 
@@ -244,7 +244,7 @@ def workflow_end(env: Env, session: str | None, as_json: bool) -> None:
     click.echo(f"Ended the workflow run of session {sid}." if ended else f"Session {sid} had no workflow run.")
 
 
-@cli.command()
+@click.command()
 @click.argument("alert_id", required=False)
 @json_option
 @pass_env
@@ -267,7 +267,7 @@ def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
     click.echo(f"Acknowledged {count} alert{'s' if count != 1 else ''}." if count else "Nothing to acknowledge.")
 
 
-@cli.command()
+@click.command()
 @json_option
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many (0 for all).")
 @pass_env

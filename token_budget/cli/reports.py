@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import Env, UserError, cli, pass_env
+from . import Env, UserError, pass_env
 
 
-@cli.command()
+@click.command()
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="The day, YYYY-MM-DD (default: today).")
 @click.option("--month", type=click.DateTime(["%Y-%m"]), help="A whole month, YYYY-MM, instead of a day.")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json", "csv", "html", "ccusage"]), default=None,

@@ -6,11 +6,10 @@ import sys
 
 import click
 
-from . import Env, cli, json_option, pass_env, print_json
-from .usage import claude_dirs
+from . import Env, json_option, pass_env, print_json
 
 
-@cli.command()
+@click.command()
 @click.option("--scope", type=click.Choice(["user", "project"]), default="user", show_default=True,
               help="user: ~/.claude/settings.json; project: .claude/settings.json.")
 @click.option("--statusline", is_flag=True, help="Also set Claude Code's status line to `tokens statusline`.")
@@ -30,7 +29,7 @@ def install(env: Env, scope: str, statusline: bool, uninstall: bool) -> None:
         click.echo("Check with `tokens doctor`. New Claude Code sessions pick the hooks up.")
 
 
-@cli.command()
+@click.command()
 @json_option
 @click.option("--claude-dir", "dirs", multiple=True, type=click.Path(file_okay=False),
               help="A Claude Code config folder holding projects/ (repeatable).")
@@ -38,6 +37,7 @@ def install(env: Env, scope: str, statusline: bool, uninstall: bool) -> None:
 def doctor(env: Env, as_json: bool, dirs: tuple[str, ...]) -> None:
     """Check config, data dir, ledger, hooks and transcripts; exit 0 only when healthy."""
     from ..claude.doctor import run_checks
+    from .usage import claude_dirs
 
     checks = run_checks(env, claude_dirs(dirs))
     healthy = all(c.status != "fail" for c in checks)

@@ -18,7 +18,7 @@ def use_color(choice: str) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@cli.command()
+@click.command()
 @json_option
 @click.option(
     "--session",
@@ -55,7 +55,7 @@ def status(env: Env, as_json: bool, session: str | None, color: str, width: int 
     click.echo(render(data, width=terminal_width(width), color=use_color(color)), color=use_color(color))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--data-dir", "statusline_data_dir", type=click.Path(file_okay=False), hidden=True)
 def statusline(statusline_data_dir: str | None) -> None:
     """Claude Code's status line: its statusLine JSON on stdin, one short line out.
@@ -98,7 +98,7 @@ SLASH_COMMANDS = (
 )
 
 
-@cli.command(
+@click.command(
     hidden=True,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
 )

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import Env, UserError, cli, json_option, pass_env, print_json
+from . import Env, UserError, json_option, pass_env, print_json
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("event")
 def hook(event: str) -> None:
     """Run a Claude Code hook: hook JSON on stdin, hook JSON on stdout, exit 0 or 2.
@@ -35,7 +35,7 @@ def claude_dirs(explicit: tuple[str, ...]) -> list[Path]:
     return [Path(xdg) / "claude", Path(os.path.expanduser("~")) / ".claude"]
 
 
-@cli.command(name="import")
+@click.command(name="import")
 @click.option("--claude-dir", "dirs", multiple=True, type=click.Path(file_okay=False),
               help="A Claude Code config folder holding projects/ (repeatable).")
 @json_option
@@ -68,7 +68,7 @@ def _day_option(name: str, help_text: str):  # type: ignore[no-untyped-def]
     return click.option(name, type=click.DateTime(["%Y-%m-%d"]), help=help_text)
 
 
-@cli.command()
+@click.command()
 @json_option
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="How many of the newest requests (0 for all).")
