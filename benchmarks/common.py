@@ -134,10 +134,10 @@ def bench_config(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bench_budgets.yaml"
     big = 10**13
-    path.write_text(
-        f"budgets:\n  global:\n    daily_limit: {big}\n    monthly_limit: {big}\n"
-        f"  per_model:\n    claude-opus: {big}\n    claude-sonnet: {big}\n    claude-haiku: {big}\n"
-    )
+    text = (f"budgets:\n  global:\n    daily_limit: {big}\n    monthly_limit: {big}\n"
+            f"  per_model:\n    claude-opus: {big}\n    claude-sonnet: {big}\n    claude-haiku: {big}\n")
+    if not path.exists() or path.read_text() != text:  # rewriting it would invalidate every config cache
+        path.write_text(text)
     return path
 
 
