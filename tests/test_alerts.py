@@ -148,7 +148,7 @@ def test_the_outbox_never_holds_an_expanded_secret(ledger: Ledger, monkeypatch: 
         claim(db, make_alert())
         enqueue_missing(db, channels(literal), project_dir=None, now="2026-11-28T10:31:00Z")
     ledger.db.commit()
-    raw = ledger.path.read_bytes() + Path(str(ledger.path) + "-wal").read_bytes()
+    raw = Path(ledger.path).read_bytes() + Path(ledger.path + "-wal").read_bytes()
     assert b"SECRET" not in raw
     assert b"$SLACK_WEBHOOK" in raw
 

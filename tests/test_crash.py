@@ -159,7 +159,7 @@ def test_config_changes_killed_mid_write_keep_valid_files_and_the_cache_never_se
         if overrides.exists():
             current = json.loads(overrides.read_text())["budgets"]["global"]["daily_limit"]  # valid JSON
             assert current in written
-        cache = cache_path(data_dir, "/tmp/proj")
+        cache = Path(cache_path(data_dir, "/tmp/proj"))
         if cache.exists():
             json.loads(cache.read_bytes())  # never half-written (atomic replace)
         assert load_cached(data_dir, "/tmp/proj").get("budgets", "global", "daily_limit") == (current or BIG)

@@ -87,7 +87,7 @@ def test_the_data_dir_is_created_0700_even_with_a_loose_umask(tmp_path: Path, mo
     monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "fresh"))
     old = os.umask(0)
     try:
-        path = resolve_data_dir()
+        path = Path(resolve_data_dir())
         ledger = Ledger.open(path)
         ledger.close()
     finally:

@@ -234,8 +234,8 @@ def test_find_transcripts_walks_projects_recursively(claude_dir: Path) -> None:
     side = write_lines(subagent_path(main, "x"), response())
     journal = write_lines(main.with_suffix("") / "subagents" / "workflows" / "wf_1" / "journal.jsonl", {"a": 1})
     found = find_transcripts([claude_dir])
-    assert found == sorted([main, side])
-    assert journal not in found
+    assert found == sorted([str(main), str(side)])
+    assert str(journal) not in found
 
 
 def test_every_field_of_a_line_lands_in_its_own_column(data_dir: Path, claude_dir: Path) -> None:

@@ -7,11 +7,10 @@ style, and globs and exact ids work too). Standard library only and no Claude Co
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timezone
-from fnmatch import fnmatchcase
 
+from . import jsonlite
 from .config import Config
 from .ledger import Ledger, counted_sql
 from .models import LEVELS, BudgetState
@@ -80,6 +79,8 @@ def model_matches(key: str, model: str | None) -> bool:
     if not model:
         return False
     if any(c in GLOB_CHARS for c in key):
+        from fnmatch import fnmatchcase  # imports re: only a config with a glob pays for it
+
         return fnmatchcase(model.lower(), key.lower())
     if key.lower() == model.lower():
         return True
@@ -248,7 +249,7 @@ def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None
                     "limit": state.limit if state else None}
     tz = zone(config.timezone)
     since = day_bounds(today(tz, now), tz)[0]
-    deferred = sorted({json.loads(d["detail"] or "{}").get("workflow") for d in
+    deferred = sorted({jsonlite.loads(d["detail"] or "{}").get("workflow") for d in
                        list_degradations(ledger.db, since=since, kind="defer_workflow")} - {None})
     return {
         "budgets": [state_json(s) for s in states],

@@ -10,18 +10,20 @@ import yaml and jsonschema, validate, and rewrite the cache.
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
-from pathlib import Path
 
+from . import jsonlite
 from ._records import factory, record
 from .errors import ConfigError
 from .paths import packaged_config_dir, packaged_schemas_dir, write_atomically
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
+
+    from .paths import PathLike
 
 CONFIG_NAME = "token_budgets.yaml"
 PRICING_NAME = "pricing.yaml"
@@ -75,20 +77,20 @@ class LazyPrices:
         return self._table.cost(event)
 
 
-def layer_paths(project_dir: str | os.PathLike[str] | None = None, explicit: str | None = None,
-                data_dir: Path | None = None) -> list[Path]:
+def layer_paths(project_dir: PathLike | None = None, explicit: str | None = None,
+                data_dir: PathLike | None = None) -> list[str]:
     """The config files that apply, lowest precedence first (missing optional layers included; they are skipped)."""
-    layers = [packaged_config_dir() / CONFIG_NAME]
+    layers = [os.path.join(packaged_config_dir(), CONFIG_NAME)]
     explicit = explicit or os.environ.get("TOKEN_BUDGET_CONFIG")
     if explicit:
-        layers.append(Path(explicit).expanduser())
+        layers.append(os.path.normpath(os.path.expanduser(explicit)))
     else:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-        layers.append(Path(xdg) / "token-budget" / CONFIG_NAME)
+        layers.append(os.path.join(xdg, "token-budget", CONFIG_NAME))
         if project_dir:
-            layers.append(Path(project_dir) / ".claude" / CONFIG_NAME)
+            layers.append(os.path.join(project_dir, ".claude", CONFIG_NAME))
     if data_dir is not None:
-        layers.append(data_dir / OVERRIDES_NAME)
+        layers.append(os.path.join(data_dir, OVERRIDES_NAME))
     return layers
 
 
@@ -103,16 +105,18 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load(project_dir: str | os.PathLike[str] | None = None, *, explicit: str | None = None,
-         data_dir: Path | None = None) -> Config:
+def load(project_dir: PathLike | None = None, *, explicit: str | None = None,
+         data_dir: PathLike | None = None) -> Config:
     """Parse and validate every layer (YAML + jsonschema: not for the hot path; see load_cached)."""
+    from pathlib import Path
+
     explicit = explicit or os.environ.get("TOKEN_BUDGET_CONFIG")
-    if explicit and not Path(explicit).expanduser().is_file():
+    if explicit and not os.path.isfile(os.path.expanduser(explicit)):
         raise ConfigError(f"The config file {explicit} does not exist.",
                           "Fix the path given by --config or TOKEN_BUDGET_CONFIG, or unset it.")
     merged: dict[str, Any] = {}
     used: list[str] = []
-    for path in layer_paths(project_dir, explicit, data_dir):
+    for path in map(Path, layer_paths(project_dir, explicit, data_dir)):
         layer = _read_layer(path)
         if layer is None:
             continue
@@ -121,7 +125,7 @@ def load(project_dir: str | os.PathLike[str] | None = None, *, explicit: str | N
         used.append(str(path))
     validate(merged, Path(used[-1]) if used else Path(CONFIG_NAME))
     _check_timezone(merged.get("timezone", "local"), used)
-    pricing_path = packaged_config_dir() / PRICING_NAME
+    pricing_path = Path(packaged_config_dir(), PRICING_NAME)
     pricing = _read_yaml(pricing_path) if pricing_path.exists() else {}
     return Config(merged, pricing or {}, used)
 
@@ -129,12 +133,12 @@ def load(project_dir: str | os.PathLike[str] | None = None, *, explicit: str | N
 def _read_layer(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
-    data = json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else _read_yaml(path)
+    data = jsonlite.loads(path.read_bytes()) if path.suffix == ".json" else _read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must hold a mapping of settings, not a {type(data).__name__}.",
-                          f"Start from the packaged example: {packaged_config_dir() / CONFIG_NAME}")
+                          f"Start from the packaged example: {os.path.join(packaged_config_dir(), CONFIG_NAME)}")
     return data
 
 
@@ -154,7 +158,8 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads((packaged_schemas_dir() / "token_budgets.schema.json").read_text(encoding="utf-8"))
+    with open(os.path.join(packaged_schemas_dir(), "token_budgets.schema.json"), "rb") as handle:
+        return jsonlite.loads(handle.read())  # type: ignore[no-any-return]
 
 
 def validate(data: dict[str, Any], path: Path) -> None:
@@ -234,7 +239,7 @@ def _check_timezone(name: str, used: list[str]) -> None:
 # -- the compiled cache (hot path) ---------------------------------------------------------------------------
 
 
-def _stamp(path: Path) -> list[Any]:
+def _stamp(path: str) -> list[Any]:
     try:
         st = os.stat(path)
     except OSError:
@@ -242,34 +247,35 @@ def _stamp(path: Path) -> list[Any]:
     return [str(path), st.st_mtime_ns, st.st_size]
 
 
-def _watched(project_dir: str | None, data_dir: Path, explicit: str | None = None) -> list[Path]:
-    return [*layer_paths(project_dir, explicit, data_dir), packaged_config_dir() / PRICING_NAME]
+def _watched(project_dir: str | None, data_dir: PathLike, explicit: str | None = None) -> list[str]:
+    return [*layer_paths(project_dir, explicit, data_dir), os.path.join(packaged_config_dir(), PRICING_NAME)]
 
 
-def cache_path(data_dir: Path, project_dir: str | None, explicit: str | None = None) -> Path:
+def cache_path(data_dir: PathLike, project_dir: str | None, explicit: str | None = None) -> str:
     chosen = explicit or os.environ.get("TOKEN_BUDGET_CONFIG")
     key = zlib.crc32(f"{project_dir}|{chosen}".encode())  # a file name, not a secret
-    return data_dir / "cache" / f"config-{key:08x}.json"
+    return os.path.join(data_dir, "cache", f"config-{key:08x}.json")
 
 
-def load_cached(data_dir: Path, project_dir: str | None = None, explicit: str | None = None) -> Config:
+def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: str | None = None) -> Config:
     """The validated config, from the compiled cache when no source file changed since it was written."""
-    if explicit and not Path(explicit).expanduser().is_file():
+    if explicit and not os.path.isfile(os.path.expanduser(explicit)):
         return load(project_dir, explicit=explicit, data_dir=data_dir)  # raises the "does not exist" error
     cache = cache_path(data_dir, project_dir, explicit)
     stamps = [_stamp(p) for p in _watched(project_dir, data_dir, explicit)]
     try:
-        compiled = json.loads(cache.read_bytes())
+        with open(cache, "rb") as handle:
+            compiled = jsonlite.loads(handle.read())
         if compiled.get("version") == CACHE_VERSION and compiled.get("stamps") == stamps:
             return Config(compiled["config"], compiled["pricing"], compiled["sources"])
     except (OSError, ValueError, KeyError):
         pass
     _enable_site_packages()
     config = load(project_dir, explicit=explicit, data_dir=data_dir)
-    cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
     payload = {"version": CACHE_VERSION, "stamps": stamps, "config": config.data, "pricing": config.pricing,
                "sources": config.sources}
-    write_atomically(cache, json.dumps(payload))
+    write_atomically(cache, jsonlite.dumps(payload))
     return config
 
 
@@ -283,13 +289,15 @@ def _enable_site_packages() -> None:
         site.main()
 
 
-def save_override(data_dir: Path, keys: list[str], value: Any) -> Path:
+def save_override(data_dir: PathLike, keys: list[str], value: Any) -> Path:
     """Persist one change made with `tokens budget`/`tokens mode`; the user's YAML is never rewritten."""
     import fcntl
+    import json
+    from pathlib import Path
 
-    path = data_dir / OVERRIDES_NAME
+    path = Path(data_dir, OVERRIDES_NAME)
     # One lock around read-modify-write: two `tokens budget` runs at once must not lose either change.
-    lock = os.open(data_dir / ".overrides.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(Path(data_dir, ".overrides.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

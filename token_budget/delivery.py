@@ -18,19 +18,20 @@ the hook imports `kick`; urllib, smtplib, email and subprocess are imported wher
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
+from . import jsonlite
 from ._records import record
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook
 if TYPE_CHECKING:
     from typing import Any
+
+    from .paths import PathLike
 
 LOCK_NAME = "alert-sender.lock"
 LOG_NAME = "alerts.log"
@@ -83,7 +84,7 @@ class DeliveryError(Exception):
 # -- the hook's side -------------------------------------------------------------------------------------------
 
 
-def kick(db: sqlite3.Connection, data_dir: Path, config: Any = None, project_dir: str | None = None) -> bool:
+def kick(db: sqlite3.Connection, data_dir: PathLike, config: Any = None, project_dir: str | None = None) -> bool:
     """After the hook's transaction commits: enqueue any claim not yet enqueued, and start a sender when deliveries
     are pending and none runs. Returns True when it started one. Adds two indexed queries to a hook, or a Popen."""
     from .alerts import NOT_ENQUEUED
@@ -108,11 +109,11 @@ def kick(db: sqlite3.Connection, data_dir: Path, config: Any = None, project_dir
     return True
 
 
-def sender_running(data_dir: Path) -> bool:
+def sender_running(data_dir: PathLike) -> bool:
     """True while some process holds the sender's lock."""
     import fcntl
 
-    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -122,7 +123,7 @@ def sender_running(data_dir: Path) -> bool:
     return False
 
 
-def spawn(data_dir: Path) -> None:
+def spawn(data_dir: PathLike) -> None:
     """Start a sender in its own process session and return at once (no wait: the hook's latency is unchanged)."""
     import subprocess
 
@@ -131,14 +132,14 @@ def spawn(data_dir: Path) -> None:
             _children.remove(child)
     # -S skips site-packages (the sender needs only the standard library, and loads site itself if the config
     # must be recompiled); sys.path[0] becomes the package's parent, never the hook's working directory.
-    root = str(Path(__file__).resolve().parent.parent)
+    root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     code = f"import sys; sys.path[0] = {root!r}; from token_budget.delivery import main; sys.exit(main())"
-    log_fd = os.open(data_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log_fd = os.open(os.path.join(data_dir, LOG_NAME), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         _children.append(
             subprocess.Popen(
-                [sys.executable, "-S", "-c", code, str(data_dir.resolve())],
-                cwd=str(data_dir),
+                [sys.executable, "-S", "-c", code, os.path.realpath(data_dir)],
+                cwd=os.fspath(data_dir),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log_fd,
@@ -167,12 +168,12 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def log(data_dir: Path, message: str) -> None:
+def log(data_dir: PathLike, message: str) -> None:
     """Append one line to alerts.log (0600, capped at 1 MiB with one rotation). Never raises."""
     try:
-        path = data_dir / LOG_NAME
-        if path.exists() and path.stat().st_size > LOG_LIMIT:
-            os.replace(path, path.with_suffix(".log.1"))
+        path = os.path.join(data_dir, LOG_NAME)
+        if os.path.exists(path) and os.path.getsize(path) > LOG_LIMIT:
+            os.replace(path, path + ".1")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
@@ -184,7 +185,7 @@ def log(data_dir: Path, message: str) -> None:
 class Sender:
     """Works through the outbox until nothing is pending. Use `run(data_dir)`."""
 
-    def __init__(self, data_dir: Path, settings: Settings | None = None) -> None:
+    def __init__(self, data_dir: PathLike, settings: Settings | None = None) -> None:
         from .ledger import Ledger
 
         self.data_dir = data_dir
@@ -292,7 +293,7 @@ class Sender:
         """The channel as configured now (a literal webhook is only there), else as it was enqueued."""
         from .outbox import Channel, channels, find_channel
 
-        stored = Channel.from_spec(name, json.loads(spec))
+        stored = Channel.from_spec(name, jsonlite.loads(spec))
         if project_dir not in self._configs:
             try:
                 from .config import load_cached
@@ -333,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     import fcntl
 
     args = sys.argv[1:] if argv is None else argv
-    data_dir = Path(args[0])
-    lock_fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    data_dir = args[0]
+    lock_fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -388,7 +389,7 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
             permanent=True,
             hint="Slack incoming webhooks look like https://hooks.slack.com/services/…",
         )
-    body = json.dumps(slack_body(alert, test=test)).encode()
+    body = jsonlite.dumps(slack_body(alert, test=test)).encode()
     request = urllib.request.Request(
         url,
         data=body,

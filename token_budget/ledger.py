@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
@@ -23,6 +21,7 @@ TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; anno
 if TYPE_CHECKING:
     from typing import Any
 
+    from .paths import PathLike
     from .pricing import PriceTable
 
 BUSY_TIMEOUT_MS = 60_000
@@ -73,7 +72,7 @@ def _upsert_sql() -> str:
 UPSERT_SQL = _upsert_sql()
 
 
-def _nearly_full(folder: Path) -> bool:
+def _nearly_full(folder: str) -> bool:
     try:
         st = os.statvfs(folder)
     except OSError:
@@ -81,14 +80,15 @@ def _nearly_full(folder: Path) -> bool:
     return st.f_bavail * st.f_frsize < (1 << 20)
 
 
-def storage_error(path: Path, exc: Exception) -> LedgerError:
+def storage_error(path: PathLike, exc: Exception) -> LedgerError:
     """A LedgerError for a SQLite failure, with the repair for the usual causes."""
     text = str(exc)
-    if "full" in text or ("I/O" in text and _nearly_full(path.parent)):  # a full tmpfs shows as an I/O error
-        hint = f"Free some space on the disk holding {path.parent}; nothing already recorded was lost."
+    folder = os.path.dirname(path)
+    if "full" in text or ("I/O" in text and _nearly_full(folder)):  # a full tmpfs shows as an I/O error
+        hint = f"Free some space on the disk holding {folder}; nothing already recorded was lost."
         return LedgerError(f"The ledger {path} cannot be written: the disk is full.", hint)
     if "readonly" in text or "read-only" in text or "unable to open" in text:
-        hint = f"Make {path.parent} and its files writable, or choose another data dir with TOKEN_BUDGET_HOME."
+        hint = f"Make {folder} and its files writable, or choose another data dir with TOKEN_BUDGET_HOME."
         return LedgerError(f"The ledger {path} cannot be written ({text}).", hint)
     if "locked" in text or "busy" in text:
         return LedgerError(f"The ledger {path} stayed locked by another process ({text}).",
@@ -116,22 +116,51 @@ def strongest(events: Sequence[UsageEvent]) -> list[UsageEvent]:
     return list(best.values())
 
 
+class _Transaction:
+    """Ledger.transaction()'s context manager (a class, not contextlib: the hook does not import contextlib)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.ledger.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(self.ledger.path, exc) from exc
+        return self.ledger.db
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        db = self.ledger.db
+        try:
+            if kind is None:
+                db.execute("COMMIT")
+                return
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.DatabaseError as failure:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise storage_error(self.ledger.path, failure) from failure
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise storage_error(self.ledger.path, exc) from exc
+
+
 class Ledger:
     """An open ledger database. Use `Ledger.open(data_dir)`."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self.db = db
         self.path = path
 
     @classmethod
-    def open(cls, data_dir: Path, *, name: str = LEDGER_NAME) -> Ledger:
+    def open(cls, data_dir: PathLike, *, name: str = LEDGER_NAME) -> Ledger:
         ensure_private_dir(data_dir)
-        path = data_dir / name
+        path = os.path.join(data_dir, name)
         try:
-            if path.is_symlink():
+            if os.path.islink(path):
                 raise LedgerError(f"The ledger {path} is a symbolic link; refusing to use it.",
                                   "Move the link away; the ledger must be a regular file in the data dir.")
-            if not path.exists():
+            if not os.path.exists(path):
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -147,11 +176,11 @@ class Ledger:
         return cls(db, path)
 
     @classmethod
-    def open_readonly(cls, data_dir: Path, *, name: str = LEDGER_NAME, timeout: float = 2.0) -> Ledger:
+    def open_readonly(cls, data_dir: PathLike, *, name: str = LEDGER_NAME, timeout: float = 2.0) -> Ledger:
         """For a reader that must neither write nor wait long (the status line): a read-only connection to an
         existing ledger. A schema older than this code gets the normal open, which migrates it."""
-        path = data_dir / name
-        uri = str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        path = os.path.join(data_dir, name)
+        uri = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
         try:
             db = sqlite3.connect(f"file:{uri}?mode=ro", uri=True, timeout=timeout)
             current = db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
@@ -171,26 +200,14 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's writer lock from its first statement (BEGIN IMMEDIATE).
+    def transaction(self) -> _Transaction:
+        """One write transaction holding SQLite's writer lock from its first statement (BEGIN IMMEDIATE):
+        `with ledger.transaction() as db: …`.
 
         Storage failures (full disk, read-only or damaged file) become a LedgerError that says what to do; the
         transaction is rolled back, so nothing recorded before is lost.
         """
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise storage_error(self.path, exc) from exc
+        return _Transaction(self)
 
     # -- writing ---------------------------------------------------------------------------------------------
 

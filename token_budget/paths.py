@@ -1,54 +1,63 @@
-"""Where things live: the data dir and the packaged files. Standard library only (the hook imports this)."""
+"""Where things live: the data dir and the packaged files.
+
+The hook imports this, so it is os.path on strings, not pathlib: pathlib's imports (re, urllib.parse, ipaddress,
+fnmatch) were a fifth of a hook's start-up. Functions take any path-like and return str.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from .errors import TokenBudgetError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    PathLike: TypeAlias = "str | os.PathLike[str]"
+
+PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 LEDGER_NAME = "ledger.db"
 REPORTS_DIR = "reports"
 
 
-def _packaged_dir(name: str) -> Path:
+def _packaged_dir(name: str) -> str:
     """config/ and schemas/ sit beside the package in a checkout or plugin, inside it (as _name) in a wheel."""
-    beside = PACKAGE_DIR.parent / name
-    return beside if beside.is_dir() else PACKAGE_DIR / f"_{name}"
+    beside = os.path.join(os.path.dirname(PACKAGE_DIR), name)
+    return beside if os.path.isdir(beside) else os.path.join(PACKAGE_DIR, f"_{name}")
 
 
-def packaged_config_dir() -> Path:
+def packaged_config_dir() -> str:
     return _packaged_dir("config")
 
 
-def packaged_schemas_dir() -> Path:
+def packaged_schemas_dir() -> str:
     return _packaged_dir("schemas")
 
 
-def data_dir(explicit: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:
+def data_dir(explicit: PathLike | None = None, *, create: bool = True) -> str:
     """--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget."""
     env = os.environ
     chosen = explicit or env.get("TOKEN_BUDGET_HOME") or env.get("CLAUDE_PLUGIN_DATA")
     if chosen:
-        path = Path(chosen).expanduser()
+        path = os.path.normpath(os.path.expanduser(os.fspath(chosen)))
     else:
         xdg = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        path = Path(xdg) / "token-budget"
+        path = os.path.join(xdg, "token-budget")
     if create:
         ensure_private_dir(path)
     return path
 
 
-def ensure_private_dir(path: Path) -> None:
+def ensure_private_dir(path: PathLike) -> None:
     """Create `path` 0700; refuse a symlink, since a planted link could redirect the ledger elsewhere."""
-    if path.is_symlink():
+    if os.path.islink(path):
         raise TokenBudgetError(
             f"The data dir {path} is a symbolic link; refusing to use it.",
             "Point TOKEN_BUDGET_HOME (or --data-dir) at a real directory.",
         )
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise TokenBudgetError(
             f"Cannot create the data dir {path}: {exc.strerror}.",
@@ -56,18 +65,19 @@ def ensure_private_dir(path: Path) -> None:
         ) from exc
 
 
-def private_file(path: Path) -> None:
+def private_file(path: PathLike) -> None:
     """Make an existing file 0600 (best effort: the file may belong to someone else on a shared box)."""
     try:
-        if path.stat().st_mode & 0o077:
+        if os.stat(path).st_mode & 0o077:
             os.chmod(path, 0o600)
     except OSError:
         pass
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: PathLike, text: str) -> None:
     """Write via a temporary file and os.replace, so readers see the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -82,14 +92,15 @@ def write_atomically(path: Path, text: str) -> None:
     _remove_orphaned_temps(path)
 
 
-def _remove_orphaned_temps(path: Path) -> None:
+def _remove_orphaned_temps(path: PathLike) -> None:
     """Delete the temporary files of earlier writers of `path` that died (SIGKILL, power loss) before renaming.
 
     Only a dead writer's file goes: not every caller holds a lock, and a live writer still needs its file for
     the rename. The writer's PID is in the name; a PID since reused keeps its file until a later write."""
-    prefix = f".{path.name}."
+    folder, base = os.path.split(os.fspath(path))
+    prefix = f".{base}."
     try:
-        with os.scandir(path.parent) as entries:
+        with os.scandir(folder or ".") as entries:
             names = [entry.name for entry in entries if entry.name.startswith(prefix) and entry.name.endswith(".tmp")]
     except OSError:
         return
@@ -101,7 +112,7 @@ def _remove_orphaned_temps(path: Path) -> None:
         if not 0 < pid < 2**31 or pid == os.getpid() or _alive(pid):
             continue
         try:
-            os.unlink(path.parent / name)
+            os.unlink(os.path.join(folder, name))
         except OSError:
             pass
 
@@ -116,15 +127,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def daily_report_path(data_dir: Path, day: object) -> Path:
-    return data_dir / REPORTS_DIR / f"{day.isoformat()}.yaml"  # type: ignore[attr-defined]
+def daily_report_path(data_dir: PathLike, day: object) -> str:
+    return os.path.join(data_dir, REPORTS_DIR, f"{day.isoformat()}.yaml")  # type: ignore[attr-defined]
 
 
-def daily_report_due(data_dir: Path, timezone_name: str, now: object = None) -> object:
+def daily_report_due(data_dir: PathLike, timezone_name: str, now: object = None) -> object:
     """Yesterday's date when its report is not written yet, else None: one stat, so hooks can ask every time."""
     from datetime import timedelta
 
     from .periods import today, zone
 
     yesterday = today(zone(timezone_name), now) - timedelta(days=1)  # type: ignore[arg-type]
-    return None if daily_report_path(data_dir, yesterday).exists() else yesterday
+    return None if os.path.exists(daily_report_path(data_dir, yesterday)) else yesterday

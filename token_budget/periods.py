@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
 
 # Zones that are UTC under another name: answered without importing zoneinfo, which costs a hook milliseconds.
 UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"})
 
 
-@lru_cache(maxsize=8)
+_zones: dict[str | None, tzinfo] = {}  # a dict, not functools.lru_cache: the hook does not import functools
+
+
 def zone(name: str | None) -> tzinfo:
     """An IANA zone by name; "local" (or None) is this machine's zone, from $TZ or /etc/localtime."""
+    found = _zones.get(name)
+    if found is None:
+        found = _zones[name] = _find_zone(name)
+    return found
+
+
+def _find_zone(name: str | None) -> tzinfo:
     if name and name != "local":
         return timezone.utc if name in UTC_NAMES else _zoneinfo(name)
     tz_env = os.environ.get("TZ", "").lstrip(":")

@@ -32,7 +32,7 @@ from .periods import day_bounds, iso, month_bounds, today, zone
 
 NO_WORKFLOW = "(none)"  # the by_workflow key of requests made outside any workflow run
 FORMATS = ("yaml", "json", "csv", "html", "ccusage")
-ASSETS_DIR = PACKAGE_DIR / "assets"
+ASSETS_DIR = Path(PACKAGE_DIR, "assets")
 CLAIM_STALE_SECONDS = 600
 HISTORY_DAYS = 30  # the HTML page's daily chart
 
@@ -594,7 +594,7 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
     yesterday = daily_report_due(data_dir, config.timezone, now)
     if yesterday is None:
         return None
-    path = daily_report_path(data_dir, yesterday)
+    path = Path(daily_report_path(data_dir, yesterday))
     ensure_private_dir(path.parent)
     claim = path.with_name(f".{path.name}.claim")
     if not _claim(claim):

@@ -72,7 +72,7 @@ def _ledger(env: Any) -> Check:
                      "Move ledger.db aside (keep it for recovery) and run `tokens import` to rebuild from transcripts.")
     if todo:
         return Check("ledger", "warn", f"migrations pending: {', '.join(todo)}", "Any `tokens` command applies them.")
-    mode = stat.S_IMODE(ledger.path.stat().st_mode)
+    mode = stat.S_IMODE(os.stat(ledger.path).st_mode)
     if mode & 0o077:
         return Check("ledger", "warn", f"{ledger.path} has mode {mode:o}", f"chmod 600 {ledger.path}")
     return Check("ledger", "ok", f"{ledger.path}: {count:,} requests")
@@ -165,7 +165,7 @@ def _packaged_channels(config: Any) -> bool:
     from ..paths import packaged_config_dir
 
     try:
-        packaged = _read_layer(packaged_config_dir() / CONFIG_NAME) or {}
+        packaged = _read_layer(Path(packaged_config_dir(), CONFIG_NAME)) or {}
     except TokenBudgetError:
         return False
     return (packaged.get("alerts") or {}).get("channels") == config.get("alerts", "channels")

@@ -12,10 +12,10 @@ additionalContext would even make Claude go on). Standard library only: this run
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 
+from .. import jsonlite
 from .._records import factory, record
 from ..alerts import claim
 from ..budgets import budget_states, parse_percent
@@ -145,8 +145,8 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
         if probe.economy and "defer_non_critical_tasks" in probe.actions and priority(config, wanted) == "low":
             deferred = wanted
             with ledger.transaction() as db:
-                record_degradation(db, Degradation("defer_workflow", session, None, json.dumps({"workflow": wanted})),
-                                   stamp)
+                detail = jsonlite.dumps({"workflow": wanted})
+                record_degradation(db, Degradation("defer_workflow", session, None, detail), stamp)
         else:
             _apply(ledger, session, [("start", (wanted, "prompt"))], stamp)
             states = budget_states(ledger, config, now=now, session_id=session, model=model)
@@ -216,7 +216,7 @@ def call_key(tool: Any, tool_input: Any) -> tuple[str, str] | None:
             summary += f" in {tool_input['path']}"
     # The identity itself is the key (short text): a hash would cost an import on the hot path, a checksum could
     # collide and deny a call that was not a repeat.
-    return json.dumps([tool, *ident], sort_keys=True, default=str), summary
+    return jsonlite.dumps([tool, *ident], sort_keys=True, default=str), summary
 
 
 # -- the claim -------------------------------------------------------------------------------------------------
@@ -367,7 +367,7 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
     if not target or target == requested:
         return _output("PreToolUse", user, context)
     with ledger.transaction() as db:
-        record_degradation(db, Degradation("model_downgrade", step.session_id, tool, json.dumps({"reason": why}),
+        record_degradation(db, Degradation("model_downgrade", step.session_id, tool, jsonlite.dumps({"reason": why}),
                                            _text(tool_input.get("model")) or step.model, target), step.stamp)
     # updatedInput replaces the whole input: keep every original field (claude-code.md §7).
     return _output("PreToolUse", user, context, permissionDecision="allow",
@@ -386,7 +386,7 @@ def _cached_call(step: Step, tool: Any, tool_input: dict[str, Any], ledger: Ledg
         return None
     with ledger.transaction() as db:
         record_degradation(db, Degradation("cache_hit", step.session_id, str(tool),
-                                           json.dumps({"summary": row[0], "earlier": row[1]})), step.stamp)
+                                           jsonlite.dumps({"summary": row[0], "earlier": row[1]})), step.stamp)
     unchanged = " (the file is unchanged since)" if tool == "Read" else ""
     return (f"token-budget economy mode: this exact {row[0]}{unchanged} already ran in this session at {row[2]} "
             f"(tool_use_id {row[1] or 'unknown'}). Use that earlier result instead of repeating the call.")
@@ -414,7 +414,7 @@ def _limit_read(step: Step, tool: Any, tool_input: dict[str, Any], payload: dict
     limit = int(reduce.get("read_limit", 400))
     with ledger.transaction() as db:
         record_degradation(db, Degradation("read_limit", step.session_id, "Read",
-                                           json.dumps({"file": path, "bytes": size, "limit": limit})), step.stamp)
+                                           jsonlite.dumps({"file": path, "bytes": size, "limit": limit})), step.stamp)
     return {**tool_input, "limit": limit}
 
 
@@ -451,7 +451,7 @@ def _compact_once(step: Step, ledger: Ledger) -> str | None:
         return None
     with ledger.transaction() as db:
         record_degradation(db, Degradation("compact_suggestion", step.session_id, None,
-                                           json.dumps({"context_tokens": context, "window": window})), step.stamp)
+                                           jsonlite.dumps({"context_tokens": context, "window": window})), step.stamp)
     tight = max(binding, key=lambda s: s.percent)
     return (f"token-budget: this conversation's context is {context:,} tokens ({100 * context / window:.0f}% of the "
             f"{window:,}-token window) and every request resends it, with the {scope_name(tight.scope)} at "

@@ -5,13 +5,12 @@ Hot path: this module and everything it imports at the top use only the standard
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
+from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
@@ -19,6 +18,8 @@ from ..paths import data_dir as resolve_data_dir
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any, TextIO
+
+    from ..paths import PathLike
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop", "SessionEnd",
@@ -38,7 +39,7 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
     """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises. `now` is the clock (tests inject it)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     event = argv[0] if argv else ""
-    data_dir: Path | None = None
+    data_dir: str | None = None
     try:
         payload = read_payload(stdin.read())
         event = payload.get("hook_event_name") or event
@@ -55,7 +56,7 @@ def read_payload(raw: str) -> dict[str, Any]:
         raise HookInputError("the hook received no input on stdin",
                              "Claude Code sends the event as JSON; run hooks only from Claude Code or pipe a payload.")
     try:
-        payload = json.loads(raw)
+        payload = jsonlite.loads(raw)
     except ValueError as exc:
         raise HookInputError(f"the hook input is not JSON ({exc.msg} at character {exc.pos})",
                              "Check the hook command in hooks.json or settings.json.") from None
@@ -65,7 +66,7 @@ def read_payload(raw: str) -> dict[str, Any]:
     return payload
 
 
-def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime | None = None) -> dict[str, Any]:
+def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: datetime | None = None) -> dict[str, Any]:
     """Ingest the transcript delta first, so every decision is made on fresh numbers; then evaluate and answer."""
     from ..config import load_cached
     from ..ledger import Ledger
@@ -104,7 +105,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: Path, *, now: datetime
         return enforce.respond(step, payload, ledger, claimed_alerts)
 
 
-def _kick(ledger: Any, data_dir: Path, event: str, config: Any = None, project_dir: str | None = None) -> None:
+def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
     try:
         from ..delivery import kick
 
@@ -113,9 +114,9 @@ def _kick(ledger: Any, data_dir: Path, event: str, config: Any = None, project_d
         log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
 
 
-def transcript_files(payload: dict[str, Any]) -> list[Path]:
+def transcript_files(payload: dict[str, Any]) -> list[str]:
     """The main transcript, the session's subagent transcripts, and the one SubagentStop names."""
-    files: list[Path] = []
+    files: list[str] = []
     main = safe_transcript_path(payload.get("transcript_path"))
     if main is not None:
         from .transcript import session_files
@@ -127,15 +128,15 @@ def transcript_files(payload: dict[str, Any]) -> list[Path]:
     return files
 
 
-def safe_transcript_path(value: Any) -> Path | None:
+def safe_transcript_path(value: Any) -> str | None:
     """Accept only a .jsonl file inside some `projects/` folder, named without `..`: anything else is not ours."""
     if not isinstance(value, str) or not value.endswith(".jsonl") or "\x00" in value:
         return None
-    path = Path(value)
-    if not path.is_absolute() or ".." in path.parts or "projects" not in path.parts[:-1]:
+    parts = value.split("/")
+    if not os.path.isabs(value) or ".." in parts or "projects" not in parts[:-1]:
         raise HookInputError(f"transcript_path {value!r} is not a Claude Code transcript path",
                              "Transcripts live under <claude config dir>/projects/; nothing was read.")
-    return path
+    return os.path.normpath(value)  # the ledger keys files by path: one spelling per file
 
 
 def _text(value: Any) -> str | None:
@@ -143,13 +144,13 @@ def _text(value: Any) -> str | None:
 
 
 def _emit(stdout: TextIO, response: dict[str, Any], code: int = 0) -> int:
-    stdout.write(json.dumps(response) if response else "{}")
+    stdout.write(jsonlite.dumps(response) if response else "{}")
     stdout.write("\n")
     stdout.flush()
     return code
 
 
-def _fail(event: str, exc: Exception, data_dir: Path | None, stdout: TextIO, stderr: TextIO) -> int:
+def _fail(event: str, exc: Exception, data_dir: PathLike | None, stdout: TextIO, stderr: TextIO) -> int:
     message = str(exc) if isinstance(exc, TokenBudgetError) else f"{type(exc).__name__}: {exc}"
     where = log(data_dir, event, message, exc)
     closed = _fails_closed(data_dir) and event in BLOCKING_EVENTS
@@ -161,7 +162,7 @@ def _fail(event: str, exc: Exception, data_dir: Path | None, stdout: TextIO, std
     return _emit(stdout, {"systemMessage": f"token-budget: {summary} (enforcement skipped for this event).{tail}"})
 
 
-def _fails_closed(data_dir: Path | None) -> bool:
+def _fails_closed(data_dir: PathLike | None) -> bool:
     try:
         from ..config import load_cached
 
@@ -170,13 +171,12 @@ def _fails_closed(data_dir: Path | None) -> bool:
         return False
 
 
-def log(data_dir: Path | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
+def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
     """Append to the data dir's hook.log (capped at 1 MiB, one rotation). Never raises."""
     try:
-        directory = data_dir or resolve_data_dir()
-        path = directory / LOG_NAME
-        if path.exists() and path.stat().st_size > LOG_LIMIT:
-            os.replace(path, path.with_suffix(".log.1"))
+        path = os.path.join(data_dir or resolve_data_dir(), LOG_NAME)
+        if os.path.exists(path) and os.path.getsize(path) > LOG_LIMIT:
+            os.replace(path, path + ".1")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         line = f"{stamp} {event or '-'} pid={os.getpid()} {message}"
         if exc is not None and not isinstance(exc, TokenBudgetError):
@@ -186,7 +186,7 @@ def log(data_dir: Path | None, event: str, message: str, exc: BaseException | No
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(line.replace("\n", "\n    ") + "\n")
-        return str(path)
+        return path
     except Exception:
         return None
 

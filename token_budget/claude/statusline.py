@@ -9,9 +9,10 @@ or jsonschema unless the config cache is stale).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from .. import jsonlite
 
 COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
 SEP = " │ "
@@ -24,7 +25,7 @@ def main(argv=None, stdin=None, stdout=None, now=None):
     try:
         explicit = argv[argv.index("--data-dir") + 1] if "--data-dir" in argv[:-1] else None
         try:
-            payload = json.loads(stdin.read() or "{}")
+            payload = jsonlite.loads(stdin.read() or "{}")
         except ValueError:
             payload = {}
         if not isinstance(payload, dict):
@@ -47,7 +48,7 @@ def data_dir(explicit=None):
     chosen = resolve(explicit, create=False)
     if explicit or os.environ.get("TOKEN_BUDGET_HOME") or os.environ.get("CLAUDE_PLUGIN_DATA"):
         return chosen
-    if (chosen / LEDGER_NAME).exists():
+    if os.path.exists(os.path.join(chosen, LEDGER_NAME)):
         return chosen
     claude = (os.environ.get("CLAUDE_CONFIG_DIR") or "").split(",")[0].strip() or os.path.join("~", ".claude")
     plugins = os.path.join(os.path.expanduser(claude), "plugins", "data")
@@ -57,7 +58,7 @@ def data_dir(explicit=None):
     except OSError:
         return chosen
     found = [f for f in found if os.path.exists(f)]
-    return type(chosen)(os.path.dirname(max(found, key=os.path.getmtime))) if found else chosen
+    return os.path.dirname(max(found, key=os.path.getmtime)) if found else chosen
 
 
 def _text(value):
@@ -120,7 +121,7 @@ def render(payload, explicit=None, now=None):
     data = data_dir(explicit)
     color = not os.environ.get("NO_COLOR")
     parts = []  # (text, level)
-    if not (data / LEDGER_NAME).exists():
+    if not os.path.exists(os.path.join(data, LEDGER_NAME)):
         parts.append(("tokens: no usage recorded yet", None))
     else:
         from ..config import load_cached

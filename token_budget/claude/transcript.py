@@ -7,13 +7,11 @@ only candidates: the ledger keeps one row per message.id with the largest usage.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 
+from .. import jsonlite
 from .._records import record
 from ..ledger import Ledger, utc_now
 from ..models import IngestResult, UsageEvent
@@ -21,7 +19,10 @@ from ..periods import normalize
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from ..paths import PathLike
 
 USAGE_MARKER = b'"usage"'
 CHUNK = 4 << 20  # bytes read at a time; memory stays bounded whatever the file size
@@ -41,9 +42,9 @@ def _text(value: Any) -> str | None:
     return value if type(value) is str and value else None
 
 
-def project_of(path: Path) -> str | None:
+def project_of(path: PathLike) -> str | None:
     """The folder right under `projects/`, as ccusage names projects."""
-    parts = path.parts
+    parts = os.fspath(path).split(os.sep)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "projects":
             return parts[i + 1]
@@ -109,17 +110,17 @@ def iter_candidate_lines(data: bytes, limit: int | None = None) -> Iterator[byte
 def _json_loads() -> Any:
     """orjson's loads (about 6x faster: an import of a whole profile spends most of its time here) when it is
     installed, falling back to the standard library for anything orjson refuses that json accepts (NaN, integers
-    past 64 bits), so the choice never changes what is counted. The hook runs with `-S` and gets json."""
+    past 64 bits), so the choice never changes what is counted. The hook runs with `-S` and gets jsonlite."""
     try:
         from orjson import loads as fast
     except ImportError:
-        return json.loads
+        return jsonlite.loads
 
     def loads(line: bytes) -> Any:
         try:
             return fast(line)
         except ValueError:
-            return json.loads(line)
+            return jsonlite.loads(line)
 
     return loads
 
@@ -135,7 +136,7 @@ class Delta:
     malformed: int
 
 
-def read_delta(path: Path, offset: int, *, project: str | None = None, agent_type: str | None = None,
+def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent_type: str | None = None,
                max_bytes: int | None = None) -> Delta:
     """Read the complete lines from `offset` on. A torn last line is left for the next call."""
     global _loads
@@ -172,7 +173,7 @@ def read_delta(path: Path, offset: int, *, project: str | None = None, agent_typ
     return Delta(events, consumed, lines, malformed)
 
 
-def _head_hash(path: Path, length: int) -> str:
+def _head_hash(path: PathLike, length: int) -> str:
     # crc32, not hashlib: this tells a rewritten file from a grown one, it is no security check, and zlib is
     # already loaded where hashlib costs milliseconds of import on every hook.
     with open(path, "rb") as handle:
@@ -180,24 +181,27 @@ def _head_hash(path: Path, length: int) -> str:
     return f"{len(head)}:{zlib.crc32(head):08x}"
 
 
-def subagent_type(path: Path) -> str | None:
+def subagent_type(path: PathLike) -> str | None:
     """The agentType in the `agent-<id>.meta.json` written beside a subagent transcript."""
-    if not path.name.startswith("agent-"):
+    path = os.fspath(path)
+    if not os.path.basename(path).startswith("agent-"):
         return None
     try:
-        meta = json.loads(path.with_name(path.name[: -len(".jsonl")] + ".meta.json").read_bytes())
+        with open(path[: -len(".jsonl")] + ".meta.json", "rb") as handle:
+            meta = jsonlite.loads(handle.read())
     except (OSError, ValueError):
         return None
     return _text(meta.get("agentType")) if isinstance(meta, dict) else None
 
 
-def session_files(transcript: Path) -> list[Path]:
+def session_files(transcript: PathLike) -> list[str]:
     """A session's main transcript and every subagent transcript under `<session>/subagents/`."""
+    transcript = os.fspath(transcript)
     files = [transcript]
-    folder = transcript.with_suffix("") / "subagents"
-    if folder.is_dir():
+    folder = os.path.join(os.path.splitext(transcript)[0], "subagents")
+    if os.path.isdir(folder):
         for root, _dirs, names in os.walk(folder):
-            files.extend(Path(root) / n for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
+            files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
     return files
 
 
@@ -205,7 +209,7 @@ TOOL_LINE_WAIT = 0.3  # seconds at most; the lag observed on 2.1.332 is 5-50 ms
 TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
 
 
-def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = None,
+def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any = None,
                         ledger: Ledger | None = None) -> None:
     """PreToolUse: wait (briefly) until the transcript holds the complete line of the tool_use being decided.
 
@@ -218,21 +222,23 @@ def await_tool_use_line(files: list[Path], tool_use_id: Any, agent_id: Any = Non
     read, so the check stays proportional to what is new. Never raises."""
     if not isinstance(tool_use_id, str) or not tool_use_id or not files:
         return
-    target = files[0]
+    paths = [os.fspath(f) for f in files]
+    target = paths[0]
     if isinstance(agent_id, str) and agent_id:
         name = f"agent-{agent_id}.jsonl"
-        target = next((f for f in files if f.name == name), files[0].with_suffix("") / "subagents" / name)
+        target = next((f for f in paths if os.path.basename(f) == name),
+                      os.path.join(os.path.splitext(paths[0])[0], "subagents", name))
     needle = tool_use_id.encode()
-    known = _offsets(ledger, [target]).get(str(target)) if ledger is not None else None
+    known = _offsets(ledger, [target]).get(target) if ledger is not None else None
     start = max((known[4] if known else 0) - TAIL_WINDOW, 0)
     deadline = time.monotonic() + TOOL_LINE_WAIT
     while not _tool_line_ready(target, needle, start) and time.monotonic() < deadline:
         time.sleep(0.005)
-    if target not in files and target.exists():
+    if target not in paths and os.path.exists(target):
         files.append(target)
 
 
-def _tool_line_ready(path: Path, needle: bytes, start: int) -> bool:
+def _tool_line_ready(path: str, needle: bytes, start: int) -> bool:
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -252,7 +258,7 @@ BATCH_BYTES = 32 << 20  # one transaction reads at most about this much: a hook 
 BATCH_EVENTS = 20_000
 
 
-def ingest_files(ledger: Ledger, paths: list[Path], *, source: str, prices: Any = None) -> IngestResult:
+def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: Any = None) -> IngestResult:
     """Bring the ledger up to date with each file's new complete lines.
 
     Files are read in batches, each one transaction holding the offsets it moved and the rows it read, so a crash
@@ -260,13 +266,13 @@ def ingest_files(ledger: Ledger, paths: list[Path], *, source: str, prices: Any 
     """
     result = IngestResult()
     known = _offsets(ledger, paths)
-    pending: list[tuple[Path, os.stat_result]] = []
-    for path in paths:
+    pending: list[tuple[str, os.stat_result]] = []
+    for path in map(os.fspath, paths):
         try:
             st = os.stat(path)
         except OSError:
             continue  # not written yet (a new session's SessionStart) or cleaned up: nothing to read
-        row = known.get(str(path))
+        row = known.get(path)
         if row and (row[0], row[1], row[2], row[3]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             continue  # unchanged since the last read: the common case, no transaction at all
         pending.append((path, st))
@@ -275,9 +281,9 @@ def ingest_files(ledger: Ledger, paths: list[Path], *, source: str, prices: Any 
     return result
 
 
-def _offsets(ledger: Ledger, paths: list[Path]) -> dict[str, tuple[Any, ...]]:
+def _offsets(ledger: Ledger, paths: list[PathLike]) -> dict[str, tuple[Any, ...]]:
     offsets: dict[str, tuple[Any, ...]] = {}
-    names = [str(p) for p in paths]
+    names = [os.fspath(p) for p in paths]
     for start in range(0, len(names), 500):  # SQLite caps the number of parameters per statement
         chunk = names[start : start + 500]
         rows = ledger.db.execute(
@@ -288,8 +294,8 @@ def _offsets(ledger: Ledger, paths: list[Path]) -> dict[str, tuple[Any, ...]]:
     return offsets
 
 
-def _ingest_batch(ledger: Ledger, pending: list[tuple[Path, os.stat_result]], source: str, prices: Any,
-                  result: IngestResult) -> list[tuple[Path, os.stat_result]]:
+def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], source: str, prices: Any,
+                  result: IngestResult) -> list[tuple[str, os.stat_result]]:
     """Read files from `pending` into one transaction until it holds enough; returns the files left."""
     events: list[UsageEvent] = []
     offsets: list[tuple[Any, ...]] = []
@@ -333,13 +339,13 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[Path, os.stat_result]], so
     return pending[taken:]
 
 
-def _read_new_lines(db: Any, path: Path, now: str) -> tuple[Delta, int, tuple[Any, ...]]:
+def _read_new_lines(db: Any, path: str, now: str) -> tuple[Delta, int, tuple[Any, ...]]:
     """One file's complete new lines, from the offset recorded under the writer lock (a parallel hook may have
     moved it since we looked), and the offsets row to write with them."""
     st = os.stat(path)
     row = db.execute(
         "SELECT device, inode, offset, head_hash, lines, malformed_lines FROM transcript_offsets WHERE path = ?",
-        (str(path),),
+        (path,),
     ).fetchone()
     offset, lines, malformed = 0, 0, 0
     if row:
@@ -349,18 +355,19 @@ def _read_new_lines(db: Any, path: Path, now: str) -> tuple[Delta, int, tuple[An
             offset, lines, malformed = 0, 0, 0  # rewritten from the start; dedupe makes rereading harmless
     delta = read_delta(path, offset, project=project_of(path), agent_type=subagent_type(path))
     head_hash = _head_hash(path, min(delta.offset, HEAD_BYTES)) if delta.offset else None
-    offset_row = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, delta.offset, head_hash,
+    offset_row = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, delta.offset, head_hash,
                   lines + delta.lines, malformed + delta.malformed, now)
     return delta, offset, offset_row
 
 
-def find_transcripts(claude_dirs: list[Path]) -> list[Path]:
+def find_transcripts(claude_dirs: list[PathLike]) -> list[str]:
     """Every *.jsonl under each dir's projects/ (or the dir itself if it is a projects/ folder), sorted."""
-    found: set[Path] = set()
+    found: set[str] = set()
     for base in claude_dirs:
-        root = base / "projects" if (base / "projects").is_dir() else base
-        if not root.is_dir():
+        base = os.path.normpath(os.fspath(base))
+        root = os.path.join(base, "projects") if os.path.isdir(os.path.join(base, "projects")) else base
+        if not os.path.isdir(root):
             continue
         for folder, _dirs, names in os.walk(root):
-            found.update(Path(folder) / n for n in names if n.endswith(".jsonl") and n != "journal.jsonl")
+            found.update(os.path.join(folder, n) for n in names if n.endswith(".jsonl") and n != "journal.jsonl")
     return sorted(found)

@@ -91,9 +91,11 @@ class Env:
 
     @property
     def data_dir(self) -> Path:
+        from pathlib import Path
+
         from ..paths import data_dir
 
-        return data_dir(self.data_dir_option)
+        return Path(data_dir(self.data_dir_option))
 
     @property
     def config(self) -> Any:
