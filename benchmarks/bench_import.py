@@ -22,7 +22,8 @@ from pathlib import Path
 from common import PYTHON, ROOT, Figure, bench_config, compile_package, table
 from fixtures import CACHE, write_transcript
 
-CCUSAGE = Path.home() / ".cache" / "token-budget-e2e" / "node_modules" / "@ccusage" / "ccusage-linux-x64" / "bin" / "ccusage"
+CCUSAGE = (Path.home() / ".cache" / "token-budget-e2e" / "node_modules" / "@ccusage" / "ccusage-linux-x64" / "bin"
+           / "ccusage")
 SECTION = "Import (`tokens import`, fresh ledger)"
 
 

@@ -30,7 +30,7 @@ def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | N
         if before is not None:
             before()
         start = time.perf_counter()
-        proc = subprocess.run(argv, input=stdin, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(argv, input=stdin, env=env, capture_output=True, check=False)
         elapsed = time.perf_counter() - start
         if proc.returncode not in (0, 2):
             raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")

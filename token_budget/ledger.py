@@ -94,7 +94,8 @@ def storage_error(path: PathLike, exc: Exception) -> LedgerError:
         return LedgerError(f"The ledger {path} stayed locked by another process ({text}).",
                            "Another tokens process held it too long; this event is retried by the next hook.")
     return LedgerError(f"The ledger {path} cannot be used: {text}.",
-                       "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's transcripts.")
+                       "Run `tokens doctor` for the repair; `tokens import` rebuilds it from Claude Code's "
+                       "transcripts.")
 
 
 def _message_id(row: tuple[Any, ...]) -> str:
@@ -232,7 +233,8 @@ class Ledger:
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.execute(f"SELECT message_id FROM requests WHERE message_id IN ({marks})", chunk))
+            rows = self.db.execute(f"SELECT message_id FROM requests WHERE message_id IN ({marks})", chunk)
+            found.update(r[0] for r in rows)
         return found
 
     def _workflow_runs(self, sessions: set[str]) -> dict[str, list[tuple[Any, ...]]]:
@@ -297,7 +299,7 @@ class Ledger:
         for row in self.db.execute(sql, args):
             result[row[0]] = dict(zip(
                 ("requests", "input", "output", "cache_creation_5m", "cache_creation_1h", "cache_read", "cost_micros"),
-                (v or 0 for v in row[1:]),
+                (v or 0 for v in row[1:]), strict=True,
             ))
             result[row[0]]["cache_creation"] = result[row[0]]["cache_creation_5m"] + result[row[0]]["cache_creation_1h"]
         return result
