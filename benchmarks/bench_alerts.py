@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from alert_servers import SlackServer, wait_for
 from common import (
     ROOT,
     Figure,
@@ -25,7 +25,7 @@ from common import (
     payload,
     table,
     time_process,
-)  # first: puts tests/ on sys.path
+)
 
 CONFIG = "alerts:\n  channels:\n    - type: slack\n      threshold: 0%\n      webhook: $SLACK_WEBHOOK\n"
 _n = itertools.count()
@@ -73,12 +73,14 @@ def senders_done(data: Path) -> bool:
 
 def measure(quick: bool = False, runs: int | None = None) -> list[Figure]:
     """Figures for benchmarks/run.py; also prints the delivery outcomes of each case."""
+    from alert_servers import SlackServer, wait_for  # from tests/, which importing common put on sys.path
+
     runs = runs or (4 if quick else 15)
     work = ROOT / "benchmarks" / ".work"
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=work))
-    server = SlackServer().start()
-    server.stall_seconds = 30
+    answering, stalling = SlackServer().start(), SlackServer().start()  # one server per case: no mode to switch
+    stalling.mode, stalling.stall_seconds = "stall", 30
     try:
         config = tmp / "alerts.yaml"
         config.write_text(CONFIG)
@@ -86,12 +88,10 @@ def measure(quick: bool = False, runs: int | None = None) -> list[Figure]:
         transcript.parent.mkdir(parents=True)
         transcript.write_text("")
         stdin = payload(transcript, "UserPromptSubmit", prompt="hello")
-        results, outcomes = {}, {}
-        for case in (
-            "no alert pending",
-            "alert pending, webhook answers",
-            "alert pending, webhook stalls 30 s",
-        ):
+        cases = {"no alert pending": answering, "alert pending, webhook answers": answering,
+                 "alert pending, webhook stalls 30 s": stalling}
+        setups = {}
+        for case, server in cases.items():
             data = tmp / case.replace(" ", "_").replace(",", "")
             env = hook_env(
                 data,
@@ -102,31 +102,38 @@ def measure(quick: bool = False, runs: int | None = None) -> list[Figure]:
                     "TOKEN_BUDGET_ALERT_GIVE_UP": "0",
                 },
             )
-            server.mode = "stall" if "stalls" in case else "ok"
-            time_process(hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=1)  # creates the ledger
-            pending = not case.startswith("no alert")
+            time_process(hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=0)  # creates the ledger
+            setups[case] = data, env
 
-            def before(data: Path = data, pending: bool = pending) -> None:
-                wait_for(lambda: senders_done(data), timeout=15)  # each timed hook must start its own sender
-                if pending:
+        def settled() -> bool:  # every sender started so far has made its attempt and let go of its lock
+            return all(not delivery_summary(d).get("pending") and senders_done(d) for d, _e in setups.values())
+
+        # Round robin, one hook per case per round: load that drifts during the minutes this takes (other jobs on
+        # the machine) weighs on every case alike. Each timed hook starts its own sender and none runs beside it.
+        samples: dict[str, list[float]] = {case: [] for case in cases}
+        for _ in range(runs):
+            for case in cases:
+                data, env = setups[case]
+                wait_for(settled, timeout=15)
+                if not case.startswith("no alert"):
                     seed_pending(data)
-
-            results[case] = time_process(
-                hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=runs, before=before
-            )
-            time.sleep(0.5)  # a sender started by the last hook may not hold its lock yet
-            wait_for(lambda data=data: senders_done(data), timeout=15)
-            outcomes[case] = delivery_summary(data)
+                samples[case].append(time_process(hook_argv("UserPromptSubmit"), stdin=stdin, env=env, runs=1,
+                                                  warm=False))
+        results = {case: statistics.median(values) for case, values in samples.items()}
+        wait_for(settled, timeout=15)
+        outcomes = {case: delivery_summary(data) for case, (data, _env) in setups.items()}
         base = results["alert pending, webhook answers"]
         section = "Alert delivery (UserPromptSubmit hook that starts a sender)"
         figures = [Figure(section, f"hook, {case}", seconds, base, "webhook answers",
                           1.2 if "stalls" in case else None, "~1.0x (<= 1.2x)" if "stalls" in case else "")
                    for case, seconds in results.items()]
         for case, summary in outcomes.items():
-            print(f"deliveries, {case}: {summary} (Slack posts received: {len(server.posts)})")
+            print(f"deliveries, {case}: {summary}")
+        print(f"Slack posts received: answering server {len(answering.posts)}, stalling server {len(stalling.posts)}")
         return figures
     finally:
-        server.stop()
+        answering.stop()
+        stalling.stop()
         time.sleep(0.2)
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -23,10 +23,10 @@ LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
 
 
 def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | None = None, runs: int = 20,
-                 before: Callable[[], None] | None = None) -> float:
-    """Median wall time in seconds of `argv`, run `runs` times (after one warm-up)."""
+                 before: Callable[[], None] | None = None, warm: bool = True) -> float:
+    """Median wall time in seconds of `argv`, run `runs` times (after one untimed warm-up unless warm=False)."""
     samples = []
-    for i in range(runs + 1):
+    for i in range(runs + 1) if warm else range(1, runs + 1):
         if before is not None:
             before()
         start = time.perf_counter()
@@ -36,7 +36,7 @@ def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | N
             raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
         if i:
             samples.append(elapsed)
-    return statistics.median(samples)
+    return statistics.median(samples) if samples else 0.0
 
 
 def baseline(runs: int = 30) -> float:
