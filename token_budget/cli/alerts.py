@@ -85,7 +85,6 @@ def _state(delivery: dict) -> str:
 def test_channel(env: Env, channel: str, daily_report: bool) -> None:
     """Send a test alert (or, with --report, today's daily report) through CHANNEL (console, slack, email, or
     slack.2 …) now; exit 2 if it fails."""
-    from ..delivery import DeliveryError, Settings, send
     from ..ledger import utc_now
     from ..models import Alert
     from ..outbox import channels, find_channel
@@ -117,12 +116,7 @@ def test_channel(env: Env, channel: str, daily_report: bool) -> None:
         click.echo("console: OK (the hook shows alerts like this as a systemMessage).")
         return
     click.echo(f"Sending a test alert through {chosen.describe()} …", err=True)
-    try:
-        result = send(chosen, alert, Settings.from_env(), test=True)
-    except DeliveryError as exc:
-        raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
-    click.echo(f"OK: {result}.")
-    sys.stdout.flush()
+    _send_test(chosen, alert)
 
 
 def _test_report(env: Env, chosen: Any) -> None:
@@ -131,7 +125,6 @@ def _test_report(env: Env, chosen: Any) -> None:
     It goes straight to the channel rather than through an outbox row: the row's key is the day's, so a test
     delivery would stand in for the real report of that day (one delivery per report and channel), and a
     failed test would keep being retried in the background."""
-    from ..delivery import DeliveryError, Settings, send
     from ..outbox import render_report, report_message
     from ..reports import build_report, render_yaml, resolve_period
 
@@ -145,8 +138,15 @@ def _test_report(env: Env, chosen: Any) -> None:
         click.echo(f"Note: {chosen.name} has no `reports: true`, so it gets no daily report; add it to the channel "
                    "in alerts.channels for one each day.", err=True)
     click.echo(f"Sending the daily report of {message.period} so far through {chosen.describe()} …", err=True)
+    _send_test(chosen, message)
+
+
+def _send_test(chosen: Any, item: Any) -> None:
+    """Send an alert or a report message, marked as a test, through one channel; a failure exits 2."""
+    from ..delivery import DeliveryError, Settings, send
+
     try:
-        result = send(chosen, message, Settings.from_env(), test=True)
+        result = send(chosen, item, Settings.from_env(), test=True)
     except DeliveryError as exc:
         raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
     click.echo(f"OK: {result}.")
