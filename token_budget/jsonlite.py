@@ -61,3 +61,9 @@ else:
         """json.dumps(value, sort_keys=…, default=…) with json's default separators and ASCII output."""
         encode = make_encoder({}, default or _refuse, encode_basestring_ascii, None, ": ", ", ", sort_keys, False, True)
         return "".join(encode(value, 0))
+
+    try:  # _json is private: should a later Python change its signatures, fall back rather than fail every hook
+        if loads(dumps({"a": [1, 2.5, None, True, "é"]}, sort_keys=True)) != {"a": [1, 2.5, None, True, "é"]}:
+            raise ValueError("_json round trip differs")
+    except (TypeError, ValueError, AttributeError):  # pragma: no cover - CPython 3.10 to 3.13 pass
+        from json import dumps, loads  # noqa: F811
