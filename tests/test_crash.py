@@ -118,6 +118,30 @@ def test_hooks_killed_mid_ingest_of_a_big_delta_leave_a_consistent_ledger_that_c
     assert ledger_totals(data_dir) == expected_totals([main, agent])
 
 
+def test_imports_killed_between_and_inside_their_batched_transactions_converge_to_exact_totals(
+        data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
+    # tokens import commits many files per transaction; small batches here make every import several of them.
+    env = {**quiet_env(subprocess_env, data_dir), "PYTHONPATH": str(ROOT)}
+    code = ("import sys; import token_budget.claude.transcript as t; t.BATCH_BYTES = 150_000; "
+            "from token_budget.entry import main; sys.argv = ['tokens', 'import', '--claude-dir', sys.argv[1]]; main()")
+    rng = random.Random(3)
+    files = [transcript_path(claude_dir, f"imp-{i}", project=f"-p{i % 5}") for i in range(30)]
+    killed = 0
+    trials = 12 * SCALE
+    for trial in range(trials):
+        for path in rng.sample(files, 20):
+            append(path, rng.randint(100, 400), rng)
+        proc = subprocess.Popen([sys.executable, "-c", code, str(claude_dir)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        killed += kill_after(proc, rng.uniform(0.05, 0.6))
+        consistent(data_dir, rollup=trial % 4 == 3)
+    assert killed >= trials // 3, f"only {killed} of {trials} imports were killed mid-run"
+    proc = subprocess.run([sys.executable, "-c", code, str(claude_dir)], capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    consistent(data_dir, rollup=True)
+    assert ledger_totals(data_dir) == expected_totals([f for f in files if f.exists()])
+
+
 # -- config changes --------------------------------------------------------------------------------------------
 
 
