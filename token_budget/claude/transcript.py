@@ -299,12 +299,13 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     """Read files from `pending` into one transaction until it holds enough; returns the files left."""
     events: list[UsageEvent] = []
     offsets: list[tuple[Any, ...]] = []
-    stats = IngestResult()
-    read = taken = 0
+    stats = IngestResult()  # this batch's counts, added to `result` once it committed
+    taken = 0
     now = utc_now()
     with ledger.transaction() as db:
         for path, expected in pending:
-            if taken and (read >= BATCH_BYTES or len(events) >= BATCH_EVENTS or expected.st_size >= BATCH_BYTES):
+            full = stats.bytes_read >= BATCH_BYTES or len(events) >= BATCH_EVENTS
+            if taken and (full or expected.st_size >= BATCH_BYTES):
                 break
             taken += 1
             try:
@@ -314,7 +315,6 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
                 continue
             events.extend(delta.events)
             offsets.append(offset_row)
-            read += delta.offset - start
             stats.files += 1
             stats.lines += delta.lines
             stats.malformed += delta.malformed
@@ -328,7 +328,6 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
             "malformed_lines = excluded.malformed_lines, updated_at = excluded.updated_at",
             offsets,
         )
-    # Counted only once the transaction committed: a failed batch reports nothing it did not keep.
     result.files += stats.files
     result.lines += stats.lines
     result.events += len(events)
