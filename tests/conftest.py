@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,14 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture
+def set_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Sets token_budget's clock for this test's in-process calls (the CLI through CliRunner, hooks through
+    `run`), so fixtures dated to one day keep meaning "today" whatever day the suite runs."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr("token_budget.clock.now", lambda: moment)
+
+    return set_to

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 
+from . import clock
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
 from .models import UsageEvent
@@ -51,7 +51,7 @@ def counted_sql(classes: Sequence[str]) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _upsert_sql() -> str:

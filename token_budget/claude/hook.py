@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
-from .. import jsonlite
+from .. import clock, jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
@@ -75,7 +75,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
 
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     with Ledger.open(data_dir) as ledger:
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
             await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
