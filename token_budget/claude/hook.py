@@ -26,6 +26,9 @@ HOOK_EVENTS = (
     "PreCompact", "PostModelSwitch",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
+# Events whose systemMessage Claude Code shows (it drops it for SessionEnd and PreCompact).
+MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop")
+FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
 LOG_LIMIT = 1 << 20
 
@@ -46,7 +49,10 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
-        return _emit(stdout, handle(event, payload, data_dir, now=now))
+        response = handle(event, payload, data_dir, now=now)
+        if event in MESSAGE_EVENTS:
+            response = _with_first_import_notice(response, data_dir)
+        return _emit(stdout, response)
     except Exception as exc:  # fail open (or closed, if configured), but always say why
         return _fail(event, exc, data_dir, stdout, stderr)
 
@@ -103,6 +109,31 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
         return enforce.respond(step, payload, ledger, claimed_alerts)
+
+
+def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> dict[str, Any]:
+    """Tell the user, once, what the plugin's first-run catch-up import recorded. One stat when there is none."""
+    path = os.path.join(data_dir, FIRST_IMPORT)
+    if not os.path.exists(path):
+        return response
+    taken = f"{path}.{os.getpid()}"
+    try:
+        os.rename(path, taken)  # parallel hooks: exactly one of them shows it
+    except OSError:
+        return response
+    try:
+        with open(taken, encoding="utf-8") as handle:
+            summary = jsonlite.loads(handle.read())
+        os.unlink(taken)
+    except (OSError, ValueError):
+        return response
+    if not isinstance(summary, dict):
+        return response
+    added, files = summary.get("requests_added", 0), summary.get("files_read", 0)
+    notice = (f"token-budget is ready: it recorded {added:,} requests from {files:,} transcript files written "
+              "while it was setting up, so budgets count them too.")
+    earlier = response.get("systemMessage")
+    return {**response, "systemMessage": f"{earlier}\n{notice}" if earlier else notice}
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
