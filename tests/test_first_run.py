@@ -9,7 +9,6 @@ import io
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from builders import hook_payload, response, transcript_path, write_lines
@@ -39,9 +38,9 @@ def hook(event: str, path: Path) -> dict:
 def test_import_changed_since_reads_only_transcripts_modified_since_then(data_dir: Path, claude_dir: Path) -> None:
     old = write_lines(transcript_path(claude_dir, "old"), response(session_id="old"))
     new = write_lines(transcript_path(claude_dir, "new"), response(session_id="new"))
-    an_hour_ago = time.time() - 3600
-    os.utime(old, (an_hour_ago - 60, an_hour_ago - 60))
-    result = CliRunner().invoke(cli, ["import", "--changed-since", str(an_hour_ago), "--json"])
+    since = new.stat().st_mtime - 3600  # the files' clock (the kernel's), not time.time(): tests may shift that
+    os.utime(old, (since - 60, since - 60))
+    result = CliRunner().invoke(cli, ["import", "--changed-since", str(since), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["requests_added"] == 1
     with Ledger.open(data_dir) as ledger:
@@ -58,7 +57,7 @@ def test_the_bootstrap_catch_up_records_a_session_no_hook_read_and_the_next_hook
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)  # a ready environment: this interpreter has the deps
     with open(tmp_path / "bootstrap.log", "w") as log:
-        bootstrap_module().catch_up(data_dir, venv, time.time() - 120, log)
+        bootstrap_module().catch_up(data_dir, venv, first.stat().st_mtime - 120, log)
     assert json.loads((data_dir / "first-import.json").read_text())["requests_added"] == 2
 
     second = write_lines(transcript_path(claude_dir, "second"), response(session_id="second"))
