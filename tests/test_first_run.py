@@ -62,7 +62,7 @@ def test_the_bootstrap_catch_up_records_a_session_no_hook_read_and_the_next_hook
 
     second = write_lines(transcript_path(claude_dir, "second"), response(session_id="second"))
     message = hook("UserPromptSubmit", second)["systemMessage"]
-    assert "recorded 2 requests from 1 transcript files written while it was setting up" in message
+    assert "recorded 2 requests from 1 transcript written while it was setting up" in message
     assert hook("UserPromptSubmit", second) == {}  # said once
     assert not any(p.name.startswith("first-import") for p in data_dir.iterdir())
     with Ledger.open(data_dir) as ledger:

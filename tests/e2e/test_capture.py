@@ -359,7 +359,7 @@ def test_bootstrap_builds_the_environment_offline_from_a_wheelhouse(
     # before the first session's last hook, there.
     texts = [json.dumps(e) for e in first.events + second.events]
     told = [t for t in texts if "token-budget is ready: it recorded" in t]
-    assert len(told) == 1 and f"recorded {len(first_ids)} requests" in told[0], texts
+    assert len(told) == 1 and f"recorded {len(first_ids)} request" in told[0], texts
     rows = ledger_rows(data)
     assert_ledger_matches_mock(rows, [first, second], sources=("hook", "import"))
 

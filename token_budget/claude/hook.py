@@ -130,10 +130,14 @@ def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> d
     if not isinstance(summary, dict):
         return response
     added, files = summary.get("requests_added", 0), summary.get("files_read", 0)
-    notice = (f"token-budget is ready: it recorded {added:,} requests from {files:,} transcript files written "
-              "while it was setting up, so budgets count them too.")
+    notice = (f"token-budget is ready: it recorded {_count(added, 'request')} from {_count(files, 'transcript')} "
+              "written while it was setting up, so budgets count them too.")
     earlier = response.get("systemMessage")
     return {**response, "systemMessage": f"{earlier}\n{notice}" if earlier else notice}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
