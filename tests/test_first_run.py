@@ -55,7 +55,9 @@ def test_the_bootstrap_catch_up_records_a_session_no_hook_read_and_the_next_hook
                                                                 *response(session_id="first")])
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").symlink_to(sys.executable)  # a ready environment: this interpreter has the deps
+    python = venv / "bin" / "python"  # a ready environment: this interpreter has the dependencies
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")  # (a symlink would lose its venv)
+    python.chmod(0o755)
     with open(tmp_path / "bootstrap.log", "w") as log:
         bootstrap_module().catch_up(data_dir, venv, first.stat().st_mtime - 120, log)
     assert json.loads((data_dir / "first-import.json").read_text())["requests_added"] == 2

@@ -432,3 +432,25 @@ def test_the_hook_writes_yesterdays_report(hermetic_env: Path, data_dir: Path, c
     handle("Stop", hook_payload("Stop", path), data_dir, now=datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc))
     written = yaml.safe_load((data_dir / "reports" / "2026-11-27.yaml").read_text())["daily_report"]
     assert written["total_tokens"] == 150  # the builder's default request: 100 in, 50 out
+
+
+def test_a_hook_started_with_dash_s_writes_yesterdays_report(hermetic_env: Path, data_dir: Path, config,
+                                                              subprocess_env: dict) -> None:
+    # As Claude Code runs it: `python -S run_hook.py`, no site-packages until a path needs one (filelock here).
+    from datetime import date, timedelta
+
+    from builders import hook_payload, response, transcript_path, write_lines
+
+    yesterday = (date.today() - timedelta(days=1)).isoformat()  # the subprocess runs on the real clock
+    path = write_lines(transcript_path(hermetic_env / "claude"), response(timestamp=f"{yesterday}T12:00:00.000Z"))
+    env = {k: v for k, v in subprocess_env.items() if k != "PYTHONPATH"}
+    launcher = Path(__file__).resolve().parents[1] / "token_budget" / "claude" / "run_hook.py"
+    report = data_dir / "reports" / f"{yesterday}.yaml"
+    for _ in range(2):  # the second hook finds the config cache warm, so nothing else has loaded site for it
+        report.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-S", str(launcher), "Stop"],
+                              input=json.dumps(hook_payload("Stop", path)), capture_output=True, text=True, env=env,
+                              timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (0, "{}"), done.stderr
+        assert not (data_dir / "hook.log").exists(), (data_dir / "hook.log").read_text()
+        assert report.exists()

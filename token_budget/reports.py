@@ -597,6 +597,9 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
         return None
     path = Path(daily_report_path(data_dir, yesterday))
     ensure_private_dir(path.parent)
+    from . import site_packages
+
+    site_packages.enable()  # hooks run with -S; filelock lives in site-packages
     from filelock import FileLock, Timeout
 
     claim = FileLock(str(path.with_name(f".{path.name}.claim")), timeout=0, mode=0o600)
