@@ -59,10 +59,6 @@ def level_for(percent: float, limits: dict[str, float]) -> str:
     return level
 
 
-def threshold_of(level: str, limits: dict[str, float]) -> int:
-    return int(round(limits[level]))
-
-
 def split_limit(value: Any) -> tuple[int, float | None]:
     """A limit is a token count or {tokens: N, usd: X}; returns (tokens or 0, usd or None)."""
     if isinstance(value, dict):
