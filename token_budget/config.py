@@ -15,7 +15,7 @@ import zlib
 
 from . import jsonlite
 from ._records import factory, record
-from .errors import ConfigError
+from .errors import ConfigError, TokenBudgetError
 from .paths import packaged_config_dir, packaged_schemas_dir, write_atomically
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "token_budgets.yaml"
 PRICING_NAME = "pricing.yaml"
 OVERRIDES_NAME = "overrides.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @record(frozen=False)
@@ -38,6 +38,7 @@ class Config:
     data: dict[str, Any]
     pricing: dict[str, Any] = factory(dict)
     sources: list[str] = factory(list)
+    notices: list[str] = factory(list)  # what an untrusted project file tried and what of it was ignored
 
     def get(self, *keys: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -105,35 +106,82 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_CONFIG_BYTES = 256 << 10  # a config file is a few kilobytes; anything this large is not one
+MAX_YAML_NODES = 20_000  # scalars, sequences and mappings in one file
+MAX_YAML_DEPTH = 32
+MAX_CACHE_BYTES = 4 << 20  # the compiled cache: the packaged prices plus a config, well under this
+
+
+def project_layer_path(project_dir: PathLike | None, explicit: str | None = None) -> str | None:
+    """The repository's config file (untrusted: see trust.py), or None when --config replaces the layers."""
+    if not project_dir or explicit or os.environ.get("TOKEN_BUDGET_CONFIG"):
+        return None
+    return os.path.join(project_dir, ".claude", CONFIG_NAME)
+
+
 def load(project_dir: PathLike | None = None, *, explicit: str | None = None,
          data_dir: PathLike | None = None) -> Config:
-    """Parse and validate every layer (YAML + jsonschema: not for the hot path; see load_cached)."""
+    """Parse and validate every layer (YAML + jsonschema: not for the hot path; see load_cached).
+
+    An invalid user file is an error naming it. The project file is untrusted: when invalid it is skipped with a
+    notice, and otherwise only what tightens the user's budgets is taken from it (unless trusted_projects lists
+    it); `Config.notices` says what was ignored."""
     from pathlib import Path
 
     explicit = explicit or os.environ.get("TOKEN_BUDGET_CONFIG")
     if explicit and not os.path.isfile(os.path.expanduser(explicit)):
         raise ConfigError(f"The config file {explicit} does not exist.",
                           "Fix the path given by --config or TOKEN_BUDGET_CONFIG, or unset it.")
+    project = project_layer_path(project_dir, explicit)
     merged: dict[str, Any] = {}
     used: list[str] = []
+    notices: list[str] = []
     for path in map(Path, layer_paths(project_dir, explicit, data_dir)):
-        layer = _read_layer(path)
-        if layer is None:
-            continue
-        validate(layer, path)
+        if project is not None and str(path) == project:
+            layer = _project_layer(path, project_dir, merged, notices)
+            if layer is None:
+                continue
+        else:
+            layer = _read_layer(path, follow=path.suffix != ".json")
+            if layer is None:
+                continue
+            validate(layer, path)
+            _check_timezone(layer.get("timezone", "local"), path)  # the error names the file that set it
         merged = merge(merged, layer)
         used.append(str(path))
     validate(merged, Path(used[-1]) if used else Path(CONFIG_NAME))
-    _check_timezone(merged.get("timezone", "local"), used)
     pricing_path = Path(packaged_config_dir(), PRICING_NAME)
     pricing = _read_yaml(pricing_path) if pricing_path.exists() else {}
-    return Config(merged, pricing or {}, used)
+    return Config(merged, pricing or {}, used, notices)
 
 
-def _read_layer(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
+def _project_layer(path: Path, project_dir: Any, merged: dict[str, Any], notices: list[str]) -> dict[str, Any] | None:
+    """The part of the repository's file that may apply, or None. Never raises for what the file holds."""
+    from .trust import is_trusted, restrict
+
+    try:
+        layer = _read_layer(path, follow=False)
+        if layer is None:
+            return None
+        validate(layer, path)
+        _check_timezone(layer.get("timezone", "local"), path)
+    except ConfigError as exc:
+        notices.append(f"{path} was ignored: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         return None
-    data = jsonlite.loads(path.read_bytes()) if path.suffix == ".json" else _read_yaml(path)
+    if is_trusted(os.fspath(project_dir), merged):
+        return layer
+    accepted, ignored = restrict(merged, layer)
+    if ignored:
+        notices.append(f"{path} can only tighten your budgets; ignored: {', '.join(ignored)}. To trust it, add "
+                       f"{os.path.realpath(project_dir)} to trusted_projects in your own token_budgets.yaml.")
+    return accepted
+
+
+def _read_layer(path: Path, *, follow: bool = True) -> dict[str, Any] | None:
+    if not os.path.lexists(path):
+        return None
+    raw = _read_bounded(path, follow=follow)
+    data = jsonlite.loads(raw) if path.suffix == ".json" else _parse_yaml(raw, path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -142,19 +190,53 @@ def _read_layer(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _read_yaml(path: Path) -> Any:
-    import yaml
+def _read_bounded(path: Path, *, follow: bool = True) -> bytes:
+    """A regular file's bytes, capped: a link to /dev/zero or a FIFO planted as a config file is refused at once."""
+    from .paths import UnsafeFileError, read_regular
 
     try:
-        # libyaml's loader when PyYAML has it: the same safe subset, parsed 5x faster on a cold config cache.
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return read_regular(path, MAX_CONFIG_BYTES, follow=follow)
+    except UnsafeFileError as exc:
+        raise ConfigError(exc.message, exc.hint) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}).", "Check the file's permissions.") from exc
+
+
+def _read_yaml(path: Path) -> Any:
+    return _parse_yaml(_read_bounded(path), path)
+
+
+def _parse_yaml(raw: bytes, path: Path) -> Any:
+    """Safe YAML with no aliases and a bounded number and depth of nodes: a few hundred bytes of nested aliases
+    (a "billion laughs") would otherwise expand to gigabytes."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it: 5x faster, same subset
+    try:
+        text = raw.decode("utf-8")
+        nodes = depth = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                raise ConfigError(f"{path}:{mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed.",
+                                  "Write the value out instead of referring to an anchor.")
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                nodes += 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            if nodes > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{path}: more than {MAX_YAML_NODES:,} values or {MAX_YAML_DEPTH} levels of "
+                                  "nesting; refusing to read it.", "A config file is a few kilobytes.")
+        return yaml.load(text, Loader=loader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}).", "Save the file as UTF-8.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}).",
                           "Fix the syntax at that line.") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}).", "Check the file's permissions.") from exc
 
 
 def _schema() -> dict[str, Any]:
@@ -206,8 +288,8 @@ def _line_of(path: Path, keys: list[Any]) -> int | None:
     import yaml
 
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
+        node = yaml.compose(_read_bounded(path).decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, ConfigError, UnicodeDecodeError):
         return None
     line = None
     for key in keys:
@@ -224,7 +306,7 @@ def _line_of(path: Path, keys: list[Any]) -> int | None:
     return line
 
 
-def _check_timezone(name: str, used: list[str]) -> None:
+def _check_timezone(name: str, path: Any) -> None:
     if name == "local":
         return
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -232,7 +314,7 @@ def _check_timezone(name: str, used: list[str]) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"{used[-1] if used else CONFIG_NAME}: timezone: {name!r} is not a known IANA zone.",
+        raise ConfigError(f"{path}: timezone: {name!r} is not a known IANA zone.",
                           "Use a name such as Europe/Paris or America/New_York, or local.") from exc
 
 
@@ -257,28 +339,53 @@ def cache_path(data_dir: PathLike, project_dir: str | None, explicit: str | None
     return os.path.join(data_dir, "cache", f"config-{key:08x}.json")
 
 
-def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: str | None = None) -> Config:
-    """The validated config, from the compiled cache when no source file changed since it was written."""
+def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: str | None = None, *,
+                secrets: bool = False) -> Config:
+    """The validated config, from the compiled cache when no source file changed since it was written.
+
+    The cache holds no literal webhook URL (a Slack webhook's URL is its credential): a channel written with one
+    reads LITERAL_WEBHOOK there. `secrets=True` (the alert sender, `tokens alerts test`) parses the files again
+    when the cache scrubbed one, so it gets the URL itself."""
     if explicit and not os.path.isfile(os.path.expanduser(explicit)):
         return load(project_dir, explicit=explicit, data_dir=data_dir)  # raises the "does not exist" error
     cache = cache_path(data_dir, project_dir, explicit)
     stamps = [_stamp(p) for p in _watched(project_dir, data_dir, explicit)]
     try:
-        with open(cache, "rb") as handle:
-            compiled = jsonlite.loads(handle.read())
-        if compiled.get("version") == CACHE_VERSION and compiled.get("stamps") == stamps:
-            return Config(compiled["config"], compiled["pricing"], compiled["sources"])
-    except (OSError, ValueError, KeyError):
+        from .paths import read_regular
+
+        compiled = jsonlite.loads(read_regular(cache, MAX_CACHE_BYTES))
+        if compiled.get("version") == CACHE_VERSION and compiled.get("stamps") == stamps and \
+                not (secrets and compiled.get("scrubbed")):
+            return Config(compiled["config"], compiled["pricing"], compiled["sources"], compiled["notices"])
+    except (OSError, ValueError, KeyError, TokenBudgetError):
         pass
     from . import site_packages
 
     site_packages.enable()
     config = load(project_dir, explicit=explicit, data_dir=data_dir)
     os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
-    payload = {"version": CACHE_VERSION, "stamps": stamps, "config": config.data, "pricing": config.pricing,
-               "sources": config.sources}
-    write_atomically(cache, jsonlite.dumps(payload))
+    data, scrubbed = scrub_webhooks(config.data)
+    payload = {"version": CACHE_VERSION, "stamps": stamps, "config": data, "pricing": config.pricing,
+               "sources": config.sources, "notices": config.notices, "scrubbed": scrubbed}
+    text = jsonlite.dumps(payload)
+    if len(text) <= MAX_CACHE_BYTES:  # else no cache: every hook parses again, slowly but correctly
+        write_atomically(cache, text)
     return config
+
+
+LITERAL_WEBHOOK = "(a literal webhook URL, read from the config file when sending)"
+
+
+def scrub_webhooks(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """`data` with every literal webhook URL replaced by LITERAL_WEBHOOK ($VARIABLE references stay)."""
+    from .outbox import is_reference
+
+    chans = (data.get("alerts") or {}).get("channels") or []
+    if not any(isinstance(c, dict) and c.get("webhook") and not is_reference(c["webhook"]) for c in chans):
+        return data, False
+    clean = [{**c, "webhook": LITERAL_WEBHOOK} if isinstance(c, dict) and c.get("webhook") and
+             not is_reference(c["webhook"]) else c for c in chans]
+    return {**data, "alerts": {**data["alerts"], "channels": clean}}, True
 
 
 def save_override(data_dir: PathLike, keys: list[str], value: Any) -> Path:

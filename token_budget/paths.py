@@ -6,7 +6,9 @@ fnmatch) were a fifth of a hook's start-up. Functions take any path-like and ret
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from .errors import TokenBudgetError
 
@@ -65,11 +67,51 @@ def ensure_private_dir(path: PathLike) -> None:
         ) from exc
 
 
+class UnsafeFileError(TokenBudgetError):
+    """A file that must be a regular file of bounded size is not (a FIFO, a device, a link, too large)."""
+
+
+def open_regular(path: PathLike, *, follow: bool = False) -> int:
+    """An fd open for reading on `path`, only if it is a regular file. Non-blocking, so a FIFO planted where a file
+    was expected returns at once instead of stalling the hook; without `follow`, a symlink is refused (ELOOP)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: PathLike, limit: int, *, follow: bool = False) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; UnsafeFileError for anything else. OSError when the
+    file cannot be opened (missing, unreadable, a symlink when not `follow`)."""
+    try:
+        fd = open_regular(path, follow=follow)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EINVAL):
+            what = "a symbolic link" if exc.errno == errno.ELOOP else "not a regular file"
+            raise UnsafeFileError(f"{path} is {what}; refusing to read it.",
+                                  "Replace it with a regular file.") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeFileError(f"{path} is larger than {limit:,} bytes; refusing to read it.",
+                              "A config file is a few kilobytes: check what it holds.")
+    return data
+
+
 def write_atomically(path: PathLike, text: str) -> None:
     """Write via a temporary file and os.replace, so readers see the old or the new file, never half of one."""
+    import tempfile
+
     folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # mkstemp: O_EXCL with an unpredictable name in the target folder (the rename stays on one file system), so a
+    # link planted at a guessable name cannot redirect the write. The pid stays in the name for the orphan sweep.
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=folder or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -96,7 +138,7 @@ def _remove_orphaned_temps(path: PathLike) -> None:
     except OSError:
         return
     for name in names:
-        digits = name[len(prefix):-len(".tmp")]
+        digits = name[len(prefix):-len(".tmp")].split(".", 1)[0]  # .NAME.PID.RANDOM.tmp (or .NAME.PID.tmp)
         if not (digits.isascii() and digits.isdigit()):
             continue  # not a name write_atomically makes
         pid = int(digits)

@@ -51,6 +51,10 @@ def _config(env: Any) -> Check:
         config = env.config
     except TokenBudgetError as exc:
         return Check("config", "fail", exc.message, exc.hint)
+    notices = getattr(config, "notices", None)
+    if notices:  # what a repository's config file tried, and what of it was ignored
+        return Check("config", "warn", "valid: " + ", ".join(config.sources) + ". " + " ".join(notices),
+                     "A project's .claude/token_budgets.yaml may only tighten your budgets (README: Security model).")
     return Check("config", "ok", "valid: " + ", ".join(config.sources))
 
 
