@@ -84,7 +84,12 @@ def test_a_repeated_channel_type_is_numbered() -> None:
 
 
 def test_expand_names_the_missing_variable_and_never_a_value() -> None:
-    assert expand("${HOOK}/x", "slack webhook", {"HOOK": "https://h"}) == "https://h/x"
+    assert expand("${SLACK_WEBHOOK_OPS}", "slack webhook", {"SLACK_WEBHOOK_OPS": "https://h"}) == "https://h"
+    assert expand("$HOOK", "slack webhook", {"HOOK": "https://h"}, allowed=["HOOK"]) == "https://h"
+    with pytest.raises(AlertConfigError, match="whole value"):
+        expand("${SLACK_WEBHOOK}/x", "slack webhook", {"SLACK_WEBHOOK": "https://h"})
+    with pytest.raises(AlertConfigError, match=r"\$HOOK is not a variable alerts may read"):
+        expand("$HOOK", "slack webhook", {"HOOK": "https://h"})
     with pytest.raises(AlertConfigError, match=r"slack webhook: \$SLACK_WEBHOOK is not set"):
         expand("$SLACK_WEBHOOK", "slack webhook", {})
 
@@ -266,7 +271,8 @@ def test_doctor_fails_when_a_configured_channel_lacks_its_variable(
 ) -> None:
     config = tmp_path / "mine.yaml"
     config.write_text(
-        "alerts:\n  channels:\n    - type: slack\n      threshold: 90%\n      webhook: $TEAM_HOOK\n"
+        "alerts:\n  allowed_env: [TEAM_HOOK]\n"
+        "  channels:\n    - type: slack\n      threshold: 90%\n      webhook: $TEAM_HOOK\n"
     )
     monkeypatch.setenv("TOKEN_BUDGET_CONFIG", str(config))
     result = CliRunner().invoke(cli, ["doctor", "--json"])

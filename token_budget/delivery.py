@@ -298,7 +298,7 @@ class Sender:
             try:
                 from .config import load_cached
 
-                self._configs[project_dir] = channels(load_cached(self.data_dir, project_dir))
+                self._configs[project_dir] = channels(load_cached(self.data_dir, project_dir, secrets=True))
             except Exception as exc:
                 log(
                     self.data_dir,
@@ -380,12 +380,13 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
             hint="Add `webhook: $SLACK_WEBHOOK` to the channel in alerts.channels.",
         )
     try:
-        url = expand(channel.webhook, f"{channel.name} webhook")
+        url = expand(channel.webhook, f"{channel.name} webhook", allowed=channel.allowed_env)
     except AlertConfigError as exc:
         raise DeliveryError(exc.message, permanent=True, hint=exc.hint) from None
-    if not url.startswith(("https://", "http://")):
+    problem = webhook_problem(url)
+    if problem:
         raise DeliveryError(
-            f"{channel.name}: the webhook is not an http(s) URL",
+            f"{channel.name}: {problem}",
             permanent=True,
             hint="Slack incoming webhooks look like https://hooks.slack.com/services/…",
         )
@@ -398,9 +399,15 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
     )
     where = redact(url)
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout) as response:
+        with _no_redirects().open(request, timeout=settings.timeout) as response:
             response.read(1024)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise DeliveryError(
+                f"{channel.name}: {where} answered with a redirect (HTTP {exc.code}); redirects are not followed",
+                permanent=True,
+                hint="Use the webhook's final URL.",
+            ) from None
         detail = redact(exc.read(200).decode("utf-8", "replace").strip(), [url])
         permanent = 400 <= exc.code < 500 and exc.code not in (408, 425, 429)
         raise DeliveryError(
@@ -413,6 +420,41 @@ def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
         text = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else str(reason)
         raise DeliveryError(f"{channel.name}: {where} unreachable: {redact(text, [url])}") from None
     return f"{channel.name}: posted to {where}"
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def is_loopback(host: str | None) -> bool:
+    host = (host or "").strip().lower().rstrip(".")
+    return host in LOOPBACK_HOSTS or host.startswith("127.") and host.replace(".", "").isdigit()
+
+
+def webhook_problem(url: str) -> str | None:
+    """Why a webhook URL is refused, or None: https only (plain http to loopback, for local tests and relays)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "the webhook is not a URL"
+    if not host or parts.scheme not in ("https", "http"):
+        return "the webhook is not an https URL"
+    if parts.scheme == "http" and not is_loopback(host):
+        return "the webhook is plain http; only https is sent to (http only to this machine's loopback)"
+    return None
+
+
+def _no_redirects() -> Any:
+    """An opener that treats every redirect as an error: a 30x must not carry the alert (or the URL) elsewhere."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 @record
@@ -494,11 +536,11 @@ def send_email(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
     import smtplib
     import ssl
 
-    from .outbox import AlertConfigError, expand, redact
+    from .outbox import AlertConfigError, literal_address, redact
 
     smtp = SMTPSettings.from_env()
     try:
-        recipients = [expand(r, f"{channel.name} to") for r in channel.to]
+        recipients = [literal_address(r, f"{channel.name} to") for r in channel.to]
     except AlertConfigError as exc:
         raise DeliveryError(exc.message, permanent=True, hint=exc.hint) from None
     if not recipients:
@@ -509,6 +551,13 @@ def send_email(channel: Any, alert: Any, settings: Settings, *, test: bool = Fal
         )
     secrets = [smtp.password]
     where = f"{smtp.host}:{smtp.port}"
+    if smtp.username and smtp.password and not (smtp.ssl or smtp.starttls) and not is_loopback(smtp.host):
+        raise DeliveryError(
+            f"{channel.name}: refusing to send the SMTP password in cleartext to {where}",
+            permanent=True,
+            hint="Use TLS (SMTP_STARTTLS=1 or SMTP_SSL=1); SMTP_STARTTLS=0 with a login only to a relay on this "
+            "machine (localhost).",
+        )
     try:
         if smtp.ssl:
             client: Any = smtplib.SMTP_SSL(

@@ -40,6 +40,7 @@ class Channel:
     webhook: str | None = None
     to: tuple[str, ...] = ()
     reports: bool = False  # `reports: true`: the channel also receives the daily report
+    allowed_env: tuple[str, ...] = ()  # `alerts.allowed_env`: variables a `$NAME` webhook may name, beyond the defaults
 
     def spec(self) -> dict[str, Any]:
         """What the outbox stores: everything but a literal webhook URL (a secret; the sender re-reads the config)."""
@@ -50,6 +51,8 @@ class Channel:
             spec["to"] = list(self.to)
         if self.reports:
             spec["reports"] = True
+        if self.allowed_env:
+            spec["allowed_env"] = list(self.allowed_env)
         return spec
 
     @classmethod
@@ -61,6 +64,7 @@ class Channel:
             spec.get("webhook"),
             tuple(spec.get("to", ())),
             bool(spec.get("reports")),
+            tuple(spec.get("allowed_env", ())),
         )
 
     def describe(self) -> str:
@@ -85,6 +89,7 @@ def channels(config: Any) -> list[Channel]:
     """The configured channels (a Config or its dict), each named by its type, numbered when a type repeats."""
     data = config.data if hasattr(config, "data") else config
     raw = ((data or {}).get("alerts") or {}).get("channels") or []
+    allowed = tuple(((data or {}).get("alerts") or {}).get("allowed_env") or ())
     seen: dict[str, int] = {}
     out = []
     for entry in raw:
@@ -100,6 +105,7 @@ def channels(config: Any) -> list[Channel]:
                 entry.get("webhook"),
                 (to,) if isinstance(to, str) else tuple(to),
                 entry.get("reports") is True,
+                allowed,
             )
         )
     return out
@@ -119,17 +125,48 @@ def variables(value: str | None) -> list[str]:
     return [a or b for a, b in _VARIABLE.findall(value or "")]
 
 
-def expand(value: str, what: str, environ: Mapping[str, str] | None = None) -> str:
-    """Expand `$VAR` and `${VAR}`; a missing or empty variable is an AlertConfigError naming it (never its value)."""
+DEFAULT_ENV_PREFIXES = ("SLACK_WEBHOOK", "SMTP_")  # names a `$NAME` may use without being listed in allowed_env
+
+
+def env_name_allowed(name: str, allowed: Sequence[str] = ()) -> bool:
+    return name.startswith(DEFAULT_ENV_PREFIXES) or name in allowed
+
+
+def expand(value: str, what: str, environ: Mapping[str, str] | None = None, allowed: Sequence[str] = ()) -> str:
+    """A literal value as it is; a value that is exactly one `$NAME` / `${NAME}` from the environment, if NAME is a
+    default (SLACK_WEBHOOK*, SMTP_*) or listed in alerts.allowed_env. Anything else is an AlertConfigError naming
+    the variable, never its value: a `$` inside a longer value would let a config splice any secret into a URL."""
     env = os.environ if environ is None else environ
-    missing = [name for name in variables(value) if not env.get(name)]
-    if missing:
+    found = variables(value)
+    if not found:
+        return value
+    match = _VARIABLE.fullmatch(value.strip())
+    if match is None:
         raise AlertConfigError(
-            f"{what}: ${missing[0]} is not set in the environment",
-            f"Export {missing[0]} where Claude Code runs (and where you run `tokens`), or edit "
+            f"{what}: only a whole value that is one $NAME is expanded, not a $NAME inside other text",
+            "Put the whole URL in one environment variable and write `webhook: $NAME`.",
+        )
+    name = match.group(1) or match.group(2)
+    if not env_name_allowed(name, allowed):
+        raise AlertConfigError(
+            f"{what}: ${name} is not a variable alerts may read",
+            f"Name it SLACK_WEBHOOK…, or list {name} under alerts.allowed_env in your own token_budgets.yaml.",
+        )
+    if not env.get(name):
+        raise AlertConfigError(
+            f"{what}: ${name} is not set in the environment",
+            f"Export {name} where Claude Code runs (and where you run `tokens`), or edit "
             "alerts.channels in token_budgets.yaml.",
         )
-    return _VARIABLE.sub(lambda m: env[m.group(1) or m.group(2)], value)
+    return env[name]
+
+
+def literal_address(value: str, what: str) -> str:
+    """An email recipient as written: `to` is never expanded, so no config can address mail from a variable."""
+    if "$" in value:
+        raise AlertConfigError(f"{what}: {value!r} is not an address ($VARIABLES are not expanded in `to`)",
+                               "Write the recipients' addresses out in alerts.channels.")
+    return value
 
 
 _URL = re.compile(r"\b(https?://[^/\s'\"<>]+)(/[^\s'\"<>]*)?")
@@ -446,14 +483,14 @@ def channel_problems(
                     raise AlertConfigError(
                         f"{channel.name}: no webhook", "Add `webhook: $SLACK_WEBHOOK` to it."
                     )
-                expand(channel.webhook, f"{channel.name} webhook", env)
+                expand(channel.webhook, f"{channel.name} webhook", env, channel.allowed_env)
             elif channel.type == "email":
                 if not channel.to:
                     raise AlertConfigError(
                         f"{channel.name}: no recipients", "Add `to: you@example.com` to it."
                     )
                 for address in channel.to:
-                    expand(address, f"{channel.name} to", env)
+                    literal_address(address, f"{channel.name} to")
                 if not env.get("SMTP_HOST"):
                     raise AlertConfigError(
                         f"{channel.name}: SMTP_HOST is not set in the environment",

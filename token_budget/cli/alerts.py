@@ -85,11 +85,13 @@ def _state(delivery: dict) -> str:
 def test_channel(env: Env, channel: str, daily_report: bool) -> None:
     """Send a test alert (or, with --report, today's daily report) through CHANNEL (console, slack, email, or
     slack.2 …) now; exit 2 if it fails."""
+    from ..config import load_cached
     from ..ledger import utc_now
     from ..models import Alert
     from ..outbox import channels, find_channel
 
-    configured = channels(env.config)
+    # secrets=True: a literal webhook URL is not in the compiled cache, only in the config file itself.
+    configured = channels(load_cached(env.data_dir, env.project_dir, env.config_option, secrets=True))
     chosen = find_channel(configured, channel)
     if chosen is None:
         names = ", ".join(c.name for c in configured) or "none"
