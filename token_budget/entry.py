@@ -7,9 +7,9 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["hook"]:
-        from .claude.hook import run
+        from .claude.hook import run_watched
 
-        sys.exit(run(sys.argv[2:]))
+        sys.exit(run_watched(sys.argv[2:]))
     if sys.argv[1:2] == ["statusline"]:  # runs after every assistant message: as light as the hook
         from .claude.statusline import main as statusline
 

@@ -122,7 +122,9 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
     prompt = payload.get("prompt") if event == "UserPromptSubmit" else None
     writes: list[tuple[str, Any]] = []
     if session and event == "UserPromptSubmit" and isinstance(prompt, str) and prompt.lstrip().startswith("/model "):
-        writes.append(("model", prompt.split(None, 1)[1].strip().split()[0]))
+        chosen = prompt.split()[1:2]  # `/model ` with nothing after it names no model
+        if chosen:
+            writes.append(("model", chosen[0]))
     if session and event == "SessionStart":
         if _text(payload.get("model")):
             writes.append(("model", payload["model"]))

@@ -31,10 +31,79 @@ MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse
 FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
 LOG_LIMIT = 1 << 20
+# hooks.json gives each hook 30 s; a hook Claude Code kills is a budget switched off without a word, so the hook
+# answers by itself (as on_error says) well before. TOKEN_BUDGET_HOOK_DEADLINE changes it (tests).
+DEADLINE_SECONDS = 10.0
+NOTICE_KIND = "project_config"
 
 
 class HookInputError(TokenBudgetError):
     """The hook's stdin is not the JSON Claude Code sends."""
+
+
+def _deadline() -> float:
+    try:
+        return max(float(os.environ.get("TOKEN_BUDGET_HOOK_DEADLINE") or DEADLINE_SECONDS), 0.05)
+    except ValueError:
+        return DEADLINE_SECONDS
+
+
+class Watchdog:
+    """Answers for the hook when it runs past its deadline, whatever it is stuck in, then ends the process.
+
+    A thread of its own (`_thread`: no import cost) waits on a lock with a timeout, which releases the GIL, so it
+    runs while the main thread waits in a system call or in SQLite's busy handler. The answer follows on_error as
+    far as the hook got to read it (open until the config says closed). Whoever answers first holds `answering`:
+    the hook's own answer and the watchdog's never both reach stdout. faulthandler's C thread is the backstop for
+    code that never releases the GIL: it exits 1, which hook.sh turns into a message. Only `main()` arms one:
+    in-process callers (tests, embedders) keep their process."""
+
+    def __init__(self, seconds: float) -> None:
+        import _thread
+
+        self.seconds = seconds
+        self.event = ""
+        self.fails_closed = False
+        self.data_dir: str | None = None
+        self.answering = _thread.allocate_lock()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._watch, ())
+        try:
+            import faulthandler
+
+            faulthandler.dump_traceback_later(seconds + 5.0, exit=True)
+        except (ValueError, OSError, RuntimeError):
+            pass
+
+    def _watch(self) -> None:
+        if self._done.acquire(timeout=self.seconds) or not self.answering.acquire(blocking=False):
+            return
+        why = f"the hook ran out of time ({self.seconds:g} s) reading its inputs"
+        log(self.data_dir, self.event, why)
+        if self.fails_closed and self.event in BLOCKING_EVENTS:
+            os.write(2, f"token-budget: blocked because {why} and on_error is 'closed'\n".encode())
+            os._exit(2)
+        os.write(1, jsonlite.dumps({"systemMessage": f"token-budget: {why} (enforcement skipped for this event)."})
+                 .encode() + b"\n")
+        os._exit(0)
+
+    def claim(self) -> None:
+        """Called before the hook answers; if the watchdog is answering already, wait for it to end the process."""
+        if not self.answering.acquire(blocking=False):
+            time.sleep(60)
+
+    def stop(self) -> None:
+        self._done.release()
+        try:
+            import faulthandler
+
+            faulthandler.cancel_dump_traceback_later()
+        except (ValueError, OSError, RuntimeError):
+            pass
+
+
+_watchdog: Watchdog | None = None
 
 
 def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None,
@@ -46,9 +115,13 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
     try:
         payload = read_payload(stdin.read())
         event = payload.get("hook_event_name") or event
+        if _watchdog is not None:
+            _watchdog.event = event
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
+        if _watchdog is not None:
+            _watchdog.data_dir = data_dir
         response = handle(event, payload, data_dir, now=now)
         if event in MESSAGE_EVENTS:
             response = _with_first_import_notice(response, data_dir)
@@ -80,6 +153,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     from .transcript import await_tool_use_line, ingest_files
 
     config = load_cached(data_dir, _text(payload.get("cwd")))
+    if _watchdog is not None:
+        _watchdog.fails_closed = config.get("enforcement", "on_error") == "closed"
     files = transcript_files(payload)
     now = now or clock.now()
     with Ledger.open(data_dir) as ledger:
@@ -108,7 +183,28 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
-        return enforce.respond(step, payload, ledger, claimed_alerts)
+        return _with_notices(enforce.respond(step, payload, ledger, claimed_alerts), config, ledger, now)
+
+
+def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:
+    """Tell the user, once, what a repository's config file tried and what of it was ignored (see trust.py)."""
+    notices = getattr(config, "notices", None)
+    if not notices:
+        return response
+    fresh = [n for n in notices if ledger.db.execute(
+        "SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1", (NOTICE_KIND, n)).fetchone() is None]
+    if not fresh:
+        return response
+    from ..events import record_event
+    from ..periods import iso
+
+    with ledger.transaction() as db:
+        for notice in fresh:
+            record_event(db, level="warn", kind=NOTICE_KIND, message=notice, created_at=iso(now))
+    text = "\n".join(f"token-budget: {n}" for n in fresh)
+    out = dict(response)
+    out["systemMessage"] = f"{out['systemMessage']}\n\n{text}" if out.get("systemMessage") else text
+    return out
 
 
 def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> dict[str, Any]:
@@ -179,6 +275,8 @@ def _text(value: Any) -> str | None:
 
 
 def _emit(stdout: TextIO, response: dict[str, Any], code: int = 0) -> int:
+    if _watchdog is not None:
+        _watchdog.claim()
     stdout.write(jsonlite.dumps(response) if response else "{}")
     stdout.write("\n")
     stdout.flush()
@@ -191,6 +289,8 @@ def _fail(event: str, exc: Exception, data_dir: PathLike | None, stdout: TextIO,
     closed = _fails_closed(data_dir) and event in BLOCKING_EVENTS
     summary = message.replace("\n", " ")
     if closed:
+        if _watchdog is not None:
+            _watchdog.claim()
         stderr.write(f"token-budget: blocked because the budget hook failed and on_error is 'closed': {summary}\n")
         return 2
     tail = f" Details: {where}." if where else ""
@@ -226,9 +326,18 @@ def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException 
         return None
 
 
+def run_watched(argv: list[str]) -> int:
+    """run() in a hook process of its own, under the watchdog."""
+    global _watchdog
+    _watchdog = Watchdog(_deadline())
+    code = run(argv)
+    _watchdog.stop()
+    return code
+
+
 def main() -> None:
     """Entry point of scripts/hook.py and `python -m token_budget.claude.hook EVENT`."""
-    sys.exit(run(sys.argv[1:]))
+    sys.exit(run_watched(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ only candidates: the ledger keeps one row per message.id with the largest usage.
 from __future__ import annotations
 
 import os
+import stat
 import time
 import zlib
 
@@ -15,6 +16,7 @@ from .. import jsonlite
 from .._records import record
 from ..ledger import Ledger, utc_now
 from ..models import IngestResult, UsageEvent
+from ..paths import open_regular
 from ..periods import normalize
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 USAGE_MARKER = b'"usage"'
 CHUNK = 4 << 20  # bytes read at a time; memory stays bounded whatever the file size
 HEAD_BYTES = 1024  # enough of the file's start to tell a rewritten file from a grown one
+MAX_LINE_BYTES = 16 << 20  # below BATCH_BYTES; a line longer than this is skipped as malformed (memory stays bounded)
 MAX_TOKENS = 10**12  # larger counts are corrupt, not usage (and would overflow SQLite's integers)
 
 
@@ -107,6 +110,12 @@ def iter_candidate_lines(data: bytes, limit: int | None = None) -> Iterator[byte
         pos = end + 1
 
 
+def _open(path: PathLike) -> Any:
+    """A transcript for reading: a regular file only, never through a symlink, opened without blocking. A FIFO or
+    a link to /dev/zero planted among a session's files (one Bash call by the model) is an OSError, not a stall."""
+    return os.fdopen(open_regular(path), "rb")
+
+
 def _json_loads() -> Any:
     """orjson's loads (about 6x faster: an import of a whole profile spends most of its time here) when it is
     installed, falling back to the standard library for anything orjson refuses that json accepts (NaN, integers
@@ -134,6 +143,7 @@ class Delta:
     offset: int  # where the next read starts: just past the last complete line
     lines: int
     malformed: int
+    more: bool = False  # stopped at max_bytes: the file may hold more complete lines
 
 
 def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent_type: str | None = None,
@@ -143,7 +153,7 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
     loads = _loads = _loads or _json_loads()
     events: list[UsageEvent] = []
     lines = malformed = 0
-    with open(path, "rb") as handle:
+    with _open(path) as handle:
         handle.seek(offset)
         carry = b""
         consumed = offset
@@ -168,15 +178,19 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
                         continue
                     if event is not None:
                         events.append(event)
+            if len(carry) > MAX_LINE_BYTES:  # no usage line is this long: skip it rather than hold it in memory
+                consumed += len(carry)
+                malformed += 1
+                carry = b""
             if budget == 0:
-                break
+                return Delta(events, consumed, lines, malformed, True)
     return Delta(events, consumed, lines, malformed)
 
 
 def _head_hash(path: PathLike, length: int) -> str:
     # crc32, not hashlib: this tells a rewritten file from a grown one, it is no security check, and zlib is
     # already loaded where hashlib costs milliseconds of import on every hook.
-    with open(path, "rb") as handle:
+    with _open(path) as handle:
         head = handle.read(length)
     return f"{len(head)}:{zlib.crc32(head):08x}"
 
@@ -187,8 +201,8 @@ def subagent_type(path: PathLike) -> str | None:
     if not os.path.basename(path).startswith("agent-"):
         return None
     try:
-        with open(path[: -len(".jsonl")] + ".meta.json", "rb") as handle:
-            meta = jsonlite.loads(handle.read())
+        with _open(path[: -len(".jsonl")] + ".meta.json") as handle:
+            meta = jsonlite.loads(handle.read(64 << 10))
     except (OSError, ValueError):
         return None
     return _text(meta.get("agentType")) if isinstance(meta, dict) else None
@@ -198,14 +212,25 @@ def session_files(transcript: PathLike) -> list[str]:
     """A session's main transcript and every subagent transcript under `<session>/subagents/`."""
     transcript = os.fspath(transcript)
     files = [transcript]
-    folder = os.path.join(os.path.splitext(transcript)[0], "subagents")
-    if os.path.isdir(folder):
+    session = os.path.splitext(transcript)[0]
+    folder = os.path.join(session, "subagents")
+    # Real folders only (lstat): a symlinked session or subagents folder would lead out of Claude Code's projects
+    # folder; os.walk follows no link below them either.
+    if _real_dir(session) and _real_dir(folder):
         for root, _dirs, names in os.walk(folder):
             files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
     return files
 
 
+def _real_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 TOOL_LINE_WAIT = 0.3  # seconds at most; the lag observed on 2.1.332 is 5-50 ms
+TAIL_CAP = 8 << 20  # never more than this is read while waiting
 TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
 
 
@@ -240,10 +265,11 @@ def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any =
 
 def _tool_line_ready(path: str, needle: bytes, start: int) -> bool:
     try:
-        with open(path, "rb") as handle:
+        with _open(path) as handle:
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(min(start, max(size - TAIL_WINDOW, 0)))  # a file rewritten shorter: its tail
-            tail = handle.read()
+            # A file rewritten shorter: its tail; one grown by more than TAIL_CAP: its last TAIL_CAP bytes.
+            handle.seek(max(min(start, max(size - TAIL_WINDOW, 0)), size - TAIL_CAP))
+            tail = handle.read(TAIL_CAP)
     except OSError:
         return False  # a subagent's file before its first line
     hit = tail.rfind(needle)
@@ -269,9 +295,12 @@ def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: 
     pending: list[tuple[str, os.stat_result]] = []
     for path in map(os.fspath, paths):
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
         except OSError:
             continue  # not written yet (a new session's SessionStart) or cleaned up: nothing to read
+        if not stat.S_ISREG(st.st_mode):
+            result.errors.append(f"{path}: not a regular file (a link, FIFO or device); skipped")
+            continue
         row = known.get(path)
         if row and (row[0], row[1], row[2], row[3]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             continue  # unchanged since the last read: the common case, no transaction at all
@@ -301,6 +330,7 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     offsets: list[tuple[Any, ...]] = []
     stats = IngestResult()  # this batch's counts, added to `result` once it committed
     taken = 0
+    again: list[tuple[str, os.stat_result]] = []  # read up to the batch's size, with more to read
     now = utc_now()
     with ledger.transaction() as db:
         for path, expected in pending:
@@ -313,6 +343,8 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
             except OSError as exc:
                 result.errors.append(f"{path}: {exc.strerror or exc}")
                 continue
+            if delta.more and delta.offset > start:
+                again.append((path, expected))
             events.extend(delta.events)
             offsets.append(offset_row)
             stats.files += 1
@@ -335,13 +367,14 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     result.updated += updated
     result.malformed += stats.malformed
     result.bytes_read += stats.bytes_read
-    return pending[taken:]
+    return pending[taken:] + again
 
 
 def _read_new_lines(db: Any, path: str, now: str) -> tuple[Delta, int, tuple[Any, ...]]:
     """One file's complete new lines, from the offset recorded under the writer lock (a parallel hook may have
     moved it since we looked), and the offsets row to write with them."""
-    st = os.stat(path)
+    with _open(path) as handle:
+        st = os.fstat(handle.fileno())
     row = db.execute(
         "SELECT device, inode, offset, head_hash, lines, malformed_lines FROM transcript_offsets WHERE path = ?",
         (path,),
@@ -352,9 +385,11 @@ def _read_new_lines(db: Any, path: str, now: str) -> tuple[Delta, int, tuple[Any
         replaced = (device, inode) != (st.st_dev, st.st_ino) or st.st_size < offset
         if replaced or (offset and head != _head_hash(path, min(offset, HEAD_BYTES))):
             offset, lines, malformed = 0, 0, 0  # rewritten from the start; dedupe makes rereading harmless
-    delta = read_delta(path, offset, project=project_of(path), agent_type=subagent_type(path))
+    # At most a batch's worth per transaction: a huge file is read over several, each committing its progress.
+    delta = read_delta(path, offset, project=project_of(path), agent_type=subagent_type(path), max_bytes=BATCH_BYTES)
     head_hash = _head_hash(path, min(delta.offset, HEAD_BYTES)) if delta.offset else None
-    offset_row = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, delta.offset, head_hash,
+    size = -1 if delta.more else st.st_size  # -1: not read to the end, so the next look is no "unchanged" skip
+    offset_row = (path, st.st_dev, st.st_ino, size, st.st_mtime_ns, delta.offset, head_hash,
                   lines + delta.lines, malformed + delta.malformed, now)
     return delta, offset, offset_row
 
