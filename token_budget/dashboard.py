@@ -12,6 +12,7 @@ from . import clock
 from .config import Config
 from .ledger import Ledger, counted_sql
 from .periods import day_bounds, iso, parse, today, zone
+from .safetext import printable
 
 BURN_WINDOW = timedelta(hours=1)
 FAMILIES = ("opus", "sonnet", "haiku")
@@ -118,6 +119,7 @@ class Box:
         plain, room, out = 0, self.inner, []
         for span in spans:
             text, level = (span, None) if isinstance(span, str) else span
+            text = printable(text)  # model and workflow names come from transcripts and prompts
             if plain + len(text) > room:
                 text = text[: max(room - plain - 1, 0)] + "…"
             plain += len(text)

@@ -15,7 +15,7 @@ from . import clock
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
 from .models import UsageEvent
-from .paths import LEDGER_NAME, ensure_private_dir
+from .paths import LEDGER_NAME, check_private, ensure_private_dir
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ class Ledger:
                                   "Move the link away; the ledger must be a regular file in the data dir.")
             if not os.path.exists(path):
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            check_private(path, os.lstat(path), "ledger")
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

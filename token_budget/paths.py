@@ -60,11 +60,25 @@ def ensure_private_dir(path: PathLike) -> None:
         )
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
     except OSError as exc:
         raise TokenBudgetError(
             f"Cannot create the data dir {path}: {exc.strerror}.",
             "Check its permissions, or choose another with TOKEN_BUDGET_HOME or --data-dir.",
         ) from exc
+    check_private(path, st, "data dir")
+
+
+def check_private(path: PathLike, st: os.stat_result, what: str) -> None:
+    """Refuse a data dir or file another local user owns or may write: they could rewrite the ledger, the config
+    overrides or the cache, or plant files in it."""
+    if st.st_uid != os.getuid():
+        raise TokenBudgetError(f"The {what} {path} belongs to another user (uid {st.st_uid}); refusing to use it.",
+                               f"Use your own: set TOKEN_BUDGET_HOME (or --data-dir), or `chown {os.getuid()} {path}`.")
+    if st.st_mode & 0o022:
+        mode = stat.S_IMODE(st.st_mode)
+        raise TokenBudgetError(f"The {what} {path} is writable by other users (mode {mode:o}); refusing to use it.",
+                               f"Run `chmod go-w {path}` (0700 for the data dir, 0600 for files).")
 
 
 class UnsafeFileError(TokenBudgetError):

@@ -407,12 +407,15 @@ def render_csv(agg: Aggregate) -> str:
     import csv
     import io
 
+    from .safetext import csv_cell
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for (day, workflow, model, status), cell in sorted(agg.cells.items()):
-        writer.writerow((day, workflow, model, cell.requests, cell.input, cell.output, cell.cache_creation,
-                         cell.cache_read, cell.counted, f"{usd(cell.cost_micros):.6f}", status))
+        # Names from transcripts and prompts: `=HYPERLINK(…)` as a model name must stay text in a spreadsheet.
+        writer.writerow((day, csv_cell(workflow), csv_cell(model), cell.requests, cell.input, cell.output,
+                         cell.cache_creation, cell.cache_read, cell.counted, f"{usd(cell.cost_micros):.6f}", status))
     return buffer.getvalue()
 
 

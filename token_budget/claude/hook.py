@@ -14,6 +14,7 @@ from .. import clock, jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
+from ..safetext import printable
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -274,9 +275,23 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+MESSAGE_KEYS = ("systemMessage", "reason", "stopReason", "additionalContext", "permissionDecisionReason")
+
+
+def _printable(response: dict[str, Any]) -> dict[str, Any]:
+    """The answer with its messages free of control characters (they quote model, workflow and file names);
+    updatedInput, the tool's own input, is left exactly as it is."""
+    out = {k: printable(v, lines=True) if k in MESSAGE_KEYS and isinstance(v, str) else v for k, v in response.items()}
+    specific = out.get("hookSpecificOutput")
+    if isinstance(specific, dict):
+        out["hookSpecificOutput"] = _printable(specific)
+    return out
+
+
 def _emit(stdout: TextIO, response: dict[str, Any], code: int = 0) -> int:
     if _watchdog is not None:
         _watchdog.claim()
+    response = _printable(response) if response else response
     stdout.write(jsonlite.dumps(response) if response else "{}")
     stdout.write("\n")
     stdout.flush()
@@ -287,7 +302,7 @@ def _fail(event: str, exc: Exception, data_dir: PathLike | None, stdout: TextIO,
     message = str(exc) if isinstance(exc, TokenBudgetError) else f"{type(exc).__name__}: {exc}"
     where = log(data_dir, event, message, exc)
     closed = _fails_closed(data_dir) and event in BLOCKING_EVENTS
-    summary = message.replace("\n", " ")
+    summary = printable(message)
     if closed:
         if _watchdog is not None:
             _watchdog.claim()

@@ -143,4 +143,7 @@ def render(payload, explicit=None, now=None):
     ctx = context_percent(payload)
     if ctx is not None:
         parts.append((f"ctx {ctx:.0f}%", "suggest" if ctx >= 90 else "warn" if ctx >= 70 else None))
-    return SEP.join(paint(text, level, color) for text, level in parts)
+    from ..safetext import printable
+
+    # Labels are workflow and model names from the config, transcripts and the payload: no control characters.
+    return SEP.join(paint(printable(text), level, color) for text, level in parts)

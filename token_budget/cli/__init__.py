@@ -158,6 +158,13 @@ def cli(ctx: click.Context, data_dir: str | None, config_file: str | None, proje
     """
     import os
 
+    from ..safetext import SafeStream
+
+    # Every line the CLI prints may carry names from transcripts and prompts: no terminal control sequences.
+    if not isinstance(sys.stdout, SafeStream):
+        sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, SafeStream):
+        sys.stderr = SafeStream(sys.stderr)  # type: ignore[assignment]
     env = Env(data_dir, config_file, project_dir or os.getcwd())
     ctx.obj = env
     ctx.call_on_close(env.close)

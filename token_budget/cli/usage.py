@@ -110,14 +110,16 @@ def log(env: Env, as_json: bool, limit: int, session: str | None, since, until) 
 
 def render_entry(entry: dict) -> str:  # type: ignore[type-arg]
     """The seed's token_log block for one request."""
+    from ..safetext import printable
+
     tokens, cumulative = entry["tokens"], entry["cumulative"]
     lines = [
         "token_log:",
         f"  request_id: {entry['request_id']}",
         f"  timestamp: {entry['timestamp']}",
-        f"  workflow: {entry['workflow'] or '-'}",
-        f"  phase: {entry['phase'] or '-'}",
-        f"  model: {entry['model']}",
+        f"  workflow: {printable(entry['workflow'] or '-')}",
+        f"  phase: {printable(entry['phase'] or '-')}",
+        f"  model: {printable(entry['model'])}",
         "  tokens:",
         f"    input: {tokens['input']:,}",
         f"    output: {tokens['output']:,}",
