@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = ".token-budget-ready"
 FIRST_IMPORT = "first-import.json"  # read (and removed) by token_budget/claude/hook.py
 CATCH_UP_MARGIN = 120  # seconds before the bootstrap started: the session that triggered it began a little earlier
+CONSTRAINTS = ROOT / "scripts" / "constraints.txt"  # the exact versions installed, shipped with the plugin
 
 
 def dependencies() -> list[str]:
@@ -30,6 +31,11 @@ def dependencies() -> list[str]:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.S | re.M)
     return re.findall(r'"([^"]+)"', block.group(1)) if block else []
+
+
+def pip_arguments() -> list[str]:
+    """What pip installs: pyproject's dependencies, held to the versions in constraints.txt."""
+    return ["-c", str(CONSTRAINTS), *dependencies()]
 
 
 def build(data: Path, log) -> int:  # type: ignore[no-untyped-def]
@@ -46,7 +52,7 @@ def build(data: Path, log) -> int:  # type: ignore[no-untyped-def]
     wheelhouse = os.environ.get("TOKEN_BUDGET_WHEELHOUSE")
     if wheelhouse:
         pip += ["--no-index", "--find-links", wheelhouse]
-    subprocess.run([*pip, *dependencies()], check=True, stdout=log, stderr=log)
+    subprocess.run([*pip, *pip_arguments()], check=True, stdout=log, stderr=log)
     (venv / MARKER).write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n", encoding="utf-8")
     log.write("ready\n")
     catch_up(data, venv, started - CATCH_UP_MARGIN, log)

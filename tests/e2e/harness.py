@@ -843,7 +843,8 @@ def build_wheelhouse(python: str = sys.executable, extra: tuple[str, ...] = ()) 
         text=True,
         check=True,
     ).stdout.split()
-    key = hashlib.sha256(json.dumps([probe, deps]).encode()).hexdigest()[:12]
+    pins = (REPO_ROOT / "scripts" / "constraints.txt").read_text(encoding="utf-8")  # new pins: a new wheelhouse
+    key = hashlib.sha256(json.dumps([probe, deps, pins]).encode()).hexdigest()[:12]
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(probe or [sysconfig.get_platform()]))
     dest = cache_dir() / "wheelhouse" / f"{tag}-{key}"
     if (dest / ".complete").exists():
@@ -852,7 +853,8 @@ def build_wheelhouse(python: str = sys.executable, extra: tuple[str, ...] = ()) 
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
     try:
         p = subprocess.run(
-            [python, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "-w", str(tmp), *deps],
+            [python, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "-w", str(tmp),
+             "-c", str(REPO_ROOT / "scripts" / "constraints.txt"), *deps],
             capture_output=True,
             text=True,
             timeout=600,
