@@ -91,6 +91,7 @@ def run_hook_process(payload: dict[str, Any], env: dict[str, str], event: str,
 def hook_env(subprocess_env: dict[str, str]) -> dict[str, str]:
     env = dict(subprocess_env)
     env["ANTHROPIC_API_KEY"] = SECRET
+    env["TOKEN_BUDGET_ALERT_GIVE_UP"] = "5"  # a sender started anyway (it must not be) stops retrying soon
     return env
 
 
@@ -474,3 +475,108 @@ def test_stdin_garbage_still_gets_an_answer() -> None:
     out = io.StringIO()
     assert run(["Stop"], io.StringIO("\x00" * 1000), out, io.StringIO()) == 0
     assert json.loads(out.getvalue())
+
+
+# -- output hygiene --------------------------------------------------------------------------------------------
+
+HOSTILE_MODEL = "claude-sonnet-4-5\x1b]0;owned\x07\x1b[2J\x9b31m\r"
+FORMULA_MODEL = '=HYPERLINK("http://127.0.0.1:9/x","open")'
+
+
+def _cli(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from token_budget.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_no_control_character_reaches_the_terminal(claude_dir: Path, hermetic_env: Path, data_dir: Path) -> None:
+    user_config(hermetic_env, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
+    session = Session(claude_dir)
+    session.spend(850, model=HOSTILE_MODEL)
+    _, out = session.hook("UserPromptSubmit", prompt="go")
+    for text in [json.dumps(out), *(v for v in out.values() if isinstance(v, str))]:
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    _cli("import", "--claude-dir", str(claude_dir))
+    for args in (["log"], ["status"], ["budget"], ["events"], ["log", "--json"]):
+        result = _cli(*args)
+        assert result.exit_code == 0, result.output
+        assert not any(ord(ch) < 32 and ch not in "\n\t" or 0x7F <= ord(ch) < 0xA0 for ch in result.output), args
+    assert "claude-sonnet-4-5]0;owned" in _cli("log").output  # the name, minus its control characters
+    from token_budget.claude.statusline import main as statusline
+
+    line = io.StringIO()
+    statusline([], io.StringIO(json.dumps({"model": {"id": HOSTILE_MODEL, "display_name": HOSTILE_MODEL}})), line)
+    assert "\x07" not in line.getvalue() and "]0;" not in line.getvalue().replace("]0;owned", "")
+
+
+def test_csv_cells_are_never_formulas(claude_dir: Path, hermetic_env: Path) -> None:
+    session = Session(claude_dir)
+    for name in (FORMULA_MODEL, "+cmd", "-2+3", "@SUM(A1)", "\t=1"):
+        session.spend(10, model=name)
+    _cli("import", "--claude-dir", str(claude_dir))
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(_cli("report", "--date", STAMP[:10], "--format", "csv").output)))
+    models = {row["model"] for row in rows}
+    assert f"'{FORMULA_MODEL}" in models and "'+cmd" in models and "'-2+3" in models and "'@SUM(A1)" in models
+    assert all(not m.startswith(("=", "+", "-", "@", "\t", "\r")) for m in models)
+
+
+def test_a_data_dir_other_users_may_write_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     claude_dir: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(shared))
+    session = Session(claude_dir)
+    session.spend(10)
+    code, out = session.hook("Stop")
+    assert code == 0 and "writable by other users" in out["systemMessage"] and f"chmod go-w {shared}" in \
+        out["systemMessage"]
+    assert not (shared / "ledger.db").exists()
+    shared.chmod(0o700)
+    (shared / "ledger.db").touch(mode=0o666)
+    (shared / "ledger.db").chmod(0o666)
+    assert "ledger" in session.hook("Stop")[1]["systemMessage"]
+
+
+def test_temporary_files_are_unpredictable_and_never_follow_a_planted_link(tmp_path: Path) -> None:
+    from token_budget.paths import write_atomically
+
+    target = tmp_path / "cache.json"
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / f".cache.json.{os.getpid()}.tmp").symlink_to(victim)  # the name the old code used
+    write_atomically(target, "new")
+    assert target.read_text() == "new" and victim.read_text() == "keep"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [f".cache.json.{os.getpid()}.tmp"]
+
+
+def test_the_bootstrap_installs_pinned_versions() -> None:
+    """Every dependency the plugin's bootstrap installs, and every one of theirs, is held to an exact version."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("bootstrap", ROOT / "scripts" / "bootstrap.py")
+    assert spec is not None and spec.loader is not None
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    args = bootstrap.pip_arguments()
+    assert args[:2] == ["-c", str(ROOT / "scripts" / "constraints.txt")]
+    pins: dict[str, list[str]] = {}
+    for line in (ROOT / "scripts" / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][0-9A-Za-z.]*)(;.*)?", line).group(1, 2)  # type: ignore[union-attr]
+            pins.setdefault(name.lower().replace("_", "-"), []).append(version)
+    wanted = {re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0].lower().replace("_", "-") for dep in args[2:]}
+    assert wanted and wanted <= set(pins)
+    from importlib.metadata import requires
+
+    for name in list(wanted):  # and what they pull in, as installed here
+        for req in requires(name) or []:
+            if "extra ==" not in req:
+                wanted.add(re.split(r"[<>=!~ ;\[(]", req, maxsplit=1)[0].lower().replace("_", "-"))
+    assert wanted <= set(pins), wanted - set(pins)
