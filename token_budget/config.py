@@ -142,17 +142,44 @@ def load(project_dir: PathLike | None = None, *, explicit: str | None = None,
             if layer is None:
                 continue
         else:
-            layer = _read_layer(path, follow=path.suffix != ".json")
+            layer = _trusted_layer(path)
             if layer is None:
                 continue
-            validate(layer, path)
-            _check_timezone(layer.get("timezone", "local"), path)  # the error names the file that set it
         merged = merge(merged, layer)
         used.append(str(path))
     validate(merged, Path(used[-1]) if used else Path(CONFIG_NAME))
     pricing_path = Path(packaged_config_dir(), PRICING_NAME)
-    pricing = _read_yaml(pricing_path) if pricing_path.exists() else {}
+    pricing = _packaged(pricing_path, _read_yaml, copy=False) if pricing_path.exists() else {}
     return Config(merged, pricing or {}, used, notices)
+
+
+def _trusted_layer(path: Path) -> dict[str, Any] | None:
+    """A layer of the user's (or the packaged defaults), validated: an error names the file."""
+    def read(path: Path) -> dict[str, Any] | None:
+        layer = _read_layer(path, follow=path.suffix != ".json")
+        if layer is not None:
+            validate(layer, path)
+            _check_timezone(layer.get("timezone", "local"), path)  # the error names the file that set it
+        return layer
+
+    return _packaged(path, read) if str(path).startswith(packaged_config_dir()) else read(path)
+
+
+_PACKAGED: dict[str, tuple[Any, Any]] = {}
+
+
+def _packaged(path: Path, read: Any, *, copy: bool = True) -> Any:
+    """A packaged file, parsed (and checked) once per process while it is unchanged: `tokens` commands and the
+    sender load the config more than once. `copy=False` for data no caller modifies (the price table copies it)."""
+    stamp = _stamp(str(path))
+    known = _PACKAGED.get(str(path))
+    if known is None or known[0] != stamp:
+        known = _PACKAGED[str(path)] = (stamp, read(path))
+    if not copy:
+        return known[1]
+    import copy as copying
+
+    return copying.deepcopy(known[1])
 
 
 def _project_layer(path: Path, project_dir: Any, merged: dict[str, Any], notices: list[str]) -> dict[str, Any] | None:
@@ -244,14 +271,25 @@ def _schema() -> dict[str, Any]:
         return jsonlite.loads(handle.read())  # type: ignore[no-any-return]
 
 
+_VALIDATOR: list[Any] = []
+
+
+def _validator() -> Any:
+    if not _VALIDATOR:
+        import jsonschema
+
+        _VALIDATOR.append(jsonschema.Draft202012Validator(_schema()))
+    return _VALIDATOR[0]
+
+
 def validate(data: dict[str, Any], path: Path) -> None:
     """Raise ConfigError naming the file, line and key of the first problem, and what is expected there."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = _validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(errors)
     keys = [str(k) for k in error.absolute_path]
     line = _line_of(path, list(error.absolute_path))
