@@ -2,7 +2,8 @@
 
 Layers, later wins: packaged config/token_budgets.yaml < user $XDG_CONFIG_HOME/token-budget/token_budgets.yaml
 < <project>/.claude/token_budgets.yaml < changes made with `tokens budget` / `tokens mode` (overrides.json in the
-data dir). $TOKEN_BUDGET_CONFIG (or --config) replaces the user and project layers with that one file.
+data dir). $TOKEN_BUDGET_CONFIG (or --config) replaces the user and project layers with that one file. The project
+layer is untrusted: only what tightens the layers below it is taken (trust.py).
 
 The hot path calls `load_cached()`: one stat per source file and one json.load. Only when a source changed does it
 import yaml and jsonschema, validate, and rewrite the cache.
