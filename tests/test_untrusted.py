@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,16 @@ def hook_in(cwd: Path, session: Session, event: str, **extra: Any) -> tuple[int,
     return session.hook(event, cwd=str(cwd), **extra)
 
 
-def run_hook_process(payload: dict[str, Any], env: dict[str, str], event: str,
-                     timeout: float = 30.0) -> tuple[int, dict[str, Any], float, int, str]:
+PLUGIN_ROUTE = [sys.executable, "-S", str(RUN_HOOK)]  # hooks.json -> hook.sh -> run_hook.py
+PIP_ROUTE = [sys.executable, "-m", "token_budget", "hook"]  # `tokens install` -> `tokens hook EVENT`
+
+
+def run_hook_process(payload: dict[str, Any], env: dict[str, str], event: str, timeout: float = 30.0,
+                     route: list[str] = PLUGIN_ROUTE) -> tuple[int, dict[str, Any], float, int, str]:
     """A real hook process as Claude Code starts it (python -S run_hook.py): exit code, answer, seconds taken,
     peak RSS in KiB (from wait4, the kernel's own count) and stderr."""
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-S", str(RUN_HOOK), event], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([*route, event], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     proc.stdin.write(json.dumps(payload).encode())
@@ -122,7 +127,9 @@ def test_a_hostile_repo_config_sends_nothing_to_its_listener(tmp_path: Path, cla
     try:
         user_config(hermetic_env, "timezone: UTC\nbudgets:\n  global: {daily_limit: 100000}\n")
         root = repo(tmp_path, HOSTILE_ALERTS.format(port=server.port))
-        main = write_lines(transcript_path(claude_dir), response(input_tokens=5_000, timestamp=STAMP))
+        # A real process has the real clock: the usage is from just now, so today's budget counts it.
+        now = iso(datetime.now(timezone.utc))
+        main = write_lines(transcript_path(claude_dir), response(input_tokens=5_000, timestamp=now))
         hook_env["SMTP_HOST"] = "127.0.0.1"
         for event in ("SessionStart", "UserPromptSubmit", "PostToolUse"):
             code, out, _, _, _ = run_hook_process(hook_payload(event, main, cwd=str(root), prompt="go"),
@@ -357,8 +364,10 @@ def test_the_compiled_cache_never_grows_past_its_cap(tmp_path: Path, hermetic_en
     assert sizes and max(sizes) < 4 << 20
 
 
+@pytest.mark.parametrize("route", [PLUGIN_ROUTE, PIP_ROUTE], ids=["plugin", "pip"])
 def test_the_watchdog_answers_when_the_ledger_lock_is_held(tmp_path: Path, claude_dir: Path, hermetic_env: Path,
-                                                           hook_env: dict[str, str], data_dir: Path) -> None:
+                                                           hook_env: dict[str, str], data_dir: Path,
+                                                           route: list[str]) -> None:
     """A hook stuck waiting (here on the ledger's write lock, held by another process) still answers in time."""
     main = write_lines(transcript_path(claude_dir), response(input_tokens=10, timestamp=STAMP))
     Ledger.open(data_dir).close()
@@ -366,7 +375,7 @@ def test_the_watchdog_answers_when_the_ledger_lock_is_held(tmp_path: Path, claud
     holder.execute("BEGIN IMMEDIATE")
     try:
         hook_env["TOKEN_BUDGET_HOOK_DEADLINE"] = "1"
-        code, out, seconds, _, _ = run_hook_process(hook_payload("Stop", main), hook_env, "Stop")
+        code, out, seconds, _, _ = run_hook_process(hook_payload("Stop", main), hook_env, "Stop", route=route)
         assert code == 0 and "ran out of time" in out["systemMessage"] and seconds < 5.0
     finally:
         holder.execute("ROLLBACK")
@@ -379,7 +388,7 @@ def test_the_watchdog_answers_when_the_ledger_lock_is_held(tmp_path: Path, claud
     holder.execute("BEGIN IMMEDIATE")
     try:
         code, out, seconds, _, err = run_hook_process(hook_payload("UserPromptSubmit", main, prompt="go"), hook_env,
-                                                      "UserPromptSubmit")
+                                                      "UserPromptSubmit", route=route)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
