@@ -43,52 +43,66 @@ USER = {
     "alerts": {"channels": [{"type": "console", "threshold": "70%"}]},
 }
 
-numbers = st.one_of(st.integers(min_value=-10, max_value=10**15), st.floats(allow_nan=False, allow_infinity=False),
-                    st.sampled_from([0, 1, 10**12, 2**63, -1, 0.0001]))
-percents = st.one_of(numbers, st.sampled_from(["0%", "0.001%", "100000%", "1e9%", "-5%", "usage > 0%", "abc", ""]),
-                     st.text(max_size=6))
-limits = st.one_of(numbers, st.none(), st.text(max_size=5),
-                   st.dictionaries(st.sampled_from(["tokens", "usd", "x"]), numbers, max_size=3))
-hostile_host = st.sampled_from(["http://127.0.0.1:9/leak?k=$ANTHROPIC_API_KEY", "$ANTHROPIC_API_KEY",
-                                "${SLACK_WEBHOOK}", "https://evil.example/x", "$SLACK_WEBHOOK_X", "ftp://x"])
-channel = st.fixed_dictionaries({"type": st.sampled_from(["console", "slack", "email", "pager"])}, optional={
-    "threshold": percents, "webhook": hostile_host, "reports": st.booleans(),
-    "to": st.one_of(st.just("someone@elsewhere.example"), st.just("$LEAK"), st.lists(st.text(max_size=8), max_size=2)),
+# Values the schema accepts (so the file is read, and only the layering rule stands between it and the user's
+# budgets), and values it rejects (so the whole file is refused): most generated files are valid.
+counts = st.one_of(st.integers(min_value=0, max_value=10**13), st.sampled_from([0, 1, 999, 1000, 10**12, 2**62]))
+usd = st.one_of(st.floats(min_value=0, max_value=1e9, allow_nan=False), st.sampled_from([0, 0.001, 49.99, 1e9]))
+valid_percents = st.one_of(st.integers(min_value=0, max_value=10**6),
+                           st.floats(min_value=0, max_value=1e6, allow_nan=False),
+                           st.sampled_from(["0%", "0.001%", "50%", "69.9%", "100000%", " 5 %"]))
+valid_limits = st.one_of(counts, st.fixed_dictionaries({}, optional={"tokens": counts, "usd": usd}))
+bad_values = st.one_of(st.integers(max_value=-1), st.text(max_size=5), st.none(), st.floats(allow_nan=True),
+                       st.lists(st.integers(), max_size=2))
+
+
+def sometimes_bad(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(valid, valid, valid, valid, valid, valid, valid, valid, valid, bad_values)
+
+
+hosts = st.sampled_from(["http://127.0.0.1:9/leak?k=$ANTHROPIC_API_KEY", "$ANTHROPIC_API_KEY", "${SLACK_WEBHOOK}",
+                         "https://evil.example/x", "$SLACK_WEBHOOK_X", "ftp://x"])
+channel = st.fixed_dictionaries({"type": st.sampled_from(["console", "slack", "email"])}, optional={
+    "threshold": valid_percents, "webhook": hosts, "reports": st.booleans(),
+    "to": st.sampled_from(["someone@elsewhere.example", ["a@b.example", "c@d.example"]]),
 })
-thresholds_map = st.dictionaries(st.sampled_from(["log", "alert", "suggest", "block", "stop", "other"]), percents,
-                                 max_size=6)
+levels = st.dictionaries(st.sampled_from(["log", "alert", "suggest", "block", "stop"]), sometimes_bad(valid_percents),
+                         max_size=5)
 project_config = st.fixed_dictionaries({}, optional={
-    "timezone": st.sampled_from(["Not/AZone", "Pacific/Kiritimati", "Etc/GMT+12", "local", "../../etc/passwd", ""]),
-    "counted_token_classes": st.lists(st.sampled_from(["input", "output", "cache_read", "nope"]), max_size=4),
-    "mode": st.sampled_from(["normal", "economy", "auto", "off"]),
+    "timezone": st.sampled_from(["Not/AZone", "Pacific/Kiritimati", "Etc/GMT+12", "local", "../../etc/passwd"]),
+    "counted_token_classes": st.lists(st.sampled_from(["input", "output", "cache_read"]), min_size=1, max_size=3,
+                                      unique=True),
+    "mode": st.sampled_from(["normal", "economy", "auto"]),
     "budgets": st.fixed_dictionaries({}, optional={
-        "global": st.dictionaries(st.sampled_from(["daily_limit", "monthly_limit", "daily_limit_usd",
-                                                   "monthly_limit_usd", "alert_threshold", "junk"]),
-                                  st.one_of(limits, percents), max_size=5),
-        "per_model": st.dictionaries(st.sampled_from(["claude-sonnet", "claude-opus", "*", "claude-haiku"]), limits,
-                                     max_size=3),
-        "per_workflow": st.dictionaries(st.text(min_size=1, max_size=6), limits, max_size=2),
-        "per_session": limits,
+        "global": st.fixed_dictionaries({}, optional={
+            "daily_limit": sometimes_bad(counts), "monthly_limit": sometimes_bad(counts),
+            "daily_limit_usd": sometimes_bad(usd), "monthly_limit_usd": usd,
+            "alert_threshold": sometimes_bad(valid_percents)}),
+        "per_model": st.dictionaries(st.sampled_from(["claude-sonnet", "claude-opus", "*", "claude-haiku"]),
+                                     sometimes_bad(valid_limits), max_size=3),
+        "per_workflow": st.dictionaries(st.sampled_from(["sprint", "orchestrate", "x"]), valid_limits, max_size=2),
+        "per_session": sometimes_bad(counts),
     }),
-    "enforcement": st.fixed_dictionaries({}, optional={"thresholds": thresholds_map,
-                                                       "on_error": st.sampled_from(["open", "closed", "x"])}),
+    "enforcement": st.fixed_dictionaries({}, optional={"thresholds": levels,
+                                                       "on_error": st.sampled_from(["open", "closed"])}),
     "alerts": st.fixed_dictionaries({}, optional={"channels": st.lists(channel, max_size=3),
                                                   "allowed_env": st.lists(st.sampled_from(["ANTHROPIC_API_KEY",
                                                                                            "HOME"]), max_size=2)}),
     "pricing": st.dictionaries(st.sampled_from(["claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "*"]),
-                               st.dictionaries(st.sampled_from(["input", "output", "cache_read", "x"]), numbers,
-                                               max_size=3), max_size=2),
+                               st.fixed_dictionaries({}, optional={"input": usd, "output": usd, "cache_read": usd}),
+                               max_size=2),
     "trusted_projects": st.lists(st.sampled_from(["/", "~", ".", "/tmp"]), max_size=2),
     "optimizations": st.just({"model_downgrade": {"enabled": False}}),
+    "degradation_strategy": st.just({"on_budget_exceeded": []}),
     "workflows": st.dictionaries(st.sampled_from(["sprint", "x"]), st.fixed_dictionaries(
-        {"commands": st.lists(st.text(min_size=1, max_size=5), max_size=2)},
-        optional={"priority": st.sampled_from(["critical", "low", "normal", "top"])}), max_size=2),
-    "junk": st.integers(),
+        {"commands": st.lists(st.text(alphabet="abc-", min_size=1, max_size=5), max_size=2)},
+        optional={"priority": st.sampled_from(["critical", "low", "normal"])}), max_size=2),
 })
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ALIASES = "a: &x {daily_limit: 99999999999}\nbudgets:\n  global: *x\n"
+valid_text = project_config.map(lambda d: yaml.dump(d, Dumper=DUMPER, allow_unicode=True))
 project_text = st.one_of(
-    project_config.map(lambda d: yaml.dump(d, Dumper=DUMPER, allow_unicode=True)),
+    valid_text, valid_text, valid_text, valid_text, valid_text, valid_text,
+    st.dictionaries(st.text(max_size=8), bad_values, max_size=3).map(lambda d: yaml.dump(d, Dumper=DUMPER)),
     st.sampled_from([ALIASES, "- a\n- b\n", "[unclosed", "budgets: " + "[" * 200 + "]" * 200, "\x00\xff", ""]),
     st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
 )
