@@ -589,3 +589,13 @@ def test_the_bootstrap_installs_pinned_versions() -> None:
             if "extra ==" not in req:
                 wanted.add(re.split(r"[<>=!~ ;\[(]", req, maxsplit=1)[0].lower().replace("_", "-"))
     assert wanted <= set(pins), wanted - set(pins)
+
+
+def test_doctor_says_what_a_project_file_tried(tmp_path: Path, hermetic_env: Path) -> None:
+    user_config(hermetic_env, USER_LIMITS)
+    root = repo(tmp_path, LOOSENING)
+    result = _cli("--project-dir", str(root), "doctor", "--json")
+    check = next(c for c in json.loads(result.output)["checks"] if c["name"] == "config")
+    assert check["status"] == "warn"
+    assert str(root / ".claude" / "token_budgets.yaml") in check["detail"]
+    assert "budgets.global.daily_limit 999999999999 (not below yours)" in check["detail"]
