@@ -500,7 +500,9 @@ def _cli(*args: str) -> Any:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_no_control_character_reaches_the_terminal(claude_dir: Path, hermetic_env: Path, data_dir: Path) -> None:
+def test_no_control_character_reaches_the_terminal(claude_dir: Path, hermetic_env: Path, data_dir: Path,
+                                                   set_clock: Any) -> None:
+    set_clock(NOW)  # the CLI's "today" is the session's day, so status shows the hostile model's usage
     user_config(hermetic_env, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
     session = Session(claude_dir)
     session.spend(850, model=HOSTILE_MODEL)
@@ -513,6 +515,7 @@ def test_no_control_character_reaches_the_terminal(claude_dir: Path, hermetic_en
         assert result.exit_code == 0, result.output
         assert not any(ord(ch) < 32 and ch not in "\n\t" or 0x7F <= ord(ch) < 0xA0 for ch in result.output), args
     assert "claude-sonnet-4-5]0;owned" in _cli("log").output  # the name, minus its control characters
+    assert "85.0%" in _cli("status").output  # status did render today's usage
     from token_budget.claude.statusline import main as statusline
 
     line = io.StringIO()
