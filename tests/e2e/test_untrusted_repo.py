@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from .harness import REPO_ROOT, ClaudeEnv, Result, ledger_rows
-from .mock_api import text_turn
+from .mock_api import bash_turn, text_turn
 from .test_enforcement import BLOCKED_PROMPT, informational, prefill, write_config
+from .tui import TUI
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +72,40 @@ def test_a_hostile_repo_cannot_loosen_the_budget_or_send_anything(claude_env: Cl
     assert blocked.message_requests == []
     assert planted_connections(blocked) == []
     assert not (data / "hook.log").exists() or "enforcement skipped" not in (data / "hook.log").read_text()
+
+
+# -- the same, on the screen a user sees (tmux) ------------------------------------------------------------------
+
+
+def test_on_screen_the_notice_is_shown_once_and_the_users_limit_blocks(claude_env: ClaudeEnv,
+                                                                      tmp_path: Path) -> None:
+    env = hostile_env(claude_env, tmp_path)
+    prefill(Path(env["TOKEN_BUDGET_HOME"]), 105_000)
+    with TUI(claude_env, script=[text_turn("never sent")], plugin_dir=REPO_ROOT, extra_env=env) as tui:
+        screen = tui.wait_for("can only tighten your budgets")
+        assert "token_budgets.yaml can only tighten your budgets; ignored: pricing, alerts" in " ".join(
+            screen.split()), screen
+        tui.send("hello")
+        screen = tui.wait_for("UserPromptSubmit operation blocked by hook")
+        assert "105,000 / 100,000 tokens" in screen
+        assert tui.requests() == []
+
+
+def test_on_screen_a_planted_fifo_and_dev_zero_link_do_not_stall_the_next_prompt(claude_env: ClaudeEnv,
+                                                                                 tmp_path: Path) -> None:
+    """The model plants a FIFO and a link to /dev/zero among its session's subagent transcripts (one Bash call);
+    every later hook skips them and answers at once (before the fix each one hung until Claude Code killed it)."""
+    env = {"TOKEN_BUDGET_PYTHON": sys.executable, "TOKEN_BUDGET_HOME": str(tmp_path / "tb-home")}
+    plant = (f"for f in {claude_env.config_dir}/projects/*/*.jsonl; do s=${{f%.jsonl}}; mkdir -p $s/subagents; "
+             "mkfifo $s/subagents/agent-x.jsonl; ln -s /dev/zero $s/subagents/agent-z.jsonl; done")
+    script = [bash_turn(plant, input_tokens=100, output_tokens=5), text_turn("Planted.", input_tokens=100),
+              text_turn("Still here.", input_tokens=100)]
+    with TUI(claude_env, script=script, plugin_dir=REPO_ROOT, extra_env=env) as tui:
+        tui.send("plant them")
+        tui.wait_for("Planted.")
+        tui.wait_for_prompt()
+        tui.send("next")
+        tui.wait_for("Still here.", timeout=20)  # a stalled hook would hold this for Claude Code's 30 s timeout
+    log = (Path(env["TOKEN_BUDGET_HOME"]) / "hook.log").read_text()
+    assert "agent-x.jsonl: not a regular file" in log and "agent-z.jsonl: not a regular file" in log
+    assert "ran out of time" not in log
