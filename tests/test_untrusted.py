@@ -602,3 +602,19 @@ def test_doctor_says_what_a_project_file_tried(tmp_path: Path, hermetic_env: Pat
     assert check["status"] == "warn"
     assert str(root / ".claude" / "token_budgets.yaml") in check["detail"]
     assert "budgets.global.daily_limit 999999999999 (not below yours)" in check["detail"]
+
+
+@pytest.mark.parametrize("webhook", ["$ANTHROPIC_API_KEY", "${SMTP_PASSWORD}", "https://h.example/x?k=$SLACK_WEBHOOK",
+                                     "${SLACK_WEBHOOK}${ANTHROPIC_API_KEY}"])
+def test_a_webhook_reads_only_a_whole_allowed_variable(webhook: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.delivery import DeliveryError, Settings, send_slack
+    from token_budget.models import Alert
+    from token_budget.outbox import Channel
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("SMTP_PASSWORD", SECRET)
+    monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.example/services/x")
+    alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
+    with pytest.raises(DeliveryError) as caught:
+        send_slack(Channel("slack", "slack", 0, webhook), alert, Settings(timeout=1))
+    assert SECRET not in str(caught.value) and caught.value.permanent

@@ -125,7 +125,9 @@ def variables(value: str | None) -> list[str]:
     return [a or b for a, b in _VARIABLE.findall(value or "")]
 
 
-DEFAULT_ENV_PREFIXES = ("SLACK_WEBHOOK", "SMTP_")  # names a `$NAME` may use without being listed in allowed_env
+# Names a `webhook: $NAME` may read without being listed in alerts.allowed_env. (SMTP_* settings are read by name
+# by the email transport itself, never through a config value.)
+DEFAULT_ENV_PREFIXES = ("SLACK_WEBHOOK",)
 
 
 def env_name_allowed(name: str, allowed: Sequence[str] = ()) -> bool:
@@ -134,7 +136,7 @@ def env_name_allowed(name: str, allowed: Sequence[str] = ()) -> bool:
 
 def expand(value: str, what: str, environ: Mapping[str, str] | None = None, allowed: Sequence[str] = ()) -> str:
     """A literal value as it is; a value that is exactly one `$NAME` / `${NAME}` from the environment, if NAME is a
-    default (SLACK_WEBHOOK*, SMTP_*) or listed in alerts.allowed_env. Anything else is an AlertConfigError naming
+    default (SLACK_WEBHOOK*) or listed in alerts.allowed_env. Anything else is an AlertConfigError naming
     the variable, never its value: a `$` inside a longer value would let a config splice any secret into a URL."""
     env = os.environ if environ is None else environ
     found = variables(value)
