@@ -211,7 +211,7 @@ def test_a_writer_killed_between_its_temp_file_and_the_rename_leaves_no_litter_o
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert killed.wait(timeout=60) == -signal.SIGKILL, killed.communicate()
     killed.communicate()
-    orphan = data_dir / f".overrides.json.{killed.pid}.tmp"
+    [orphan] = data_dir.glob(f".overrides.json.{killed.pid}.*tmp")  # mkstemp: .NAME.PID.RANDOM.tmp
     assert json.loads(orphan.read_text()) == {"budgets": {"global": {"daily_limit": 5000}}}
     assert not (data_dir / "overrides.json").exists()  # the change never landed, as if the command never ran
 
