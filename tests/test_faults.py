@@ -47,7 +47,7 @@ def test_a_full_disk_fails_open_loses_nothing_and_recovers(tmp_path: Path, claud
             "print(db.execute('select count(*) from requests').fetchone()[0])")
     script = textwrap.dedent(f"""
         set -e
-        mount -t tmpfs -o size=600k tmpfs {data}
+        mount -t tmpfs -o size=600k,mode=0700 tmpfs {data}
         hook() {{ TOKEN_BUDGET_HOME={data} {sys.executable} -S {LAUNCHER} Stop < {first}; }}
         count() {{ TOKEN_BUDGET_HOME={data} {sys.executable} -c "{rows}"; }}
         head -c 20000 {path} > /dev/null

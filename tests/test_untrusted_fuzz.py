@@ -33,7 +33,7 @@ FULL = bool(os.environ.get("CI")) and not os.environ.get("FAKETIME")
 TOTAL = int(os.environ.get("TOKEN_BUDGET_FUZZ_EXAMPLES") or (10_000 if FULL else 1_000))
 HOOK_EXAMPLES = max(TOTAL // 10, 1)
 CONFIG_EXAMPLES = max(TOTAL - HOOK_EXAMPLES, 1)
-WATCHDOG = 10.0  # seconds: the hook's own deadline (claude/hook.py); an in-process run has no watchdog to end it
+WATCHDOG = 20.0  # seconds: the hook's own deadline (claude/hook.py); an in-process run has no watchdog to end it
 
 USER = {
     "timezone": "UTC",
