@@ -68,6 +68,7 @@ class Watchdog:
         self.fails_closed = False
         self.data_dir: str | None = None
         self.answering = _thread.allocate_lock()
+        self._claimed = False
         self._done = _thread.allocate_lock()
         self._done.acquire()
         _thread.start_new_thread(self._watch, ())
@@ -92,8 +93,11 @@ class Watchdog:
 
     def claim(self) -> None:
         """Called before the hook answers; if the watchdog is answering already, wait for it to end the process."""
+        if self._claimed:
+            return  # a second answer after the first failed to write (_fail after _emit raised)
         if not self.answering.acquire(blocking=False):
             time.sleep(60)
+        self._claimed = True
 
     def stop(self) -> None:
         self._done.release()
