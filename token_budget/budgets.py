@@ -167,8 +167,10 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
             return
         used_usd = round(cost_micros / 1_000_000, 6)
         probe = BudgetState(scope, used, tokens, "ok", period, resets, used_usd, usd)
+        # An ack holds only for the limit it was given under: after a change it no longer counts.
+        held = tuple(sorted(t for t, acked_limit in acked.get((scope, period), {}).items() if acked_limit == tokens))
         states.append(BudgetState(scope, used, tokens, level_for(probe.percent, limits), period, resets, used_usd,
-                                  usd, tuple(sorted(acked.get((scope, period), ())))))
+                                  usd, held))
 
     by_model = totals_by_model(db, counted, d0, d1)
     day_used = sum(r[1] for r in by_model)
@@ -208,13 +210,14 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
     return states
 
 
-def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, str], set[int]]:
-    out: dict[tuple[str, str], set[int]] = {}
-    for scope, period, threshold in db.execute(
-        "SELECT scope, period, threshold FROM alerts WHERE acked_at IS NOT NULL AND "
+def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, str], dict[int, int]]:
+    """(scope, period) → {acknowledged threshold: the token limit it was acknowledged under}."""
+    out: dict[tuple[str, str], dict[int, int]] = {}
+    for scope, period, threshold, limit in db.execute(
+        "SELECT scope, period, threshold, limit_tokens FROM alerts WHERE acked_at IS NOT NULL AND "
         "(period IN (?, ?, ?) OR period LIKE 'run-%')", periods,
     ):
-        out.setdefault((scope, period), set()).add(threshold)
+        out.setdefault((scope, period), {})[threshold] = limit
     return out
 
 

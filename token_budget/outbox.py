@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -290,14 +289,16 @@ def scope_label(scope: str) -> tuple[str, str]:
 
 def budget_argument(scope: str) -> str:
     """The SCOPE that `tokens budget SCOPE AMOUNT` takes for this alert's scope."""
-    return scope.partition(":")[2] or scope
+    from .hints import budget_argument as argument
+
+    return argument(scope)
 
 
 def suggested_limit(used: int, limit: int) -> int:
-    """A round figure 20% over the larger of usage and limit."""
-    target = max(used, limit) * 1.2
-    step = 10 ** max(len(str(int(target))) - 2, 0)
-    return int(-(-target // step) * step)
+    """The raise every channel suggests (the hook's messages too): hints.suggested_limit."""
+    from .hints import suggested_limit as raise_to
+
+    return raise_to(used, limit)
 
 
 def recommendations(alert: Alert) -> list[str]:
@@ -311,15 +312,21 @@ def recommendations(alert: Alert) -> list[str]:
     return lines
 
 
-def commands(alert: Alert) -> dict[str, str]:
-    """The exact commands that acknowledge or adjust this alert, in a shell and in Claude Code."""
-    ack = f"ack {shlex.quote(alert.key)}"
-    budget = f"budget {shlex.quote(budget_argument(alert.scope))} {suggested_limit(alert.used, alert.limit)}"
+def commands(alert: Alert, slash: str | None = None) -> dict[str, str]:
+    """The exact commands that acknowledge or adjust this alert, in a shell and in Claude Code (`slash`: the slash
+    command of the install route, by default the one of the hook that enqueued the alert)."""
+    from .hints import Hints
+
+    if slash is None:
+        from .claude.commands import slash_prefix
+
+        slash = slash_prefix()
+    terminal, claude = Hints(), Hints(slash)
     return {
-        "ack": f"tokens {ack}",
-        "budget": f"tokens {budget}",
-        "slash_ack": f"/token-budget:tokens {ack}",
-        "slash_budget": f"/token-budget:tokens {budget}",
+        "ack": terminal.ack(alert.key),
+        "budget": terminal.raise_budget(alert.scope, alert.used, alert.limit),
+        "slash_ack": claude.ack(alert.key),
+        "slash_budget": claude.raise_budget(alert.scope, alert.used, alert.limit),
     }
 
 

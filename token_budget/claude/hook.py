@@ -96,13 +96,26 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
+        from ..controls import notice_config_changes, take_unshown
+        from ..periods import iso
+
+        stamp = iso(now)
+        notice_config_changes(ledger, config, _text(payload.get("cwd")), stamp)
+        notices = take_unshown(ledger, stamp)
+        if event == "UserPromptSubmit":
+            from .commands import is_tokens_prompt
+
+            if is_tokens_prompt(payload.get("prompt")):  # answered here: no request, the output on screen
+                from .commands import respond
+
+                return respond(payload["prompt"], str(data_dir), _text(payload.get("cwd")), notices)
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
         claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
-        return enforce.respond(step, payload, ledger, claimed_alerts)
+        return enforce.respond(step, payload, ledger, claimed_alerts, notices)
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:

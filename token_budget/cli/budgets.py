@@ -107,13 +107,40 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         stored = {k: v for k, v in (("tokens", tokens), ("usd", usd)) if v is not None}
         if list(stored) == ["tokens"]:
             stored = stored["tokens"]
+    old = env.config.get(*keys)
     path = save_override(env.data_dir, keys, stored)
+    subject = _subject(keys)
+    _record_change(env, kind="limit_change", subject=subject, old=old, new=stored, scope=subject)
     result = {"scope": scope, "set": ".".join(keys), "value": stored, "file": str(path)}
     if as_json:
         print_json(result)
         return
     shown = f"${value:,.2f}" if unit == "usd" else f"{value:,} tokens"
     click.echo(f"{scope} budget set to {shown} ({result['set']} in {path}); it applies from the next hook.")
+
+
+def _subject(keys: list[str]) -> str:
+    """The name controls.limits() gives this override: daily, monthly_usd, session, workflow:x, model:x."""
+    if keys[:2] == ["budgets", "global"]:
+        return keys[2].replace("_limit", "")
+    if keys[:2] == ["budgets", "per_session"]:
+        return "session"
+    return {"per_workflow": "workflow:", "per_model": "model:"}[keys[1]] + keys[2]
+
+
+def _record_change(env: Env, **change: Any) -> None:
+    """Every change is an event: who made it, the old and the new value; the next hook shows it to the user."""
+    from ..controls import actor, record_change
+
+    with env.ledger.transaction() as db:
+        record_change(db, who=actor(), created_at=_stamp(), shown=_shown_here(), **change)
+
+
+def _shown_here() -> bool:
+    """The slash command's output is on the user's screen already: no need to show the change again."""
+    from ..controls import ACTOR_ENV
+
+    return bool(os.environ.get(ACTOR_ENV))
 
 
 def render_status(status: dict[str, Any]) -> list[str]:
@@ -146,8 +173,11 @@ def mode(env: Env, mode: str | None, as_json: bool) -> None:
     from ..config import save_override
 
     if mode is not None:
+        old = env.config.get("mode", default="normal") or "normal"
         save_override(env.data_dir, ["mode"], mode)
         env._config = None
+        if old != mode:
+            _record_change(env, kind="mode_change", subject="mode", old=old, new=mode)
     status = budget_status(env.ledger, env.config)
     result = {"mode": status["mode"], "economy": status["economy"]}
     if as_json:
@@ -251,16 +281,26 @@ def workflow_end(env: Env, session: str | None, as_json: bool) -> None:
 def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
     """Acknowledge an alert (or all): silences it for its period; acking a 100% block lets work go on to 110%."""
     from ..alerts import acknowledge
+    from ..controls import actor, record_change
 
     db = env.ledger.db
+    if alert_id:
+        alert_id = alert_id.replace("|", "/")  # ids from before 0.2 were written with `|`
     if alert_id and not db.execute("SELECT 1 FROM alerts WHERE key = ?", (alert_id,)).fetchone():
         recent = [r[0] for r in db.execute("SELECT key FROM alerts WHERE acked_at IS NULL ORDER BY created_at DESC "
                                            "LIMIT 5")]
         raise TokenBudgetError(f"No alert {alert_id!r}.",
-                               "Alert ids look like daily|100|2026-11-28; open ones: " + (", ".join(recent) or "none")
+                               "Alert ids look like daily/100/2026-11-28; open ones: " + (", ".join(recent) or "none")
                                + ". Run `tokens ack` to acknowledge every open alert.")
+    stamp = _stamp()
     with env.ledger.transaction() as tx:
-        count = acknowledge(tx, alert_id, _stamp())
+        keys = [r[0] for r in tx.execute("SELECT key FROM alerts WHERE acked_at IS NULL" +
+                                         (" AND key = ?" if alert_id else ""), (alert_id,) if alert_id else ())]
+        count = acknowledge(tx, alert_id, stamp)
+        for key in keys:
+            scope, threshold, _ = key.rsplit("/", 2)
+            record_change(tx, kind="ack", subject=f"the {threshold}% alert of the {scope} budget ({key})", old=None,
+                          new=key, who=actor(), created_at=stamp, shown=_shown_here(), scope=scope)
     if as_json:
         print_json({"acknowledged": count, "alert_id": alert_id})
         return
@@ -272,7 +312,9 @@ def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many (0 for all).")
 @pass_env
 def events(env: Env, as_json: bool, limit: int) -> None:
-    """The events log: budget thresholds crossed (70% warnings included) and blocks, oldest first."""
+    """The events log, oldest first: thresholds crossed (70% warnings included), blocks, and every change of a
+    limit, the mode or an acknowledgement, with who made it (slash command, terminal, config file) and the old and
+    new value."""
     from ..events import list_events
 
     rows = list_events(env.ledger.db, limit=limit or None)

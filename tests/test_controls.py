@@ -1,0 +1,179 @@
+"""Limits hold in Claude Code: a stale ack never lets a call through, the model cannot lift its own budget, every
+change of a limit, the mode or an ack is recorded and shown once, and the slash command is answered by the hook."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from budget_helpers import Session, write_config
+from click.testing import CliRunner
+
+from token_budget.cli import cli
+
+CONFIG = "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claude_dir: Path) -> Session:
+    write_config(tmp_path, monkeypatch, CONFIG)
+    return Session(claude_dir, now=datetime.now(timezone.utc))
+
+
+def day(session: Session) -> str:
+    return session.now.strftime("%Y-%m-%d")
+
+
+def denied(out: dict) -> bool:
+    return (out.get("hookSpecificOutput") or {}).get("permissionDecision") == "deny"
+
+
+# -- acks follow the limit -------------------------------------------------------------------------------------
+
+
+def test_an_ack_given_under_an_old_limit_never_lets_a_call_through(session: Session) -> None:
+    session.spend(1000)
+    assert denied(session.hook("PreToolUse", tool_name="Read")[1])
+    assert invoke("ack", f"daily/100/{day(session)}")[0] == 0
+    assert not denied(session.hook("PreToolUse", tool_name="Read")[1])  # the ack holds for this limit
+    session.spend(10)
+    assert invoke("budget", "daily", "1005")[0] == 0  # a new limit: the ack given under 1,000 is void
+    code, out = session.hook("PreToolUse", tool_name="Read")
+    assert denied(out), out
+    assert "the daily budget is exhausted: 1,010 / 1,005 tokens" in out["hookSpecificOutput"][
+        "permissionDecisionReason"]
+    assert invoke("budget", "daily", "1000")[0] == 0  # back to the old limit: the old ack is still void
+    assert denied(session.hook("PreToolUse", tool_name="Read")[1])
+
+
+def test_the_dashboard_shows_alerts_of_the_current_limit_only(session: Session) -> None:
+    session.spend(850)
+    session.hook("PostToolUse")
+    assert "daily 80% (alert): 850 / 1,000" in invoke("status", "--width", "80")[1]
+    invoke("budget", "daily", "1000000")
+    status = json.loads(invoke("status", "--json")[1])
+    assert status["alerts"] == []
+    assert "Alerts" not in invoke("status")[1]
+    listed = invoke("alerts")[1]
+    assert "older alerts of limits changed since: tokens alerts --all" in listed and "daily 80%" not in listed
+    assert "daily 80% (alert)  850 / 1,000" in invoke("alerts", "--all")[1]
+
+
+# -- the model cannot lift its own limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    "tokens budget daily 0 && tokens ack",
+    "tokens ack",
+    "tokens mode normal",
+    "tokens workflow end",
+    "'/home/u/.claude/plugins/cache/token-budget/token-budget/0.1.0/scripts/tokens' --plugin-data /x budget daily 0",
+    "python3 -m token_budget budget daily 2M",
+    "bash -c 'tokens budget daily 5000000'",
+    "echo '{}' > ~/.local/share/token-budget/overrides.json",
+    "sed -i s/1000/0/ .claude/token_budgets.yaml",
+    "sqlite3 ledger.db 'DELETE FROM requests'",
+])
+def test_bash_commands_that_change_enforcement_are_denied_at_any_level(session: Session, command: str) -> None:
+    session.spend(960)  # 96%: no block yet
+    session.hook("PostToolUse")  # the 90% alert, shown
+    code, out = session.hook("PreToolUse", tool_name="Bash", tool_input={"command": command})
+    assert code == 0 and denied(out), (command, out)
+    reason = out["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason.startswith("token-budget: denied: ") and "changed only by the user" in reason
+    assert "/tokens …" in reason  # what the user can run instead
+    assert out["systemMessage"].startswith("token-budget: denied: ")  # and the user sees it too
+
+
+@pytest.mark.parametrize("command", ["tokens status", "tokens status --json", "tokens log --limit 5",
+                                     "tokens report --date 2026-11-01", "tokens budget", "tokens mode", "ls -la",
+                                     "git commit -m 'tokens'", "pytest -q"])
+def test_read_only_commands_and_ordinary_work_pass(session: Session, command: str) -> None:
+    session.spend(500)
+    assert session.hook("PreToolUse", tool_name="Bash", tool_input={"command": command}) == (0, {})
+
+
+@pytest.mark.parametrize("tool", ["Write", "Edit", "MultiEdit"])
+def test_edits_of_the_data_dir_config_and_settings_are_denied(session: Session, tool: str, data_dir: Path,
+                                                              tmp_path: Path) -> None:
+    for path in (data_dir / "overrides.json", data_dir / "ledger.db", tmp_path / "proj" / ".claude" /
+                 "token_budgets.yaml", tmp_path / "home" / ".config" / "token-budget" / "token_budgets.yaml",
+                 tmp_path / "proj" / ".claude" / "settings.local.json"):
+        out = session.hook("PreToolUse", tool_name=tool, tool_input={"file_path": str(path), "content": "x"},
+                           cwd=str(tmp_path / "proj"))[1]
+        assert denied(out), (path, out)
+    ok = session.hook("PreToolUse", tool_name=tool, tool_input={"file_path": str(tmp_path / "proj" / "a.py")},
+                      cwd=str(tmp_path / "proj"))
+    assert ok == (0, {})
+
+
+# -- every change is an event, shown once ----------------------------------------------------------------------
+
+
+def test_a_config_file_edit_is_recorded_and_shown_once(session: Session, tmp_path: Path) -> None:
+    session.spend(100)
+    assert session.hook("UserPromptSubmit", prompt="go") == (0, {})
+    (tmp_path / "budgets.yaml").write_text(CONFIG.replace("1000", "5000") + "mode: economy\n")
+    out = session.hook("UserPromptSubmit", prompt="go")[1]
+    assert out["systemMessage"].startswith(
+        "token-budget: the daily budget changed from 1,000 to 5,000 (config file).\n"
+        "token-budget: the mode changed from normal to economy (config file).")
+    assert "systemMessage" not in session.hook("UserPromptSubmit", prompt="go")[1]
+    events = [json.loads(line) for line in invoke("events", "--json")[1].splitlines()]
+    changes = [(e["kind"], json.loads(e["detail"])) for e in events if e["kind"] != "threshold"]
+    assert changes == [
+        ("limit_change", {"who": "config file", "old": 1000, "new": 5000, "subject": "daily"}),
+        ("mode_change", {"who": "config file", "old": "normal", "new": "economy", "subject": "mode"}),
+    ]
+
+
+def test_a_change_made_with_the_slash_command_is_recorded_but_not_shown_twice(session: Session) -> None:
+    session.hook("UserPromptSubmit", prompt="go")
+    out = session.hook("UserPromptSubmit", prompt="/tokens budget daily 3000")[1]
+    assert out["decision"] == "block" and "daily budget set to 3,000 tokens" in out["reason"]
+    assert session.hook("UserPromptSubmit", prompt="go") == (0, {})  # the user saw it already
+    [event] = [json.loads(line) for line in invoke("events", "--json")[1].splitlines()]
+    assert json.loads(event["detail"]) == {"who": "slash command /tokens", "old": 1000, "new": 3000,
+                                           "subject": "daily"}
+    assert event["message"] == "the daily budget changed from 1,000 to 3,000 (slash command /tokens)"
+
+
+# -- the slash command, answered here --------------------------------------------------------------------------
+
+
+def test_slash_arguments_never_reach_a_shell(session: Session, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    for prompt in (f"/tokens ack x; touch {marker}", f"/tokens ack $(touch {marker})", f"/tokens ack `touch {marker}`",
+                   f"/tokens budget daily 5 | touch {marker}"):
+        out = session.hook("UserPromptSubmit", prompt=prompt)[1]
+        assert out["decision"] == "block" and "Error" in out["reason"], out
+    assert not marker.exists()
+    out = session.hook("UserPromptSubmit", prompt="/tokens budget 'daily")[1]
+    assert "No closing quotation" in out["reason"] and "close the quote" in out["reason"]
+
+
+def test_the_plugin_route_answers_with_its_own_spelling(session: Session, monkeypatch) -> None:
+    monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")
+    out = session.hook("UserPromptSubmit", prompt="/token-budget:tokens help")[1]
+    assert out["reason"].startswith("/token-budget:tokens: token budgets")
+    assert "/token-budget:tokens budget [SCOPE AMOUNT]" in out["reason"] and "/tokens budget" not in out["reason"]
+    session.spend(1000)
+    reason = session.hook("UserPromptSubmit", prompt="go")[1]["reason"]
+    assert f"`/token-budget:tokens ack daily/100/{day(session)}`" in reason
+    assert "`/token-budget:tokens budget daily 1200`" in reason
+
+
+def test_events_lists_who_changed_what(session: Session) -> None:
+    invoke("mode", "economy")
+    invoke("budget", "daily", "2000")
+    text = invoke("events")[1]
+    assert "the mode changed from normal to economy (terminal)" in text
+    assert "the daily budget changed from 1,000 to 2,000 (terminal)" in text
+
