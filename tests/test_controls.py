@@ -177,3 +177,18 @@ def test_events_lists_who_changed_what(session: Session) -> None:
     assert "the mode changed from normal to economy (terminal)" in text
     assert "the daily budget changed from 1,000 to 2,000 (terminal)" in text
 
+
+
+def test_install_gives_pip_users_the_slash_command_and_uninstall_takes_it_back(tmp_path: Path, monkeypatch) -> None:
+    from token_budget.claude.install import settings_path
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+    command = settings_path("user").parent / "commands" / "tokens.md"
+    assert invoke("install")[0] == 0
+    text = command.read_text()
+    assert "disable-model-invocation: true" in text and "!`" not in text and "$ARGUMENTS" not in text
+    assert invoke("install")[1].startswith("Nothing to change")  # idempotent
+    invoke("install", "--uninstall")
+    assert not command.exists()
+    command.write_text("my own /tokens\n")
+    assert "Left " in invoke("install")[1] and command.read_text() == "my own /tokens\n"
