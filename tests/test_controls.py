@@ -4,6 +4,8 @@ change of a limit, the mode or an ack is recorded and shown once, and the slash 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -192,3 +194,61 @@ def test_install_gives_pip_users_the_slash_command_and_uninstall_takes_it_back(t
     assert not command.exists()
     command.write_text("my own /tokens\n")
     assert "Left " in invoke("install")[1] and command.read_text() == "my own /tokens\n"
+
+
+# -- every suggested command runs ------------------------------------------------------------------------------
+
+SUBCOMMANDS = "status|budget|mode|ack|log|report|alerts|events|workflow"
+SUGGESTED = re.compile(rf"(?<![\w/-])((?:/token-budget:tokens|/tokens|tokens) (?:{SUBCOMMANDS})(?: [^ `\n()]+)*)")
+
+
+def suggested_commands(text: str) -> set[str]:
+    return {m.rstrip(".,;") for m in SUGGESTED.findall(text)}
+
+
+@pytest.mark.parametrize("route", ["terminal", "pip", "plugin"])
+def test_every_command_any_message_suggests_runs(tmp_path: Path, monkeypatch, claude_dir: Path, route: str) -> None:
+    """Hook messages at each level, the alert on every channel (console text, Slack, email), the dashboard and
+    the slash help: every command they name, for the route in use, runs without an error; the raise is the same
+    everywhere."""
+    from token_budget.delivery import email_message
+    from token_budget.outbox import load_alert, render, slack_payload
+
+    if route == "plugin":
+        monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")
+    write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n"
+                                        "  per_workflow: {sprint: 1000}\n  per_model: {claude-opus: 1000}\n")
+    session = Session(claude_dir, now=datetime.now(timezone.utc))
+    texts: list[str] = []
+    session.hook("UserPromptSubmit", prompt="/sprint go")
+    for spend in (800, 100, 100, 100):  # 80%, 90%, 100%, 110% of the daily and sprint budgets
+        session.spend(spend)
+        for event in ("UserPromptSubmit", "PreToolUse"):
+            texts.append(json.dumps(session.hook(event, prompt="go")[1], ensure_ascii=False))
+    from token_budget.ledger import Ledger
+
+    with Ledger.open(_data_dir()) as ledger:
+        keys = [r[0] for r in ledger.db.execute("SELECT key FROM alerts")]
+        for key in keys:
+            alert = load_alert(ledger.db, key)
+            texts += [render(alert)["text"], json.dumps(slack_payload(alert), ensure_ascii=False),
+                      email_message(alert, "a@example.org", ["b@example.org"]).as_string()]
+    texts.append(invoke("status")[1])
+    prefix = {"terminal": "tokens", "pip": "/tokens", "plugin": "/token-budget:tokens"}[route]
+    commands = set().union(*(suggested_commands(t) for t in texts))
+    in_claude = {c for c in commands if c.startswith("/")}
+    assert in_claude and all(c.startswith(prefix + " ") for c in in_claude) or route == "terminal", in_claude
+    raises = {c.split()[-1] for c in commands if " budget daily " in c}
+    assert raises == {"1200", "1400"}, raises  # 20% over 1,000 (at 80-100%) and over 1,100 (110%), on every channel
+    assert len(commands) >= 8, commands
+    assert any(" ack daily/100/" in c for c in commands) and any(" mode " in c or " budget " in c for c in commands)
+    for command in sorted(commands):
+        args = shlex.split(command)[1:]
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0 and "Error" not in result.output, (command, result.output)
+
+
+def _data_dir() -> Path:
+    from token_budget.paths import data_dir
+
+    return Path(data_dir())

@@ -482,4 +482,4 @@ def deferred_reason(step: Step) -> str:
     tight = max((s for s in step.states if binds(s, step.model)), key=lambda s: s.percent, default=None)
     why = f" (the {scope_name(tight.scope)} is at {tight.percent:.0f}%)" if tight else ""
     return (f"token-budget: the {step.deferred} workflow has low priority and is deferred while economy mode is on"
-            f"{why}. Run it after the budget resets, or force it now with `/tokens mode normal`.")
+            f"{why}. Run it after the budget resets, or force it now with `{step.settings.hints.mode('normal')}`.")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import TokenBudgetError
+from ..hints import Hints
 from . import Env, json_option, pass_env, print_json
 
 GLOBAL_SCOPES = {"daily": "daily_limit", "monthly": "monthly_limit"}
@@ -84,8 +85,9 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
             click.echo(line)
         return
     if amount is None:
-        raise TokenBudgetError(f"No amount for {scope}.", f"Run `tokens budget {scope} 500000` (or `$20`), or "
-                               "`tokens budget` to see every budget.")
+        hints = Hints.current()
+        raise TokenBudgetError(f"No amount for {scope}.", f"Run `{hints.budget(scope, 500000)}` (or `$20`), or "
+                               f"`{hints.budget()}` to see every budget.")
     keys, kind = override_keys(env, scope)
     unit, value = parse_amount(amount)
     if kind == "global":
@@ -94,7 +96,8 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         stored: Any = value
     elif kind == "session":
         if unit == "usd":
-            raise TokenBudgetError("The session budget is in tokens only.", "Run `tokens budget session 200000`.")
+            raise TokenBudgetError("The session budget is in tokens only.",
+                                   f"Run `{Hints.current().budget('session', 200000)}`.")
         stored = value
     else:
         current = env.config.get(*keys)
@@ -203,7 +206,7 @@ def resolve_session(env: Env, session: str | None) -> tuple[str, str]:
     if row:
         return row[0], "the latest recorded request"
     raise TokenBudgetError("No session to attach the workflow to.",
-                           "Run it from inside Claude Code (/tokens workflow …), or pass --session ID.")
+                           "Run it from inside Claude Code, or pass --session ID.")
 
 
 def session_option(fn: Any) -> Any:
@@ -250,7 +253,8 @@ def workflow_phase(env: Env, phase: str, session: str | None, as_json: bool) -> 
     with env.ledger.transaction() as db:
         run = set_phase(db, sid, phase)
     if run is None:
-        raise TokenBudgetError(f"Session {sid} has no workflow run.", "Start one with `tokens workflow start NAME`.")
+        raise TokenBudgetError(f"Session {sid} has no workflow run.",
+                               f"Start one with `{Hints.current().prefix} workflow start NAME`.")
     if as_json:
         print_json({"run_id": run["id"], "name": run["name"], "phase": phase, "session_id": sid})
         return
@@ -291,7 +295,7 @@ def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
                                            "LIMIT 5")]
         raise TokenBudgetError(f"No alert {alert_id!r}.",
                                "Alert ids look like daily/100/2026-11-28; open ones: " + (", ".join(recent) or "none")
-                               + ". Run `tokens ack` to acknowledge every open alert.")
+                               + f". Run `{Hints.current().ack()}` to acknowledge every open alert.")
     stamp = _stamp()
     with env.ledger.transaction() as tx:
         keys = [r[0] for r in tx.execute("SELECT key FROM alerts WHERE acked_at IS NULL" +
