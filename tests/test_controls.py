@@ -252,3 +252,24 @@ def _data_dir() -> Path:
     from token_budget.paths import data_dir
 
     return Path(data_dir())
+
+
+# -- defaults that do not surprise -----------------------------------------------------------------------------
+
+
+def test_the_packaged_example_channels_stay_inactive_until_configured(monkeypatch, claude_dir: Path) -> None:
+    """No TOKEN_BUDGET_CONFIG: the packaged defaults, whose slack and email entries are examples."""
+    monkeypatch.setenv("TZ", "UTC")
+    session = Session(claude_dir, now=datetime.now(timezone.utc))
+    invoke("budget", "daily", "1000")
+    session.spend(1000)
+    session.hook("PostToolUse")
+    listed = invoke("alerts")[1]
+    assert "failed" not in listed and "SLACK_WEBHOOK" not in listed and "slack" not in listed, listed
+    assert "console   delivered" in listed
+    assert "[warn] alert channels: packaged example channels inactive" in invoke("doctor")[1]
+    monkeypatch.setattr("token_budget.delivery.spawn", lambda data_dir: None)  # enqueue only, send nothing
+    monkeypatch.setenv("SLACK_WEBHOOK", "http://127.0.0.1:9/hook")  # configured: the slack example takes part
+    invoke("budget", "daily", "900")  # a new limit re-arms the alerts
+    session.hook("PostToolUse")
+    assert "slack " in invoke("alerts")[1]

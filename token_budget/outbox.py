@@ -39,6 +39,7 @@ class Channel:
     webhook: str | None = None
     to: tuple[str, ...] = ()
     reports: bool = False  # `reports: true`: the channel also receives the daily report
+    when_configured: bool = False  # `active: when_configured`: takes part only once its settings resolve
 
     def spec(self) -> dict[str, Any]:
         """What the outbox stores: everything but a literal webhook URL (a secret; the sender re-reads the config)."""
@@ -99,9 +100,16 @@ def channels(config: Any) -> list[Channel]:
                 entry.get("webhook"),
                 (to,) if isinstance(to, str) else tuple(to),
                 entry.get("reports") is True,
+                entry.get("active") == "when_configured",
             )
         )
     return out
+
+
+def active_channels(chans: Sequence[Channel], environ: Mapping[str, str] | None = None) -> list[Channel]:
+    """The channels that take part in deliveries: all but `when_configured` ones that are not configured yet
+    (the packaged Slack and email examples on a fresh install), which are skipped rather than failed."""
+    return [c for c in chans if not c.when_configured or not channel_problems([c], environ)]
 
 
 def find_channel(chans: Sequence[Channel], name: str) -> Channel | None:
@@ -160,7 +168,7 @@ def enqueue(
     Console deliveries are done already: the hook shows the alert as a systemMessage itself.
     """
     waiting = 0
-    for channel in chans:
+    for channel in active_channels(chans):
         if channel.threshold > threshold:
             continue
         console = channel.type == "console"
@@ -522,7 +530,7 @@ def enqueue_report(
 ) -> int:
     """Store the report and one pending delivery per reports channel; returns how many were added. Call inside a
     write transaction. Enqueuing the same day again refreshes the stored report but never adds a second delivery."""
-    targets = report_channels(chans)
+    targets = report_channels(active_channels(chans))
     if not targets:
         return 0
     period = report_period(report)
