@@ -273,3 +273,28 @@ def test_the_packaged_example_channels_stay_inactive_until_configured(monkeypatc
     invoke("budget", "daily", "900")  # a new limit re-arms the alerts
     session.hook("PostToolUse")
     assert "slack " in invoke("alerts")[1]
+
+
+def test_budget_suggest_offers_the_90th_percentile_of_the_users_own_days(session: Session, monkeypatch,
+                                                                          tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from token_budget.periods import iso
+
+    for back, tokens in enumerate([100_000, 200_000, 300_000, 400_000, 1_000_000], start=1):
+        stamp = iso(session.now - timedelta(days=back))
+        session.spend(tokens, timestamp=stamp, model="claude-opus-4-6" if back == 5 else "claude-sonnet-4-5")
+    session.hook("PostToolUse")  # the hook records them
+    result = json.loads(invoke("budget", "suggest", "--json")[1])
+    assert result["active_days"] == 5 and result["percentile"] == 90
+    by_scope = {b["scope"]: b for b in result["budgets"]}
+    assert by_scope["daily"] == {"scope": "daily", "current": 1000, "suggested": 760_000}  # p90 of the 5 days
+    text = invoke("budget", "suggest")[1]
+    assert "daily" in text and "760,000" in text and "tokens budget daily 760000" in text
+    code, out = invoke("install")
+    assert "Budgets enforced now (100% blocks new requests, 110% stops): daily 1,000 · " in out
+    assert "tokens budget daily 760000" in out and "tokens budget claude-opus 600000" in out
+
+
+def test_budget_suggest_without_history_says_how_to_get_some(session: Session) -> None:
+    assert "Run `tokens import`" in invoke("budget", "suggest")[1]

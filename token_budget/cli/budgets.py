@@ -65,10 +65,12 @@ def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
 @pass_env
 def budget(env: Env, scope: str | None, amount: str | None, session: str | None, as_json: bool) -> None:
     """Show every budget, or set one: SCOPE is daily, monthly, session, a workflow or a model key.
+    `tokens budget suggest` proposes budgets from your own history.
 
     \b
     Examples:
         tokens budget                    # every budget, used / limit, level, reset time
+        tokens budget suggest            # budgets from the last 30 days (90th percentile of a day)
         tokens budget sprint 300000      # the sprint workflow's budget, per run
         tokens budget claude-opus 150k   # Opus requests per day
         tokens budget daily '$25'        # a USD limit beside the token limit
@@ -83,6 +85,9 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
             return
         for line in render_status(status):
             click.echo(line)
+        return
+    if scope == "suggest" and amount is None:
+        show_suggestions(env, as_json)
         return
     if amount is None:
         hints = Hints.current()
@@ -120,6 +125,35 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         return
     shown = f"${value:,.2f}" if unit == "usd" else f"{value:,} tokens"
     click.echo(f"{scope} budget set to {shown} ({result['set']} in {path}); it applies from the next hook.")
+
+
+def show_suggestions(env: Env, as_json: bool = False) -> None:
+    """`tokens budget suggest`: budgets from the user's own history, next to what is enforced now."""
+    from ..budgets import suggest
+
+    result = suggest(env.ledger, env.config)
+    if as_json:
+        print_json(result)
+        return
+    for line in suggestion_lines(result):
+        click.echo(line)
+
+
+def suggestion_lines(result: dict[str, Any]) -> list[str]:
+    hints = Hints.current()
+    if not result["budgets"]:
+        return [f"No usage in the last {result['days']} days to suggest budgets from. Run `tokens import` to "
+                "read Claude Code's transcripts, then `tokens budget suggest`."]
+    lines = [f"From your last {result['days']} days ({result['active_days']} with usage; the "
+             f"{result['percentile']}th percentile of a day's counted tokens):",
+             f"  {'budget':<24} {'enforced now':>14} {'suggested':>14}"]
+    for b in result["budgets"]:
+        now = f"{b['current']:,}" if b["current"] else "none"
+        lines.append(f"  {b['scope']:<24} {now:>14} {b['suggested']:>14,}")
+    changes = [hints.budget(b["scope"], b["suggested"]) for b in result["budgets"] if b["suggested"] != b["current"]]
+    if changes:
+        lines.append("To use one, run: " + " · ".join(changes))
+    return lines
 
 
 def _subject(keys: list[str]) -> str:
