@@ -136,6 +136,11 @@ def test_a_stale_ack_never_allows_a_call(route: Route) -> None:
     assert blocked.message_requests == [] and blocked.output["result"].startswith(BLOCKED_PROMPT)
     assert "the daily budget is exhausted" in blocked.output["result"]
     assert not marker.exists()
+    # Old alerts do not outlive a raised limit on the dashboard; `alerts --all` still lists them.
+    assert "Alerts (" in route.command("status").output["result"]
+    route.command("budget daily 1000000")
+    assert "Alerts (" not in route.command("status").output["result"]
+    assert "daily 100% (block)  105," in route.command("alerts --all").output["result"]
     no_hook_errors(route.data)
 
 

@@ -104,6 +104,8 @@ def bash_problem(command: str, protected: list[str]) -> str | None:
                    "ledger.db"):
         if marker in lowered:
             return f"the command touches {marker}"
+    if "tokens" not in lowered and "token_budget" not in lowered:
+        return None  # most commands: no word of ours, no need to split them (shlex imports re)
     change = _tokens_change(lowered, depth=0)
     return f"`{change}` changes what token-budget enforces" if change else None
 
