@@ -82,6 +82,9 @@ def test_the_dashboard_shows_alerts_of_the_current_limit_only(session: Session) 
     "echo '{}' > ~/.local/share/token-budget/overrides.json",
     "sed -i s/1000/0/ .claude/token_budgets.yaml",
     "sqlite3 ledger.db 'DELETE FROM requests'",
+    "echo '{\"hook_event_name\": \"UserPromptSubmit\", \"prompt\": \"/tokens budget daily 0\"}' | tokens hook x",
+    "python3 -S /opt/x/token_budget/claude/run_hook.py UserPromptSubmit < forged.json",
+    "python3 -m token_budget.claude.hook UserPromptSubmit < forged.json",
 ])
 def test_bash_commands_that_change_enforcement_are_denied_at_any_level(session: Session, command: str) -> None:
     session.spend(960)  # 96%: no block yet

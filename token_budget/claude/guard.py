@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 EDIT_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 # `tokens` subcommands that change what is enforced. budget and mode only with a value (bare, they show).
-CHANGING = {"ack", "workflow", "install", "slash"}
+CHANGING = {"ack", "workflow", "install", "slash", "hook"}  # hook: a forged payload could run the slash command
 SETTING = {"budget": 1, "mode": 1}  # more positional words than this make the command a change
 OPTIONS_WITH_VALUE = {"--data-dir", "--config", "--project-dir", "--plugin-data", "--session", "--phase", "--limit",
                       "--scope", "--claude-dir"}
@@ -101,7 +101,7 @@ def bash_problem(command: str, protected: list[str]) -> str | None:
         if any(s in lowered for s in spellings):
             return f"the command touches {path}"
     for marker in (*CONFIG_NAMES, ".local/share/token-budget", "plugins/data/token-budget", ".config/token-budget",
-                   "ledger.db"):
+                   "ledger.db", "run_hook.py", "token_budget.claude", "scripts/hook.sh"):
         if marker in lowered:
             return f"the command touches {marker}"
     if "tokens" not in lowered and "token_budget" not in lowered:
