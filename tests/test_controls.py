@@ -301,3 +301,8 @@ def test_budget_suggest_offers_the_90th_percentile_of_the_users_own_days(session
 
 def test_budget_suggest_without_history_says_how_to_get_some(session: Session) -> None:
     assert "Run `tokens import`" in invoke("budget", "suggest")[1]
+
+
+def test_workflow_commands_from_the_slash_command_act_on_this_session(session: Session, data_dir: Path) -> None:
+    out = session.hook("UserPromptSubmit", prompt="/tokens workflow start sprint --phase PLAN")[1]
+    assert f"Started workflow sprint (phase PLAN) in session {session.session_id}" in out["reason"], out

@@ -54,7 +54,7 @@ def arguments(prompt: str) -> list[str]:
     return shlex.split(text)
 
 
-def answer(prompt: str, data_dir: str, project_dir: str | None) -> str:
+def answer(prompt: str, data_dir: str, project_dir: str | None, session_id: str | None = None) -> str:
     """Run the slash command here and return what it printed (errors included: the user reads them)."""
     import contextlib
     import io
@@ -71,8 +71,10 @@ def answer(prompt: str, data_dir: str, project_dir: str | None) -> str:
     except ValueError as exc:
         return f"{prefix}: {exc} (close the quote, or leave it out).\nExample: {prefix} budget daily 500000"
     out = io.StringIO()
-    saved = {k: os.environ.get(k) for k in (ACTOR_ENV, PREFIX_ENV, "COLUMNS")}
+    saved = {k: os.environ.get(k) for k in (ACTOR_ENV, PREFIX_ENV, "COLUMNS", "CLAUDE_CODE_SESSION_ID")}
     os.environ.update({ACTOR_ENV: f"slash command {prefix}", PREFIX_ENV: prefix, "COLUMNS": "80"})
+    if session_id:  # `workflow start|phase|end` and the dashboard's session budget: this session
+        os.environ["CLAUDE_CODE_SESSION_ID"] = session_id
     try:
         from ..cli import Env
         from ..cli.status import run_slash
@@ -95,9 +97,10 @@ def answer(prompt: str, data_dir: str, project_dir: str | None) -> str:
     return text
 
 
-def respond(prompt: str, data_dir: str, project_dir: str | None, notices: list[str] | None = None) -> dict[str, Any]:
+def respond(prompt: str, data_dir: str, project_dir: str | None, notices: list[str] | None = None,
+            session_id: str | None = None) -> dict[str, Any]:
     """The hook answer for a slash command prompt: its output on screen, no request to the model."""
-    text = answer(prompt, data_dir, project_dir)
+    text = answer(prompt, data_dir, project_dir, session_id)
     if notices:
         text = "\n".join(notices) + "\n\n" + text
     return {"decision": "block", "reason": text,

@@ -108,7 +108,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             if is_tokens_prompt(payload.get("prompt")):  # answered here: no request, the output on screen
                 from .commands import respond
 
-                return respond(payload["prompt"], str(data_dir), _text(payload.get("cwd")), notices)
+                return respond(payload["prompt"], str(data_dir), _text(payload.get("cwd")), notices,
+                               _text(payload.get("session_id")))
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
