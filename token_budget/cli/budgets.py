@@ -76,7 +76,6 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         tokens budget daily '$25'        # a USD limit beside the token limit
     """
     from ..budgets import budget_status
-    from ..config import save_override
 
     if scope is None:
         status = budget_status(env.ledger, env.config, session_id=session or os.environ.get("CLAUDE_CODE_SESSION_ID"))
@@ -116,9 +115,8 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         if list(stored) == ["tokens"]:
             stored = stored["tokens"]
     old = env.config.get(*keys)
-    path = save_override(env.data_dir, keys, stored)
     subject = _subject(keys)
-    _record_change(env, kind="limit_change", subject=subject, old=old, new=stored, scope=subject)
+    path = _change(env, keys, stored, kind="limit_change", subject=subject, old=old, new=stored, scope=subject)
     result = {"scope": scope, "set": ".".join(keys), "value": stored, "file": str(path)}
     if as_json:
         print_json(result)
@@ -165,12 +163,18 @@ def _subject(keys: list[str]) -> str:
     return {"per_workflow": "workflow:", "per_model": "model:"}[keys[1]] + keys[2]
 
 
-def _record_change(env: Env, **change: Any) -> None:
-    """Every change is an event: who made it, the old and the new value; the next hook shows it to the user."""
+def _change(env: Env, keys: list[str], value: Any, **change: Any) -> Any:
+    """Save an override and record the change as an event (who made it, the old and the new value; the next hook
+    shows it to the user), in one ledger transaction: a hook that reads the new override waits for the event, so
+    it never takes the change for a config file edit."""
+    from ..config import save_override
     from ..controls import actor, record_change
 
     with env.ledger.transaction() as db:
-        record_change(db, who=actor(), created_at=_stamp(), shown=_shown_here(), **change)
+        path = save_override(env.data_dir, keys, value)
+        if change:
+            record_change(db, who=actor(), created_at=_stamp(), shown=_shown_here(), **change)
+    return path
 
 
 def _shown_here() -> bool:
@@ -207,14 +211,12 @@ def render_status(status: dict[str, Any]) -> list[str]:
 def mode(env: Env, mode: str | None, as_json: bool) -> None:
     """Show the mode, or set it: economy (save tokens now), normal, or auto (economy past the downgrade trigger)."""
     from ..budgets import budget_status
-    from ..config import save_override
 
     if mode is not None:
         old = env.config.get("mode", default="normal") or "normal"
-        save_override(env.data_dir, ["mode"], mode)
+        _change(env, ["mode"], mode, **({"kind": "mode_change", "subject": "mode", "old": old, "new": mode}
+                                         if old != mode else {}))
         env._config = None
-        if old != mode:
-            _record_change(env, kind="mode_change", subject="mode", old=old, new=mode)
     status = budget_status(env.ledger, env.config)
     result = {"mode": status["mode"], "economy": status["economy"]}
     if as_json:
