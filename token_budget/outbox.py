@@ -295,20 +295,6 @@ def scope_label(scope: str) -> tuple[str, str]:
     return "Budget", scope
 
 
-def budget_argument(scope: str) -> str:
-    """The SCOPE that `tokens budget SCOPE AMOUNT` takes for this alert's scope."""
-    from .hints import budget_argument as argument
-
-    return argument(scope)
-
-
-def suggested_limit(used: int, limit: int) -> int:
-    """The raise every channel suggests (the hook's messages too): hints.suggested_limit."""
-    from .hints import suggested_limit as raise_to
-
-    return raise_to(used, limit)
-
-
 def recommendations(alert: Alert) -> list[str]:
     if alert.recommendation:
         return [ln.strip().lstrip("-•* ").strip() for ln in alert.recommendation.splitlines() if ln.strip()]

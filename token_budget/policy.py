@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from ._records import factory, record
 from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
-from .hints import TERMINAL, Hints, suggested_usd
+from .hints import TERMINAL, Hints, budget_argument, suggested_usd
 from .hints import suggested_limit as round_raise
 from .models import LEVELS, Alert, BudgetState, Decision, severity
 from .periods import iso, parse, zone
@@ -172,11 +172,6 @@ def scope_name(scope: str) -> str:
     return f"{scope} budget"
 
 
-def scope_arg(scope: str) -> str:
-    """How `tokens budget` names this scope."""
-    return scope.split(":", 1)[1] if ":" in scope else scope
-
-
 def amounts(state: BudgetState) -> str:
     parts = []
     if state.limit:
@@ -222,7 +217,7 @@ def raise_command(state: BudgetState, settings: Settings) -> str:
 
 def block_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None,
                  states: list[BudgetState] | tuple[BudgetState, ...]) -> str:
-    arg = scope_arg(state.scope)
+    arg = budget_argument(state.scope)
     ack = settings.hints.ack(alert_id(state, "block", settings))
     raise_it = raise_command(state, settings)
     if state.scope.startswith("model:"):
