@@ -16,6 +16,7 @@ from .events import record_event
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .ledger import Ledger
@@ -67,8 +68,13 @@ def record_change(db: sqlite3.Connection, *, kind: str, subject: str, old: Any, 
                  shown_at=created_at if shown else None)
 
 
-def notice_config_changes(ledger: Ledger, config: Any, project: str | None, now: str) -> None:
-    """Record limit and mode changes nobody recorded (an edited config file) since the hooks last looked."""
+def notice_config_changes(ledger: Ledger, config: Any, project: str | None, now: str,
+                          reload: Callable[[], Any] | None = None) -> None:
+    """Record limit and mode changes nobody recorded (an edited config file) since the hooks last looked.
+
+    `reload` reads the config again: when this hook's copy differs from what was seen last, it may be older than
+    a change another process has made since, so the comparison is made on a fresh read, under the ledger's write
+    lock (which `tokens budget` and `tokens mode` hold while they save and record a change)."""
     db = ledger.db
     current = limits(config)
     text = jsonlite.dumps(current, sort_keys=True)
@@ -77,6 +83,9 @@ def notice_config_changes(ledger: Ledger, config: Any, project: str | None, now:
     if row is not None and row[0] == text:
         return
     with ledger.transaction() as db:
+        if reload is not None:
+            current = limits(reload())
+            text = jsonlite.dumps(current, sort_keys=True)
         row = db.execute("SELECT limits FROM limits_seen WHERE project = ?", (key,)).fetchone()
         if row is not None and row[0] == text:
             return

@@ -1,9 +1,15 @@
-"""Drive the interactive Claude Code TUI under tmux, offline (shared/claude-code.md §12).
+"""The interactive Claude Code TUI under tmux, offline: what a user really sees.
 
-Inside ``unshare -n`` (only loopback), ``mock_api.py`` answers on 127.0.0.1 and a tmux server on a private ``-L``
-socket runs ``claude``; keys go in with ``send-keys`` and the screen comes back with ``capture-pane``. The tmux
-socket is a file, so this process talks to the server across the namespace. ``close()`` kills that one socket's
-server and the mock this session started, nothing else.
+`-p` runs miss what the screen shows (claude-code.md §12). `TUI` starts the real CLI in a tmux session inside the
+env's network namespace (only loopback), against the scripted mock Messages API, with the dialogs that would block
+a first run already answered in `.claude.json`. The test types with `send` and reads the screen with `screen` or
+`wait_for`; the tmux socket is a file, so the test drives it from outside the namespace. On exit the session is
+killed, the namespace ends, and every connection the CLI attempted is checked against loopback (strace).
+
+    with TUI(claude_env, script=[text_turn("Hi.")], plugin_dir=REPO_ROOT) as tui:
+        tui.send("hello")
+        tui.wait_for("Hi.")
+        assert len(tui.requests()) == 1
 """
 
 from __future__ import annotations
@@ -13,110 +19,145 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .harness import API_KEY, DEFAULT_MODEL, MOCK_API, MOCK_PORT, QUIET_ENV, ClaudeEnv, read_jsonl
+from . import mock_api
+from .harness import API_KEY, DEFAULT_MODEL, MOCK_API, MOCK_PORT, ClaudeEnv, _read, parse_strace
+
+WIDTH, HEIGHT = 160, 45
 
 
-class Tui:
-    def __init__(self, claude: ClaudeEnv, *, script: list[dict[str, Any]], env: Mapping[str, str],
-                 plugin_dir: Path | None = None, label: str = "tui") -> None:
-        self.claude = claude
-        self.dir = claude.root / f"{label}-{os.getpid()}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.socket = f"tb12-{os.getpid()}-{label}"
-        self.requests_file = self.dir / "requests.jsonl"
-        (self.dir / "script.json").write_text(json.dumps(script))
-        self._trust()
-        variables = {**claude.base_env(env), **QUIET_ENV, "TERM": "xterm-256color"}
-        inner = " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
-        argv = [str(claude.binaries.claude), "--model", DEFAULT_MODEL, "--dangerously-skip-permissions"]
+def accept_first_run_dialogs(env: ClaudeEnv, project: Path) -> None:
+    """Onboarding, the API-key prompt, bypass-permissions and workspace trust, answered as a user would."""
+    path = env.config_dir / ".claude.json"
+    state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    state["hasCompletedOnboarding"] = True
+    state["bypassPermissionsModeAccepted"] = True
+    state.setdefault("customApiKeyResponses", {"approved": [], "rejected": []})
+    approved = state["customApiKeyResponses"].setdefault("approved", [])
+    if API_KEY[-20:] not in approved:
+        approved.append(API_KEY[-20:])
+    state.setdefault("projects", {}).setdefault(str(project), {})["hasTrustDialogAccepted"] = True
+    path.write_text(json.dumps(state, indent=1))
+
+
+class TUI:
+    def __init__(self, env: ClaudeEnv, *, script: Any = (), plugin_dir: str | os.PathLike[str] | None = None,
+                 model: str | None = DEFAULT_MODEL, extra_env: Mapping[str, str | None] | None = None,
+                 args: Sequence[str] = ("--dangerously-skip-permissions",), label: str = "tui") -> None:
+        self.env = env
+        self.run_dir = env._new_run_dir(label)
+        self.socket = self.run_dir / "tmux.sock"
+        self.script = script if isinstance(script, Mapping) else list(script)
+        argv = env.claude_argv(*args)
+        if model:
+            argv += ["--model", model]
         if plugin_dir is not None:
             argv += ["--plugin-dir", str(plugin_dir)]
-        command = f"cd {shlex.quote(str(claude.project))} && env -i {inner} {shlex.join(argv)}; sleep 600"
-        ready = self.dir / "mock.ready"
-        start = self.dir / "start.sh"
-        start.write_text(
-            "ip link set lo up || exit 97\n"
-            f"{shlex.quote(sys.executable)} {shlex.quote(str(MOCK_API))} --port {MOCK_PORT} "
-            f"--script {shlex.quote(str(self.dir / 'script.json'))} --record {shlex.quote(str(self.requests_file))} "
-            f"--ready-file {shlex.quote(str(ready))} > {shlex.quote(str(self.dir / 'mock.log'))} 2>&1 &\n"
-            f"echo $! > {shlex.quote(str(self.dir / 'mock.pid'))}\n"
-            f"for i in $(seq 100); do [ -e {shlex.quote(str(ready))} ] && break; sleep 0.1; done\n"
-            f"tmux -L {self.socket} new-session -d -x 160 -y 50 {shlex.quote(command)}\n"
-            f"while tmux -L {self.socket} has-session 2>/dev/null; do sleep 0.5; done\n"
-        )
-        with open(self.dir / "start.log", "w") as log:
-            self.process = subprocess.Popen(["unshare", "-n", "bash", str(start)], stdout=subprocess.DEVNULL,
-                                            stderr=log, start_new_session=True)
-        self.wait_for("bypass permissions", timeout=60)
+        argv += ["--debug-file", str(self.run_dir / "debug.txt")]
+        self.argv = argv
+        # Interactive runs also try to fetch the official marketplace over ssh to github.com: switched off, so
+        # the network guard sees loopback only.
+        self.process_env = env.base_env({"CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+                                         **(extra_env or {})})
+        self.proc: subprocess.Popen[str] | None = None
 
-    def _trust(self) -> None:
-        path = self.claude.config_dir / ".claude.json"
-        data = json.loads(path.read_text()) if path.exists() else {}
-        data.update(hasCompletedOnboarding=True, bypassPermissionsModeAccepted=True,
-                    customApiKeyResponses={"approved": [API_KEY[-20:]], "rejected": []})
-        data.setdefault("projects", {})[str(self.claude.project)] = {"hasTrustDialogAccepted": True}
-        path.write_text(json.dumps(data))
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              check=True).stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-S", "-400")
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                screen = self.screen()
-            except subprocess.CalledProcessError:
-                screen = ""
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not on screen after {timeout}s:\n{screen[-4000:]}")
-            time.sleep(0.3)
-
-    def type(self, text: str) -> None:
-        """Type a prompt and press Enter (separately, as a user does)."""
-        self.tmux("send-keys", "-l", text)
-        time.sleep(0.5)
-        self.tmux("send-keys", "Enter")
-
-    def requests(self) -> list[dict[str, Any]]:
-        if not self.requests_file.exists():
-            return []
-        return [r for r in read_jsonl(self.requests_file) if r.get("kind") == "messages"]
-
-    def close(self) -> None:
-        (self.dir / "screen.txt").write_text(self.screen() if self._alive() else "")
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
-        pid_file = self.dir / "mock.pid"
-        if pid_file.exists():
-            try:
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        # The server's socket file can outlive it: remove this session's own, once the server is gone.
-        if not self._alive():
-            base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
-            (base / self.socket).unlink(missing_ok=True)
-
-    def _alive(self) -> bool:
-        return subprocess.run(["tmux", "-L", self.socket, "has-session"], capture_output=True).returncode == 0
-
-    def __enter__(self) -> Tui:
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def __enter__(self) -> TUI:
+        accept_first_run_dialogs(self.env, self.env.project)
+        q = shlex.quote
+        d = self.run_dir
+        (d / "script.json").write_text(json.dumps(self.script, indent=1))
+        ready = d / "mock.ready"
+        claude = (f"strace -f -qq -e signal=none --seccomp-bpf -e trace=connect,sendto,sendmsg,sendmmsg"
+                  f" -o {q(str(d / 'claude.strace'))} -- {shlex.join(self.argv)}; echo TUI-EXITED; sleep 600")
+        lines = [
+            "set -u",
+            "ip link set lo up || exit 97",
+            f"{q(self.env.python)} {q(str(MOCK_API))} --port {MOCK_PORT} --script {q(str(d / 'script.json'))}"
+            f" --record {q(str(d / 'requests.jsonl'))} --ready-file {q(str(ready))} 2> {q(str(d / 'mock.log'))} &",
+            "MOCK_PID=$!",
+            f"for _ in $(seq 1 400); do [ -e {q(str(ready))} ] && break; sleep 0.025; done",
+            f"cd {q(str(self.env.project))} || exit 96",
+            f"tmux -S {q(str(self.socket))} -f /dev/null new-session -d -x {WIDTH} -y {HEIGHT} {q(claude)}",
+            f"while tmux -S {q(str(self.socket))} has-session 2>/dev/null; do sleep 0.2; done",
+            "kill $MOCK_PID 2>/dev/null; wait $MOCK_PID 2>/dev/null",
+            "exit 0",
+        ]
+        (d / "run.sh").write_text("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen(["unshare", "-n", "bash", str(d / "run.sh")], env=self.process_env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self._tmux_ok("has-session") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.wait_for_prompt()
         return self
 
-    def __exit__(self, *_: object) -> None:
-        self.close()
+    def __exit__(self, *exc: object) -> None:
+        self._tmux_ok("kill-server")
+        if self.proc is not None:
+            try:
+                self.proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.communicate()
+        (self.run_dir / "screen.txt").write_text(getattr(self, "_last_screen", ""))
+        if exc[0] is None:
+            bad = [c for c in parse_strace(_read(self.run_dir / "claude.strace")) if c.outside]
+            assert not bad, f"the TUI tried to reach beyond loopback: {[c.line for c in bad[:10]]}"
+
+    # -- driving -------------------------------------------------------------------------------------------
+    def _tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=30)
+
+    def _tmux_ok(self, *args: str) -> bool:
+        return self._tmux(*args).returncode == 0
+
+    def send(self, text: str, *, enter: bool = True) -> None:
+        """Type `text` (literally), then Enter as a separate key, as a person would."""
+        self._tmux("send-keys", "-t", "0", "-l", text)
+        if enter:
+            time.sleep(0.3)  # the TUI reads pasted text and Enter separately
+            self._tmux("send-keys", "-t", "0", "Enter")
+
+    def key(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "0", *keys)
+
+    def screen(self) -> str:
+        text = self._tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "0").stdout
+        self._last_screen = text
+        return text
+
+    def wait_for(self, needle: str | tuple[str, ...], timeout: float = 60) -> str:
+        """The screen once it shows `needle` (or any of several); fails with the screen when it does not in time."""
+        needles = (needle,) if isinstance(needle, str) else needle
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if any(n in text for n in needles):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the TUI never showed {needle!r} (see {self.run_dir}); screen:\n{text}")
+            time.sleep(0.25)
+
+    def wait_for_prompt(self, timeout: float = 60) -> str:
+        """The input box is drawn: the TUI is ready for a prompt. The bypass-permissions warning, which some
+        states of .claude.json still show, is accepted as a user would."""
+        ready = ("? for shortcuts", "shift+tab to cycle")
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.wait_for((*ready, "Yes, I accept"), max(1.0, deadline - time.monotonic()))
+            if any(n in text for n in ready):
+                return text
+            self.key("Down")
+            time.sleep(0.2)
+            self.key("Enter")
+            time.sleep(0.5)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request the mock Messages API received so far."""
+        return mock_api.load_records(self.run_dir / "requests.jsonl")

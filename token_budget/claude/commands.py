@@ -59,11 +59,11 @@ def answer(prompt: str, data_dir: str, project_dir: str | None, session_id: str 
     import contextlib
     import io
 
-    from ..config import _enable_site_packages
+    from .. import site_packages
     from ..controls import ACTOR_ENV
     from ..hints import PREFIX_ENV
 
-    _enable_site_packages()  # the hook runs with `python -S`; click lives in site-packages
+    site_packages.enable()  # the hook runs with `python -S`; click lives in site-packages
 
     prefix = slash_prefix()
     try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
-from .. import jsonlite
+from .. import clock, jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
@@ -26,6 +26,9 @@ HOOK_EVENTS = (
     "PreCompact", "PostModelSwitch",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
+# Events whose systemMessage Claude Code shows (it drops it for SessionEnd and PreCompact).
+MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop")
+FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
 LOG_LIMIT = 1 << 20
 
@@ -46,7 +49,10 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
-        return _emit(stdout, handle(event, payload, data_dir, now=now))
+        response = handle(event, payload, data_dir, now=now)
+        if event in MESSAGE_EVENTS:
+            response = _with_first_import_notice(response, data_dir)
+        return _emit(stdout, response)
     except Exception as exc:  # fail open (or closed, if configured), but always say why
         return _fail(event, exc, data_dir, stdout, stderr)
 
@@ -75,7 +81,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
 
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     with Ledger.open(data_dir) as ledger:
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
             await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
@@ -100,7 +106,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         from ..periods import iso
 
         stamp = iso(now)
-        notice_config_changes(ledger, config, _text(payload.get("cwd")), stamp)
+        notice_config_changes(ledger, config, _text(payload.get("cwd")), stamp,
+                              reload=lambda: load_cached(data_dir, _text(payload.get("cwd"))))
         notices = take_unshown(ledger, stamp)
         if event == "UserPromptSubmit":
             from .commands import is_tokens_prompt
@@ -117,6 +124,35 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
         return enforce.respond(step, payload, ledger, claimed_alerts, notices)
+
+
+def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> dict[str, Any]:
+    """Tell the user, once, what the plugin's first-run catch-up import recorded. One stat when there is none."""
+    path = os.path.join(data_dir, FIRST_IMPORT)
+    if not os.path.exists(path):
+        return response
+    taken = f"{path}.{os.getpid()}"
+    try:
+        os.rename(path, taken)  # parallel hooks: exactly one of them shows it
+    except OSError:
+        return response
+    try:
+        with open(taken, encoding="utf-8") as handle:
+            summary = jsonlite.loads(handle.read())
+        os.unlink(taken)
+    except (OSError, ValueError):
+        return response
+    if not isinstance(summary, dict):
+        return response
+    added, files = summary.get("requests_added", 0), summary.get("files_read", 0)
+    notice = (f"token-budget is ready: it recorded {_count(added, 'request')} from {_count(files, 'transcript')} "
+              "written while it was setting up, so budgets count them too.")
+    earlier = response.get("systemMessage")
+    return {**response, "systemMessage": f"{earlier}\n{notice}" if earlier else notice}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:

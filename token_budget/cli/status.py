@@ -75,12 +75,16 @@ SLASH_HELP = """\
 
   {p} status                     the dashboard (the default)
   {p} budget [SCOPE AMOUNT]      show budgets, or set one: daily, monthly, a workflow, a model key
+  {p} budget suggest             budgets from your own last 30 days
   {p} mode [economy|normal|auto] show or set the mode
   {p} report [--date D | --month M] [--format yaml|json|csv|html]
   {p} log [--limit N]            the latest requests with running totals
   {p} ack [ALERT_ID]             acknowledge alerts
-  {p} events                     thresholds crossed, and every change of a limit, the mode or an ack
   {p} workflow start NAME | phase P | end
+  {p} alerts [test CHANNEL]      alerts with their delivery state, or try one channel
+  {p} events                     thresholds crossed, and every change of a limit, the mode or an ack
+  {p} import                     record every transcript Claude Code still has (safe to repeat)
+  {p} doctor                     check config, data dir, ledger, hooks, transcripts and channels
   {p} help                       this text
 
 Examples: {p} budget sprint 300000 · {p} mode economy · {p} report --month 2026-11"""
