@@ -40,9 +40,9 @@ def test_plugin_slash_commands_answer_on_screen_and_the_stop_keeps_a_write_from_
             tui.wait_for(shown)
         assert messages(tui) == []  # five commands, no request
         tui.send("Update the notes")
-        screen = tui.wait_for("hook stopped Claude")
+        tui.wait_for("hook stopped Claude")
+        screen = tui.wait_for("Do not retry: the session is stopped.")  # the deny, not only the stop
         assert "token-budget: emergency stop: the daily budget is at 111,115 / 100,000 tokens" in screen
-        assert "Do not retry: the session is stopped." in screen  # the deny, not only the stop
         assert notes.read_text() == "original\n"
         assert len(messages(tui)) == 2
         tui.send("/token-budget:tokens budget daily 200000")
