@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .harness import REPO_ROOT, ClaudeEnv, Result
+from .harness import REPO_ROOT, ClaudeEnv, Result, ledger_rows
 from .mock_api import bash_turn, text_turn, tool_turn
 from .test_enforcement import BLOCKED_PROMPT, budget_env, daily_config, no_hook_errors, prefill, tokens_cli
 
@@ -101,16 +101,20 @@ def test_the_slash_command_makes_no_request_and_shows_its_output(route: Route, a
 def test_the_model_cannot_lift_its_own_budget_but_the_user_can(route: Route) -> None:
     prefill(route.data, 96_000)
     overrides = route.data / "overrides.json"
+    project_config = route.claude.project / ".claude" / "token_budgets.yaml"
     res = route.run(
         "Raise the budget",
         [bash_turn("tokens budget daily 0 && tokens ack", input_tokens=100, output_tokens=5),
          tool_turn("Write", {"file_path": str(overrides), "content": '{"budgets": {"global": {"daily_limit": 0}}}'}),
          bash_turn(f"{sys.executable} -m token_budget mode normal"),
+         tool_turn("Write", {"file_path": str(project_config), "content": "budgets: {global: {daily_limit: 0}}\n"}),
+         bash_turn(f"sqlite3 {route.data / 'ledger.db'} 'DELETE FROM requests'"),
          text_turn("I could not.")],
     )
     denied = [d["tool_name"] for d in res.output["permission_denials"]]
-    assert denied == ["Bash", "Write", "Bash"], res.describe()
-    assert not overrides.exists()
+    assert denied == ["Bash", "Write", "Bash", "Write", "Bash"], res.describe()
+    assert not overrides.exists() and not project_config.exists()
+    assert len(ledger_rows(route.data)) >= 2  # the prefill and this session's requests are all still there
     assert "changed only by the user" in json.dumps(res.transcript_entries())  # Claude was told why
     raised = route.command("budget daily 500000")
     assert "daily budget set to 500,000 tokens" in raised.output["result"]
