@@ -13,10 +13,16 @@ if [ -z "$py" ] && [ -f "$data/venv/.token-budget-ready" ] && [ -x "$data/venv/b
 fi
 
 say() {  # one hook JSON object carrying a message for the user; stdin is drained so Claude Code never blocks on it
-  cat >/dev/null 2>&1
+  payload=$(cat 2>/dev/null)
+  text=$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')
+  # The /tokens slash command is answered by the hook; until the hook can, say why instead of letting the prompt
+  # reach the model (the command file's body is only a fallback).
+  if [ "$event" = UserPromptSubmit ] && printf '%s' "$payload" | grep -Eq '"prompt" *: *" *(/tokens|/token-budget:tokens)'; then
+    printf '{"decision": "block", "reason": "%s"}\n' "$text"
+    exit 0
+  fi
   case "$event" in
     SessionStart|UserPromptSubmit)
-      text=$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')
       printf '{"systemMessage": "%s"}\n' "$text" ;;
     *) printf '{}\n' ;;
   esac

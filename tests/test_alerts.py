@@ -120,12 +120,12 @@ def test_claim_enqueues_one_delivery_per_channel_at_or_below_the_threshold(ledge
     with ledger.transaction() as db:
         assert claim(db, make_alert(threshold=90))
         assert (
-            enqueue(db, "workflow:sprint|90|run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00Z")
+            enqueue(db, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00Z")
             == 1
         )
     assert delivery_states(ledger) == {
-        ("workflow:sprint|90|run-7", "console"): "delivered",  # the hook showed it as a systemMessage
-        ("workflow:sprint|90|run-7", "slack"): "pending",
+        ("workflow:sprint/90/run-7", "console"): "delivered",  # the hook showed it as a systemMessage
+        ("workflow:sprint/90/run-7", "slack"): "pending",
     }
 
 
@@ -161,7 +161,8 @@ def test_the_outbox_never_holds_an_expanded_secret(ledger: Ledger, monkeypatch: 
 # -- the message ------------------------------------------------------------------------------------------------
 
 
-def test_text_follows_the_seed_alert_format() -> None:
+def test_text_follows_the_seed_alert_format(monkeypatch) -> None:
+    monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")  # a plugin install: its slash command is namespaced
     assert render(make_alert())["text"] == (
         "⚠️ TOKEN BUDGET ALERT\n"
         "\n"
@@ -175,8 +176,8 @@ def test_text_follows_the_seed_alert_format() -> None:
         "- Or request budget increase\n"
         "\n"
         "Action Required: Acknowledge or Adjust\n"
-        "- Acknowledge: tokens ack 'workflow:sprint|90|run-7'"
-        "   (in Claude Code: /token-budget:tokens ack 'workflow:sprint|90|run-7')\n"
+        "- Acknowledge: tokens ack workflow:sprint/90/run-7"
+        "   (in Claude Code: /token-budget:tokens ack workflow:sprint/90/run-7)\n"
         "- Adjust: tokens budget sprint 600000   (in Claude Code: /token-budget:tokens budget sprint 600000)\n"
     )
 
@@ -210,7 +211,7 @@ def test_tokens_alerts_lists_delivery_state_per_channel(ledger: Ledger) -> None:
     with ledger.transaction() as db:
         claim(db, make_alert())
         enqueue(
-            db, "workflow:sprint|90|run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
+            db, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
         )
         db.execute(
             "UPDATE deliveries SET attempts = 2, last_error = 'slack: HTTP 500 from http://127.0.0.1:9/[redacted]' "
@@ -220,7 +221,7 @@ def test_tokens_alerts_lists_delivery_state_per_channel(ledger: Ledger) -> None:
     assert result.exit_code == 0
     assert re.sub(r"next \d{4}-\S+Z\)", "next <time>)", result.output) == (
         "2026-11-28T10:30:00Z  workflow:sprint 90% (suggest)  450,000 / 500,000 (90%)  period run-7\n"
-        "  id: workflow:sprint|90|run-7\n"
+        "  id: workflow:sprint/90/run-7\n"
         "  console   delivered 2026-11-28T10:30:00Z\n"
         "  slack     pending (2 attempts; next <time>): slack: HTTP 500 from http://127.0.0.1:9/[redacted]\n"
         "1 pending; the sender is not running (the next hook starts it).\n"
@@ -231,14 +232,14 @@ def test_tokens_alerts_json(ledger: Ledger) -> None:
     with ledger.transaction() as db:
         claim(db, make_alert())
         enqueue(
-            db, "workflow:sprint|90|run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
+            db, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
         )
     result = CliRunner().invoke(cli, ["alerts", "--json"], catch_exceptions=False)
     data = json.loads(result.output)
     assert data["sender_running"] is False
     [alert] = data["alerts"]
     assert {k: alert[k] for k in ("id", "scope", "threshold", "used", "limit", "percent", "acked_at")} == {
-        "id": "workflow:sprint|90|run-7",
+        "id": "workflow:sprint/90/run-7",
         "scope": "workflow:sprint",
         "threshold": 90,
         "used": 450_000,

@@ -153,8 +153,8 @@ def test_slack_receives_text_and_blocks(
         "⚠️ TOKEN BUDGET ALERT\n\nWorkflow: w1\nCurrent Usage: 450,001 / 500,000 (90%)\n"
     )
     assert [b["type"] for b in post["blocks"]] == ["header", "section", "section", "section"]
-    assert "`tokens ack 'workflow:w1|90|run-1'`" in post["blocks"][3]["text"]["text"]
-    assert states(data_dir)[("workflow:w1|90|run-1", "slack")] == ("delivered", 1)
+    assert "`tokens ack workflow:w1/90/run-1`" in post["blocks"][3]["text"]["text"]
+    assert states(data_dir)[("workflow:w1/90/run-1", "slack")] == ("delivered", 1)
     assert attempt_outcomes(data_dir, "slack") == [("ok", None)]
 
 
@@ -194,7 +194,7 @@ def test_a_wrong_webhook_fails_at_once_without_leaking_it(
     monkeypatch.setenv("SLACK_WEBHOOK", f"http://127.0.0.1:{slack.port}/services/T000/B000/WRONGSECRET")
     claim_and_enqueue(ledger, config, alert_for(1))
     run_sender(data_dir)
-    assert states(data_dir)[("workflow:w1|90|run-1", "slack")] == ("failed", 1)
+    assert states(data_dir)[("workflow:w1/90/run-1", "slack")] == ("failed", 1)
     assert attempt_outcomes(data_dir, "slack") == [
         ("error", f"slack: HTTP 404 from http://127.0.0.1:{slack.port}/[redacted] (no_service)")
     ]
@@ -206,10 +206,10 @@ def test_a_missing_variable_fails_the_delivery_and_logs_a_warning(
 ) -> None:
     claim_and_enqueue(ledger, config, alert_for(1))
     run_sender(data_dir)
-    assert states(data_dir)[("workflow:w1|90|run-1", "slack")] == ("failed", 1)
+    assert states(data_dir)[("workflow:w1/90/run-1", "slack")] == ("failed", 1)
     log = (data_dir / "alerts.log").read_text()
     assert (
-        "warning: alert workflow:w1|90|run-1 via slack, attempt 1: slack webhook: $SLACK_WEBHOOK is not set"
+        "warning: alert workflow:w1/90/run-1 via slack, attempt 1: slack webhook: $SLACK_WEBHOOK is not set"
         in log
     )
 
@@ -230,12 +230,12 @@ def test_email_has_subject_headers_and_a_plain_and_html_body(
     assert msg["Subject"] == "[token-budget] SUGGEST: workflow w1 at 90% (450,001 / 500,000 tokens)"
     assert msg["From"] == "Token Budget <budget@example.com>"
     assert msg["To"] == "admin@company.com, ops@company.com"
-    assert msg["X-Token-Budget-Alert"] == "workflow:w1|100|run-1"
+    assert msg["X-Token-Budget-Alert"] == "workflow:w1/100/run-1"
     assert msg["Message-ID"].endswith("@token-budget>")
     plain = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert plain.startswith("⚠️ TOKEN BUDGET ALERT\n\nWorkflow: w1\nCurrent Usage: 450,001 / 500,000 (90%)\n")
     assert (
-        "Action Required: Acknowledge or Adjust\n- Acknowledge: tokens ack 'workflow:w1|100|run-1'" in plain
+        "Action Required: Acknowledge or Adjust\n- Acknowledge: tokens ack workflow:w1/100/run-1" in plain
     )
     assert "<code>tokens budget w1 600000</code>" in msg.get_body(("html",)).get_content()
     assert mail.auths == ["LOGIN:bot:ok"] or mail.auths == ["PLAIN:bot:ok"]
@@ -335,7 +335,7 @@ def test_an_outage_loses_and_doubles_nothing(
         f"*Workflow:* w{n}" for n in range(1, 5)
     ]
     assert sorted(m["message"]["X-Token-Budget-Alert"] for m in mail.messages) == [
-        f"workflow:w{n}|90|run-{n}" for n in range(1, 5)
+        f"workflow:w{n}/90/run-{n}" for n in range(1, 5)
     ]
     assert wait_for(lambda: not sender_running(data_dir))  # nothing pending: the sender exits
 

@@ -175,6 +175,9 @@ def test_tokens_budget_persists_an_override_that_the_next_hook_uses(tmp_path, mo
     code, out, _ = invoke("budget", "daily", "2k")
     assert code == 0 and out.startswith("daily budget set to 2,000 tokens (budgets.global.daily_limit in ")
     assert json.loads((data_dir / "overrides.json").read_text()) == {"budgets": {"global": {"daily_limit": 2000}}}
+    # The change is shown to the user once, at the next hook, with who made it; then never again.
+    changed = {"systemMessage": "token-budget: the daily budget changed from 1,000 to 2,000 (terminal)."}
+    assert session.hook("UserPromptSubmit", prompt="go") == (0, changed)
     assert session.hook("UserPromptSubmit", prompt="go") == (0, {})
     code, out, _ = invoke("budget", "--json")
     daily = json.loads(out)["budgets"][0]
@@ -187,7 +190,7 @@ def test_tokens_budget_persists_an_override_that_the_next_hook_uses(tmp_path, mo
     (("budget", "daily", "lots"), "Error: 'lots' is not an amount.\nGive tokens (500000, 500k, 1.5M) or dollars"),
     (("budget", "weekly", "5"), "Error: 'weekly' is not a budget scope.\nUse daily, monthly, session, a workflow"),
     (("budget", "daily"), "Error: No amount for daily."),
-    (("ack", "daily|80|1999-01-01"), "Error: No alert 'daily|80|1999-01-01'."),
+    (("ack", "daily|80|1999-01-01"), "Error: No alert 'daily/80/1999-01-01'."),
     (("workflow", "phase", "BUILD", "--session", "nope"), "Error: Session nope has no workflow run."),
 ])
 def test_cli_errors_exit_2_and_say_what_to_do(args, error: str) -> None:
@@ -240,12 +243,25 @@ def test_ack_and_events(tmp_path, monkeypatch, claude_dir) -> None:
     session.spend(1000)
     session.hook("PostToolUse")
     day = session.now.strftime("%Y-%m-%d")
-    assert invoke("ack", f"daily|100|{day}") == (0, "Acknowledged 1 alert.\n", "")
+    assert invoke("ack", f"daily/100/{day}") == (0, "Acknowledged 1 alert.\n", "")
+    shown = f"token-budget: the 100% alert of the daily budget (daily/100/{day}) acknowledged (terminal)."
+    assert session.hook("UserPromptSubmit", prompt="go") == (0, {"systemMessage": shown})
     assert session.hook("UserPromptSubmit", prompt="go") == (0, {})
     events = [json.loads(line) for line in invoke("events", "--json")[1].splitlines()]
-    assert [(e["level"], e["alert_key"]) for e in events] == [
-        (level, f"daily|{t}|{day}") for level, t in
-        (("warn", 70), ("alert", 80), ("suggest", 90), ("block", 100))]
+    assert [(e["level"], e["kind"], e["alert_key"]) for e in events] == [
+        *((level, "threshold", f"daily/{t}/{day}") for level, t in
+          (("warn", 70), ("alert", 80), ("suggest", 90), ("block", 100))), ("info", "ack", None)]
+    assert json.loads(events[-1]["detail"]) == {"who": "terminal", "old": None, "new": f"daily/100/{day}",
+                                                "subject": f"the 100% alert of the daily budget (daily/100/{day})"}
+
+
+def test_an_id_written_with_pipes_before_is_still_accepted(tmp_path, monkeypatch, claude_dir) -> None:
+    write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
+    session = Session(claude_dir, now=datetime.now(timezone.utc))
+    session.spend(1000)
+    session.hook("PostToolUse")
+    day = session.now.strftime("%Y-%m-%d")
+    assert invoke("ack", f"daily|100|{day}") == (0, "Acknowledged 1 alert.\n", "")
 
 
 # -- real processes --------------------------------------------------------------------------------------------

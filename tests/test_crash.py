@@ -194,6 +194,10 @@ def test_config_changes_killed_mid_write_keep_valid_files_and_the_cache_never_se
             consistent(data_dir)
     assert landed >= 10 * SCALE, f"only {landed} of {trial} processes were killed while writing"
     out, err = run_hook("PostToolUse", main, env, "cfg").communicate(timeout=120)
+    notice = json.loads(out).get("systemMessage", "")  # the limit changes the hooks noticed, shown once
+    assert set(json.loads(out)) <= {"systemMessage"}, (out + err).decode()
+    assert all(line.startswith("token-budget: the daily budget changed from ") for line in notice.splitlines())
+    out, err = run_hook("PostToolUse", main, env, "cfg").communicate(timeout=120)
     assert out.strip() == b"{}", (out + err).decode()
     assert ledger_totals(data_dir) == expected_totals([main])
 

@@ -28,7 +28,7 @@ SCOPES = {
     "session": (dict(daily=0, monthly=0, sprint=500000, opus=200000, session="per_session: 1000"), "session budget",
                 "session", "it applies to this session only", "sess-1", "claude-sonnet-4-5-20250929"),
     "workflow:sprint": (dict(daily=0, monthly=0, sprint=1000, opus=200000, session=""), "sprint workflow budget",
-                        "sprint", "it applies to this workflow run and ends with it (`tokens workflow end`)", "run-1",
+                        "sprint", "it applies to this workflow run and ends with it (`/tokens workflow end`)", "run-1",
                         "claude-sonnet-4-5-20250929"),
     "model:claude-opus": (dict(daily=0, monthly=0, sprint=500000, opus=1000, session=""),
                           "claude-opus model budget (today)", "claude-opus", "resets 2026-11-29 00:00 UTC (in 9h 00m)",
@@ -45,14 +45,14 @@ def expected(scope: str, level: str) -> dict:
         return {}
     if level == "alert":
         return {"systemMessage": f"⚠️ TOKEN BUDGET ALERT: the {name} is at {amounts}; {left}; {resets}. Acknowledge "
-                                 f"with `/tokens ack {scope}|80|{period}` or adjust with `/tokens budget {arg} 1500`."}
+                                 f"with `/tokens ack {scope}/80/{period}` or adjust with `/tokens budget {arg} 1200`."}
     if level == "suggest":
         switch = "" if scope == "model:claude-opus" else ""
         return {
             "systemMessage": f"⚠️ TOKEN BUDGET ALERT: the {name} is at {amounts}; {left}; {resets}. Suggested: "
                              f"switch to Haiku for the remaining tasks (`/model haiku`){switch}; run `/compact` to "
                              "shrink the context every request resends; or raise the budget with "
-                             f"`/tokens budget {arg} 1500`.",
+                             f"`/tokens budget {arg} 1200`.",
             "hookSpecificOutput": {
                 "hookEventName": "UserPromptSubmit",
                 "additionalContext": f"Token budget notice: the {name} is at 90% ({left}; {resets}). Work "
@@ -65,14 +65,14 @@ def expected(scope: str, level: str) -> dict:
     if level == "block":
         if scope.startswith("model:"):
             reason = (f"token-budget: the {name} is exhausted: {amounts}; {resets}. Requests on {model} are blocked; "
-                      f"switch with `/model sonnet` (it has budget left), raise it with `/tokens budget {arg} 1500`, "
-                      f"or acknowledge with `/tokens ack {scope}|100|{period}` to go on up to the 110% stop.")
+                      f"switch with `/model sonnet` (it has budget left), raise it with `/tokens budget {arg} 1200`, "
+                      f"or acknowledge with `/tokens ack {scope}/100/{period}` to go on up to the 110% stop.")
         else:
             reason = (f"token-budget: the {name} is exhausted: {amounts}; {resets}. New requests are blocked. To go "
-                      f"on, raise it with `/tokens budget {arg} 1500`, or acknowledge with "
-                      f"`/tokens ack {scope}|100|{period}` to continue up to the 110% emergency stop.")
+                      f"on, raise it with `/tokens budget {arg} 1200`, or acknowledge with "
+                      f"`/tokens ack {scope}/100/{period}` to continue up to the 110% emergency stop.")
         return {"decision": "block", "reason": reason}
-    fix = f"`tokens budget {arg} 1500` (or `/tokens budget …`), then continue."
+    fix = f"`/tokens budget {arg} 1400`, then continue."
     fix = f"Switch to another model with `/model`, or raise it with {fix}" if scope.startswith("model:") else \
         f"Raise it with {fix}"
     return {"continue": False, "stopReason": f"token-budget: emergency stop: the {name} is at {amounts}, past the "
@@ -117,7 +117,7 @@ def test_seventy_percent_is_only_logged_in_the_events_table(scoped, data_dir: Pa
     assert session.hook("PostToolUse") == (0, {})
     with Ledger.open(data_dir) as ledger:
         rows = ledger.db.execute("SELECT level, kind, scope, alert_key, message FROM events").fetchall()
-    assert rows == [("warn", "threshold", "daily", "daily|70|2026-11-28",
+    assert rows == [("warn", "threshold", "daily", "daily/70/2026-11-28",
                      "the daily budget crossed 70%: 700 / 1,000 tokens ($0.00)")]
 
 
@@ -129,7 +129,7 @@ def test_crossing_several_thresholds_at_once_shows_the_highest_and_claims_the_re
     assert out["hookSpecificOutput"]["hookEventName"] == "PostToolUse"
     with Ledger.open(data_dir) as ledger:
         keys = [r[0] for r in ledger.db.execute("SELECT key FROM alerts ORDER BY threshold")]
-    assert keys == ["daily|70|2026-11-28", "daily|80|2026-11-28", "daily|90|2026-11-28"]
+    assert keys == ["daily/70/2026-11-28", "daily/80/2026-11-28", "daily/90/2026-11-28"]
 
 
 def test_pre_tool_use_denies_at_100_percent_and_tells_the_user_once(scoped) -> None:
@@ -146,17 +146,46 @@ def test_stop_at_110_percent_from_every_evaluated_event(scoped) -> None:
     session = scoped("daily")
     session.spend(1100)
     stop = expected("daily", "stop")
-    for event in ("PostToolUse", "PreToolUse", "SessionStart", "UserPromptSubmit"):
+    for event in ("PostToolUse", "SessionStart", "UserPromptSubmit"):
         assert session.hook(event) == (0, stop), event
 
 
-@pytest.mark.parametrize("prompt", ["/tokens budget daily 5000", "/token-budget:tokens status", "/tokens"])
-def test_prompts_running_tokens_pass_even_when_blocked_or_stopped(scoped, prompt: str) -> None:
+def test_the_stop_also_denies_the_tool_call_it_was_asked_about(scoped) -> None:
+    """continue:false alone lets the current tool run (claude-code.md §12): the PreToolUse answer also denies it."""
     session = scoped("daily")
-    session.spend(1000)
-    assert session.hook("UserPromptSubmit", prompt=prompt)[1].get("decision") is None
-    session.spend(100)
-    assert session.hook("UserPromptSubmit", prompt=prompt)[1].get("continue") is None
+    session.spend(1100)
+    stop = expected("daily", "stop")
+    deny = {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+            "permissionDecisionReason": stop["stopReason"] + " Do not retry: the session is stopped."}
+    for tool in ("Write", "Read", "Bash", "Agent"):
+        assert session.hook("PreToolUse", tool_name=tool) == (0, {**stop, "hookSpecificOutput": deny}), tool
+
+
+@pytest.mark.parametrize(("level", "used"), [("block", 1000), ("stop", 1100)])
+@pytest.mark.parametrize("tool", ["Read", "Write", "Edit", "Bash", "Grep", "WebFetch", "Agent", "mcp__x__y"])
+def test_from_100_percent_on_every_tool_call_is_denied(scoped, tool: str, level: str, used: int) -> None:
+    session = scoped("daily")
+    session.spend(used)
+    out = session.hook("PreToolUse", tool_name=tool)[1]
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert out["hookSpecificOutput"]["permissionDecisionReason"].startswith("token-budget: ")
+    assert out.get("continue") is (False if level == "stop" else None)
+
+
+@pytest.mark.parametrize(("prompt", "shown"), [
+    ("/tokens budget daily 5000", "daily budget set to 5,000 tokens"),
+    ("/token-budget:tokens status", "TOKEN USAGE DASHBOARD"),
+    ("/tokens", "TOKEN USAGE DASHBOARD"),
+])
+def test_prompts_running_tokens_are_answered_here_even_when_blocked_or_stopped(scoped, prompt: str,
+                                                                              shown: str) -> None:
+    session = scoped("daily")
+    for spend in (1000, 100):
+        session.spend(spend)
+        code, out = session.hook("UserPromptSubmit", prompt=prompt)
+        assert code == 0 and out["decision"] == "block" and shown in out["reason"], out
+        assert out["hookSpecificOutput"] == {"hookEventName": "UserPromptSubmit", "suppressOriginalPrompt": True}
+        assert "continue" not in out
 
 
 def test_a_block_acknowledged_lets_work_go_on_until_the_stop(scoped, data_dir: Path) -> None:
@@ -166,7 +195,7 @@ def test_a_block_acknowledged_lets_work_go_on_until_the_stop(scoped, data_dir: P
     session.spend(1000)
     assert session.hook("UserPromptSubmit", prompt="go")[1]["decision"] == "block"
     with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
-        assert acknowledge(db, "daily|100|2026-11-28", "2026-11-28T15:00:00.000Z") == 1
+        assert acknowledge(db, "daily/100/2026-11-28", "2026-11-28T15:00:00.000Z") == 1
     assert session.hook("UserPromptSubmit", prompt="go") == (0, {})
     assert session.hook("PreToolUse") == (0, {})
     session.spend(100)

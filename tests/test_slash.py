@@ -4,7 +4,9 @@ aborts the whole command in Claude Code, and answers anything it does not know w
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,26 +82,48 @@ def test_the_plugin_script_runs_it_with_the_data_dir_argument(tmp_path: Path, su
     assert (data / "ledger.db").exists() and os.stat(data).st_mode & 0o777 == 0o700
 
 
-def _bang_line(plugin_data: Path, arguments: str) -> str:
-    """The `!` line of commands/tokens.md as Claude Code runs it: placeholders substituted as text, and neither
-    CLAUDE_PLUGIN_ROOT nor CLAUDE_PLUGIN_DATA in the environment (shared/claude-code.md §3)."""
+def test_the_command_file_runs_no_shell_line() -> None:
+    """The hook answers the command; the file's body is a fallback for the model and never runs `$ARGUMENTS`
+    through a shell (`;`, `$(…)` typed by the user used to run)."""
     text = (ROOT / "commands" / "tokens.md").read_text()
-    line = text.split("```!\n", 1)[1].split("\n```", 1)[0].strip()
-    return (line.replace("${CLAUDE_PLUGIN_ROOT}", str(ROOT)).replace("${CLAUDE_PLUGIN_DATA}", str(plugin_data))
-            .replace("$ARGUMENTS", arguments))
+    assert "```!" not in text and "!`" not in text and "$ARGUMENTS" not in text and "allowed-tools" not in text
+
+
+def _plugin_hook(prompt: str, env: dict, cwd: Path) -> dict:
+    """scripts/hook.sh as the plugin's hooks.json runs it, for a UserPromptSubmit of `prompt`."""
+    payload = json.dumps({"hook_event_name": "UserPromptSubmit", "session_id": "s1", "cwd": str(cwd),
+                          "prompt": prompt})
+    proc = subprocess.run(["/bin/sh", str(ROOT / "scripts" / "hook.sh"), "UserPromptSubmit"], input=payload,
+                          capture_output=True, text=True, env=env, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def test_the_slash_command_writes_budgets_where_the_hooks_read_them(tmp_path: Path, subprocess_env: dict) -> None:
-    """With TOKEN_BUDGET_HOME set, the hooks use it (scripts/hook.sh, paths.data_dir); the command passed the plugin
-    data dir as --data-dir, which outranks it, so `/tokens budget daily N` never lifted a block (the e2e 100%
-    scenario caught it). Without TOKEN_BUDGET_HOME, the plugin data dir is the place."""
+    """With TOKEN_BUDGET_HOME set, the hooks use it (scripts/hook.sh, paths.data_dir), and so does the command the
+    hook answers; without it, the plugin data dir is the place."""
     env = {k: v for k, v in subprocess_env.items() if k not in ("TOKEN_BUDGET_HOME", "CLAUDE_PLUGIN_DATA")}
-    env["TOKEN_BUDGET_PYTHON"] = sys.executable
+    env.update(TOKEN_BUDGET_PYTHON=sys.executable, CLAUDE_PLUGIN_ROOT=str(ROOT))
     plugin_data, home = tmp_path / "plugin-data", tmp_path / "tb-home"
-    line = _bang_line(plugin_data, "budget daily 5000")
-    proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True,
-                          env={**env, "TOKEN_BUDGET_HOME": str(home)})
-    assert proc.returncode == 0 and f"in {home / 'overrides.json'}" in proc.stdout, (proc.stdout, proc.stderr)
+    env["CLAUDE_PLUGIN_DATA"] = str(plugin_data)
+    out = _plugin_hook("/token-budget:tokens budget daily 5000", {**env, "TOKEN_BUDGET_HOME": str(home)}, tmp_path)
+    assert out["decision"] == "block" and f"in {home / 'overrides.json'}" in out["reason"], out
     assert not (plugin_data / "overrides.json").exists()
-    proc = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env=env)
-    assert proc.returncode == 0 and f"in {plugin_data / 'overrides.json'}" in proc.stdout, (proc.stdout, proc.stderr)
+    out = _plugin_hook("/token-budget:tokens budget daily 5000", env, tmp_path)
+    assert f"in {plugin_data / 'overrides.json'}" in out["reason"], out
+    assert out["hookSpecificOutput"] == {"hookEventName": "UserPromptSubmit", "suppressOriginalPrompt": True}
+
+
+def test_while_the_plugin_sets_up_the_command_says_so_instead_of_reaching_the_model(tmp_path: Path,
+                                                                                   subprocess_env: dict) -> None:
+    env = {k: v for k, v in subprocess_env.items() if k not in ("TOKEN_BUDGET_PYTHON",)}
+    tools = tmp_path / "bin"  # the shell tools hook.sh uses, and no python3: the environment is never ready
+    tools.mkdir()
+    for tool in ("cat", "sed", "grep", "dirname", "mkdir", "chmod"):
+        found = shutil.which(tool)
+        assert found
+        (tools / tool).symlink_to(found)
+    env.update(TOKEN_BUDGET_HOME=str(tmp_path / "fresh"), PATH=str(tools))
+    out = _plugin_hook("/token-budget:tokens status", env, tmp_path)
+    assert out["decision"] == "block" and "needs Python 3.10" in out["reason"]
+    assert _plugin_hook("hello", env, tmp_path) == {"systemMessage": out["reason"]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -93,13 +94,22 @@ def test_64_hooks_8_sessions_with_budget_and_status_processes_exact_and_never_lo
         out, err = hook("Stop", f.path, hook_env).communicate(timeout=120)
         outputs.append(("final hook", out, err, 0))
 
+    shown: list[str] = []
     for who, out, err, code in outputs:
         text = (out + err).decode(errors="replace")
         assert "locked" not in text.lower() and "busy" not in text.lower(), f"{who}: {text}"
         assert code == 0, f"{who} exited {code}: {text}"
-        if who == "hook":
+        if who in ("hook", "final hook"):
             answer = json.loads(out)
-            assert "systemMessage" not in answer and "enforcement skipped" not in text, f"{who}: {text}"
+            # The only message: a budget change (made by the `tokens budget` processes) shown once.
+            notices = answer.get("systemMessage", "").splitlines()
+            assert all(n.startswith("token-budget: the ") and " budget changed from " in n for n in notices), text
+            assert "enforcement skipped" not in text, f"{who}: {text}"
+            shown += notices
+    # Every recorded change was shown once, by exactly one of the concurrent hooks (or is still to be shown).
+    with sqlite3.connect(data_dir / "ledger.db") as db:
+        changes = db.execute("SELECT COUNT(*), COUNT(shown_at) FROM events WHERE kind = 'limit_change'").fetchone()
+    assert len(shown) == len(set(shown)) == changes[1] and changes[0] >= 16, (changes, shown)
     log = data_dir / "hook.log"
     assert not log.exists() or "locked" not in log.read_text().lower(), log.read_text()
     assert ledger_totals(data_dir) == expected_totals([f.path for f in files])

@@ -163,8 +163,10 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
             return
         used_usd = round(cost_micros / 1_000_000, 6)
         probe = BudgetState(scope, used, tokens, "ok", period, resets, used_usd, usd)
+        # An ack holds only for the limit it was given under: after a change it no longer counts.
+        held = tuple(sorted(t for t, acked_limit in acked.get((scope, period), {}).items() if acked_limit == tokens))
         states.append(BudgetState(scope, used, tokens, level_for(probe.percent, limits), period, resets, used_usd,
-                                  usd, tuple(sorted(acked.get((scope, period), ())))))
+                                  usd, held))
 
     by_model = totals_by_model(db, counted, d0, d1)
     day_used = sum(r[1] for r in by_model)
@@ -204,13 +206,14 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
     return states
 
 
-def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, str], set[int]]:
-    out: dict[tuple[str, str], set[int]] = {}
-    for scope, period, threshold in db.execute(
-        "SELECT scope, period, threshold FROM alerts WHERE acked_at IS NOT NULL AND "
+def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, str], dict[int, int]]:
+    """(scope, period) → {acknowledged threshold: the token limit it was acknowledged under}."""
+    out: dict[tuple[str, str], dict[int, int]] = {}
+    for scope, period, threshold, limit in db.execute(
+        "SELECT scope, period, threshold, limit_tokens FROM alerts WHERE acked_at IS NOT NULL AND "
         "(period IN (?, ?, ?) OR period LIKE 'run-%')", periods,
     ):
-        out.setdefault((scope, period), set()).add(threshold)
+        out.setdefault((scope, period), {})[threshold] = limit
     return out
 
 
@@ -262,3 +265,66 @@ def _run_used(ledger: Ledger, config: Config, run_id: int) -> int:
     counted = counted_sql(config.counted_classes)
     return ledger.db.execute(f"SELECT COALESCE(SUM({counted}), 0) FROM requests WHERE workflow_run_id = ?",
                              (run_id,)).fetchone()[0]
+
+
+# -- suggestions from history ----------------------------------------------------------------------------------
+
+SUGGEST_DAYS = 30
+SUGGEST_PERCENTILE = 90
+
+
+def round_up(value: float) -> int:
+    """Up to two significant figures: 183,456 → 190,000."""
+    value = round(value, 6)  # 600000.0000000001 from the interpolation is 600,000
+    if value <= 0:
+        return 0
+    step = 10 ** max(len(str(int(value))) - 2, 0)
+    return int(-(-value // step) * step)
+
+
+def percentile(values: list[int], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def suggest(ledger: Ledger, config: Config, *, now: datetime | None = None,
+            days: int = SUGGEST_DAYS) -> dict[str, Any]:
+    """Budgets from the user's own history: the 90th percentile of daily counted tokens over the last `days` full
+    days with any usage (as Claude-Code-Usage-Monitor sets its limits), for the daily budget and for each
+    per-model budget; the monthly one is the last `days` days' total. Rounded up to two significant figures."""
+    from datetime import timedelta
+
+    now = now or clock.now()
+    tz = zone(config.timezone)
+    counted = counted_sql(config.counted_classes)
+    per_model = config.get("budgets", "per_model", default={}) or {}
+    daily: list[int] = []
+    by_key: dict[str, list[int]] = {k: [] for k in per_model}
+    first = today(tz, now) - timedelta(days=days)
+    for offset in range(days):
+        start, end = day_bounds(first + timedelta(days=offset), tz)
+        rows = totals_by_model(ledger.db, counted, start, end)
+        total = sum(r[1] for r in rows)
+        if not total:
+            continue
+        daily.append(total)
+        for key in per_model:
+            by_key[key].append(sum(used for model, used, _ in rows if model_matches(key, model)))
+    glob = config.get("budgets", "global", default={}) or {}
+    out: list[dict[str, Any]] = []
+    if daily:
+        out.append({"scope": "daily", "current": split_limit(glob.get("daily_limit"))[0],
+                    "suggested": round_up(percentile(daily, SUGGEST_PERCENTILE))})
+        out.append({"scope": "monthly", "current": split_limit(glob.get("monthly_limit"))[0],
+                    "suggested": round_up(sum(daily) * 30 / days)})
+        for key, values in by_key.items():
+            if any(values):
+                out.append({"scope": f"model:{key}", "current": split_limit(per_model[key])[0],
+                            "suggested": round_up(percentile(values, SUGGEST_PERCENTILE))})
+    return {"days": days, "active_days": len(daily), "percentile": SUGGEST_PERCENTILE, "budgets": out}

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import clock
 from .config import Config
+from .hints import Hints
 from .ledger import Ledger, counted_sql
 from .periods import day_bounds, iso, parse, today, zone
 from .safetext import printable
@@ -43,8 +44,21 @@ def status(
     data["session_id"] = session_id
     data["unbudgeted_models"] = [{"model": m, "used": u} for m, u in unbudgeted.items()]
     data["burn_rate"] = burn_rate(ledger, counted, now, data["budgets"])
-    data["alerts"] = unacknowledged_alerts(ledger)
+    data["alerts"] = [a for a in unacknowledged_alerts(ledger) if of_current_limit(a, data["budgets"])]
     return data
+
+
+def of_current_limit(alert: dict[str, Any], budgets: list[dict[str, Any]]) -> bool:
+    """Is this alert about a budget as it stands now (same scope, period and limit)? Alerts of a limit since
+    changed, or of a period that has ended, are history: `tokens alerts --all` lists them."""
+    return any(b["scope"] == alert["scope"] and b["period"] == alert["period"] and b["limit"] == alert["limit"]
+               for b in budgets)
+
+
+def superseded(alert: dict[str, Any], budgets: list[dict[str, Any]]) -> bool:
+    """An alert of this period whose budget has had its limit changed since."""
+    return any(b["scope"] == alert["scope"] and b["period"] == alert["period"] and b["limit"] != alert["limit"]
+               for b in budgets)
 
 
 def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -178,8 +192,9 @@ def terminal_width(columns: int | None = None) -> int:
     return max(MIN_WIDTH, min(MAX_WIDTH, columns))
 
 
-def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False) -> str:
+def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False, hints: Hints | None = None) -> str:
     """The seed's TOKEN USAGE DASHBOARD box for `status()` data, `width` columns wide (60 to 80)."""
+    hints = hints or Hints.current()
     width = max(MIN_WIDTH, min(MAX_WIDTH, width))
     box = Box(width, color)
     now = parse(data["now"])
@@ -216,7 +231,7 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False)
         detail(f"{human(b['used'])} / {human(b['limit'])}{usd}")
         detail(f"resets {when(b['resets_at'], now, tz)}")
     if not budgets.get("daily") and not budgets.get("monthly"):
-        box.add("No daily or monthly budget set: tokens budget daily 1000000")
+        box.add(f"No daily or monthly budget set: {hints.budget('daily', 1000000)}")
     run = data.get("workflow")
     box.add("")
     if run:
@@ -276,8 +291,8 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False)
                 f"  [{a['period']}]",
             )
         if len(alerts) > 3:
-            box.add(f"  … and {len(alerts) - 3:,} more (tokens alerts)")
-        box.add("  Acknowledge: tokens ack [ALERT_ID]")
+            box.add(f"  … and {len(alerts) - 3:,} more ({hints.alerts()})")
+        box.add(f"  Acknowledge: {hints.ack(alerts[0]['id']) if len(alerts) == 1 else hints.ack()}")
     box.add("")
     box.rule("└", "┘")
     return "\n".join(box.lines)

@@ -14,11 +14,15 @@ if TYPE_CHECKING:
 
 
 def record_event(db: sqlite3.Connection, *, level: str, kind: str, message: str, created_at: str,
-                 scope: str | None = None, session_id: str | None = None, alert_key: str | None = None) -> None:
+                 scope: str | None = None, session_id: str | None = None, alert_key: str | None = None,
+                 detail: str | None = None, shown_at: str | None = None) -> None:
+    """Append an event. Only control events (limit, mode, ack: controls.py) leave shown_at empty, so that the next
+    hook shows them to the user; the rest are shown (or not) when they happen."""
     db.execute(
-        "INSERT INTO events (created_at, level, kind, scope, session_id, alert_key, message) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (created_at, level, kind, scope, session_id, alert_key, message),
+        "INSERT INTO events (created_at, level, kind, scope, session_id, alert_key, message, detail, shown_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (created_at, level, kind, scope, session_id, alert_key, message, detail,
+         shown_at if shown_at is not None or kind in ("limit_change", "mode_change", "ack") else created_at),
     )
 
 
@@ -46,7 +50,7 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 def list_events(db: sqlite3.Connection, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
     """Events, oldest first (the newest `limit`)."""
-    sql = "SELECT id, created_at, level, kind, scope, session_id, alert_key, message FROM events"
+    sql = "SELECT id, created_at, level, kind, scope, session_id, alert_key, message, detail FROM events"
     args: list[Any] = []
     if since:
         sql += " WHERE created_at >= ?"

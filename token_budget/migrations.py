@@ -336,3 +336,29 @@ def m008_drop_time_index(db: sqlite3.Connection) -> None:
     # requests_budget_sums (m005) starts with timestamp, so it serves every range and ORDER BY timestamp that
     # requests_by_time did; the duplicate cost every insert a B-tree write (about 15% of a 200 MB import).
     _run(db, "DROP INDEX IF EXISTS requests_by_time")
+
+
+@migration
+def m009_control_events(db: sqlite3.Connection) -> None:
+    # Alert ids lose their `|` (a shell pipe: the suggested `tokens ack daily|100|…` broke when pasted); keys are
+    # rewritten wherever they are kept. events.detail holds a change's JSON (who, old and new value) and
+    # events.shown_at marks a change already shown to the user, so each is shown once. limits_seen keeps, per
+    # project, the limits and mode the hooks last enforced: a difference no command recorded is a config file edit.
+    _run(
+        db,
+        """
+        UPDATE alerts SET key = replace(key, '|', '/') WHERE key LIKE '%|%';
+        UPDATE deliveries SET alert_key = replace(alert_key, '|', '/') WHERE kind = 'alert' AND alert_key LIKE '%|%';
+        UPDATE events SET alert_key = replace(alert_key, '|', '/') WHERE alert_key LIKE '%|%';
+        ALTER TABLE events ADD COLUMN detail TEXT;
+        ALTER TABLE events ADD COLUMN shown_at TEXT;
+        UPDATE events SET shown_at = created_at;
+        CREATE INDEX events_to_show ON events (id) WHERE shown_at IS NULL;
+
+        CREATE TABLE limits_seen (
+            project TEXT PRIMARY KEY,
+            limits TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    )

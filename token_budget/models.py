@@ -129,7 +129,8 @@ class Alert:
 
     @property
     def key(self) -> str:
-        return f"{self.scope}|{self.threshold}|{self.period}"
+        """The alert id `tokens ack` takes: no shell metacharacter in it (`daily/100/2026-11-30`)."""
+        return f"{self.scope}/{self.threshold}/{self.period}"
 
     @property
     def percent(self) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ class Channel:
     to: tuple[str, ...] = ()
     reports: bool = False  # `reports: true`: the channel also receives the daily report
     allowed_env: tuple[str, ...] = ()  # `alerts.allowed_env`: variables a `$NAME` webhook may name, beyond the defaults
+    when_configured: bool = False  # `active: when_configured`: takes part only once its settings resolve
 
     def spec(self) -> dict[str, Any]:
         """What the outbox stores: everything but a literal webhook URL (a secret; the sender re-reads the config)."""
@@ -106,9 +106,16 @@ def channels(config: Any) -> list[Channel]:
                 (to,) if isinstance(to, str) else tuple(to),
                 entry.get("reports") is True,
                 allowed,
+                entry.get("active") == "when_configured",
             )
         )
     return out
+
+
+def active_channels(chans: Sequence[Channel], environ: Mapping[str, str] | None = None) -> list[Channel]:
+    """The channels that take part in deliveries: all but `when_configured` ones that are not configured yet
+    (the packaged Slack and email examples on a fresh install), which are skipped rather than failed."""
+    return [c for c in chans if not c.when_configured or not channel_problems([c], environ)]
 
 
 def find_channel(chans: Sequence[Channel], name: str) -> Channel | None:
@@ -200,7 +207,7 @@ def enqueue(
     Console deliveries are done already: the hook shows the alert as a systemMessage itself.
     """
     waiting = 0
-    for channel in chans:
+    for channel in active_channels(chans):
         if channel.threshold > threshold:
             continue
         console = channel.type == "console"
@@ -327,18 +334,6 @@ def scope_label(scope: str) -> tuple[str, str]:
     return "Budget", scope
 
 
-def budget_argument(scope: str) -> str:
-    """The SCOPE that `tokens budget SCOPE AMOUNT` takes for this alert's scope."""
-    return scope.partition(":")[2] or scope
-
-
-def suggested_limit(used: int, limit: int) -> int:
-    """A round figure 20% over the larger of usage and limit."""
-    target = max(used, limit) * 1.2
-    step = 10 ** max(len(str(int(target))) - 2, 0)
-    return int(-(-target // step) * step)
-
-
 def recommendations(alert: Alert) -> list[str]:
     if alert.recommendation:
         return [ln.strip().lstrip("-•* ").strip() for ln in alert.recommendation.splitlines() if ln.strip()]
@@ -350,15 +345,21 @@ def recommendations(alert: Alert) -> list[str]:
     return lines
 
 
-def commands(alert: Alert) -> dict[str, str]:
-    """The exact commands that acknowledge or adjust this alert, in a shell and in Claude Code."""
-    ack = f"ack {shlex.quote(alert.key)}"
-    budget = f"budget {shlex.quote(budget_argument(alert.scope))} {suggested_limit(alert.used, alert.limit)}"
+def commands(alert: Alert, slash: str | None = None) -> dict[str, str]:
+    """The exact commands that acknowledge or adjust this alert, in a shell and in Claude Code (`slash`: the slash
+    command of the install route, by default the one of the hook that enqueued the alert)."""
+    from .hints import Hints
+
+    if slash is None:
+        from .claude.commands import slash_prefix
+
+        slash = slash_prefix()
+    terminal, claude = Hints(), Hints(slash)
     return {
-        "ack": f"tokens {ack}",
-        "budget": f"tokens {budget}",
-        "slash_ack": f"/token-budget:tokens {ack}",
-        "slash_budget": f"/token-budget:tokens {budget}",
+        "ack": terminal.ack(alert.key),
+        "budget": terminal.raise_budget(alert.scope, alert.used, alert.limit),
+        "slash_ack": claude.ack(alert.key),
+        "slash_budget": claude.raise_budget(alert.scope, alert.used, alert.limit),
     }
 
 
@@ -554,7 +555,7 @@ def enqueue_report(
 ) -> int:
     """Store the report and one pending delivery per reports channel; returns how many were added. Call inside a
     write transaction. Enqueuing the same day again refreshes the stored report but never adds a second delivery."""
-    targets = report_channels(chans)
+    targets = report_channels(active_channels(chans))
     if not targets:
         return 0
     period = report_period(report)

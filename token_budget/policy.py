@@ -13,6 +13,8 @@ from datetime import datetime
 from . import clock
 from ._records import factory, record
 from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
+from .hints import TERMINAL, Hints, budget_argument, suggested_usd
+from .hints import suggested_limit as round_raise
 from .models import LEVELS, Alert, BudgetState, Decision, severity
 from .periods import iso, parse, zone
 
@@ -37,9 +39,14 @@ class Settings:
     downgrade_from: str = "sonnet"
     downgrade_to: str = "haiku"
     timezone: str = "UTC"
+    command: str = TERMINAL  # how hints spell `tokens` for this user (the Claude Code adapter sets the slash form)
+
+    @property
+    def hints(self) -> Hints:
+        return Hints(self.command)
 
     @classmethod
-    def from_config(cls, config: Any) -> Settings:
+    def from_config(cls, config: Any, command: str = TERMINAL) -> Settings:
         downgrade = config.get("optimizations", "model_downgrade", default={}) or {}
         strategies = config.get("degradation_strategy", "on_budget_exceeded", default=list(STRATEGIES))
         return cls(
@@ -51,6 +58,7 @@ class Settings:
             downgrade_from=family(downgrade.get("from") or "claude-sonnet") or "sonnet",
             downgrade_to=family(downgrade.get("to") or "claude-haiku") or "haiku",
             timezone=config.timezone,
+            command=command,
         )
 
 
@@ -165,11 +173,6 @@ def scope_name(scope: str) -> str:
     return f"{scope} budget"
 
 
-def scope_arg(scope: str) -> str:
-    """How `tokens budget` names this scope."""
-    return scope.split(":", 1)[1] if ":" in scope else scope
-
-
 def amounts(state: BudgetState) -> str:
     parts = []
     if state.limit:
@@ -187,7 +190,7 @@ def remaining(state: BudgetState) -> str:
 
 def resets(state: BudgetState, settings: Settings, now: datetime) -> str:
     if state.scope.startswith("workflow:"):
-        return "it applies to this workflow run and ends with it (`tokens workflow end`)"
+        return f"it applies to this workflow run and ends with it (`{settings.hints.command('workflow', 'end')}`)"
     if state.scope == "session":
         return "it applies to this session only"
     if not state.resets_at:
@@ -199,20 +202,25 @@ def resets(state: BudgetState, settings: Settings, now: datetime) -> str:
 
 
 def suggested_limit(state: BudgetState) -> str:
+    """The same raise the alert channels suggest (hints.suggested_limit)."""
     if state.limit:
-        return str(max(state.limit * 3 // 2, state.used * 6 // 5))
-    return f"${max((state.limit_usd or 0) * 1.5, (state.used_usd or 0) * 1.2):.2f}"
+        return str(round_raise(state.used, state.limit))
+    return suggested_usd(state.used_usd or 0.0, state.limit_usd or 0.0)
 
 
 def alert_id(state: BudgetState, level: str, settings: Settings) -> str:
-    return f"{state.scope}|{int(round(settings.thresholds[level]))}|{state.period}"
+    return Alert(state.scope, level, int(round(settings.thresholds[level])), state.period, 0, 0, "").key
+
+
+def raise_command(state: BudgetState, settings: Settings) -> str:
+    return settings.hints.budget(state.scope, suggested_limit(state))
 
 
 def block_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None,
                  states: list[BudgetState] | tuple[BudgetState, ...]) -> str:
-    arg = scope_arg(state.scope)
-    ack = f"/tokens ack {alert_id(state, 'block', settings)}"
-    raise_it = f"/tokens budget {arg} {suggested_limit(state)}"
+    arg = budget_argument(state.scope)
+    ack = settings.hints.ack(alert_id(state, "block", settings))
+    raise_it = raise_command(state, settings)
     if state.scope.startswith("model:"):
         other = cheaper_family(states, family(model), settings)
         switch = f"switch with `/model {other}` (it has budget left), " if other else "switch with `/model`, "
@@ -226,7 +234,7 @@ def block_reason(state: BudgetState, settings: Settings, now: datetime, model: s
 
 
 def stop_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None) -> str:
-    fix = f"`tokens budget {scope_arg(state.scope)} {suggested_limit(state)}` (or `/tokens budget …`), then continue."
+    fix = f"`{raise_command(state, settings)}`, then continue."
     fix = (f"Switch to another model with `/model`, or raise it with {fix}" if state.scope.startswith("model:")
            else f"Raise it with {fix}")
     return (f"token-budget: emergency stop: the {scope_name(state.scope)} is at {amounts(state)}, past the "
@@ -241,8 +249,8 @@ def announce(alert: Alert, state: BudgetState, settings: Settings, now: datetime
         return None, None
     head = f"⚠️ TOKEN BUDGET ALERT: the {scope_name(state.scope)} is at {amounts(state)}; {remaining(state)}; " \
            f"{resets(state, settings, now)}."
-    ack = f"`/tokens ack {alert.key}`"
-    raise_it = f"`/tokens budget {scope_arg(state.scope)} {suggested_limit(state)}`"
+    ack = f"`{settings.hints.ack(alert.key)}`"
+    raise_it = f"`{raise_command(state, settings)}`"
     if level == "alert":
         return f"{head} Acknowledge with {ack} or adjust with {raise_it}.", None
     if level == "suggest":

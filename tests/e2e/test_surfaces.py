@@ -1,4 +1,4 @@
-"""User surfaces end to end: the /tokens slash command's `!` line and the skill, in the real CLI."""
+"""User surfaces end to end: the /tokens slash command (answered by the hook) and the skill, in the real CLI."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ pytestmark = pytest.mark.e2e
 FAST_PYTHON = {"TOKEN_BUDGET_PYTHON": sys.executable}
 
 
-def test_slash_tokens_status_prints_the_dashboard_through_its_bang_line(claude_env: ClaudeEnv) -> None:
+def test_slash_tokens_status_is_answered_by_the_hook_with_no_request(claude_env: ClaudeEnv) -> None:
     res = claude_env.run(
-        "/token-budget:tokens status", script=[text_turn("Shown.")], plugin_dir=REPO_ROOT, env=FAST_PYTHON
+        "/token-budget:tokens status", script=[text_turn("never sent")], plugin_dir=REPO_ROOT, env=FAST_PYTHON
     )
-    sent = request_text(res.requests[-1])
-    assert "TOKEN USAGE DASHBOARD" in sent, res.describe()
-    assert "Daily Budget" in sent and "/ 1,000,000" in sent
+    assert res.message_requests == [], res.describe()
+    shown = res.output["result"]
+    assert "TOKEN USAGE DASHBOARD" in shown and "Daily Budget" in shown and "/ 1,000,000" in shown
 
 
 def test_unknown_slash_subcommand_prints_help_instead_of_aborting(claude_env: ClaudeEnv) -> None:
     res = claude_env.run(
-        "/token-budget:tokens frobnicate", script=[text_turn("Shown.")], plugin_dir=REPO_ROOT, env=FAST_PYTHON
+        "/token-budget:tokens frobnicate", script=[text_turn("never sent")], plugin_dir=REPO_ROOT, env=FAST_PYTHON
     )
-    sent = request_text(res.requests[-1])
-    assert "Unknown /tokens subcommand 'frobnicate'" in sent, res.describe()
+    assert res.message_requests == []
+    assert "Unknown /token-budget:tokens subcommand 'frobnicate'" in res.output["result"], res.describe()
 
 
 def test_the_skill_is_listed_to_the_model_and_the_command_is_not(claude_env: ClaudeEnv) -> None:

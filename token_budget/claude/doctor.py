@@ -100,7 +100,10 @@ def _hooks(env: Any) -> Check:
                 if missing:
                     return Check("hooks", "warn", f"{path} lacks hooks for {', '.join(missing)}",
                                  "Run `tokens install` again.")
-                return Check("hooks", "ok", f"registered in {path}")
+                if not (path.parent / "commands" / "tokens.md").exists():
+                    return Check("hooks", "warn", f"registered in {path}, but Claude Code has no /tokens command",
+                                 "Run `tokens install` again: it writes the /tokens command.")
+                return Check("hooks", "ok", f"registered in {path}, with the /tokens command")
     except TokenBudgetError as exc:
         return Check("hooks", "fail", exc.message, exc.hint)
     return Check("hooks", "fail", "no token-budget hooks are registered, so nothing is recorded or enforced",

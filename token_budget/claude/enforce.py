@@ -36,6 +36,7 @@ from ..policy import (
     scope_name,
 )
 from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
+from .commands import is_tokens_prompt, slash_prefix
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ EVENT_KINDS = {"SessionStart": "checkpoint", "UserPromptSubmit": "prompt", "PreT
 SUBAGENT_TOOLS = ("Agent", "Task")  # `Task` before 2.1.63, `Agent` after
 CACHEABLE_TOOLS = ("Read", "WebFetch", "Grep")
 MUTATING_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit", "Bash")
-TOKENS_COMMANDS = ("/tokens", "/token-budget:tokens")
+GUARDED_TOOLS = MUTATING_TOOLS  # calls that could change budgets, acks or the files enforcement reads
 DEFAULT_WINDOW, LONG_WINDOW = 200_000, 1_000_000
 
 
@@ -64,15 +65,11 @@ class Step:
     config: Any
     deferred: str | None = None  # a low-priority workflow refused in economy mode
     notes: list[str] = factory(list)
+    data_dir: str = ""
 
     @property
     def stamp(self) -> str:
         return iso(self.now)
-
-
-def is_tokens_prompt(prompt: Any) -> bool:
-    text = prompt.lstrip() if isinstance(prompt, str) else ""
-    return any(text == c or text.startswith(c + " ") or text.startswith(c + "\n") for c in TOKENS_COMMANDS)
 
 
 def _text(value: Any) -> str | None:
@@ -117,7 +114,7 @@ def session_model(ledger: Ledger, session: str | None) -> str | None:
 
 def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, now: datetime) -> Step:
     session = _text(payload.get("session_id"))
-    settings = Settings.from_config(config)
+    settings = Settings.from_config(config, command=slash_prefix())
     stamp = iso(now)
     prompt = payload.get("prompt") if event == "UserPromptSubmit" else None
     writes: list[tuple[str, Any]] = []
@@ -154,7 +151,8 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
             states = budget_states(ledger, config, now=now, session_id=session, model=model)
     decision = evaluate(states, event_kind=EVENT_KINDS.get(event, "checkpoint"), model=model, settings=settings,
                         now=now, exempt=is_tokens_prompt(prompt))
-    return Step(event, session, model, settings, states, decision, now, config, deferred)
+    return Step(event, session, model, settings, states, decision, now, config, deferred,
+                data_dir=os.path.dirname(ledger.path))
 
 
 def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], stamp: str) -> None:
@@ -259,12 +257,28 @@ def claim_alerts(ledger: Ledger, step: Step, project_dir: str | None = None) -> 
 # -- the answer ------------------------------------------------------------------------------------------------
 
 
-def respond(step: Step, payload: dict[str, Any], ledger: Ledger, claimed: list[Alert]) -> dict[str, Any]:
+def respond(step: Step, payload: dict[str, Any], ledger: Ledger, claimed: list[Alert],
+            notices: list[str] | None = None) -> dict[str, Any]:
+    """The hook's answer. `notices`: changes of limits, mode or acks not yet shown to the user (controls.py)."""
+    out = _respond(step, payload, ledger, claimed)
+    if notices:
+        shown = "\n".join(notices)
+        if step.event == "UserPromptSubmit" and out.get("decision") == "block":
+            out["reason"] = f"{shown}\n\n{out['reason']}"  # a blocked prompt shows its reason, not systemMessage
+        else:
+            out["systemMessage"] = _join(shown, out.get("systemMessage"))
+    return out
+
+
+def _respond(step: Step, payload: dict[str, Any], ledger: Ledger, claimed: list[Alert]) -> dict[str, Any]:
     decision = step.decision
     user, context = _announcement(step, claimed)
-    if decision.action == "stop":
-        return {"continue": False, "stopReason": decision.reason}
     event = step.event
+    if decision.action == "stop":
+        stop = {"continue": False, "stopReason": decision.reason}
+        if event == "PreToolUse":  # continue:false alone lets the tool it was asked about run (claude-code.md §12)
+            return {**_deny(decision.reason + " Do not retry: the session is stopped.", None), **stop}
+        return stop
     if event == "UserPromptSubmit":
         if step.deferred:
             return {"decision": "block", "reason": deferred_reason(step)}
@@ -320,6 +334,12 @@ def _pre_tool(step: Step, payload: dict[str, Any], ledger: Ledger, user: str | N
     decision = step.decision
     tool = payload.get("tool_name")
     tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+    if tool in GUARDED_TOOLS:  # at any level: the model may not lift its own limits
+        from .guard import blocked_call
+
+        guarded = blocked_call(tool, tool_input, step.data_dir, _text(payload.get("cwd")), step.settings.command)
+        if guarded:
+            return _deny(guarded, _join(user, guarded))
     if decision.action == "block" and not (decision.model_only and tool in SUBAGENT_TOOLS):
         first = _first_block_today(step, ledger)
         return _deny(decision.reason + " Do not retry other tools: end the turn and tell the user.",
@@ -464,4 +484,4 @@ def deferred_reason(step: Step) -> str:
     tight = max((s for s in step.states if binds(s, step.model)), key=lambda s: s.percent, default=None)
     why = f" (the {scope_name(tight.scope)} is at {tight.percent:.0f}%)" if tight else ""
     return (f"token-budget: the {step.deferred} workflow has low priority and is deferred while economy mode is on"
-            f"{why}. Run it after the budget resets, or force it now with `/tokens mode normal`.")
+            f"{why}. Run it after the budget resets, or force it now with `{step.settings.hints.mode('normal')}`.")

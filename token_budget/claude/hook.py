@@ -183,13 +183,29 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
+        from ..controls import notice_config_changes, take_unshown
+        from ..periods import iso
+
+        stamp = iso(now)
+        notice_config_changes(ledger, config, _text(payload.get("cwd")), stamp,
+                              reload=lambda: load_cached(data_dir, _text(payload.get("cwd"))))
+        notices = take_unshown(ledger, stamp)
+        if event == "UserPromptSubmit":
+            from .commands import is_tokens_prompt
+
+            if is_tokens_prompt(payload.get("prompt")):  # answered here: no request, the output on screen
+                from .commands import respond
+
+                return respond(payload["prompt"], str(data_dir), _text(payload.get("cwd")), notices,
+                               _text(payload.get("session_id")))
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
         claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
-        return _with_notices(enforce.respond(step, payload, ledger, claimed_alerts), config, ledger, now)
+        return _with_notices(enforce.respond(step, payload, ledger, claimed_alerts, notices), config, ledger,
+                            now)
 
 
 def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:

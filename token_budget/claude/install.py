@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import TokenBudgetError
 from ..paths import write_atomically
+from .commands import COMMAND_FILE
 from .hook import HOOK_EVENTS
 
 LAUNCHER = Path(__file__).resolve().parent / "run_hook.py"
@@ -91,7 +92,28 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, json.dumps(settings, indent=2) + "\n")
         changes.append(f"{'removed' if uninstall else 'wrote'} token-budget hooks in {path}")
+    changes += _command_file(path.parent / "commands" / COMMAND_FILE, uninstall)
     return path, changes
+
+
+def _command_file(path: Path, uninstall: bool) -> list[str]:
+    """The `/tokens` command of a pip install (the plugin brings its own `/token-budget:tokens`): a command file
+    Claude Code lists, whose prompt the UserPromptSubmit hook answers before any model request."""
+    from .commands import COMMAND_MARKER, command_file_text
+
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if current is not None and COMMAND_MARKER not in current:
+        return [] if uninstall else [f"left {path} alone (not written by token-budget): /tokens is yours"]
+    if uninstall:
+        if current is None:
+            return []
+        path.unlink()
+        return [f"removed the /tokens command {path}"]
+    if current == command_file_text():
+        return []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, command_file_text())
+    return [f"wrote the /tokens command {path} (answered by the hook, no model request)"]
 
 
 def statusline_command(python: str | None = None, data_dir: str | None = None) -> str:

@@ -16,8 +16,10 @@ from . import Env, UserError, json_option, pass_env, print_json
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show this many alerts."
 )
+@click.option("--all", "show_all", is_flag=True,
+              help="Also alerts of limits changed since they fired.")
 @click.pass_context
-def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
+def alerts(ctx: click.Context, as_json: bool, limit: int, show_all: bool) -> None:
     """List alerts, newest first, with their delivery state per channel; then the daily reports sent through
     channels with `reports: true`.
 
@@ -33,14 +35,22 @@ def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
     from ..outbox import list_alerts, list_reports
 
     env: Env = ctx.find_object(Env)
-    items = list_alerts(env.ledger.db, limit=limit)
+    items = list_alerts(env.ledger.db, limit=None if not show_all else limit)
+    hidden = 0
+    if not show_all:
+        from ..budgets import budget_states, state_json
+        from ..dashboard import superseded
+
+        budgets = [state_json(s) for s in budget_states(env.ledger, env.config)]
+        current = [i for i in items if not superseded(i, budgets)]
+        hidden, items = len(items) - len(current), current[:limit]
     reports = list_reports(env.ledger.db, limit=limit)
     running = sender_running(env.data_dir)
     if as_json:
         print_json({"alerts": items, "reports": reports, "sender_running": running})
         return
     if not items:
-        click.echo("No alerts yet.")
+        click.echo("No alerts of the current limits." if hidden else "No alerts yet.")
     for item in items:
         acked = f"  acknowledged {item['acked_at'][:19]}Z" if item["acked_at"] else ""
         click.echo(
@@ -58,6 +68,8 @@ def alerts(ctx: click.Context, as_json: bool, limit: int) -> None:
         click.echo(f"{report['date']}  report (reports/{report['date']}.yaml)")
         for d in report["deliveries"]:
             click.echo(f"  {d['channel']:<9} {_state(d)}")
+    if hidden:
+        click.echo(f"{hidden:,} older alert{'s' if hidden != 1 else ''} of limits changed since: tokens alerts --all")
     pending = sum(d["state"] == "pending" for i in items + reports for d in i["deliveries"])
     if pending:
         click.echo(

@@ -9,6 +9,7 @@ import click
 
 from .. import clock
 from ..errors import TokenBudgetError
+from ..hints import Hints
 from . import Env, json_option, pass_env, print_json
 
 GLOBAL_SCOPES = {"daily": "daily_limit", "monthly": "monthly_limit"}
@@ -64,16 +65,17 @@ def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
 @pass_env
 def budget(env: Env, scope: str | None, amount: str | None, session: str | None, as_json: bool) -> None:
     """Show every budget, or set one: SCOPE is daily, monthly, session, a workflow or a model key.
+    `tokens budget suggest` proposes budgets from your own history.
 
     \b
     Examples:
         tokens budget                    # every budget, used / limit, level, reset time
+        tokens budget suggest            # budgets from the last 30 days (90th percentile of a day)
         tokens budget sprint 300000      # the sprint workflow's budget, per run
         tokens budget claude-opus 150k   # Opus requests per day
         tokens budget daily '$25'        # a USD limit beside the token limit
     """
     from ..budgets import budget_status
-    from ..config import save_override
 
     if scope is None:
         status = budget_status(env.ledger, env.config, session_id=session or os.environ.get("CLAUDE_CODE_SESSION_ID"))
@@ -83,9 +85,13 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         for line in render_status(status):
             click.echo(line)
         return
+    if scope == "suggest" and amount is None:
+        show_suggestions(env, as_json)
+        return
     if amount is None:
-        raise TokenBudgetError(f"No amount for {scope}.", f"Run `tokens budget {scope} 500000` (or `$20`), or "
-                               "`tokens budget` to see every budget.")
+        hints = Hints.current()
+        raise TokenBudgetError(f"No amount for {scope}.", f"Run `{hints.budget(scope, 500000)}` (or `$20`), or "
+                               f"`{hints.budget()}` to see every budget.")
     keys, kind = override_keys(env, scope)
     unit, value = parse_amount(amount)
     if kind == "global":
@@ -94,7 +100,8 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         stored: Any = value
     elif kind == "session":
         if unit == "usd":
-            raise TokenBudgetError("The session budget is in tokens only.", "Run `tokens budget session 200000`.")
+            raise TokenBudgetError("The session budget is in tokens only.",
+                                   f"Run `{Hints.current().budget('session', 200000)}`.")
         stored = value
     else:
         current = env.config.get(*keys)
@@ -107,13 +114,74 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         stored = {k: v for k, v in (("tokens", tokens), ("usd", usd)) if v is not None}
         if list(stored) == ["tokens"]:
             stored = stored["tokens"]
-    path = save_override(env.data_dir, keys, stored)
+    old = env.config.get(*keys)
+    subject = _subject(keys)
+    path = _change(env, keys, stored, kind="limit_change", subject=subject, old=old, new=stored, scope=subject)
     result = {"scope": scope, "set": ".".join(keys), "value": stored, "file": str(path)}
     if as_json:
         print_json(result)
         return
     shown = f"${value:,.2f}" if unit == "usd" else f"{value:,} tokens"
     click.echo(f"{scope} budget set to {shown} ({result['set']} in {path}); it applies from the next hook.")
+
+
+def show_suggestions(env: Env, as_json: bool = False) -> None:
+    """`tokens budget suggest`: budgets from the user's own history, next to what is enforced now."""
+    from ..budgets import suggest
+
+    result = suggest(env.ledger, env.config)
+    if as_json:
+        print_json(result)
+        return
+    for line in suggestion_lines(result):
+        click.echo(line)
+
+
+def suggestion_lines(result: dict[str, Any]) -> list[str]:
+    hints = Hints.current()
+    if not result["budgets"]:
+        return [f"No usage in the last {result['days']} days to suggest budgets from. Run `tokens import` to "
+                "read Claude Code's transcripts, then `tokens budget suggest`."]
+    lines = [f"From your last {result['days']} days ({result['active_days']} with usage; the "
+             f"{result['percentile']}th percentile of a day's counted tokens):",
+             f"  {'budget':<24} {'enforced now':>14} {'suggested':>14}"]
+    for b in result["budgets"]:
+        now = f"{b['current']:,}" if b["current"] else "none"
+        lines.append(f"  {b['scope']:<24} {now:>14} {b['suggested']:>14,}")
+    changes = [hints.budget(b["scope"], b["suggested"]) for b in result["budgets"] if b["suggested"] != b["current"]]
+    if changes:
+        lines.append("To use one, run: " + " · ".join(changes))
+    return lines
+
+
+def _subject(keys: list[str]) -> str:
+    """The name controls.limits() gives this override: daily, monthly_usd, session, workflow:x, model:x."""
+    if keys[:2] == ["budgets", "global"]:
+        return keys[2].replace("_limit", "")
+    if keys[:2] == ["budgets", "per_session"]:
+        return "session"
+    return {"per_workflow": "workflow:", "per_model": "model:"}[keys[1]] + keys[2]
+
+
+def _change(env: Env, keys: list[str], value: Any, **change: Any) -> Any:
+    """Save an override and record the change as an event (who made it, the old and the new value; the next hook
+    shows it to the user), in one ledger transaction: a hook that reads the new override waits for the event, so
+    it never takes the change for a config file edit."""
+    from ..config import save_override
+    from ..controls import actor, record_change
+
+    with env.ledger.transaction() as db:
+        path = save_override(env.data_dir, keys, value)
+        if change:
+            record_change(db, who=actor(), created_at=_stamp(), shown=_shown_here(), **change)
+    return path
+
+
+def _shown_here() -> bool:
+    """The slash command's output is on the user's screen already: no need to show the change again."""
+    from ..controls import ACTOR_ENV
+
+    return bool(os.environ.get(ACTOR_ENV))
 
 
 def render_status(status: dict[str, Any]) -> list[str]:
@@ -143,10 +211,11 @@ def render_status(status: dict[str, Any]) -> list[str]:
 def mode(env: Env, mode: str | None, as_json: bool) -> None:
     """Show the mode, or set it: economy (save tokens now), normal, or auto (economy past the downgrade trigger)."""
     from ..budgets import budget_status
-    from ..config import save_override
 
     if mode is not None:
-        save_override(env.data_dir, ["mode"], mode)
+        old = env.config.get("mode", default="normal") or "normal"
+        _change(env, ["mode"], mode, **({"kind": "mode_change", "subject": "mode", "old": old, "new": mode}
+                                         if old != mode else {}))
         env._config = None
     status = budget_status(env.ledger, env.config)
     result = {"mode": status["mode"], "economy": status["economy"]}
@@ -173,7 +242,7 @@ def resolve_session(env: Env, session: str | None) -> tuple[str, str]:
     if row:
         return row[0], "the latest recorded request"
     raise TokenBudgetError("No session to attach the workflow to.",
-                           "Run it from inside Claude Code (/tokens workflow …), or pass --session ID.")
+                           "Run it from inside Claude Code, or pass --session ID.")
 
 
 def session_option(fn: Any) -> Any:
@@ -220,7 +289,8 @@ def workflow_phase(env: Env, phase: str, session: str | None, as_json: bool) -> 
     with env.ledger.transaction() as db:
         run = set_phase(db, sid, phase)
     if run is None:
-        raise TokenBudgetError(f"Session {sid} has no workflow run.", "Start one with `tokens workflow start NAME`.")
+        raise TokenBudgetError(f"Session {sid} has no workflow run.",
+                               f"Start one with `{Hints.current().prefix} workflow start NAME`.")
     if as_json:
         print_json({"run_id": run["id"], "name": run["name"], "phase": phase, "session_id": sid})
         return
@@ -251,16 +321,26 @@ def workflow_end(env: Env, session: str | None, as_json: bool) -> None:
 def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
     """Acknowledge an alert (or all): silences it for its period; acking a 100% block lets work go on to 110%."""
     from ..alerts import acknowledge
+    from ..controls import actor, record_change
 
     db = env.ledger.db
+    if alert_id:
+        alert_id = alert_id.replace("|", "/")  # ids from before 0.2 were written with `|`
     if alert_id and not db.execute("SELECT 1 FROM alerts WHERE key = ?", (alert_id,)).fetchone():
         recent = [r[0] for r in db.execute("SELECT key FROM alerts WHERE acked_at IS NULL ORDER BY created_at DESC "
                                            "LIMIT 5")]
         raise TokenBudgetError(f"No alert {alert_id!r}.",
-                               "Alert ids look like daily|100|2026-11-28; open ones: " + (", ".join(recent) or "none")
-                               + ". Run `tokens ack` to acknowledge every open alert.")
+                               "Alert ids look like daily/100/2026-11-28; open ones: " + (", ".join(recent) or "none")
+                               + f". Run `{Hints.current().ack()}` to acknowledge every open alert.")
+    stamp = _stamp()
     with env.ledger.transaction() as tx:
-        count = acknowledge(tx, alert_id, _stamp())
+        keys = [r[0] for r in tx.execute("SELECT key FROM alerts WHERE acked_at IS NULL" +
+                                         (" AND key = ?" if alert_id else ""), (alert_id,) if alert_id else ())]
+        count = acknowledge(tx, alert_id, stamp)
+        for key in keys:
+            scope, threshold, _ = key.rsplit("/", 2)
+            record_change(tx, kind="ack", subject=f"the {threshold}% alert of the {scope} budget ({key})", old=None,
+                          new=key, who=actor(), created_at=stamp, shown=_shown_here(), scope=scope)
     if as_json:
         print_json({"acknowledged": count, "alert_id": alert_id})
         return
@@ -272,7 +352,9 @@ def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many (0 for all).")
 @pass_env
 def events(env: Env, as_json: bool, limit: int) -> None:
-    """The events log: budget thresholds crossed (70% warnings included) and blocks, oldest first."""
+    """The events log, oldest first: thresholds crossed (70% warnings included), blocks, and every change of a
+    limit, the mode or an acknowledgement, with who made it (slash command, terminal, config file) and the old and
+    new value."""
     from ..events import list_events
 
     rows = list_events(env.ledger.db, limit=limit or None)

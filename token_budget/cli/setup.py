@@ -27,6 +27,20 @@ def install(env: Env, scope: str, statusline: bool, uninstall: bool) -> None:
         click.echo(change[0].upper() + change[1:] + ".")
     if not uninstall:
         click.echo("Check with `tokens doctor`. New Claude Code sessions pick the hooks up.")
+        _show_budgets(env)
+
+
+def _show_budgets(env: Env) -> None:
+    """What is enforced from now on, and what the user's own history suggests, before they choose."""
+    from ..budgets import budget_states, suggest
+    from .budgets import suggestion_lines
+
+    states = budget_states(env.ledger, env.config)
+    enforced = " · ".join(f"{s.scope.removeprefix('model:')} {s.limit:,}" + ("/day" if s.scope.startswith("model:")
+                                                                              else "") for s in states if s.limit)
+    click.echo(f"Budgets enforced now (100% blocks new requests, 110% stops): {enforced or 'none'}.")
+    for line in suggestion_lines(suggest(env.ledger, env.config)):
+        click.echo(line)
 
 
 @click.command()

@@ -71,22 +71,29 @@ def statusline(statusline_data_dir: str | None) -> None:
 
 
 SLASH_HELP = """\
-/tokens: token budgets for this Claude Code setup.
+{p}: token budgets for this Claude Code setup, answered on this machine (no model request).
 
-  /tokens status                     the dashboard (the default)
-  /tokens budget [SCOPE AMOUNT]      show budgets, or set one: daily, monthly, a workflow, a model key
-  /tokens mode [economy|normal|auto] show or set the mode
-  /tokens report [--date D | --month M] [--format yaml|json|csv|html]
-  /tokens log [--limit N]            the latest requests with running totals
-  /tokens ack [ALERT_ID]             acknowledge alerts
-  /tokens workflow start NAME | phase P | end
-  /tokens alerts [test CHANNEL]      alerts with their delivery state, or try one channel
-  /tokens events                     the events log: thresholds crossed, degradations, changes
-  /tokens import                     record every transcript Claude Code still has (safe to repeat)
-  /tokens doctor                     check config, data dir, ledger, hooks, transcripts and channels
-  /tokens help                       this text
+  {p} status                     the dashboard (the default)
+  {p} budget [SCOPE AMOUNT]      show budgets, or set one: daily, monthly, a workflow, a model key
+  {p} budget suggest             budgets from your own last 30 days
+  {p} mode [economy|normal|auto] show or set the mode
+  {p} report [--date D | --month M] [--format yaml|json|csv|html]
+  {p} log [--limit N]            the latest requests with running totals
+  {p} ack [ALERT_ID]             acknowledge alerts
+  {p} workflow start NAME | phase P | end
+  {p} alerts [test CHANNEL]      alerts with their delivery state, or try one channel
+  {p} events                     thresholds crossed, and every change of a limit, the mode or an ack
+  {p} import                     record every transcript Claude Code still has (safe to repeat)
+  {p} doctor                     check config, data dir, ledger, hooks, transcripts and channels
+  {p} help                       this text
 
-Examples: /tokens budget sprint 300000 · /tokens mode economy · /tokens report --month 2026-11"""
+Examples: {p} budget sprint 300000 · {p} mode economy · {p} report --month 2026-11"""
+
+
+def slash_help(prefix: str) -> str:
+    return SLASH_HELP.format(p=prefix)
+
+
 SLASH_COMMANDS = (
     "status",
     "budget",
@@ -116,16 +123,16 @@ def slash(env: Env, args: tuple[str, ...]) -> None:
     sys.exit(run_slash(env, list(args)))
 
 
-def run_slash(env: Env, args: list[str]) -> int:
+def run_slash(env: Env, args: list[str], prog_name: str = "/tokens") -> int:
     if not args:
         args = ["status"]
     name = args[0]
     if name in ("help", "-h", "--help"):
-        click.echo(SLASH_HELP)
+        click.echo(slash_help(prog_name))
         return 0
     if name not in SLASH_COMMANDS:
-        click.echo(f"Unknown /tokens subcommand {name!r}.\n")
-        click.echo(SLASH_HELP)
+        click.echo(f"Unknown {prog_name} subcommand {name!r}.\n")
+        click.echo(slash_help(prog_name))
         return 0
     if name == "status" and "--color" not in args:
         args = [*args, "--color", "never"]  # the output goes to the model and the transcript, not a terminal
@@ -134,8 +141,10 @@ def run_slash(env: Env, args: list[str]) -> int:
         prefix += ["--data-dir", env.data_dir_option]
     if env.config_option:
         prefix += ["--config", env.config_option]
+    if env.project_dir:
+        prefix += ["--project-dir", str(env.project_dir)]
     try:
-        cli.main([*prefix, *args], prog_name="/tokens", standalone_mode=False)
+        cli.main([*prefix, *args], prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit:
         pass
     except click.ClickException as exc:
