@@ -55,18 +55,25 @@ def utc_now() -> str:
 
 
 def _upsert_sql() -> str:
-    # Usage follows the line with the largest total (the final streaming value, not an early partial one);
-    # attribution moves from a sidechain replay to the parent's own line, as billing and ccusage both do.
-    bigger = "excluded.total_tokens > requests.total_tokens"
-    parent_wins = "requests.is_sidechain > excluded.is_sidechain"
-    sets = [f"{c} = CASE WHEN {bigger} THEN excluded.{c} ELSE requests.{c} END" for c in USAGE_COLUMNS]
-    sets += [f"{c} = CASE WHEN {parent_wins} THEN excluded.{c} ELSE requests.{c} END" for c in ATTRIBUTION_COLUMNS]
+    # One line wins a request whole (usage, timestamp and so its day, and attribution), never a mix of two lines:
+    # a parent's own line beats a sidechain replay of it whatever their sizes, as billing and ccusage do; lines of
+    # the same kind compete on the largest total (the final streaming value, not an early partial one).
+    wins = ("(requests.is_sidechain > excluded.is_sidechain OR (requests.is_sidechain = excluded.is_sidechain "
+            "AND excluded.total_tokens > requests.total_tokens))")
+    sets = [f"{c} = excluded.{c}" for c in (*USAGE_COLUMNS, *ATTRIBUTION_COLUMNS)]
     sets.append("updated_at = excluded.recorded_at")
     placeholders = ", ".join("?" for _ in ROW_COLUMNS)
     return (
         f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {bigger} OR {parent_wins}"
+        f"ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {wins}"
     )
+
+
+def replaces(new: UsageEvent, held: UsageEvent) -> bool:
+    """Does `new` win the request from `held` (same message id)? The rule UPSERT_SQL applies in the ledger."""
+    if new.is_sidechain != held.is_sidechain:
+        return held.is_sidechain
+    return new.total_tokens > held.total_tokens
 
 
 UPSERT_SQL = _upsert_sql()
@@ -103,17 +110,13 @@ def _message_id(row: tuple[Any, ...]) -> str:
 
 
 def strongest(events: Sequence[UsageEvent]) -> list[UsageEvent]:
-    """The largest line per (message id, sidechain or not): one write per request instead of one per line.
-
-    A parent's line and a sidechain replay both stay, so the upsert can still combine the larger usage with the
-    parent's attribution.
-    """
-    best: dict[tuple[str, bool], UsageEvent] = {}
+    """The winning line per message id (`replaces`): one write per request instead of one per line, and the same
+    winner whatever order the lines of a batch came in."""
+    best: dict[str, UsageEvent] = {}
     for event in events:
-        key = (event.message_id, event.is_sidechain)
-        held = best.get(key)
-        if held is None or event.total_tokens > held.total_tokens:
-            best[key] = event
+        held = best.get(event.message_id)
+        if held is None or replaces(event, held):
+            best[event.message_id] = event
     return list(best.values())
 
 
