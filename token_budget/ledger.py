@@ -219,26 +219,52 @@ class Ledger:
         """Upsert events; returns (inserted, updated). Call inside `transaction()` to pair it with other writes."""
         if not events:
             return 0, 0
+        lines = events
         events = strongest(events)
-        existing = self._existing_ids([e.message_id for e in events])
+        existing = self._owners([e.message_id for e in events])
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
         now = utc_now()
         rows = [self._row(e, source, now, prices, runs) for e in events]
         rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
         # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
         changed = self.db.executemany(UPSERT_SQL, rows).rowcount
-        inserted = len({e.message_id for e in events} - existing)
+        self._note_shared(lines, existing)
+        inserted = len({e.message_id for e in events} - set(existing))
         return inserted, max(changed - inserted, 0)
 
-    def _existing_ids(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
+    def _owners(self, ids: list[str]) -> dict[str, str | None]:
+        """message id -> the session owning its row, for the ids that have one."""
+        found: dict[str, str | None] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT message_id FROM requests WHERE message_id IN ({marks})", chunk)
-            found.update(r[0] for r in rows)
+            rows = self.db.execute(f"SELECT message_id, session_id FROM requests WHERE message_id IN ({marks})", chunk)
+            found.update(rows)
         return found
+
+    def _note_shared(self, lines: Sequence[UsageEvent], owners: dict[str, str | None]) -> None:
+        """Remember every session that holds a copy of a request it does not own (forks and /branch copy lines
+        into a new session): reconciliation needs each session's requests, whoever owns the row. Costs nothing
+        unless a message id shows up under two sessions."""
+        sessions: dict[str, set[str]] = {}
+        for line in lines:
+            if line.session_id:
+                sessions.setdefault(line.message_id, set()).add(line.session_id)
+        contested = [m for m, seen in sessions.items()
+                     if len(seen) > 1 or owners.get(m) not in (None, *seen)]
+        if not contested:
+            return
+        now_owned = self._owners(contested)
+        pairs = []
+        for message_id in contested:
+            owner = now_owned.get(message_id)
+            holders = sessions[message_id] | ({owners[message_id]} if owners.get(message_id) else set())
+            pairs += [(message_id, s) for s in holders if s != owner]
+            if owner:
+                self.db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?",
+                                (message_id, owner))
+        self.db.executemany("INSERT OR IGNORE INTO shared_requests (message_id, session_id) VALUES (?, ?)", pairs)
 
     def _workflow_runs(self, sessions: set[str]) -> dict[str, list[tuple[Any, ...]]]:
         runs: dict[str, list[tuple[Any, ...]]] = {}

@@ -336,3 +336,53 @@ def m008_drop_time_index(db: sqlite3.Connection) -> None:
     # requests_budget_sums (m005) starts with timestamp, so it serves every range and ORDER BY timestamp that
     # requests_by_time did; the duplicate cost every insert a B-tree write (about 15% of a 200 MB import).
     _run(db, "DROP INDEX IF EXISTS requests_by_time")
+
+
+@migration
+def m009_client_totals(db: sqlite3.Connection) -> None:
+    # Reconciliation with the client's own cumulative figures (Claude Code's cost-state line):
+    # client_totals: every snapshot read, keyed by its content (cumulative figures only grow, so the same
+    #   figures are the same snapshot wherever and however often they are read); taken_at is the newest
+    #   timestamp written before it. model_usage is JSON {model: [input, output, cache 5m, cache 1h, cache read,
+    #   cost micro-USD]}.
+    # shared_requests: a request whose line is also in another session's files (a fork's or /branch's copy),
+    #   the session that does not own its row; forks inherit their parent's figures, so they need this.
+    # reconciliations: the latest result per session, for `tokens doctor` and reports.
+    _run(
+        db,
+        """
+        CREATE TABLE client_totals (
+            session_id TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            total_cost_micros INTEGER NOT NULL,
+            model_usage TEXT NOT NULL,
+            unknown_model_cost INTEGER NOT NULL DEFAULT 0,
+            path TEXT,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, fingerprint)
+        );
+
+        CREATE TABLE shared_requests (
+            message_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            PRIMARY KEY (message_id, session_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX shared_requests_by_session ON shared_requests (session_id);
+
+        CREATE TABLE reconciliations (
+            session_id TEXT PRIMARY KEY,
+            checked_at TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            parent_session TEXT,
+            client_cost_micros INTEGER NOT NULL,
+            ledger_cost_micros INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            reconciled_cost_micros INTEGER NOT NULL DEFAULT 0,
+            reconciled_tokens TEXT NOT NULL,
+            above TEXT NOT NULL,
+            unknown_model_cost INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX requests_by_source ON requests (source) WHERE source = 'reconciled'
+        """,
+    )

@@ -139,6 +139,7 @@ class Aggregate:
     classes: tuple[str, ...]
     cells: dict[tuple[str, str, str, str], Cell] = field(default_factory=dict)
     optimizations: dict[str, int] = field(default_factory=dict)
+    reconciled: dict[str, Any] = field(default_factory=dict)
 
     def total(self, keep: Any = None) -> Cell:
         out = Cell()
@@ -181,7 +182,8 @@ def aggregate(ledger: Ledger, config: Config, period: Period, *, prices: Any = N
     classes = config.counted_classes
     picks = [("input", "output", "cache_creation", "cache_read").index(c) for c in classes]
     downgraded = downgraded_agents(ledger.db, period.end)
-    agg = Aggregate(period, classes, optimizations=recorded_optimizations(ledger.db, period.start, period.end))
+    agg = Aggregate(period, classes, optimizations=recorded_optimizations(ledger.db, period.start, period.end),
+                    reconciled=reconciled_in(ledger.db, period.start, period.end))
     for (ts, model, workflow, status, inp, out, cc5, cc1, cr, speed, session, agent,
          micros) in ledger.db.execute(_ROW_SQL, (period.start, period.end)):
         day = labels[max(bisect_right(starts, ts) - 1, 0)]
@@ -291,6 +293,16 @@ def build_report(ledger: Ledger, config: Config, period: Period, *, prices: Any 
     return report_from(aggregate(ledger, config, period, prices=prices))
 
 
+def reconciled_in(db: sqlite3.Connection, start: str, end: str) -> dict[str, Any]:
+    """The auxiliary usage added in [start, end) from the client's own totals (reconcile.py): requests that are
+    in no transcript, counted in the totals above."""
+    requests, tokens, micros = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens + cache_creation_5m_tokens + "
+        "cache_creation_1h_tokens + cache_read_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+        "WHERE source = 'reconciled' AND timestamp >= ? AND timestamp < ?", (start, end)).fetchone()
+    return {"rows": requests, "tokens": tokens, "cost": usd(micros)}
+
+
 def report_from(agg: Aggregate) -> dict[str, Any]:
     total = agg.total()
     priced = agg.total(lambda key: key[3] != "unpriced")
@@ -326,6 +338,7 @@ def report_from(agg: Aggregate) -> dict[str, Any]:
             "model_downgrades": usd(priced.baseline_micros - priced.uncached_micros),
         },
         "optimizations": dict(agg.optimizations),
+        "reconciled": dict(agg.reconciled) or {"rows": 0, "tokens": 0, "cost": 0.0},
         "period": {"start": agg.period.start, "end": agg.period.end},
     }
 
@@ -392,6 +405,10 @@ def render_yaml(report: dict[str, Any]) -> str:
     lines.append(f"  optimization_savings: {_percent(report['optimization_savings'])}")
     lines.append("  unpriced_models:" + ("" if report["unpriced_models"] else " []"))
     lines += [f"    - {_yaml_key(model)}" for model in report["unpriced_models"]]
+    reconciled = report.get("reconciled")
+    if reconciled and reconciled["rows"]:
+        lines.append(f"  reconciled: {reconciled['tokens']} tokens ({_cents(reconciled['cost'])}) in no transcript, "
+                     "from Claude Code's own totals")
     return "\n".join(lines) + "\n"
 
 
@@ -549,6 +566,10 @@ def _summary_rows(report: dict[str, Any]) -> str:
         items.append(("Unpriced models", ", ".join(report["unpriced_models"])))
     if report["estimated_models"]:
         items.append(("Estimated prices", ", ".join(report["estimated_models"])))
+    reconciled = report.get("reconciled") or {}
+    if reconciled.get("rows"):
+        items.append(("In no transcript (from Claude Code's totals)",
+                      f"{reconciled['tokens']:,} tokens ({_cents(reconciled['cost'])})"))
     return "\n".join(f'<div class="stat"><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>' for k, v in items)
 
 
