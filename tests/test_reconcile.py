@@ -109,6 +109,20 @@ def test_a_resumed_session_adds_only_the_new_remainder(data_dir: Path, claude_di
     assert session_cost(data_dir) == sum(micros(**p) for p in (REQ1, AUX1, REQ2, AUX2))
 
 
+def test_a_request_made_after_the_figures_waits_for_the_next_ones(data_dir: Path, claude_dir: Path) -> None:
+    """A resumed turn's request is recorded before Claude Code writes the figures that count it: the earlier
+    figures do not cover it, so what was added for them stays as it was."""
+    path = write_lines(transcript_path(claude_dir), [*lines_for(REQ1), cost_state(models=figures(REQ1, AUX1))])
+    ingest(data_dir, path)
+    before = rows(data_dir, source="reconciled")
+    write_lines(path, lines_for(REQ2, timestamp="2026-11-28T11:00:00.000Z"))
+    ingest(data_dir, path)
+    assert rows(data_dir, source="reconciled") == before
+    write_lines(path, cost_state(models=figures(REQ1, AUX1, REQ2)))
+    ingest(data_dir, path)
+    assert rows(data_dir, source="reconciled") == before
+
+
 def test_subagent_requests_count_for_the_session_and_nothing_is_added(data_dir: Path, claude_dir: Path) -> None:
     main = transcript_path(claude_dir)
     side = write_lines(subagent_path(main, "a1"), lines_for(REQ2, is_sidechain=True, agent_id="a1"))

@@ -115,16 +115,18 @@ def _parent(db: sqlite3.Connection, session: str, own: list[Any]) -> tuple[str, 
     return best
 
 
-def _ledger_figures(db: sqlite3.Connection, session: str, cut: str | None) -> tuple[dict[str, list[int]], int]:
-    """{model: [5 classes, cost, requests]} of the session's own requests (subagents included, rows another
-    session owns but this one's files hold included, the fork's copied requests up to `cut` left out)."""
+def _ledger_figures(db: sqlite3.Connection, session: str, cut: str | None,
+                    upto: str) -> tuple[dict[str, list[int]], int]:
+    """{model: [5 classes, cost, requests]} of the session's own requests up to the figures' time `upto`
+    (subagents included, rows another session owns but this one's files hold included, the fork's copied
+    requests up to `cut` left out). A request made after the figures were written is not in them yet."""
     copied = ("AND NOT (timestamp <= :cut AND (session_id IS NOT :s OR message_id IN "
               "(SELECT message_id FROM shared_requests)))") if cut else ""
     rows = db.execute(
         f"SELECT model, {_SUMS}, SUM(cost_micros), COUNT(*) FROM requests WHERE source != 'reconciled' AND "
         f"(session_id = :s OR message_id IN (SELECT message_id FROM shared_requests WHERE session_id = :s)) "
-        f"{copied} GROUP BY model",
-        {"s": session, "cut": cut},
+        f"AND timestamp <= :upto {copied} GROUP BY model",
+        {"s": session, "cut": cut, "upto": upto},
     ).fetchall()
     figures = {r[0]: [v or 0 for v in r[1:]] for r in rows}
     return figures, sum(v[6] for v in figures.values())
@@ -140,7 +142,7 @@ def reconcile_session(ledger: Ledger, session: str, prices: PriceTable | None, n
     latest = max(snapshots, key=_size)
     parent = _parent(db, session, snapshots)
     inherited = parent[1][2] if parent else {}
-    ours, requests = _ledger_figures(db, session, parent[2] if parent else None)
+    ours, requests = _ledger_figures(db, session, parent[2] if parent else None, latest[0])
     held = {r[0]: (list(r[1:6]), r[6]) for r in db.execute(
         f"SELECT model, {_SUMS}, COUNT(*) FROM requests WHERE session_id = ? AND source = 'reconciled' "
         "GROUP BY model", (session,))}
