@@ -354,3 +354,22 @@ class Ledger:
         cursor = self.db.execute("SELECT * FROM requests ORDER BY timestamp, message_id")
         cursor.row_factory = sqlite3.Row
         yield from cursor
+
+
+def reprice(ledger: Ledger, prices: PriceTable) -> tuple[int, dict[str, int]]:
+    """Price every recorded request again with `prices` (after a price import): returns (rows whose cost or
+    status changed, requests per cost status). One transaction; the hourly rollup follows through its triggers."""
+    columns = ("message_id", "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
+               "cache_creation_1h_tokens", "cache_read_tokens", "speed", "source", "cost_micros", "cost_status")
+    changes: list[tuple[int, str, str]] = []
+    statuses: dict[str, int] = {}
+    with ledger.transaction() as db:
+        for (message_id, ts, model, i, o, w5, w1, r, speed, source, micros,
+             status) in db.execute(f"SELECT {', '.join(columns)} FROM requests"):
+            event = UsageEvent(message_id, ts, model, i, o, w5, w1, r, speed=speed)
+            cost = prices.cost(event, per_request=source != "reconciled")
+            statuses[cost.status] = statuses.get(cost.status, 0) + 1
+            if (cost.micros, cost.status) != (micros, status):
+                changes.append((cost.micros, cost.status, message_id))
+        db.executemany("UPDATE requests SET cost_micros = ?, cost_status = ? WHERE message_id = ?", changes)
+    return len(changes), statuses

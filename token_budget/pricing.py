@@ -280,6 +280,10 @@ class PriceTable:
             self._period_memo[(key, day)] = period
         return key, status, period[0], period[1]
 
+    def periods(self, key: str) -> list[tuple[str, Price]]:
+        """(effective day or "" for "from the beginning", price) of one entry, oldest first."""
+        return [(day, price) for day, price, _rates in self._entries[key].periods]
+
     def lookup(self, model: str, on: str | None = None) -> tuple[Price | None, str, str | None]:
         """(price, status, entry key) for `model` on the day `on` (an ISO date or timestamp; None: latest).
 
