@@ -386,3 +386,25 @@ def m009_client_totals(db: sqlite3.Connection) -> None:
         CREATE INDEX requests_by_source ON requests (source) WHERE source = 'reconciled'
         """,
     )
+
+
+@migration
+def m010_subscription_windows(db: sqlite3.Connection) -> None:
+    # The latest usage of the subscription's own windows (Claude Code's status line input `rate_limits`: the
+    # 5-hour and weekly windows, the spend limit), one row per window, written only when a value changes.
+    # used_percentage is what the provider reports (0-100); resets_at is ISO UTC.
+    _run(
+        db,
+        """
+        CREATE TABLE subscription_windows (
+            name TEXT PRIMARY KEY,
+            used_percentage REAL NOT NULL,
+            resets_at TEXT,
+            used_usd REAL,
+            limit_usd REAL,
+            period TEXT,
+            observed_at TEXT NOT NULL,
+            session_id TEXT
+        )
+        """,
+    )

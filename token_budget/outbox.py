@@ -313,14 +313,28 @@ def recommendations(alert: Alert) -> list[str]:
 
 def commands(alert: Alert) -> dict[str, str]:
     """The exact commands that acknowledge or adjust this alert, in a shell and in Claude Code."""
+    from .windows import SCALE, is_window
+
     ack = f"ack {shlex.quote(alert.key)}"
-    budget = f"budget {shlex.quote(budget_argument(alert.scope))} {suggested_limit(alert.used, alert.limit)}"
+    amount = (("100%" if alert.limit < 100 * SCALE else "off") if is_window(alert.scope)
+              else suggested_limit(alert.used, alert.limit))
+    budget = f"budget {shlex.quote(budget_argument(alert.scope))} {amount}"
     return {
         "ack": f"tokens {ack}",
         "budget": f"tokens {budget}",
         "slash_ack": f"/token-budget:tokens {ack}",
         "slash_budget": f"/token-budget:tokens {budget}",
     }
+
+
+def _amounts(alert: Alert) -> tuple[str, str, str]:
+    """(usage, what is left, unit suffix): tokens, or a subscription window's percentage points."""
+    from .windows import SCALE, WINDOWS
+
+    if alert.scope in WINDOWS:
+        return (f"{alert.used / SCALE:.1f}% / {alert.limit / SCALE:g}% of the {WINDOWS[alert.scope]}",
+                f"{max(alert.limit - alert.used, 0) / SCALE:.1f} points of the window", "")
+    return f"{alert.used:,} / {alert.limit:,}", f"{max(alert.limit - alert.used, 0):,} tokens", " tokens"
 
 
 def _pct(value: float) -> str:
@@ -333,9 +347,10 @@ def render(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     facts = [(label, name)]
     if alert.workflow and label != "Workflow":
         facts.append(("Workflow", alert.workflow))
+    usage, left, unit = _amounts(alert)
     facts += [
-        ("Current Usage", f"{alert.used:,} / {alert.limit:,} ({_pct(alert.percent)})"),
-        ("Remaining", f"{max(alert.limit - alert.used, 0):,} tokens"),
+        ("Current Usage", f"{usage} ({_pct(alert.percent)})"),
+        ("Remaining", left),
         ("Level", f"{alert.level} ({alert.threshold}% threshold, period {alert.period})"),
     ]
     cmds = commands(alert)
@@ -360,7 +375,7 @@ def render(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     )
     subject = (
         f"[token-budget] {alert.level.upper()}: {label.lower()} {name} at {_pct(alert.percent)} "
-        f"({alert.used:,} / {alert.limit:,} tokens)"
+        f"({usage}{unit})"
     )
     return {
         "title": title,

@@ -14,6 +14,7 @@ from ._records import factory, record
 from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
 from .models import LEVELS, Alert, BudgetState, Decision, severity
 from .periods import iso, parse, zone
+from .windows import SCALE, WINDOWS, describe
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ def family_blocked(states: list[BudgetState] | tuple[BudgetState, ...], name: st
 
 
 def scope_name(scope: str) -> str:
+    if scope in WINDOWS:
+        return f"{WINDOWS[scope]} budget"
     if scope.startswith("workflow:"):
         return f"{scope[9:]} workflow budget"
     if scope.startswith("model:"):
@@ -170,6 +173,8 @@ def scope_arg(scope: str) -> str:
 
 
 def amounts(state: BudgetState) -> str:
+    if state.scope in WINDOWS:
+        return describe(state)
     parts = []
     if state.limit:
         parts.append(f"{state.used:,} / {state.limit:,} tokens")
@@ -179,6 +184,8 @@ def amounts(state: BudgetState) -> str:
 
 
 def remaining(state: BudgetState) -> str:
+    if state.scope in WINDOWS:
+        return f"{max(state.limit - state.used, 0) / SCALE:.1f} points of the window left"
     if state.limit:
         return f"{state.remaining:,} tokens left"
     return f"${max((state.limit_usd or 0) - (state.used_usd or 0), 0):,.2f} left"
@@ -198,6 +205,8 @@ def resets(state: BudgetState, settings: Settings, now: datetime) -> str:
 
 
 def suggested_limit(state: BudgetState) -> str:
+    if state.scope in WINDOWS:  # a share of the window; past 100% the provider itself stops the requests
+        return "100%" if state.limit < 100 * SCALE else "off"
     if state.limit:
         return str(max(state.limit * 3 // 2, state.used * 6 // 5))
     return f"${max((state.limit_usd or 0) * 1.5, (state.used_usd or 0) * 1.2):.2f}"
@@ -219,6 +228,11 @@ def block_reason(state: BudgetState, settings: Settings, now: datetime, model: s
                 f"{resets(state, settings, now)}. Requests on {model or arg} are blocked; {switch}"
                 f"raise it with `{raise_it}`, or acknowledge with `{ack}` to go on up to the "
                 f"{settings.thresholds['stop']:g}% stop.")
+    if state.scope in WINDOWS:
+        widen = "allow the whole window" if state.limit < 100 * SCALE else "turn this budget off"
+        return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
+                f"{resets(state, settings, now)}. New requests are blocked. To go on, {widen} with `{raise_it}`, "
+                f"or acknowledge with `{ack}` to continue up to the {settings.thresholds['stop']:g}% emergency stop.")
     return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
             f"{resets(state, settings, now)}. New requests are blocked. To go on, raise it with `{raise_it}`, "
             f"or acknowledge with `{ack}` to continue up to the {settings.thresholds['stop']:g}% emergency stop.")

@@ -33,9 +33,28 @@ def parse_amount(text: str) -> tuple[str, float | int]:
                                "Give tokens (500000, 500k, 1.5M) or dollars ($20); 0 turns the budget off.") from None
 
 
+def window_share(text: str) -> str | bool:
+    """`80%` or `80` → "80%" (that share of a subscription window is the limit); `off` or `0` → False."""
+    raw = text.strip().lower().removesuffix("%").strip()
+    if raw in ("off", "0", "false", "none"):
+        return False
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1000:
+        raise TokenBudgetError(f"{text!r} is not a share of the window.",
+                               "Give a percentage such as 80% (that much of the window is the limit), or off.")
+    return f"{value:g}%"
+
+
 def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
     """Where `tokens budget SCOPE …` is kept, and what kind of budget it is."""
+    from ..windows import WINDOWS
+
     budgets = env.config.get("budgets", default={}) or {}
+    if scope in WINDOWS:
+        return ["budgets", "windows", scope], "window"
     if scope in GLOBAL_SCOPES:
         return ["budgets", "global", GLOBAL_SCOPES[scope]], "global"
     if scope == "session":
@@ -87,6 +106,15 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         raise TokenBudgetError(f"No amount for {scope}.", f"Run `tokens budget {scope} 500000` (or `$20`), or "
                                "`tokens budget` to see every budget.")
     keys, kind = override_keys(env, scope)
+    if kind == "window":
+        stored_window = window_share(amount)
+        path = save_override(env.data_dir, keys, stored_window)
+        if as_json:
+            print_json({"scope": scope, "set": ".".join(keys), "value": stored_window, "file": str(path)})
+            return
+        shown = "off" if stored_window is False else f"{stored_window} of the window"
+        click.echo(f"{scope} budget set to {shown} ({'.'.join(keys)} in {path}); it applies from the next hook.")
+        return
     unit, value = parse_amount(amount)
     if kind == "global":
         if unit == "usd":
