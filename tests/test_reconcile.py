@@ -223,3 +223,35 @@ def test_reports_and_doctor_show_what_was_added(data_dir: Path, claude_dir: Path
     check = next(c for c in doctor["checks"] if c["name"] == "reconciliation")
     assert check["status"] == "ok"
     assert "1 sessions checked" in check["detail"] and "added 307 tokens" in check["detail"]
+
+
+def test_parallel_hooks_over_growing_figures_add_the_remainder_exactly_once(data_dir: Path, claude_dir: Path,
+                                                                             subprocess_env: dict) -> None:
+    """Real processes: hooks racing over a session whose turns and figures keep arriving reconcile to exactly
+    Claude Code's last figure (each reconciliation runs in the ingesting transaction, under SQLite's writer lock)."""
+    import subprocess
+    import sys
+
+    launcher = Path(__file__).resolve().parent.parent / "token_budget" / "claude" / "run_hook.py"
+    path = transcript_path(claude_dir)
+    parts: list[dict[str, int]] = []
+    running = []
+    for turn in range(6):
+        request = {"input": 1000 + turn, "output": 10 + turn}
+        aux = {"input": 100 * (turn + 1), "output": turn + 1}
+        parts += [request, aux]
+        write_lines(path, [*lines_for(request, timestamp=f"2026-11-28T10:0{turn}:00.000Z"),
+                           cost_state(models=figures(*parts))])
+        for _ in range(3):
+            proc = subprocess.Popen([sys.executable, "-S", str(launcher), "Stop"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env)
+            proc.stdin.write(json.dumps(hook_payload("Stop", path)).encode())  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.stdin = None  # sent and closed: communicate() must not touch it again
+            running.append(proc)
+    for proc in running:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and json.loads(out) == {}, err
+    aux_total = (sum(100 * (t + 1) for t in range(6)), sum(t + 1 for t in range(6)))
+    assert reconciled(data_dir)[:2] == aux_total
+    assert session_cost(data_dir) == micros(**{k: sum(p.get(k, 0) for p in parts) for k in RATES})
