@@ -186,6 +186,8 @@ def test_a_fork_starts_from_its_parents_totals_and_nothing_is_counted_twice(data
         ingest(data_dir, parent, fork)
     assert reconciled(data_dir, "parent") == (900, 16, 0, 0, 0)
     assert reconciled(data_dir, "fork") == (250, 5, 0, 0, 0)
+    owners = [(r["input_tokens"], r["session_id"]) for r in rows(data_dir, source="hook")]
+    assert sorted(owners) == [(1000, "parent"), (2000, "parent"), (3000, "fork")]  # copies stay with the parent
     everything = sum(micros(**p) for p in (REQ1, AUX1, REQ2, AUX2, REQ3, AUX3))
     assert session_cost(data_dir) == everything  # the fork's own figure: every request of both, once
     with Ledger.open(data_dir) as ledger:

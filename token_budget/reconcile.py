@@ -115,6 +115,19 @@ def _parent(db: sqlite3.Connection, session: str, own: list[Any]) -> tuple[str, 
     return best
 
 
+def _return_copies(db: sqlite3.Connection, fork: str, parent: str, cut: str) -> None:
+    """Requests the fork copied from its parent belong to the parent, whichever file was read first: rows the fork
+    took (its file read first) go back, and the fork keeps them as copies."""
+    taken = [r[0] for r in db.execute(
+        "SELECT r.message_id FROM requests r JOIN shared_requests s ON s.message_id = r.message_id "
+        "WHERE r.session_id = ? AND s.session_id = ? AND r.timestamp <= ? AND r.source != ?",
+        (fork, parent, cut, SOURCE))]
+    for message_id in taken:
+        db.execute("UPDATE requests SET session_id = ? WHERE message_id = ?", (parent, message_id))
+        db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?", (message_id, parent))
+        db.execute("INSERT OR IGNORE INTO shared_requests (message_id, session_id) VALUES (?, ?)", (message_id, fork))
+
+
 def _ledger_figures(db: sqlite3.Connection, session: str, cut: str | None,
                     upto: str) -> tuple[dict[str, list[int]], int]:
     """{model: [5 classes, cost, requests]} of the session's own requests up to the figures' time `upto`
@@ -141,6 +154,8 @@ def reconcile_session(ledger: Ledger, session: str, prices: PriceTable | None, n
         return False
     latest = max(snapshots, key=_size)
     parent = _parent(db, session, snapshots)
+    if parent:
+        _return_copies(db, session, parent[0], parent[2])
     inherited = parent[1][2] if parent else {}
     ours, requests = _ledger_figures(db, session, parent[2] if parent else None, latest[0])
     held = {r[0]: (list(r[1:6]), r[6]) for r in db.execute(
