@@ -109,13 +109,18 @@ def _message_id(row: tuple[Any, ...]) -> str:
     return row[0]  # type: ignore[no-any-return]
 
 
-def strongest(events: Sequence[UsageEvent]) -> list[UsageEvent]:
+def strongest(events: Sequence[UsageEvent], contested: set[str] | None = None) -> list[UsageEvent]:
     """The winning line per message id (`replaces`): one write per request instead of one per line, and the same
-    winner whatever order the lines of a batch came in."""
+    winner whatever order the lines of a batch came in. Message ids seen under two sessions go into `contested`."""
     best: dict[str, UsageEvent] = {}
     for event in events:
         held = best.get(event.message_id)
-        if held is None or replaces(event, held):
+        if held is None:
+            best[event.message_id] = event
+            continue
+        if contested is not None and held.session_id != event.session_id:
+            contested.add(event.message_id)
+        if replaces(event, held):
             best[event.message_id] = event
     return list(best.values())
 
@@ -220,15 +225,21 @@ class Ledger:
         if not events:
             return 0, 0
         lines = events
-        events = strongest(events)
+        contested: set[str] = set()
+        events = strongest(events, contested)
         existing = self._owners([e.message_id for e in events])
+        for event in events:  # a row another session owns already: a fork's copy, or the fork read first
+            owner = existing.get(event.message_id)
+            if owner is not None and owner != event.session_id:
+                contested.add(event.message_id)
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
         now = utc_now()
         rows = [self._row(e, source, now, prices, runs) for e in events]
         rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
         # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
         changed = self.db.executemany(UPSERT_SQL, rows).rowcount
-        self._note_shared(lines, existing)
+        if contested:
+            self._note_shared([e for e in lines if e.message_id in contested], existing)
         inserted = len({e.message_id for e in events} - set(existing))
         return inserted, max(changed - inserted, 0)
 
@@ -245,8 +256,8 @@ class Ledger:
 
     def _note_shared(self, lines: Sequence[UsageEvent], owners: dict[str, str | None]) -> None:
         """Remember every session that holds a copy of a request it does not own (forks and /branch copy lines
-        into a new session): reconciliation needs each session's requests, whoever owns the row. Costs nothing
-        unless a message id shows up under two sessions."""
+        into a new session): reconciliation needs each session's requests, whoever owns the row. `lines` are the
+        lines of the message ids seen under two sessions (record() finds them on its way)."""
         sessions: dict[str, set[str]] = {}
         for line in lines:
             if line.session_id:
