@@ -1,5 +1,6 @@
 """Claude Code's status line: its statusLine JSON on stdin, one short line out (daily %, workflow %, the
-current model's %, the mode, context %), coloured by level.
+current model's %, the subscription windows on Pro/Max, the mode, context %), coloured by level. It also keeps the
+windows' latest values (`rate_limits`) in the ledger, writing only when one changed.
 
 It runs after every assistant message, so it must cost little more than starting Python. The figures are
 the core's: budgets.budget_states on the ledger opened read-only, the config from config.load_cached (the
