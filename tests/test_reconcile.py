@@ -217,10 +217,14 @@ def test_reports_and_doctor_show_what_was_added(data_dir: Path, claude_dir: Path
     runner = CliRunner()
     assert runner.invoke(cli, ["import", "--claude-dir", str(claude_dir)]).exit_code == 0
     report = json.loads(runner.invoke(cli, ["report", "--date", "2026-11-28", "--format", "json"]).output)
-    assert report["reconciled"] == {"rows": 1, "tokens": 307, "cost": micros(**AUX1) / 1e6}
+    assert report["reconciled"] == {"rows": 1, "tokens": 307, "cost": micros(**AUX1) / 1e6, "sessions_checked": 1,
+                                    "drift": [], "ledger_above_client": []}
+    other_day = json.loads(runner.invoke(cli, ["report", "--date", "2026-11-27", "--format", "json"]).output)
+    assert (other_day["reconciled"]["rows"], other_day["reconciled"]["sessions_checked"]) == (0, 0)
     assert report["total_cost"] == (micros(**REQ1) + micros(**AUX1)) / 1e6
     yaml_text = runner.invoke(cli, ["report", "--date", "2026-11-28", "--format", "yaml"]).output
-    assert "reconciled: 307 tokens" in yaml_text
+    assert "reconciled: 307 tokens ($0.00) in no transcript, from Claude Code's own totals; 1 sessions checked, " \
+        "0 with a cost drift, 0 with the ledger above Claude Code" in yaml_text
     doctor = json.loads(runner.invoke(cli, ["doctor", "--json", "--claude-dir", str(claude_dir)]).output)
     check = next(c for c in doctor["checks"] if c["name"] == "reconciliation")
     assert check["status"] == "ok"
@@ -257,3 +261,21 @@ def test_parallel_hooks_over_growing_figures_add_the_remainder_exactly_once(data
     aux_total = (sum(100 * (t + 1) for t in range(6)), sum(t + 1 for t in range(6)))
     assert reconciled(data_dir)[:2] == aux_total
     assert session_cost(data_dir) == micros(**{k: sum(p.get(k, 0) for p in parts) for k in RATES})
+
+
+def test_a_cost_that_differs_beyond_rounding_is_reported_as_drift(data_dir: Path, claude_dir: Path) -> None:
+    """Equal tokens, other prices (Claude Code's table is not ours): the session is listed with both costs."""
+    dear = figures(REQ1, AUX1)
+    dear[SONNET]["cost_usd"] += 0.01
+    write_lines(transcript_path(claude_dir), [*lines_for(REQ1, timestamp="2026-11-28T10:30:00.000Z"),
+                                              cost_state(models=dear)])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["import", "--claude-dir", str(claude_dir)]).exit_code == 0
+    report = json.loads(runner.invoke(cli, ["report", "--date", "2026-11-28", "--format", "json"]).output)
+    (drift,) = report["reconciled"]["drift"]
+    ours = (micros(**REQ1) + micros(**AUX1)) / 1e6
+    assert (drift["session_id"], drift["ledger_cost_usd"]) == ("sess-1", ours)
+    assert drift["client_cost_usd"] == pytest.approx(ours + 0.01, abs=1e-6)
+    doctor = json.loads(runner.invoke(cli, ["doctor", "--json", "--claude-dir", str(claude_dir)]).output)
+    check = next(c for c in doctor["checks"] if c["name"] == "reconciliation")
+    assert check["status"] == "warn" and "cost differs beyond rounding in 1 session(s)" in check["detail"]

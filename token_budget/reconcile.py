@@ -224,12 +224,17 @@ def _add_row(ledger: Ledger, session: str, model: str, counts: list[int], when: 
                           (cost.micros, cost.status, message_id))
 
 
-def summary(db: sqlite3.Connection, *, tolerance_per_request: int = 1) -> dict[str, Any]:
+def summary(db: sqlite3.Connection, *, start: str | None = None, end: str | None = None,
+            tolerance_per_request: int = 1) -> dict[str, Any]:
     """What `tokens doctor` and reports show: sessions checked, drift beyond rounding, what was added, and the
-    sessions where the ledger is above the client's own figure."""
+    sessions where the ledger is above the client's own figure; with `start`/`end`, the sessions whose latest
+    figures were written in [start, end)."""
+    where, args = "", []
+    if start is not None and end is not None:
+        where, args = " WHERE taken_at >= ? AND taken_at < ?", [start, end]
     rows = db.execute("SELECT session_id, checked_at, taken_at, parent_session, client_cost_micros, "
                       "ledger_cost_micros, requests, reconciled_cost_micros, reconciled_tokens, above, "
-                      "unknown_model_cost FROM reconciliations ORDER BY taken_at").fetchall()
+                      f"unknown_model_cost FROM reconciliations{where} ORDER BY taken_at", args).fetchall()
     drift, above, added_tokens, added_cost = [], [], 0, 0
     for (session, _checked, taken, parent, client, ledger_cost, requests, rec_cost, rec_tokens, over,
          unknown) in rows:

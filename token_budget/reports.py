@@ -300,7 +300,11 @@ def reconciled_in(db: sqlite3.Connection, start: str, end: str) -> dict[str, Any
         "SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens + cache_creation_5m_tokens + "
         "cache_creation_1h_tokens + cache_read_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
         "WHERE source = 'reconciled' AND timestamp >= ? AND timestamp < ?", (start, end)).fetchone()
-    return {"rows": requests, "tokens": tokens, "cost": usd(micros)}
+    from .reconcile import summary
+
+    checked = summary(db, start=start, end=end)
+    return {"rows": requests, "tokens": tokens, "cost": usd(micros), "sessions_checked": checked["sessions_checked"],
+            "drift": checked["drift"], "ledger_above_client": checked["ledger_above_client"]}
 
 
 def report_from(agg: Aggregate) -> dict[str, Any]:
@@ -338,7 +342,8 @@ def report_from(agg: Aggregate) -> dict[str, Any]:
             "model_downgrades": usd(priced.baseline_micros - priced.uncached_micros),
         },
         "optimizations": dict(agg.optimizations),
-        "reconciled": dict(agg.reconciled) or {"rows": 0, "tokens": 0, "cost": 0.0},
+        "reconciled": dict(agg.reconciled) or {"rows": 0, "tokens": 0, "cost": 0.0, "sessions_checked": 0,
+                                               "drift": [], "ledger_above_client": []},
         "period": {"start": agg.period.start, "end": agg.period.end},
     }
 
@@ -406,9 +411,11 @@ def render_yaml(report: dict[str, Any]) -> str:
     lines.append("  unpriced_models:" + ("" if report["unpriced_models"] else " []"))
     lines += [f"    - {_yaml_key(model)}" for model in report["unpriced_models"]]
     reconciled = report.get("reconciled")
-    if reconciled and reconciled["rows"]:
+    if reconciled and (reconciled["rows"] or reconciled.get("sessions_checked")):
         lines.append(f"  reconciled: {reconciled['tokens']} tokens ({_cents(reconciled['cost'])}) in no transcript, "
-                     "from Claude Code's own totals")
+                     f"from Claude Code's own totals; {reconciled.get('sessions_checked', 0)} sessions checked, "
+                     f"{len(reconciled.get('drift') or [])} with a cost drift, "
+                     f"{len(reconciled.get('ledger_above_client') or [])} with the ledger above Claude Code")
     return "\n".join(lines) + "\n"
 
 
@@ -567,9 +574,12 @@ def _summary_rows(report: dict[str, Any]) -> str:
     if report["estimated_models"]:
         items.append(("Estimated prices", ", ".join(report["estimated_models"])))
     reconciled = report.get("reconciled") or {}
-    if reconciled.get("rows"):
+    if reconciled.get("rows") or reconciled.get("sessions_checked"):
         items.append(("In no transcript (from Claude Code's totals)",
-                      f"{reconciled['tokens']:,} tokens ({_cents(reconciled['cost'])})"))
+                      f"{reconciled['tokens']:,} tokens ({_cents(reconciled['cost'])}); "
+                      f"{reconciled.get('sessions_checked', 0)} sessions checked, "
+                      f"{len(reconciled.get('drift') or [])} drifting, "
+                      f"{len(reconciled.get('ledger_above_client') or [])} above"))
     return "\n".join(f'<div class="stat"><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>' for k, v in items)
 
 
