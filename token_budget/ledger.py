@@ -271,11 +271,13 @@ class Ledger:
         for message_id in contested:
             owner = now_owned.get(message_id)
             holders = sessions[message_id] | ({owners[message_id]} if owners.get(message_id) else set())
-            pairs += [(message_id, s) for s in holders if s != owner]
+            pairs += [(message_id, s, owner) for s in holders if s != owner]
             if owner:
                 self.db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?",
                                 (message_id, owner))
-        self.db.executemany("INSERT OR IGNORE INTO shared_requests (message_id, session_id) VALUES (?, ?)", pairs)
+            self.db.execute("UPDATE shared_requests SET owner_session = ? WHERE message_id = ?", (owner, message_id))
+        self.db.executemany("INSERT OR IGNORE INTO shared_requests (message_id, session_id, owner_session) "
+                            "VALUES (?, ?, ?)", pairs)
 
     def _workflow_runs(self, sessions: set[str]) -> dict[str, list[tuple[Any, ...]]]:
         runs: dict[str, list[tuple[Any, ...]]] = {}

@@ -345,8 +345,9 @@ def m009_client_totals(db: sqlite3.Connection) -> None:
     #   figures are the same snapshot wherever and however often they are read); taken_at is the newest
     #   timestamp written before it. model_usage is JSON {model: [input, output, cache 5m, cache 1h, cache read,
     #   cost micro-USD]}.
-    # shared_requests: a request whose line is also in another session's files (a fork's or /branch's copy),
-    #   the session that does not own its row; forks inherit their parent's figures, so they need this.
+    # shared_requests: a request whose line is also in another session's files (a fork's or /branch's copy):
+    #   the session that holds the copy, and the session owning the row (kept in step, so that finding a
+    #   session's forks is an index lookup, never a scan of its requests); forks inherit their parent's figures.
     # reconciliations: the latest result per session, for `tokens doctor` and reports.
     _run(
         db,
@@ -366,9 +367,11 @@ def m009_client_totals(db: sqlite3.Connection) -> None:
         CREATE TABLE shared_requests (
             message_id TEXT NOT NULL,
             session_id TEXT NOT NULL,
+            owner_session TEXT,
             PRIMARY KEY (message_id, session_id)
         ) WITHOUT ROWID;
         CREATE INDEX shared_requests_by_session ON shared_requests (session_id);
+        CREATE INDEX shared_requests_by_owner ON shared_requests (owner_session);
 
         CREATE TABLE reconciliations (
             session_id TEXT PRIMARY KEY,

@@ -53,6 +53,20 @@ def store_totals(db: sqlite3.Connection, totals: Iterable[ClientTotals], now: st
     return fresh
 
 
+def figures_since(db: sqlite3.Connection, earliest: dict[str, str]) -> set[str]:
+    """The sessions whose latest figures were written at or after the given time (their earliest new row)."""
+    found: set[str] = set()
+    sessions = sorted(earliest)
+    for start in range(0, len(sessions), 400):
+        chunk = sessions[start : start + 400]
+        marks = ",".join("?" * len(chunk))
+        for session, latest in db.execute(f"SELECT session_id, MAX(taken_at) FROM client_totals "
+                                          f"WHERE session_id IN ({marks}) GROUP BY session_id", chunk):
+            if latest >= earliest[session]:
+                found.add(session)
+    return found
+
+
 def reconcile(ledger: Ledger, sessions: Iterable[str | None], prices: PriceTable | None, now: str) -> int:
     """Reconcile each of `sessions` that has client figures, and the sessions sharing requests with them (a fork
     read before its parent is corrected once the parent's figures arrive). Returns how many were checked."""
@@ -67,9 +81,8 @@ def reconcile(ledger: Ledger, sessions: Iterable[str | None], prices: PriceTable
         related.update(r[0] for r in db.execute(
             f"SELECT DISTINCT session_id FROM client_totals WHERE session_id IN ({marks})", chunk))
         related.update(r[0] for r in db.execute(
-            f"SELECT DISTINCT s.session_id FROM shared_requests s JOIN requests r ON r.message_id = s.message_id "
-            f"WHERE r.session_id IN ({marks}) UNION SELECT DISTINCT r.session_id FROM shared_requests s "
-            f"JOIN requests r ON r.message_id = s.message_id WHERE s.session_id IN ({marks})", chunk + chunk))
+            f"SELECT DISTINCT session_id FROM shared_requests WHERE owner_session IN ({marks}) "
+            f"UNION SELECT DISTINCT owner_session FROM shared_requests WHERE session_id IN ({marks})", chunk + chunk))
     checked = 0
     for session in sorted(related):
         if session and reconcile_session(ledger, session, prices, now):
@@ -98,11 +111,11 @@ def _parent(db: sqlite3.Connection, session: str, own: list[Any]) -> tuple[str, 
     Two sessions that hold copies of the same requests: the parent is the one whose figures were written right
     after the last shared request; the fork's first figures come only after its own first turn."""
     shared = db.execute(
-        "SELECT r.session_id, MAX(r.timestamp) FROM shared_requests s JOIN requests r ON r.message_id = s.message_id "
-        "WHERE s.session_id = ? AND r.session_id IS NOT NULL AND r.session_id != ? GROUP BY r.session_id "
-        "UNION ALL SELECT s.session_id, MAX(r.timestamp) FROM requests r JOIN shared_requests s "
-        "ON s.message_id = r.message_id WHERE r.session_id = ? AND s.session_id != ? GROUP BY s.session_id",
-        (session, session, session, session),
+        "SELECT s.owner_session, MAX(r.timestamp) FROM shared_requests s JOIN requests r ON r.message_id = "
+        "s.message_id WHERE s.session_id = ? AND s.owner_session IS NOT NULL GROUP BY s.owner_session "
+        "UNION ALL SELECT s.session_id, MAX(r.timestamp) FROM shared_requests s JOIN requests r "
+        "ON r.message_id = s.message_id WHERE s.owner_session = ? GROUP BY s.session_id",
+        (session, session),
     ).fetchall()
     best: tuple[str, Any, str] | None = None
     for other, last_shared in shared:
@@ -119,13 +132,15 @@ def _return_copies(db: sqlite3.Connection, fork: str, parent: str, cut: str) -> 
     """Requests the fork copied from its parent belong to the parent, whichever file was read first: rows the fork
     took (its file read first) go back, and the fork keeps them as copies."""
     taken = [r[0] for r in db.execute(
-        "SELECT r.message_id FROM requests r JOIN shared_requests s ON s.message_id = r.message_id "
-        "WHERE r.session_id = ? AND s.session_id = ? AND r.timestamp <= ? AND r.source != ?",
+        "SELECT r.message_id FROM shared_requests s JOIN requests r ON r.message_id = s.message_id "
+        "WHERE s.owner_session = ? AND s.session_id = ? AND r.timestamp <= ? AND r.source != ?",
         (fork, parent, cut, SOURCE))]
     for message_id in taken:
         db.execute("UPDATE requests SET session_id = ? WHERE message_id = ?", (parent, message_id))
         db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?", (message_id, parent))
-        db.execute("INSERT OR IGNORE INTO shared_requests (message_id, session_id) VALUES (?, ?)", (message_id, fork))
+        db.execute("UPDATE shared_requests SET owner_session = ? WHERE message_id = ?", (parent, message_id))
+        db.execute("INSERT OR IGNORE INTO shared_requests (message_id, session_id, owner_session) VALUES (?, ?, ?)",
+                   (message_id, fork, parent))
 
 
 def _ledger_figures(db: sqlite3.Connection, session: str, cut: str | None,

@@ -440,12 +440,17 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
 
 
 def _reconcile(ledger: Ledger, totals: list[ClientTotals], events: list[UsageEvent], prices: Any, now: str) -> int:
-    """Sessions with new client figures, or new rows in a session that has some, checked against the ledger in
-    the batch's own transaction (see reconcile.py). A session without figures costs one indexed lookup."""
-    from ..reconcile import reconcile, store_totals
+    """Sessions with new client figures, or with a row the figures already count (a line that arrived late),
+    checked against the ledger in the batch's own transaction (see reconcile.py). Rows newer than a session's
+    figures change nothing, so a hook in a session costs one indexed lookup until its next figures."""
+    from ..reconcile import figures_since, reconcile, store_totals
 
     fresh = store_totals(ledger.db, totals, now) if totals else set()
-    return reconcile(ledger, fresh | {e.session_id for e in events if e.session_id}, prices, now)
+    earliest: dict[str, str] = {}
+    for event in events:
+        if event.session_id and event.timestamp < earliest.get(event.session_id, "~"):
+            earliest[event.session_id] = event.timestamp
+    return reconcile(ledger, fresh | figures_since(ledger.db, earliest), prices, now)
 
 
 def _read_new_lines(db: Any, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:
