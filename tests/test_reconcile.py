@@ -279,3 +279,16 @@ def test_a_cost_that_differs_beyond_rounding_is_reported_as_drift(data_dir: Path
     doctor = json.loads(runner.invoke(cli, ["doctor", "--json", "--claude-dir", str(claude_dir)]).output)
     check = next(c for c in doctor["checks"] if c["name"] == "reconciliation")
     assert check["status"] == "warn" and "cost differs beyond rounding in 1 session(s)" in check["detail"]
+
+
+def test_figures_without_the_ttl_split_count_as_5_minute_writes() -> None:
+    from token_budget.claude.transcript import totals_from_line
+
+    line = cost_state(models={SONNET: {"input": 5, "output": 6, "cache_5m": 70, "cache_1h": 30, "cost_usd": 0.5}})
+    usage = line["modelUsage"][SONNET]
+    del usage["cacheCreationEphemeral5mInputTokens"], usage["cacheCreationEphemeral1hInputTokens"]
+    found = totals_from_line(line, "2026-11-28T10:00:00.000Z")
+    assert found is not None and found.models == ((SONNET, 5, 6, 100, 0, 0, 500_000),)
+    assert totals_from_line({"type": "assistant"}, "2026-11-28T10:00:00.000Z") is None
+    with pytest.raises(ValueError):
+        totals_from_line({"type": "cost-state", "sessionId": "s"}, "2026-11-28T10:00:00.000Z")
