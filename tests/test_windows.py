@@ -232,3 +232,15 @@ def test_slack_and_email_say_percentage_points_of_the_window_not_tokens() -> Non
     assert ("Remaining", "10.0 points of the window") in content["facts"]
     assert content["commands"]["budget"] == "tokens budget five_hour 100%"
     assert "tokens" not in content["subject"].split("(")[-1]
+
+
+def test_tokens_budget_lists_a_window_in_points_of_the_window(windowed, data_dir: Path) -> None:
+    from token_budget.budgets import budget_status
+    from token_budget.cli.budgets import render_status
+
+    windowed("50%")
+    show(payload(five=40.0, seven=None))
+    with Ledger.open(data_dir) as ledger:
+        data = budget_status(ledger, load(), now=NOW)
+    (line,) = [ln for ln in render_status(data) if ln.startswith("five_hour")]
+    assert "40.0% / 50% win" in line and "80.0%" in line and "alert" in line

@@ -149,6 +149,9 @@ def render_status(status: dict[str, Any]) -> list[str]:
     for b in status["budgets"]:
         usd = f"  ${b['used_usd']:,.2f} / ${b['limit_usd']:,.2f}" if b["limit_usd"] is not None else ""
         limit = f"{b['used']:>12,} / {b['limit']:<12,}" if b["limit"] else f"{'':>12}   {'':<12}"
+        if "used_percentage" in b:  # a subscription window: points of the window, not tokens
+            limit = f"{b['used_percentage']:>11.1f}% / {str(b['limit_percentage']) + '% win':<12}"
+            limit = limit.replace(".0% win", "% win")
         resets = f"  resets {b['resets_at']}" if b["resets_at"] else ""
         lines.append(f"{b['scope']:<24} {limit} {b['percent']:>6.1f}%  {b['level']:<7}{usd}{resets}")
     if not status["budgets"]:
