@@ -175,7 +175,10 @@ def render(payload, explicit=None, now=None):
 
         config = load_cached(data, _text(payload.get("cwd")))
         with Ledger.open_readonly(data) as ledger:
-            note_windows(ledger, data, payload, now)
+            try:
+                note_windows(ledger, data, payload, now)
+            except Exception:  # a ledger it cannot write (permissions, a full disk): show the line anyway
+                pass
             fig = figures(ledger, config, payload, now)
         for name in ("daily", "workflow", "model"):
             if name in fig:
