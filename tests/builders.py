@@ -111,3 +111,24 @@ def hook_payload(event: str, transcript: Path | None, **extra: Any) -> dict[str,
         payload.setdefault("tool_use_id", "toolu_01")
     payload.update(extra)
     return payload
+
+
+def cost_state(session_id: str = "sess-1", models: dict[str, dict[str, int]] | None = None,
+               total_cost_usd: float | None = None, **extra: Any) -> dict[str, Any]:
+    """Claude Code 2.1.332's cost-state line: the session's cumulative figures per model, subagents and
+    auxiliary requests included, with no timestamp. `models` maps a model to counts: input, output, cache_5m,
+    cache_1h, cache_read, cost_usd."""
+    usage = {}
+    for model, c in (models or {}).items():
+        five, hour = c.get("cache_5m", 0), c.get("cache_1h", 0)
+        usage[model] = {"inputTokens": c.get("input", 0), "outputTokens": c.get("output", 0), "thinkingTokens": 0,
+                        "cacheReadInputTokens": c.get("cache_read", 0), "cacheCreationInputTokens": five + hour,
+                        "cacheCreationEphemeral5mInputTokens": five, "cacheCreationEphemeral1hInputTokens": hour,
+                        "webSearchRequests": 0, "costUSD": c.get("cost_usd", 0.0)}
+    total = sum(u["costUSD"] for u in usage.values()) if total_cost_usd is None else total_cost_usd
+    line = {"type": "cost-state", "sessionId": session_id, "totalCostUSD": total, "totalAPIDuration": 62,
+            "totalAPIDurationWithoutRetries": 51, "totalToolDuration": 0, "totalLinesAdded": 0,
+            "totalLinesRemoved": 0, "totalDuration": 917, "startTime": 1796007390679, "modelUsage": usage,
+            "hasUnknownModelCost": False}
+    line.update(extra)
+    return line

@@ -1,7 +1,8 @@
 """Budgets: which scopes apply, what each has used in its period, and the level that puts it at.
 
 Scopes are "daily" and "monthly" (calendar periods in the configured time zone), "session", "workflow:<name>" (the
-active run) and "model:<key>" (per model per day; a key such as `claude-opus` matches every Opus id in any naming
+active run), the subscription's own windows "five_hour", "seven_day" and "spend_limit" (windows.py) and
+"model:<key>" (per model per day; a key such as `claude-opus` matches every Opus id in any naming
 style, and globs and exact ids work too). Standard library only and no Claude Code knowledge: the hook imports it.
 """
 
@@ -203,6 +204,9 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
                 used += row_used
                 cost += row_cost
         add(f"model:{key}", used, cost, value, day.isoformat(), d1)
+    from .windows import window_states
+
+    states += window_states(db, config, now, lambda percent: level_for(percent, limits))
     return states
 
 
@@ -218,12 +222,19 @@ def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, 
 
 
 def state_json(state: BudgetState) -> dict[str, Any]:
-    """One budget in `tokens status --json`."""
-    return {
+    """One budget in `tokens status --json`. A subscription window's used and limit are hundredths of a percentage
+    point of the window (its `unit` says so), never tokens."""
+    data = {
         "scope": state.scope, "used": state.used, "limit": state.limit, "percent": state.percent,
         "level": state.level, "resets_at": state.resets_at, "period": state.period, "remaining": state.remaining,
         "used_usd": state.used_usd, "limit_usd": state.limit_usd, "acknowledged": list(state.acked),
     }
+    from .windows import SCALE, is_window
+
+    if is_window(state.scope):
+        data.update(unit="hundredths_of_window_percent", used_percentage=state.used / SCALE,
+                    limit_percentage=state.limit / SCALE)
+    return data
 
 
 def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None,

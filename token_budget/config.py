@@ -73,10 +73,10 @@ class LazyPrices:
         self._config = config
         self._table: Any = None
 
-    def cost(self, event: Any) -> Any:
+    def cost(self, event: Any, **options: Any) -> Any:
         if self._table is None:
             self._table = self._config.price_table()
-        return self._table.cost(event)
+        return self._table.cost(event, **options)
 
 
 def layer_paths(project_dir: PathLike | None = None, explicit: str | None = None,

@@ -45,6 +45,7 @@ def status(
     data["unbudgeted_models"] = [{"model": m, "used": u} for m, u in unbudgeted.items()]
     data["burn_rate"] = burn_rate(ledger, counted, now, data["budgets"])
     data["alerts"] = [a for a in unacknowledged_alerts(ledger) if of_current_limit(a, data["budgets"])]
+    data["windows"] = subscription_windows(ledger, now)
     return data
 
 
@@ -59,6 +60,21 @@ def superseded(alert: dict[str, Any], budgets: list[dict[str, Any]]) -> bool:
     """An alert of this period whose budget has had its limit changed since."""
     return any(b["scope"] == alert["scope"] and b["period"] == alert["period"] and b["limit"] != alert["limit"]
                for b in budgets)
+
+
+def subscription_windows(ledger: Ledger, now: datetime) -> list[dict[str, Any]]:
+    """The subscription's windows as last reported, each marked stale once its reset time has passed."""
+    from .windows import WINDOWS, latest
+
+    held = latest(ledger.db)
+    if not held:
+        return []
+    moment = iso(now)
+    seen = dict(ledger.db.execute("SELECT name, observed_at FROM subscription_windows").fetchall())
+    return [{"name": name, "label": WINDOWS[name], "used_percentage": w.used_percentage, "resets_at": w.resets_at,
+             "used_usd": w.used_usd, "limit_usd": w.limit_usd, "period": w.period, "observed_at": seen.get(name),
+             "stale": w.resets_at is not None and w.resets_at <= moment}
+            for name, w in sorted(held.items(), key=lambda item: list(WINDOWS).index(item[0]))]
 
 
 def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -232,6 +248,28 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False,
         detail(f"resets {when(b['resets_at'], now, tz)}")
     if not budgets.get("daily") and not budgets.get("monthly"):
         box.add(f"No daily or monthly budget set: {hints.budget('daily', 1000000)}")
+    windows = data.get("windows") or []
+    if windows:
+        box.add("")
+        box.add("Subscription windows:")
+        for w in windows:
+            b = budgets.get(w["name"]) or {"percent": w["used_percentage"], "level": "ok"}
+            label = {"five_hour": "  5-hour", "seven_day": "  Weekly", "spend_limit": "  Spend limit"}[w["name"]]
+            level = b["level"]
+            box.add(
+                f"{label:<{label_w}}",
+                (bar(w["used_percentage"], cells), level),
+                (f" {w['used_percentage']:>5.1f}%", level),
+                (f"  {level}" if level != "ok" else "", level),
+            )
+            dollars = f"${w['used_usd']:,.2f} / ${w['limit_usd']:,.2f} · " \
+                if w.get("used_usd") is not None and w.get("limit_usd") is not None else ""
+            share = f" · budget {b['limit_percentage']:g}% of it" if b.get("limit_percentage") not in (None, 100) \
+                else ""
+            if w["stale"]:
+                detail(f"{dollars}reset since it was reported ({w['resets_at'][11:16]} UTC)")
+            else:
+                detail(f"{dollars}resets {when(w['resets_at'], now, tz)}{share}")
     run = data.get("workflow")
     box.add("")
     if run:

@@ -47,7 +47,7 @@ class Hints:
             self.command("budget", budget_argument(scope))
 
     def raise_budget(self, scope: str, used: int, limit: int) -> str:
-        return self.command("budget", budget_argument(scope), suggested_limit(used, limit))
+        return self.command("budget", budget_argument(scope), suggested_amount(scope, used, limit))
 
     def mode(self, mode: str | None = None) -> str:
         return self.command("mode", mode) if mode else self.command("mode")
@@ -62,6 +62,16 @@ class Hints:
 def budget_argument(scope: str) -> str:
     """The SCOPE that `tokens budget SCOPE AMOUNT` takes: `workflow:sprint` → `sprint`, `daily` → `daily`."""
     return scope.partition(":")[2] or scope
+
+
+def suggested_amount(scope: str, used: int, limit: int) -> str:
+    """What `tokens budget SCOPE` should be raised to. A subscription window is a share of the window: past 100%
+    the provider itself stops the requests, so the raise is to all of it, then off."""
+    from .windows import SCALE, is_window
+
+    if is_window(scope):
+        return "100%" if limit < 100 * SCALE else "off"
+    return str(suggested_limit(used, limit))
 
 
 def suggested_limit(used: int, limit: int) -> int:

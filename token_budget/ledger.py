@@ -55,18 +55,25 @@ def utc_now() -> str:
 
 
 def _upsert_sql() -> str:
-    # Usage follows the line with the largest total (the final streaming value, not an early partial one);
-    # attribution moves from a sidechain replay to the parent's own line, as billing and ccusage both do.
-    bigger = "excluded.total_tokens > requests.total_tokens"
-    parent_wins = "requests.is_sidechain > excluded.is_sidechain"
-    sets = [f"{c} = CASE WHEN {bigger} THEN excluded.{c} ELSE requests.{c} END" for c in USAGE_COLUMNS]
-    sets += [f"{c} = CASE WHEN {parent_wins} THEN excluded.{c} ELSE requests.{c} END" for c in ATTRIBUTION_COLUMNS]
+    # One line wins a request whole (usage, timestamp and so its day, and attribution), never a mix of two lines:
+    # a parent's own line beats a sidechain replay of it whatever their sizes, as billing and ccusage do; lines of
+    # the same kind compete on the largest total (the final streaming value, not an early partial one).
+    wins = ("(requests.is_sidechain > excluded.is_sidechain OR (requests.is_sidechain = excluded.is_sidechain "
+            "AND excluded.total_tokens > requests.total_tokens))")
+    sets = [f"{c} = excluded.{c}" for c in (*USAGE_COLUMNS, *ATTRIBUTION_COLUMNS)]
     sets.append("updated_at = excluded.recorded_at")
     placeholders = ", ".join("?" for _ in ROW_COLUMNS)
     return (
         f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {bigger} OR {parent_wins}"
+        f"ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {wins}"
     )
+
+
+def replaces(new: UsageEvent, held: UsageEvent) -> bool:
+    """Does `new` win the request from `held` (same message id)? The rule UPSERT_SQL applies in the ledger."""
+    if new.is_sidechain != held.is_sidechain:
+        return held.is_sidechain
+    return new.total_tokens > held.total_tokens
 
 
 UPSERT_SQL = _upsert_sql()
@@ -102,18 +109,19 @@ def _message_id(row: tuple[Any, ...]) -> str:
     return row[0]  # type: ignore[no-any-return]
 
 
-def strongest(events: Sequence[UsageEvent]) -> list[UsageEvent]:
-    """The largest line per (message id, sidechain or not): one write per request instead of one per line.
-
-    A parent's line and a sidechain replay both stay, so the upsert can still combine the larger usage with the
-    parent's attribution.
-    """
-    best: dict[tuple[str, bool], UsageEvent] = {}
+def strongest(events: Sequence[UsageEvent], contested: set[str] | None = None) -> list[UsageEvent]:
+    """The winning line per message id (`replaces`): one write per request instead of one per line, and the same
+    winner whatever order the lines of a batch came in. Message ids seen under two sessions go into `contested`."""
+    best: dict[str, UsageEvent] = {}
     for event in events:
-        key = (event.message_id, event.is_sidechain)
-        held = best.get(key)
-        if held is None or event.total_tokens > held.total_tokens:
-            best[key] = event
+        held = best.get(event.message_id)
+        if held is None:
+            best[event.message_id] = event
+            continue
+        if contested is not None and held.session_id != event.session_id:
+            contested.add(event.message_id)
+        if replaces(event, held):
+            best[event.message_id] = event
     return list(best.values())
 
 
@@ -217,26 +225,60 @@ class Ledger:
         """Upsert events; returns (inserted, updated). Call inside `transaction()` to pair it with other writes."""
         if not events:
             return 0, 0
-        events = strongest(events)
-        existing = self._existing_ids([e.message_id for e in events])
+        lines = events
+        contested: set[str] = set()
+        events = strongest(events, contested)
+        existing = self._owners([e.message_id for e in events])
+        for event in events:  # a row another session owns already: a fork's copy, or the fork read first
+            owner = existing.get(event.message_id)
+            if owner is not None and owner != event.session_id:
+                contested.add(event.message_id)
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
         now = utc_now()
         rows = [self._row(e, source, now, prices, runs) for e in events]
         rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
         # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
         changed = self.db.executemany(UPSERT_SQL, rows).rowcount
-        inserted = len({e.message_id for e in events} - existing)
+        if contested:
+            self._note_shared([e for e in lines if e.message_id in contested], existing)
+        inserted = len({e.message_id for e in events} - set(existing))
         return inserted, max(changed - inserted, 0)
 
-    def _existing_ids(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
+    def _owners(self, ids: list[str]) -> dict[str, str | None]:
+        """message id -> the session owning its row, for the ids that have one."""
+        found: dict[str, str | None] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT message_id FROM requests WHERE message_id IN ({marks})", chunk)
-            found.update(r[0] for r in rows)
+            rows = self.db.execute(f"SELECT message_id, session_id FROM requests WHERE message_id IN ({marks})", chunk)
+            found.update(rows)
         return found
+
+    def _note_shared(self, lines: Sequence[UsageEvent], owners: dict[str, str | None]) -> None:
+        """Remember every session that holds a copy of a request it does not own (forks and /branch copy lines
+        into a new session): reconciliation needs each session's requests, whoever owns the row. `lines` are the
+        lines of the message ids seen under two sessions (record() finds them on its way)."""
+        sessions: dict[str, set[str]] = {}
+        for line in lines:
+            if line.session_id:
+                sessions.setdefault(line.message_id, set()).add(line.session_id)
+        contested = [m for m, seen in sessions.items()
+                     if len(seen) > 1 or owners.get(m) not in (None, *seen)]
+        if not contested:
+            return
+        now_owned = self._owners(contested)
+        pairs = []
+        for message_id in contested:
+            owner = now_owned.get(message_id)
+            holders = sessions[message_id] | ({owners[message_id]} if owners.get(message_id) else set())
+            pairs += [(message_id, s, owner) for s in holders if s != owner]
+            if owner:
+                self.db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?",
+                                (message_id, owner))
+            self.db.execute("UPDATE shared_requests SET owner_session = ? WHERE message_id = ?", (owner, message_id))
+        self.db.executemany("INSERT OR IGNORE INTO shared_requests (message_id, session_id, owner_session) "
+                            "VALUES (?, ?, ?)", pairs)
 
     def _workflow_runs(self, sessions: set[str]) -> dict[str, list[tuple[Any, ...]]]:
         runs: dict[str, list[tuple[Any, ...]]] = {}
@@ -321,3 +363,21 @@ class Ledger:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
 
+
+def reprice(ledger: Ledger, prices: PriceTable) -> tuple[int, dict[str, int]]:
+    """Price every recorded request again with `prices` (after a price import): returns (rows whose cost or
+    status changed, requests per cost status). One transaction; the hourly rollup follows through its triggers."""
+    columns = ("message_id", "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
+               "cache_creation_1h_tokens", "cache_read_tokens", "speed", "source", "cost_micros", "cost_status")
+    changes: list[tuple[int, str, str]] = []
+    statuses: dict[str, int] = {}
+    with ledger.transaction() as db:
+        for (message_id, ts, model, i, o, w5, w1, r, speed, source, micros,
+             status) in db.execute(f"SELECT {', '.join(columns)} FROM requests"):
+            event = UsageEvent(message_id, ts, model, i, o, w5, w1, r, speed=speed)
+            cost = prices.cost(event, per_request=source != "reconciled")
+            statuses[cost.status] = statuses.get(cost.status, 0) + 1
+            if (cost.micros, cost.status) != (micros, status):
+                changes.append((cost.micros, cost.status, message_id))
+        db.executemany("UPDATE requests SET cost_micros = ?, cost_status = ? WHERE message_id = ?", changes)
+    return len(changes), statuses

@@ -362,3 +362,78 @@ def m009_control_events(db: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+@migration
+def m010_client_totals(db: sqlite3.Connection) -> None:
+    # Reconciliation with the client's own cumulative figures (Claude Code's cost-state line):
+    # client_totals: every snapshot read, keyed by its content (cumulative figures only grow, so the same
+    #   figures are the same snapshot wherever and however often they are read); taken_at is the newest
+    #   timestamp written before it. model_usage is JSON {model: [input, output, cache 5m, cache 1h, cache read,
+    #   cost micro-USD]}.
+    # shared_requests: a request whose line is also in another session's files (a fork's or /branch's copy):
+    #   the session that holds the copy, and the session owning the row (kept in step, so that finding a
+    #   session's forks is an index lookup, never a scan of its requests); forks inherit their parent's figures.
+    # reconciliations: the latest result per session, for `tokens doctor` and reports.
+    _run(
+        db,
+        """
+        CREATE TABLE client_totals (
+            session_id TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            total_cost_micros INTEGER NOT NULL,
+            model_usage TEXT NOT NULL,
+            unknown_model_cost INTEGER NOT NULL DEFAULT 0,
+            path TEXT,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, fingerprint)
+        );
+
+        CREATE TABLE shared_requests (
+            message_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            owner_session TEXT,
+            PRIMARY KEY (message_id, session_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX shared_requests_by_session ON shared_requests (session_id);
+        CREATE INDEX shared_requests_by_owner ON shared_requests (owner_session);
+
+        CREATE TABLE reconciliations (
+            session_id TEXT PRIMARY KEY,
+            checked_at TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            parent_session TEXT,
+            client_cost_micros INTEGER NOT NULL,
+            ledger_cost_micros INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            reconciled_cost_micros INTEGER NOT NULL DEFAULT 0,
+            reconciled_tokens TEXT NOT NULL,
+            above TEXT NOT NULL,
+            unknown_model_cost INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX requests_by_source ON requests (source) WHERE source = 'reconciled'
+        """,
+    )
+
+
+@migration
+def m011_subscription_windows(db: sqlite3.Connection) -> None:
+    # The latest usage of the subscription's own windows (Claude Code's status line input `rate_limits`: the
+    # 5-hour and weekly windows, the spend limit), one row per window, written only when a value changes.
+    # used_percentage is what the provider reports (0-100); resets_at is ISO UTC.
+    _run(
+        db,
+        """
+        CREATE TABLE subscription_windows (
+            name TEXT PRIMARY KEY,
+            used_percentage REAL NOT NULL,
+            resets_at TEXT,
+            used_usd REAL,
+            limit_usd REAL,
+            period TEXT,
+            observed_at TEXT NOT NULL,
+            session_id TEXT
+        )
+        """,
+    )

@@ -66,6 +66,22 @@ class Cost:
     price_key: str | None = None
 
 
+@record
+class ClientTotals:
+    """A client's own cumulative figures for one session (Claude Code's `cost-state` line), subagents included.
+
+    `models` holds (model, input, output, cache_creation_5m, cache_creation_1h, cache_read, cost_micros) tuples,
+    sorted by model. `taken_at` is the newest timestamp written before the figures (they carry none).
+    """
+
+    session_id: str
+    taken_at: str
+    total_cost_micros: int
+    models: tuple[tuple[str, int, int, int, int, int, int], ...]
+    unknown_model_cost: bool = False
+    path: str | None = None
+
+
 @record(frozen=False)
 class IngestResult:
     """What one ingest pass did."""
@@ -77,6 +93,7 @@ class IngestResult:
     updated: int = 0
     malformed: int = 0
     bytes_read: int = 0
+    reconciled: int = 0  # sessions checked against the client's own totals
     errors: list[str] = factory(list)
 
 

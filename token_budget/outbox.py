@@ -363,6 +363,16 @@ def commands(alert: Alert, slash: str | None = None) -> dict[str, str]:
     }
 
 
+def _amounts(alert: Alert) -> tuple[str, str, str]:
+    """(usage, what is left, unit suffix): tokens, or a subscription window's percentage points."""
+    from .windows import SCALE, WINDOWS
+
+    if alert.scope in WINDOWS:
+        return (f"{alert.used / SCALE:.1f}% / {alert.limit / SCALE:g}% of the {WINDOWS[alert.scope]}",
+                f"{max(alert.limit - alert.used, 0) / SCALE:.1f} points of the window", "")
+    return f"{alert.used:,} / {alert.limit:,}", f"{max(alert.limit - alert.used, 0):,} tokens", " tokens"
+
+
 def _pct(value: float) -> str:
     return f"{value:g}%"
 
@@ -373,9 +383,10 @@ def render(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     facts = [(label, name)]
     if alert.workflow and label != "Workflow":
         facts.append(("Workflow", alert.workflow))
+    usage, left, unit = _amounts(alert)
     facts += [
-        ("Current Usage", f"{alert.used:,} / {alert.limit:,} ({_pct(alert.percent)})"),
-        ("Remaining", f"{max(alert.limit - alert.used, 0):,} tokens"),
+        ("Current Usage", f"{usage} ({_pct(alert.percent)})"),
+        ("Remaining", left),
         ("Level", f"{alert.level} ({alert.threshold}% threshold, period {alert.period})"),
     ]
     cmds = commands(alert)
@@ -400,7 +411,7 @@ def render(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     )
     subject = (
         f"[token-budget] {alert.level.upper()}: {label.lower()} {name} at {_pct(alert.percent)} "
-        f"({alert.used:,} / {alert.limit:,} tokens)"
+        f"({usage}{unit})"
     )
     return {
         "title": title,

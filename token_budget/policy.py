@@ -13,10 +13,10 @@ from datetime import datetime
 from . import clock
 from ._records import factory, record
 from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
-from .hints import TERMINAL, Hints, budget_argument, suggested_usd
-from .hints import suggested_limit as round_raise
+from .hints import TERMINAL, Hints, budget_argument, suggested_amount, suggested_usd
 from .models import LEVELS, Alert, BudgetState, Decision, severity
 from .periods import iso, parse, zone
+from .windows import SCALE, WINDOWS, describe
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -166,6 +166,8 @@ def family_blocked(states: list[BudgetState] | tuple[BudgetState, ...], name: st
 
 
 def scope_name(scope: str) -> str:
+    if scope in WINDOWS:
+        return f"{WINDOWS[scope]} budget"
     if scope.startswith("workflow:"):
         return f"{scope[9:]} workflow budget"
     if scope.startswith("model:"):
@@ -174,6 +176,8 @@ def scope_name(scope: str) -> str:
 
 
 def amounts(state: BudgetState) -> str:
+    if state.scope in WINDOWS:
+        return describe(state)
     parts = []
     if state.limit:
         parts.append(f"{state.used:,} / {state.limit:,} tokens")
@@ -183,6 +187,8 @@ def amounts(state: BudgetState) -> str:
 
 
 def remaining(state: BudgetState) -> str:
+    if state.scope in WINDOWS:
+        return f"{max(state.limit - state.used, 0) / SCALE:.1f} points of the window left"
     if state.limit:
         return f"{state.remaining:,} tokens left"
     return f"${max((state.limit_usd or 0) - (state.used_usd or 0), 0):,.2f} left"
@@ -202,9 +208,9 @@ def resets(state: BudgetState, settings: Settings, now: datetime) -> str:
 
 
 def suggested_limit(state: BudgetState) -> str:
-    """The same raise the alert channels suggest (hints.suggested_limit)."""
-    if state.limit:
-        return str(round_raise(state.used, state.limit))
+    """The same raise the alert channels suggest (hints.suggested_amount)."""
+    if state.limit or state.scope in WINDOWS:
+        return suggested_amount(state.scope, state.used, state.limit)
     return suggested_usd(state.used_usd or 0.0, state.limit_usd or 0.0)
 
 
@@ -228,6 +234,11 @@ def block_reason(state: BudgetState, settings: Settings, now: datetime, model: s
                 f"{resets(state, settings, now)}. Requests on {model or arg} are blocked; {switch}"
                 f"raise it with `{raise_it}`, or acknowledge with `{ack}` to go on up to the "
                 f"{settings.thresholds['stop']:g}% stop.")
+    if state.scope in WINDOWS:
+        widen = "allow the whole window" if state.limit < 100 * SCALE else "turn this budget off"
+        return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
+                f"{resets(state, settings, now)}. New requests are blocked. To go on, {widen} with `{raise_it}`, "
+                f"or acknowledge with `{ack}` to continue up to the {settings.thresholds['stop']:g}% emergency stop.")
     return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
             f"{resets(state, settings, now)}. New requests are blocked. To go on, raise it with `{raise_it}`, "
             f"or acknowledge with `{ack}` to continue up to the {settings.thresholds['stop']:g}% emergency stop.")

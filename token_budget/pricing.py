@@ -280,6 +280,10 @@ class PriceTable:
             self._period_memo[(key, day)] = period
         return key, status, period[0], period[1]
 
+    def periods(self, key: str) -> list[tuple[str, Price]]:
+        """(effective day or "" for "from the beginning", price) of one entry, oldest first."""
+        return [(day, price) for day, price, _rates in self._entries[key].periods]
+
     def lookup(self, model: str, on: str | None = None) -> tuple[Price | None, str, str | None]:
         """(price, status, entry key) for `model` on the day `on` (an ISO date or timestamp; None: latest).
 
@@ -294,15 +298,18 @@ class PriceTable:
         key, status, price, _ = self._resolve(model, day)
         return price, status, key
 
-    def cost(self, event: UsageEvent) -> Cost:
-        """The cost of one request at the prices in effect on its timestamp (the latest if it has none)."""
+    def cost(self, event: UsageEvent, *, per_request: bool = True) -> Cost:
+        """The cost of one request at the prices in effect on its timestamp (the latest if it has none).
+
+        `per_request=False` prices a sum of several requests: the long-context premium, which depends on each
+        request's size, is not applied."""
         key, status, _, rates = self._resolve(event.model, _day(event.timestamp))
         if rates is None:
             return Cost(0, UNPRICED, None)
         base, long, threshold, mult = rates
         i, o = event.input_tokens, event.output_tokens
         w5, w1, r = event.cache_creation_5m_tokens, event.cache_creation_1h_tokens, event.cache_read_tokens
-        if long is not None and i + r + w5 + w1 > threshold:
+        if long is not None and per_request and i + r + w5 + w1 > threshold:
             base = long  # every token of the request is premium, not just those past the threshold
         total = i * base[0] + o * base[1] + w5 * base[2] + w1 * base[3] + r * base[4]
         scale = _RATE_SCALE

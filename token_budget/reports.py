@@ -138,6 +138,7 @@ class Aggregate:
     classes: tuple[str, ...]
     cells: dict[tuple[str, str, str, str], Cell] = field(default_factory=dict)
     optimizations: dict[str, int] = field(default_factory=dict)
+    reconciled: dict[str, Any] = field(default_factory=dict)
 
     def total(self, keep: Any = None) -> Cell:
         out = Cell()
@@ -180,7 +181,8 @@ def aggregate(ledger: Ledger, config: Config, period: Period, *, prices: Any = N
     classes = config.counted_classes
     picks = [("input", "output", "cache_creation", "cache_read").index(c) for c in classes]
     downgraded = downgraded_agents(ledger.db, period.end)
-    agg = Aggregate(period, classes, optimizations=recorded_optimizations(ledger.db, period.start, period.end))
+    agg = Aggregate(period, classes, optimizations=recorded_optimizations(ledger.db, period.start, period.end),
+                    reconciled=reconciled_in(ledger.db, period.start, period.end))
     for (ts, model, workflow, status, inp, out, cc5, cc1, cr, speed, session, agent,
          micros) in ledger.db.execute(_ROW_SQL, (period.start, period.end)):
         day = labels[max(bisect_right(starts, ts) - 1, 0)]
@@ -290,6 +292,20 @@ def build_report(ledger: Ledger, config: Config, period: Period, *, prices: Any 
     return report_from(aggregate(ledger, config, period, prices=prices))
 
 
+def reconciled_in(db: sqlite3.Connection, start: str, end: str) -> dict[str, Any]:
+    """The auxiliary usage added in [start, end) from the client's own totals (reconcile.py): requests that are
+    in no transcript, counted in the totals above."""
+    requests, tokens, micros = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens + cache_creation_5m_tokens + "
+        "cache_creation_1h_tokens + cache_read_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+        "WHERE source = 'reconciled' AND timestamp >= ? AND timestamp < ?", (start, end)).fetchone()
+    from .reconcile import summary
+
+    checked = summary(db, start=start, end=end)
+    return {"rows": requests, "tokens": tokens, "cost": usd(micros), "sessions_checked": checked["sessions_checked"],
+            "drift": checked["drift"], "ledger_above_client": checked["ledger_above_client"]}
+
+
 def report_from(agg: Aggregate) -> dict[str, Any]:
     total = agg.total()
     priced = agg.total(lambda key: key[3] != "unpriced")
@@ -325,6 +341,8 @@ def report_from(agg: Aggregate) -> dict[str, Any]:
             "model_downgrades": usd(priced.baseline_micros - priced.uncached_micros),
         },
         "optimizations": dict(agg.optimizations),
+        "reconciled": dict(agg.reconciled) or {"rows": 0, "tokens": 0, "cost": 0.0, "sessions_checked": 0,
+                                               "drift": [], "ledger_above_client": []},
         "period": {"start": agg.period.start, "end": agg.period.end},
     }
 
@@ -391,6 +409,12 @@ def render_yaml(report: dict[str, Any]) -> str:
     lines.append(f"  optimization_savings: {_percent(report['optimization_savings'])}")
     lines.append("  unpriced_models:" + ("" if report["unpriced_models"] else " []"))
     lines += [f"    - {_yaml_key(model)}" for model in report["unpriced_models"]]
+    reconciled = report.get("reconciled")
+    if reconciled and (reconciled["rows"] or reconciled.get("sessions_checked")):
+        lines.append(f"  reconciled: {reconciled['tokens']} tokens ({_cents(reconciled['cost'])}) in no transcript, "
+                     f"from Claude Code's own totals; {reconciled.get('sessions_checked', 0)} sessions checked, "
+                     f"{len(reconciled.get('drift') or [])} with a cost drift, "
+                     f"{len(reconciled.get('ledger_above_client') or [])} with the ledger above Claude Code")
     return "\n".join(lines) + "\n"
 
 
@@ -551,6 +575,13 @@ def _summary_rows(report: dict[str, Any]) -> str:
         items.append(("Unpriced models", ", ".join(report["unpriced_models"])))
     if report["estimated_models"]:
         items.append(("Estimated prices", ", ".join(report["estimated_models"])))
+    reconciled = report.get("reconciled") or {}
+    if reconciled.get("rows") or reconciled.get("sessions_checked"):
+        items.append(("In no transcript (from Claude Code's totals)",
+                      f"{reconciled['tokens']:,} tokens ({_cents(reconciled['cost'])}); "
+                      f"{reconciled.get('sessions_checked', 0)} sessions checked, "
+                      f"{len(reconciled.get('drift') or [])} drifting, "
+                      f"{len(reconciled.get('ledger_above_client') or [])} above"))
     return "\n".join(f'<div class="stat"><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>' for k, v in items)
 
 

@@ -14,6 +14,7 @@ The script is a list of turns consumed in order, one per ``POST /v1/messages``. 
      "usage": {"input_tokens": 100, "cache_creation_input_tokens": 50, "cache_read_input_tokens": 2000,
                "output_tokens": 42, "ephemeral_1h_input_tokens": 0},   # every key optional
      "stop_reason": "tool_use",        # optional: "tool_use" if a tool_use block is present, else "end_turn"
+     "headers": {"x-name": "value"},   # optional: extra response headers
      "status": 200}                    # optional: answer with this HTTP error status instead of a message
 
 A turn may also be just the list of blocks. When the script is exhausted the mock answers a short final text
@@ -103,6 +104,8 @@ def normalise_turn(turn: Any) -> dict[str, Any]:
     out = {"content": blocks, "usage": _normalise_usage(turn.get("usage")), "stop_reason": stop}
     if turn.get("status"):
         out["status"] = int(turn["status"])
+    if turn.get("headers"):  # extra response headers, e.g. anthropic-ratelimit-unified-5h-utilization
+        out["headers"] = {str(k): str(v) for k, v in dict(turn["headers"]).items()}
     return out
 
 
@@ -371,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
                     200,
                     sse_body(message_id, model, turn),
                     "text/event-stream; charset=utf-8",
-                    {"request-id": request_id, "Cache-Control": "no-cache"},
+                    {"request-id": request_id, "Cache-Control": "no-cache", **turn.get("headers", {})},
                 )
             else:
                 self._send(

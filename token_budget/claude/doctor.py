@@ -28,6 +28,8 @@ def run_checks(env: Any, claude_dirs: list[Path]) -> list[Check]:
     checks.append(_ledger(env))
     checks.append(_hooks(env))
     checks.append(_transcripts(env, claude_dirs))
+    checks.append(_reconciliation(env))
+    checks.append(_pricing(env))
     checks.append(_hook_log(env))
     checks.append(_alert_channels(env))
     return checks
@@ -128,6 +130,64 @@ def _transcripts(env: Any, claude_dirs: list[Path]) -> Check:
         return Check("transcripts", "warn", f"{detail}; {malformed:,} malformed lines were skipped",
                      "Usually torn writes from a crash; nothing to do unless the count keeps growing.")
     return Check("transcripts", "ok", detail)
+
+
+def _reconciliation(env: Any) -> Check:
+    """The ledger against Claude Code's own per-session totals (its cost-state line): what was added for requests
+    in no transcript, sessions whose cost drifts beyond rounding, and any session where the ledger counted more."""
+    from ..reconcile import summary
+
+    try:
+        found = summary(env.ledger.db)
+    except Exception as exc:
+        return Check("reconciliation", "warn", f"not checked: {exc}")
+    checked = found["sessions_checked"]
+    if not checked:
+        return Check("reconciliation", "ok", "no session carries Claude Code's own totals yet (cost-state lines, "
+                     "2.1.332 and later); `tokens import --rescan` reads them from files read before")
+    detail = (f"{checked:,} sessions checked against Claude Code's totals; added {found['reconciled_tokens']:,} "
+              f"tokens (${found['reconciled_cost_usd']:,.4f}) for requests in no transcript")
+    if found["ledger_above_client"]:
+        worst = found["ledger_above_client"][-1]
+        sessions = len(found["ledger_above_client"])
+        return Check("reconciliation", "warn",
+                     f"{detail}; the ledger is ABOVE Claude Code's figure in {sessions} session(s), latest "
+                     f"{worst['session_id']}: {worst['above']}",
+                     "A bug to report (with the session's transcript): the ledger counted tokens Claude Code did not.")
+    if found["drift"]:
+        worst = max(found["drift"], key=lambda d: abs(d["difference_usd"]))
+        return Check("reconciliation", "warn",
+                     f"{detail}; cost differs beyond rounding in {len(found['drift'])} session(s), most in "
+                     f"{worst['session_id']}: ledger ${worst['ledger_cost_usd']:.6f} vs Claude Code "
+                     f"${worst['client_cost_usd']:.6f}",
+                     "Token counts match, so prices differ: compare `tokens pricing` with Claude Code's, or import "
+                     "current prices with `tokens pricing import FILE`.")
+    return Check("reconciliation", "ok", detail + "; every session's cost matches to rounding")
+
+
+def _pricing(env: Any) -> Check:
+    """The share of recorded cost that is estimated (a model priced by its family) or unpriced."""
+    try:
+        rows = env.ledger.db.execute(
+            "SELECT cost_status, COUNT(*), COALESCE(SUM(cost_micros), 0) FROM requests GROUP BY cost_status"
+        ).fetchall()
+        models = [r[0] for r in env.ledger.db.execute(
+            "SELECT DISTINCT model FROM requests WHERE cost_status != 'priced' ORDER BY model")]
+    except Exception as exc:
+        return Check("prices", "warn", f"not checked: {exc}")
+    by_status = {status: (n, micros) for status, n, micros in rows}
+    total = sum(micros for _n, micros in by_status.values())
+    requests = sum(n for n, _micros in by_status.values())
+    estimated = by_status.get("estimated", (0, 0))
+    unpriced = by_status.get("unpriced", (0, 0))
+    if not estimated[0] and not unpriced[0]:
+        return Check("prices", "ok", f"every recorded request has a published price ({requests:,} requests)")
+    share = 100.0 * estimated[1] / total if total else 0.0
+    detail = (f"{share:.1f}% of recorded cost is estimated ({estimated[0]:,} requests), {unpriced[0]:,} requests "
+              f"unpriced (counted as $0): {', '.join(models[:5])}{' …' if len(models) > 5 else ''}")
+    return Check("prices", "warn", detail,
+                 "Import current prices offline: `tokens pricing import model_prices_and_context_window.json` "
+                 "(LiteLLM's file), then `tokens pricing reprice`.")
 
 
 def _hook_log(env: Any) -> Check:

@@ -1,5 +1,6 @@
 """Claude Code's status line: its statusLine JSON on stdin, one short line out (daily %, workflow %, the
-current model's %, the mode, context %), coloured by level.
+current model's %, the subscription windows on Pro/Max, the mode, context %), coloured by level. It also keeps the
+windows' latest values (`rate_limits`) in the ledger, writing only when one changed.
 
 It runs after every assistant message, so it must cost little more than starting Python. The figures are
 the core's: budgets.budget_states on the ledger opened read-only, the config from config.load_cached (the
@@ -86,9 +87,54 @@ def figures(ledger, config, payload, now=None):
             "model" not in out or state.percent > out["model"][1]  # the fullest, if several keys match
         ):
             out["model"] = (state.scope[len("model:"):], state.percent, state.level)
+    out["windows"] = window_figures(states, now)
     settings = Settings.from_config(config)
     out["mode"] = settings.mode
     out["economy"] = economy_active(states, settings, model)
+    return out
+
+
+WINDOW_LABELS = {"five_hour": "5h", "seven_day": "7d", "spend_limit": "spend"}
+
+
+def note_windows(ledger, data, payload, now=None):
+    """Keep the subscription windows of the payload's `rate_limits` (Pro/Max only) in the ledger, writing only
+    when a value changed since the last status line: most runs cost one small read."""
+    from ..windows import changed, parse, record_windows
+
+    reported = parse(payload.get("rate_limits"))
+    if not reported:
+        return
+    fresh = changed(ledger.db, reported)
+    if not fresh:
+        return
+    from datetime import datetime, timezone
+
+    from ..ledger import Ledger
+    from ..periods import iso
+
+    with Ledger.open(data) as writer, writer.transaction() as db:
+        record_windows(db, fresh, iso(now or datetime.now(timezone.utc)), _text(payload.get("session_id")))
+
+
+def window_figures(states, now=None):
+    """(label, percent of the window, level, time to reset) per window budget, for the line."""
+    from datetime import datetime, timezone
+
+    from ..periods import parse
+    from ..windows import SCALE
+
+    now = now or datetime.now(timezone.utc)
+    out = []
+    for state in states:
+        if state.scope not in WINDOW_LABELS:
+            continue
+        resets = None
+        if state.resets_at:
+            minutes = max(int((parse(state.resets_at) - now).total_seconds() // 60), 0)
+            days, rest = divmod(minutes, 1440)
+            resets = f"{days}d{rest // 60}h" if days else f"{rest // 60}h{rest % 60:02d}m"
+        out.append((WINDOW_LABELS[state.scope], state.used / SCALE, state.level, resets))
     return out
 
 
@@ -129,6 +175,10 @@ def render(payload, explicit=None, now=None):
 
         config = load_cached(data, _text(payload.get("cwd")))
         with Ledger.open_readonly(data) as ledger:
+            try:
+                note_windows(ledger, data, payload, now)
+            except Exception:  # a ledger it cannot write (permissions, a full disk): show the line anyway
+                pass
             fig = figures(ledger, config, payload, now)
         for name in ("daily", "workflow", "model"):
             if name in fig:
@@ -136,6 +186,8 @@ def render(payload, explicit=None, now=None):
                 if name == "model":
                     label = payload["model"].get("display_name") or label  # a model figure implies a model id
                 parts.append((f"{label} {pct:.1f}%", level))
+        for label, pct, level, resets in fig.get("windows", ()):
+            parts.append((f"{label} {pct:.0f}%" + (f" ↻{resets}" if resets else ""), level))
         mode = fig["mode"]
         if fig["economy"]:
             mode = "economy" if mode == "economy" else f"{mode}: economy"

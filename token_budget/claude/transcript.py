@@ -13,9 +13,9 @@ import time
 import zlib
 
 from .. import jsonlite
-from .._records import record
+from .._records import factory, record
 from ..ledger import Ledger, utc_now
-from ..models import IngestResult, UsageEvent
+from ..models import ClientTotals, IngestResult, UsageEvent
 from ..paths import open_regular
 from ..periods import normalize
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ..paths import PathLike
 
 USAGE_MARKER = b'"usage"'
+COST_STATE_MARKER = b'"type":"cost-state"'  # Claude Code writes compact JSON, the type first
+TIMESTAMP_MARKER = b'"timestamp":"'
 CHUNK = 4 << 20  # bytes read at a time; memory stays bounded whatever the file size
 HEAD_BYTES = 1024  # enough of the file's start to tell a rewritten file from a grown one
 MAX_LINE_BYTES = 16 << 20  # below BATCH_BYTES; a line longer than this is skipped as malformed (memory stays bounded)
@@ -93,6 +95,83 @@ def event_from_line(entry: Any, *, project: str | None = None, agent_type: str |
     )  # positional, in UsageEvent's field order: keyword arguments cost a microsecond a line
 
 
+def _micros(usd: Any) -> int | None:
+    if type(usd) not in (int, float) or not 0 <= usd < 1e9:
+        return None
+    return int(usd * 1_000_000 + 0.5)
+
+
+def totals_from_line(entry: Any, taken_at: str, path: str | None = None) -> ClientTotals | None:
+    """Claude Code's `cost-state` line (2.1.332; undocumented): the session's cumulative figures per model,
+    subagents and auxiliary requests (titles, classifiers, prompt hooks) included. None for anything else.
+
+    Raises ValueError for a cost-state line whose figures are not counts a client could have written.
+    """
+    if type(entry) is not dict or entry.get("type") != "cost-state":
+        return None
+    session = _text(entry.get("sessionId"))
+    usage = entry.get("modelUsage")
+    total = _micros(entry.get("totalCostUSD"))
+    if session is None or type(usage) is not dict or total is None:
+        raise ValueError("a cost-state line without sessionId, modelUsage or totalCostUSD")
+    models = []
+    for model, figures in usage.items():
+        if type(figures) is not dict or not _text(model):
+            raise ValueError("a cost-state line with a model that has no figures")
+        get = figures.get
+        five, hour = get("cacheCreationEphemeral5mInputTokens"), get("cacheCreationEphemeral1hInputTokens")
+        written = _count(get("cacheCreationInputTokens"))
+        if five is None and hour is None:  # no TTL split: every write at the 5-minute rate, as for usage lines
+            five, hour = written, 0
+        counts = [_count(get("inputTokens")), _count(get("outputTokens")), _count(five), _count(hour),
+                  _count(get("cacheReadInputTokens")), _micros(get("costUSD") or 0)]
+        if None in counts:
+            raise ValueError("cost-state figures that are not non-negative integers")
+        models.append((model, *counts))
+    return ClientTotals(session, taken_at, total, tuple(sorted(models)),  # type: ignore[arg-type]
+                        entry.get("hasUnknownModelCost") is True, path)
+
+
+def _last_timestamp(data: bytes, end: int) -> str | None:
+    """The value of the last `"timestamp":"…"` in data[:end], normalized, or None."""
+    hit = data.rfind(TIMESTAMP_MARKER, 0, end)
+    while hit >= 0:
+        start = hit + len(TIMESTAMP_MARKER)
+        close = data.find(b'"', start, start + 40)
+        try:
+            return normalize(data[start:close].decode()) if close > 0 else None
+        except (ValueError, UnicodeDecodeError):
+            hit = data.rfind(TIMESTAMP_MARKER, 0, hit)
+    return None
+
+
+def _timestamp_before(path: PathLike, offset: int) -> str | None:
+    """The newest timestamp in the 64 KiB before `offset`: a cost-state line read alone by a later hook."""
+    start = max(offset - TAIL_WINDOW, 0)
+    try:
+        with _open(path) as handle:  # regular files only, never blocking (see _open)
+            handle.seek(start)
+            data = handle.read(offset - start)
+    except OSError:
+        return None
+    return _last_timestamp(data, len(data))
+
+
+def iter_cost_states(data: bytes, limit: int) -> Iterator[tuple[int, bytes]]:
+    """(start, line) of each complete cost-state line in data[:limit]."""
+    pos = 0
+    while True:
+        hit = data.find(COST_STATE_MARKER, pos, limit)
+        if hit < 0:
+            return
+        start = data.rfind(b"\n", 0, hit) + 1
+        end = data.find(b"\n", hit, limit)
+        if end < 0:
+            return
+        yield start, data[start:end]
+        pos = end + 1
+
+
 def iter_candidate_lines(data: bytes, limit: int | None = None) -> Iterator[bytes]:
     """Complete lines of `data[:limit]` that mention usage; jumps from marker to marker instead of splitting every
     line (most of a transcript's bytes are tool results and prompts that carry no usage)."""
@@ -144,6 +223,7 @@ class Delta:
     lines: int
     malformed: int
     more: bool = False  # stopped at max_bytes: the file may hold more complete lines
+    totals: list[ClientTotals] = factory(list)
 
 
 def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent_type: str | None = None,
@@ -152,7 +232,9 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
     global _loads
     loads = _loads = _loads or _json_loads()
     events: list[UsageEvent] = []
+    totals: list[ClientTotals] = []
     lines = malformed = 0
+    last_seen: str | None = None  # the newest timestamp read so far, for cost-state lines (they carry none)
     with _open(path) as handle:
         handle.seek(offset)
         carry = b""
@@ -178,13 +260,25 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
                         continue
                     if event is not None:
                         events.append(event)
+                if COST_STATE_MARKER in data:
+                    base = consumed - complete
+                    for start, line in iter_cost_states(data, complete):
+                        taken = _last_timestamp(data, start) or last_seen or _timestamp_before(path, base + start)
+                        try:
+                            found = totals_from_line(loads(line), taken or utc_now(), os.fspath(path))
+                        except (ValueError, RecursionError):
+                            malformed += 1
+                            continue
+                        if found is not None:
+                            totals.append(found)
+                last_seen = _last_timestamp(data, complete) or last_seen
             if len(carry) > MAX_LINE_BYTES:  # no usage line is this long: skip it rather than hold it in memory
                 consumed += len(carry)
                 malformed += 1
                 carry = b""
             if budget == 0:
-                return Delta(events, consumed, lines, malformed, True)
-    return Delta(events, consumed, lines, malformed)
+                return Delta(events, consumed, lines, malformed, True, totals)
+    return Delta(events, consumed, lines, malformed, totals=totals)
 
 
 def _head_hash(path: PathLike, length: int) -> str:
@@ -284,8 +378,9 @@ BATCH_BYTES = 32 << 20  # one transaction reads at most about this much: a hook 
 BATCH_EVENTS = 20_000
 
 
-def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: Any = None) -> IngestResult:
-    """Bring the ledger up to date with each file's new complete lines.
+def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: Any = None,
+                 rescan: bool = False) -> IngestResult:
+    """Bring the ledger up to date with each file's new complete lines (`rescan`: every line, from the start).
 
     Files are read in batches, each one transaction holding the offsets it moved and the rows it read, so a crash
     loses nothing and counts nothing twice; batching spares an import of thousands of files a commit per file.
@@ -302,11 +397,12 @@ def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: 
             result.errors.append(f"{path}: not a regular file (a link, FIFO or device); skipped")
             continue
         row = known.get(path)
-        if row and (row[0], row[1], row[2], row[3]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+        if not rescan and row and (row[0], row[1], row[2], row[3]) == (st.st_dev, st.st_ino, st.st_size,
+                                                                        st.st_mtime_ns):
             continue  # unchanged since the last read: the common case, no transaction at all
         pending.append((path, st))
     while pending:
-        pending = _ingest_batch(ledger, pending, source, prices, result)
+        pending = _ingest_batch(ledger, pending, source, prices, result, rescan)
     return result
 
 
@@ -324,9 +420,10 @@ def _offsets(ledger: Ledger, paths: list[PathLike]) -> dict[str, tuple[Any, ...]
 
 
 def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], source: str, prices: Any,
-                  result: IngestResult) -> list[tuple[str, os.stat_result]]:
+                  result: IngestResult, rescan: bool = False) -> list[tuple[str, os.stat_result]]:
     """Read files from `pending` into one transaction until it holds enough; returns the files left."""
     events: list[UsageEvent] = []
+    totals: list[ClientTotals] = []
     offsets: list[tuple[Any, ...]] = []
     stats = IngestResult()  # this batch's counts, added to `result` once it committed
     taken = 0
@@ -339,19 +436,22 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
                 break
             taken += 1
             try:
-                delta, start, offset_row = _read_new_lines(db, path, now)
+                delta, start, offset_row = _read_new_lines(db, path, now, rescan)
             except OSError as exc:
                 result.errors.append(f"{path}: {exc.strerror or exc}")
                 continue
             if delta.more and delta.offset > start:
                 again.append((path, expected))
             events.extend(delta.events)
+            totals.extend(delta.totals)
             offsets.append(offset_row)
             stats.files += 1
             stats.lines += delta.lines
             stats.malformed += delta.malformed
             stats.bytes_read += delta.offset - start
         inserted, updated = ledger.record(events, source=source, prices=prices)
+        if totals or events:
+            stats.reconciled = _reconcile(ledger, totals, events, prices, now)
         db.executemany(
             "INSERT INTO transcript_offsets (path, device, inode, size, mtime_ns, offset, head_hash, lines, "
             "malformed_lines, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
@@ -367,10 +467,25 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     result.updated += updated
     result.malformed += stats.malformed
     result.bytes_read += stats.bytes_read
+    result.reconciled += stats.reconciled
     return pending[taken:] + again
 
 
-def _read_new_lines(db: Any, path: str, now: str) -> tuple[Delta, int, tuple[Any, ...]]:
+def _reconcile(ledger: Ledger, totals: list[ClientTotals], events: list[UsageEvent], prices: Any, now: str) -> int:
+    """Sessions with new client figures, or with a row the figures already count (a line that arrived late),
+    checked against the ledger in the batch's own transaction (see reconcile.py). Rows newer than a session's
+    figures change nothing, so a hook in a session costs one indexed lookup until its next figures."""
+    from ..reconcile import figures_since, reconcile, store_totals
+
+    fresh = store_totals(ledger.db, totals, now) if totals else set()
+    earliest: dict[str, str] = {}
+    for event in events:
+        if event.session_id and event.timestamp < earliest.get(event.session_id, "~"):
+            earliest[event.session_id] = event.timestamp
+    return reconcile(ledger, fresh | figures_since(ledger.db, earliest), prices, now)
+
+
+def _read_new_lines(db: Any, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:
     """One file's complete new lines, from the offset recorded under the writer lock (a parallel hook may have
     moved it since we looked), and the offsets row to write with them."""
     with _open(path) as handle:
@@ -380,7 +495,7 @@ def _read_new_lines(db: Any, path: str, now: str) -> tuple[Delta, int, tuple[Any
         (path,),
     ).fetchone()
     offset, lines, malformed = 0, 0, 0
-    if row:
+    if row and not rescan:
         device, inode, offset, head, lines, malformed = row
         replaced = (device, inode) != (st.st_dev, st.st_ino) or st.st_size < offset
         if replaced or (offset and head != _head_hash(path, min(offset, HEAD_BYTES))):

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "install": "setup:install",
     "log": "usage:log",
     "mode": "budgets:mode",
+    "pricing": "pricing:pricing",
     "report": "reports:report",
     "slash": "status:slash",
     "status": "status:status",

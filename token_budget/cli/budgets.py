@@ -34,9 +34,28 @@ def parse_amount(text: str) -> tuple[str, float | int]:
                                "Give tokens (500000, 500k, 1.5M) or dollars ($20); 0 turns the budget off.") from None
 
 
+def window_share(text: str) -> str | bool:
+    """`80%` or `80` → "80%" (that share of a subscription window is the limit); `off` or `0` → False."""
+    raw = text.strip().lower().removesuffix("%").strip()
+    if raw in ("off", "0", "false", "none"):
+        return False
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1000:
+        raise TokenBudgetError(f"{text!r} is not a share of the window.",
+                               "Give a percentage such as 80% (that much of the window is the limit), or off.")
+    return f"{value:g}%"
+
+
 def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
     """Where `tokens budget SCOPE …` is kept, and what kind of budget it is."""
+    from ..windows import WINDOWS
+
     budgets = env.config.get("budgets", default={}) or {}
+    if scope in WINDOWS:
+        return ["budgets", "windows", scope], "window"
     if scope in GLOBAL_SCOPES:
         return ["budgets", "global", GLOBAL_SCOPES[scope]], "global"
     if scope == "session":
@@ -93,6 +112,17 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         raise TokenBudgetError(f"No amount for {scope}.", f"Run `{hints.budget(scope, 500000)}` (or `$20`), or "
                                f"`{hints.budget()}` to see every budget.")
     keys, kind = override_keys(env, scope)
+    if kind == "window":
+        stored_window = window_share(amount)
+        subject = _subject(keys)
+        path = _change(env, keys, stored_window, kind="limit_change", subject=subject, old=env.config.get(*keys),
+                       new=stored_window, scope=subject)
+        if as_json:
+            print_json({"scope": scope, "set": ".".join(keys), "value": stored_window, "file": str(path)})
+            return
+        shown = "off" if stored_window is False else f"{stored_window} of the window"
+        click.echo(f"{scope} budget set to {shown} ({'.'.join(keys)} in {path}); it applies from the next hook.")
+        return
     unit, value = parse_amount(amount)
     if kind == "global":
         if unit == "usd":
@@ -160,6 +190,8 @@ def _subject(keys: list[str]) -> str:
         return keys[2].replace("_limit", "")
     if keys[:2] == ["budgets", "per_session"]:
         return "session"
+    if keys[:2] == ["budgets", "windows"]:
+        return keys[2]  # five_hour, seven_day, spend_limit
     return {"per_workflow": "workflow:", "per_model": "model:"}[keys[1]] + keys[2]
 
 
@@ -189,6 +221,9 @@ def render_status(status: dict[str, Any]) -> list[str]:
     for b in status["budgets"]:
         usd = f"  ${b['used_usd']:,.2f} / ${b['limit_usd']:,.2f}" if b["limit_usd"] is not None else ""
         limit = f"{b['used']:>12,} / {b['limit']:<12,}" if b["limit"] else f"{'':>12}   {'':<12}"
+        if "used_percentage" in b:  # a subscription window: points of the window, not tokens
+            limit = f"{b['used_percentage']:>11.1f}% / {str(b['limit_percentage']) + '% win':<12}"
+            limit = limit.replace(".0% win", "% win")
         resets = f"  resets {b['resets_at']}" if b["resets_at"] else ""
         lines.append(f"{b['scope']:<24} {limit} {b['percent']:>6.1f}%  {b['level']:<7}{usd}{resets}")
     if not status["budgets"]:

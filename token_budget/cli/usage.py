@@ -40,10 +40,16 @@ def claude_dirs(explicit: tuple[str, ...]) -> list[Path]:
               help="A Claude Code config folder holding projects/ (repeatable).")
 @click.option("--changed-since", type=float, metavar="EPOCH_SECONDS",
               help="Only transcripts modified at or after this Unix time (the plugin's first-run catch-up).")
+@click.option("--rescan", is_flag=True,
+              help="Read every file from its start again (finds Claude Code's own totals in files read before).")
 @json_option
 @pass_env
-def import_(env: Env, dirs: tuple[str, ...], changed_since: float | None, as_json: bool) -> None:
-    """Backfill the ledger from every transcript; running it again adds nothing new."""
+def import_(env: Env, dirs: tuple[str, ...], changed_since: float | None, rescan: bool, as_json: bool) -> None:
+    """Backfill the ledger from every transcript; running it again adds nothing new.
+
+    Requests that are in no transcript (session titles, classifiers, prompt hooks) are added from Claude Code's
+    own per-session totals as `reconciled` rows; see `tokens doctor`.
+    """
     from ..claude.transcript import find_transcripts, ingest_files
 
     roots = claude_dirs(dirs)
@@ -53,15 +59,18 @@ def import_(env: Env, dirs: tuple[str, ...], changed_since: float | None, as_jso
     if not files and dirs:
         raise UserError(f"No transcripts (*.jsonl under projects/) in {', '.join(map(str, roots))}.\n"
                         "Pass the folder that holds projects/, such as ~/.claude.")
-    result = ingest_files(env.ledger, files, source="import", prices=env.config.prices)
+    result = ingest_files(env.ledger, files, source="import", prices=env.config.prices, rescan=rescan)
     summary = {"files": len(files), "files_read": result.files, "lines": result.lines,
                "requests_added": result.inserted, "requests_updated": result.updated,
+               "sessions_reconciled": result.reconciled,
                "malformed_lines": result.malformed, "bytes_read": result.bytes_read, "errors": result.errors}
     if as_json:
         print_json(summary)
         return
     click.echo(f"Read {result.files:,} of {len(files):,} transcript files ({result.bytes_read:,} new bytes): "
                f"added {result.inserted:,} requests, updated {result.updated:,}.")
+    if result.reconciled:
+        click.echo(f"Checked {result.reconciled:,} sessions against Claude Code's own totals (see `tokens doctor`).")
     if result.malformed:
         click.echo(f"Skipped {result.malformed:,} malformed lines (see `tokens doctor`).")
     for error in result.errors:
