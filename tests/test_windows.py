@@ -134,7 +134,7 @@ def test_tokens_status_draws_the_windows_with_reset_times(windowed, data_dir: Pa
 
 LEVELS = {"ok": 20.0, "warn": 35.0, "alert": 40.0, "suggest": 45.0, "block": 50.0, "stop": 55.0}  # of a 50% budget
 RESETS = "resets 2026-11-28 17:00 UTC (in 2h 00m)"
-KEY = "five_hour|{}|2026-11-28T17:00:00.000Z"
+KEY = "five_hour/{}/2026-11-28T17:00:00.000Z"  # alert ids carry no shell metacharacter
 
 
 def expected(level: str) -> dict:
@@ -169,7 +169,7 @@ def expected(level: str) -> dict:
             f"{KEY.format(100)}` to continue up to the 110% emergency stop.")}
     return {"continue": False, "stopReason": (
         f"token-budget: emergency stop: the {name} is at {amounts}, past the 110% hard limit; {RESETS}. Raise it "
-        "with `tokens budget five_hour 100%` (or `/tokens budget …`), then continue.")}
+        "with `/tokens budget five_hour 100%`, then continue.")}
 
 
 @pytest.mark.parametrize("level", list(LEVELS))
