@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 
 from common import (
+    BARE,
+    BARE_S,
     PYTHON,
     ROOT,
     Figure,
@@ -43,7 +45,7 @@ def measure(quick: bool = False, requests: int = 1_000_000) -> list[Figure]:
     argv = [PYTHON, "-S", str(LAUNCHER)]
     time_process(argv, stdin=stdin, env=env, runs=1)  # builds the config cache, as the first hook does
     base, base_s = bare_baselines(runs)
-    bare = "python3 -c pass"
+    bare = BARE
     fast = time_process(argv, stdin=stdin, env=env, runs=runs)
     via_entry = time_process([PYTHON, "-m", "token_budget", "statusline"], stdin=stdin,
                              env={**env, "PYTHONPATH": str(ROOT)}, runs=runs)
@@ -52,9 +54,9 @@ def measure(quick: bool = False, requests: int = 1_000_000) -> list[Figure]:
     label = f"{requests // 1000:,}k-request ledger"
     return [
         Figure("Status at scale", f"tokens status, {label}", status, base, bare, 2.0,
-               note=f"{status / base_s:.1f}x bare -S"),
+               note=f"{status / base_s:.1f}x {BARE_S}"),
         Figure("Status line", f"python -S run_statusline.py (installed), {label}", fast, base, bare, 1.5,
-               note=f"{fast / base_s:.1f}x bare -S"),
+               note=f"{fast / base_s:.1f}x {BARE_S}"),
         Figure("Status line", f"tokens statusline (console script, site-packages on), {label}", via_entry, base,
                bare),
     ]
