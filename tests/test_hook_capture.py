@@ -150,3 +150,23 @@ def test_a_hook_with_nothing_new_on_a_utc_machine_loads_no_module_it_can_do_with
                           env={**subprocess_env, "TZ": "UTC"}, check=True)
     assert first.returncode == 0
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_an_async_hook_whose_reader_is_gone_still_records_and_exits_0(data_dir: Path, claude_dir: Path,
+                                                                      subprocess_env: dict) -> None:
+    """Claude Code closes an async hook's stdout when it stops listening (a `-p` run ending): the hook's work
+    is done by then, so the closed pipe is neither an error nor a hook.log entry."""
+    path = write_lines(transcript_path(claude_dir), response())
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    subprocess_env.pop("PYTHONPATH")
+    try:
+        proc = subprocess.run([sys.executable, "-S", str(LAUNCHER), "SessionEnd"],
+                              input=json.dumps(hook_payload("SessionEnd", path)).encode(), stdout=write_end,
+                              stderr=subprocess.PIPE, env=subprocess_env, check=False)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert not (data_dir / "hook.log").exists()
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 1

@@ -26,6 +26,10 @@ HOOK_EVENTS = (
     "PreCompact", "PostModelSwitch",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
+# Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
+# Claude Code does not wait for them (claude-code.md §1.8). A 110% stop they would see is given by the next
+# blocking hook, which ingests the same transcript first; their messages arrive on the next turn.
+ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact")
 LOG_NAME = "hook.log"
 LOG_LIMIT = 1 << 20
 
@@ -144,9 +148,14 @@ def _text(value: Any) -> str | None:
 
 
 def _emit(stdout: TextIO, response: dict[str, Any], code: int = 0) -> int:
-    stdout.write(jsonlite.dumps(response) if response else "{}")
-    stdout.write("\n")
-    stdout.flush()
+    try:
+        stdout.write((jsonlite.dumps(response) if response else "{}") + "\n")
+        stdout.flush()
+    except BrokenPipeError:  # an async hook's reader may be gone (Claude Code ended): the work is done, say nothing
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # or the flush at exit fails again
+        except (OSError, ValueError, AttributeError):
+            pass
     return code
 
 
