@@ -128,8 +128,9 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
             writes.append(("model", payload["model"]))
         if payload.get("source") in ("compact", "clear"):
             writes.append(("forget_tools", None))
-    if session and event == "PostToolUse":
-        writes.extend(_tool_record(payload, config))
+    if session and event == "PostToolUse":  # (no write transaction to forget searches the session never made)
+        writes.extend(w for w in _tool_record(payload, config)
+                      if w[0] != "forget_searches" or _searched(ledger, session))
     env_workflow = os.environ.get("TOKEN_BUDGET_WORKFLOW", "").strip()
     if session and env_workflow and not has_runs(ledger.db, session):
         writes.append(("start", (env_workflow, "env")))
@@ -171,6 +172,12 @@ def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], s
                            "VALUES (?, ?, ?, ?, ?, ?)", (session, *value, stamp))
             elif kind == "forget_searches":
                 db.execute("DELETE FROM tool_calls WHERE session_id = ? AND tool != 'Read'", (session,))
+
+
+def _searched(ledger: Ledger, session: str) -> bool:
+    """Does the session have remembered searches (what a call that may change files makes it forget)?"""
+    return bool(ledger.db.execute("SELECT EXISTS (SELECT 1 FROM tool_calls WHERE session_id = ? AND tool != 'Read')",
+                                  (session,)).fetchone()[0])
 
 
 def _caching_on(config: Any) -> bool:
@@ -433,13 +440,10 @@ def _batch_once(step: Step, ledger: Ledger) -> str | None:
 def _compact_once(step: Step, ledger: Ledger) -> str | None:
     """Past the context_compression trigger, with a large context, suggest /compact once per session (no hook
     can compact: claude-code.md §7)."""
+    binding = _compression_due(step)
+    if not binding:
+        return None
     compression = step.config.get("optimizations", "context_compression", default={}) or {}
-    if not compression.get("enabled", True) or not step.session_id:
-        return None
-    trigger = parse_percent(compression.get("trigger"), 60.0)
-    binding = [s for s in step.states if binds(s, step.model)]
-    if not binding or max(s.percent for s in binding) < trigger:
-        return None
     row = ledger.db.execute(
         "SELECT input_tokens + cache_creation_5m_tokens + cache_creation_1h_tokens + cache_read_tokens FROM requests "
         "WHERE session_id = ? AND is_sidechain = 0 ORDER BY timestamp DESC LIMIT 1", (step.session_id,)).fetchone()
@@ -456,6 +460,31 @@ def _compact_once(step: Step, ledger: Ledger) -> str | None:
     return (f"token-budget: this conversation's context is {context:,} tokens ({100 * context / window:.0f}% of the "
             f"{window:,}-token window) and every request resends it, with the {scope_name(tight.scope)} at "
             f"{tight.percent:.0f}%. Run `/compact` to summarize the older context.")
+
+
+def _compression_due(step: Step) -> list[BudgetState]:
+    """The budgets binding this session, when one is past the context_compression trigger; else []."""
+    compression = step.config.get("optimizations", "context_compression", default={}) or {}
+    if not compression.get("enabled", True) or not step.session_id:
+        return []
+    trigger = parse_percent(compression.get("trigger"), 60.0)
+    binding = [s for s in step.states if binds(s, step.model)]
+    return binding if binding and max(s.percent for s in binding) >= trigger else []
+
+
+def idle_facts(step: Step, ledger: Ledger) -> dict[str, Any] | None:
+    """For the hooks' idle fast path (fastpath.py): None when the next tool call's answer could depend on more than
+    "nothing changed" (a block or stop, economy mode, a model budget that moves subagents, a deferred workflow);
+    else whether a PostToolUse could speak (a /compact suggestion) and the tools whose PostToolUse would write."""
+    decision = step.decision
+    if severity(decision.level) >= severity("block") or decision.economy or decision.blocked_models or step.deferred:
+        return None
+    writes: list[str] = []
+    if step.session_id and _caching_on(step.config):
+        writes.extend(CACHEABLE_TOOLS)
+        if _searched(ledger, step.session_id):
+            writes.extend(MUTATING_TOOLS)
+    return {"post": not _compression_due(step), "post_writes": writes}
 
 
 def deferred_reason(step: Step) -> str:

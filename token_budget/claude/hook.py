@@ -8,15 +8,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
 
 from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
+from . import fastpath
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any, TextIO
 
     from ..paths import PathLike
@@ -50,6 +51,10 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
+        if event in fastpath.EVENTS:  # nothing new and nothing changed: answered without SQLite or the core
+            idle = fastpath.answer(event, payload, data_dir, now.timestamp() if now is not None else None)
+            if idle is not None:
+                return _emit(stdout, idle)
         return _emit(stdout, handle(event, payload, data_dir, now=now))
     except Exception as exc:  # fail open (or closed, if configured), but always say why
         return _fail(event, exc, data_dir, stdout, stderr)
@@ -72,11 +77,14 @@ def read_payload(raw: str) -> dict[str, Any]:
 
 def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: datetime | None = None) -> dict[str, Any]:
     """Ingest the transcript delta first, so every decision is made on fresh numbers; then evaluate and answer."""
-    from ..config import load_cached
+    from datetime import datetime, timezone
+
+    from ..config import load_cached, watched_files
     from ..ledger import Ledger
     from . import enforce
     from .transcript import await_tool_use_line, ingest_files
 
+    stamps = [fastpath.stamp(p) for p in watched_files(_text(payload.get("cwd")), data_dir)]  # before the load
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
     now = now or datetime.now(timezone.utc)
@@ -100,17 +108,65 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
+        seen = _snapshot(data_dir, ledger)  # before reading anything the decision depends on
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
         claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
-        return enforce.respond(step, payload, ledger, claimed_alerts)
+        response = enforce.respond(step, payload, ledger, claimed_alerts)
+        if not response:
+            try:
+                _remember(data_dir, payload, files, ledger, step, stamps, seen, now)
+            except Exception as exc:  # the record only saves time; never let it cost the answer
+                log(data_dir, event, f"fast path state not written: {type(exc).__name__}: {exc}")
+        return response
+
+
+def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
+    """The ledger's version token, then SQLite's data_version: read before the decision's queries, compared after.
+    Every writer renews the token before it commits, and data_version moves with any other connection's commit,
+    so a record can only be written for a decision that saw the ledger as of that token."""
+    return fastpath.ledger_version(os.fspath(data_dir)), ledger.db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], ledger: Any, step: Any,
+              stamps: list[list[Any]], seen: tuple[Any, Any], now: datetime) -> None:
+    """After an answer of `{}` that wrote nothing: record what it depended on, for the fast path (fastpath.py)."""
+    from ..periods import day_bounds, parse, today, zone
+    from . import enforce
+    from .transcript import _offsets
+
+    facts = enforce.idle_facts(step, ledger)
+    # (A delivery left pending waits for the next full path's kick: every new request takes one.)
+    if facts is None or daily_report_due(data_dir, step.config.timezone, now) is not None:
+        return
+    offsets = _offsets(ledger, files)
+    known: dict[str, Any] = {}
+    for name in files:
+        row = offsets.get(name)
+        if row is None:
+            if fastpath.file_stat(name) is not None:
+                return  # a file that exists but was never read (an error): the full path must see it again
+            known[name] = None
+        else:
+            known[name] = list(row[:5])  # device, inode, size, mtime_ns (as last ingested), offset
+    if _snapshot(data_dir, ledger) != seen:
+        return  # the ledger moved while deciding (another hook, or this one's own writes)
+    tz = zone(step.config.timezone)
+    ends = [day_bounds(today(tz, now), tz)[1], *(s.resets_at for s in step.states if s.resets_at)]
+    fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0], files=known,
+                      valid_until=min(parse(e).timestamp() for e in ends), post=facts["post"],
+                      post_writes=facts["post_writes"], now=now.timestamp())
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
     try:
+        from ..alerts import backlog
+
+        if not any(backlog(ledger.db)):
+            return  # the common case: nothing to enqueue or send, so the delivery module is not even imported
         from ..delivery import kick
 
         kick(ledger.db, data_dir, config, project_dir)
@@ -123,9 +179,7 @@ def transcript_files(payload: dict[str, Any]) -> list[str]:
     files: list[str] = []
     main = safe_transcript_path(payload.get("transcript_path"))
     if main is not None:
-        from .transcript import session_files
-
-        files.extend(session_files(main))
+        files.extend(fastpath.session_files(main))
     agent = safe_transcript_path(payload.get("agent_transcript_path"))
     if agent is not None and agent not in files:
         files.append(agent)

@@ -1,0 +1,241 @@
+"""The idle fast path: answer a hook from a small per-session state file, without SQLite or the core.
+
+Most hooks find nothing new: the transcripts have not grown since the last read and the budget state cannot have
+changed. A hook that took the full path, answered `{}` and wrote nothing records here everything its answer
+depended on; the next hook of the session answers `{}` from that record only if every input is unchanged:
+
+- the session, its project dir and the environment that picks config files and the time zone;
+- the clock: the record expires at the next day or period boundary (and after MAX_AGE seconds in any case);
+- every config layer (path, mtime, size: the same stamps as the compiled config cache), so budget, mode and
+  override changes (`tokens budget`, `tokens mode`) invalidate it;
+- the ledger's version token, which every write transaction renews under the writer lock before it commits
+  (ledger.bump_version): another session's usage, an ack, a new workflow run or a claimed alert all change it;
+- the session's transcripts (device, inode, size, mtime as last ingested), and for PreToolUse the line of the
+  tool call being decided (as the full path, which waits for it);
+- what the event itself would write or decide: the record says which tools a PostToolUse would have to record,
+  and a PreToolUse whose input may touch budget settings or this tool always takes the full path.
+
+Anything missing, unreadable or different means the full path. Imports: os, time and jsonlite only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .. import jsonlite
+from ..paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+FORMAT = 1
+EVENTS = ("PreToolUse", "PostToolUse", "Stop", "SubagentStop")  # the events a record can answer
+MAX_AGE = 300.0  # seconds: a bound on staleness from any input this module does not know about
+STATE_DIR = "hot"  # under the data dir's cache/
+ENV_KEYS = ("TOKEN_BUDGET_CONFIG", "XDG_CONFIG_HOME", "HOME", "TZ", "TOKEN_BUDGET_WORKFLOW")
+# A PreToolUse whose input mentions any of these may be about the budget itself (its config, overrides, ledger or
+# the `tokens` command): it always gets the full path, whose guards decide. Lower case; the check lowers the input.
+BUDGET_MARKERS = ("token", "budget", "ledger", "overrides", ".claude", "claude_plugin", "xdg_")
+TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
+
+
+def answer(event: str, payload: dict[str, Any], data_dir: str, now: float | None = None) -> dict[str, Any] | None:
+    """`{}` when the session's record proves the full path would answer `{}` and write nothing; else None.
+    Never raises."""
+    try:
+        return {} if _holds(event, payload, data_dir, time.time() if now is None else now) else None
+    except Exception:  # anything unexpected: the full path decides
+        return None
+
+
+def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bool:
+    if event not in EVENTS:
+        return False
+    path = state_path(data_dir, payload.get("session_id"))
+    if path is None:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            state = jsonlite.loads(handle.read())
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(state, dict) and state.get("format") == FORMAT and state.get("session") == payload["session_id"]
+            and state.get("key") == environment_key(payload) and state["written"] - 1 <= now < state["valid_until"]):
+        return False
+    if event == "PreToolUse" and may_touch_budget(payload):
+        return False
+    if event == "PostToolUse" and (not state["post"] or payload.get("tool_name") in state["post_writes"]):
+        return False
+    if [stamp(p) for p, _, _ in state["config"]] != state["config"]:
+        return False
+    if ledger_version(data_dir) != state["ledger"]:
+        return False
+    files = session_transcripts(payload)
+    if files is None or sorted(files) != sorted(state["files"]):
+        return False
+    for name in files:
+        if file_stat(name) != state["files"][name][:4]:
+            return False
+    if event == "PreToolUse":
+        return _tool_line_in(files, payload, state["files"])
+    return True
+
+
+def _tool_line_in(files: list[str], payload: dict[str, Any], known: dict[str, Any]) -> bool:
+    tool_use_id = payload.get("tool_use_id")
+    if not isinstance(tool_use_id, str) or not tool_use_id:
+        return True  # the full path has nothing to wait for either
+    target = tool_line_target(files, payload.get("agent_id"))
+    if target not in known or known[target] is None:
+        return False
+    return tool_line_ready(target, tool_use_id.encode(), max(known[target][4] - TAIL_WINDOW, 0))
+
+
+# -- the inputs ----------------------------------------------------------------------------------------------
+
+
+def state_path(data_dir: str, session: Any) -> str | None:
+    """The record's file; None for a session id that is not a plain name (it is untrusted input)."""
+    if not isinstance(session, str) or not 0 < len(session) <= 128:
+        return None
+    if not all(c.isascii() and (c.isalnum() or c in "-_") for c in session):
+        return None
+    return os.path.join(data_dir, "cache", STATE_DIR, session + ".json")
+
+
+def environment_key(payload: dict[str, Any]) -> list[Any]:
+    return [payload.get("cwd"), *(os.environ.get(k) for k in ENV_KEYS)]
+
+
+def stamp(path: str) -> list[Any]:
+    """[path, mtime_ns, size], or [path, None, None] for a missing file: config.load_cached's stamps."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [path, None, None]
+    return [path, st.st_mtime_ns, st.st_size]
+
+
+def ledger_version(data_dir: str) -> list[Any]:
+    """[version token, device, inode] of the ledger: a new token per write, a new inode for a replaced file."""
+    path = os.path.join(data_dir, LEDGER_NAME)
+    try:
+        st = os.stat(path)
+        with open(path + LEDGER_VERSION_SUFFIX, "rb") as handle:
+            token = handle.read(64).decode("ascii", "replace")
+    except OSError:
+        return [None, None, None]
+    return [token, st.st_dev, st.st_ino]
+
+
+def file_stat(path: str) -> list[Any] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def may_touch_budget(payload: dict[str, Any]) -> bool:
+    """Could this tool call be about the budget itself? Then its decision is not only the budget state's."""
+    text = jsonlite.dumps([payload.get("tool_name"), payload.get("tool_input")], default=str).lower()
+    return any(marker in text for marker in BUDGET_MARKERS)
+
+
+def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
+    """hook.transcript_files(payload), or None where that would raise (the full path says why)."""
+    from .hook import transcript_files
+
+    try:
+        return transcript_files(payload)
+    except Exception:
+        return None
+
+
+def session_files(transcript: str) -> list[str]:
+    """A session's main transcript and every subagent transcript under `<session>/subagents/`."""
+    transcript = os.fspath(transcript)
+    files = [transcript]
+    folder = os.path.join(os.path.splitext(transcript)[0], "subagents")
+    if os.path.isdir(folder):
+        for root, _dirs, names in os.walk(folder):
+            files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
+    return files
+
+
+def tool_line_target(paths: list[str], agent_id: Any) -> str:
+    """The file that will hold a tool call's line: the subagent's own transcript inside a subagent."""
+    target = paths[0]
+    if isinstance(agent_id, str) and agent_id:
+        name = f"agent-{agent_id}.jsonl"
+        target = next((f for f in paths if os.path.basename(f) == name),
+                      os.path.join(os.path.splitext(paths[0])[0], "subagents", name))
+    return target
+
+
+def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
+    """Does the file hold the complete line of this tool call, or end with an assistant line (the same response's
+    other blocks, whose usage is the same request's)? Reads only the tail after `start`."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(min(start, max(size - TAIL_WINDOW, 0)))  # a file rewritten shorter: its tail
+            tail = handle.read()
+    except OSError:
+        return False  # a subagent's file before its first line
+    hit = tail.rfind(needle)
+    if hit >= 0:
+        return b"\n" in tail[hit:]  # complete: ingest reads whole lines only
+    end = tail.rfind(b"\n")
+    last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
+    return b'"type":"assistant"' in last
+
+
+# -- writing the record (the full path, after answering) -------------------------------------------------------
+
+
+def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list[Any]], ledger: list[Any],
+             files: dict[str, Any], valid_until: float, post: bool, post_writes: list[str], now: float) -> None:
+    """Write the session's record (atomically: a reader sees the old record or the new one). Never raises."""
+    path = state_path(data_dir, payload.get("session_id"))
+    if path is None:
+        return
+    state = {"format": FORMAT, "session": payload["session_id"], "key": environment_key(payload), "written": now,
+             "valid_until": min(valid_until, now + MAX_AGE), "config": config_stamps, "ledger": ledger,
+             "files": files, "post": post, "post_writes": sorted(post_writes)}
+    try:
+        from ..paths import write_atomically
+
+        folder = os.path.dirname(path)
+        fresh = not os.path.exists(path)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        write_atomically(path, jsonlite.dumps(state))
+        if fresh:
+            _prune(folder, now)
+    except OSError:
+        pass
+
+
+def forget(data_dir: str, session: Any) -> None:
+    path = state_path(data_dir, session)
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _prune(folder: str, now: float, keep: float = 7 * 86400) -> None:
+    """Records of sessions idle for a week go (one scan, only when a new session writes its first record)."""
+    try:
+        with os.scandir(folder) as entries:
+            old = [e.path for e in entries if e.name.endswith(".json") and now - e.stat().st_mtime > keep]
+    except OSError:
+        return
+    for name in old:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
