@@ -163,7 +163,7 @@ def test_new_usage_in_this_session(session: Session, full_paths: list[str]) -> N
 
 
 def test_a_subagent_transcript_appearing(session: Session, full_paths: list[str]) -> None:
-    settle(session, full_paths, event="PostToolUse")
+    settle(session, full_paths)
     sub = session.path.with_suffix("") / "subagents" / "agent-a1.jsonl"
     write_lines(sub, response(session_id=session.session_id, input_tokens=6000, output_tokens=0,
                               timestamp="2026-11-28T14:59:00.000Z"))
@@ -194,12 +194,15 @@ def test_a_tool_call_about_the_budget_itself_takes_the_full_path(session: Sessio
 
 def test_a_post_tool_use_that_records_a_read_takes_the_full_path(session: Session, full_paths: list[str],
                                                                  data_dir: Path, tmp_path: Path) -> None:
-    settle(session, full_paths, event="PostToolUse")  # Bash, with no searches to forget: nothing to write
+    settle(session, full_paths)
+    assert session.hook("PostToolUse") == (0, {})  # Bash, with no searches to forget: nothing to write
+    assert full_paths == ["PreToolUse"]
     target = tmp_path / "notes.txt"
     target.write_text("x")
     session.hook("PostToolUse", tool_name="Read", tool_input={"file_path": str(target)})
     with Ledger.open(data_dir) as ledger:
         assert ledger.db.execute("SELECT tool FROM tool_calls").fetchall() == [("Read",)]
+    assert full_paths == ["PreToolUse", "PostToolUse"]
 
 
 def test_no_record_when_the_ledger_moves_while_deciding(session: Session, data_dir: Path,

@@ -12,8 +12,8 @@ depended on; the next hook of the session answers `{}` from that record only if 
   (ledger.bump_version): another session's usage, an ack, a new workflow run or a claimed alert all change it;
 - the session's transcripts (device, inode, size, mtime as last ingested), and for PreToolUse the line of the
   tool call being decided (as the full path, which waits for it);
-- what the event itself would write or decide: the record says which tools a PostToolUse would have to record,
-  and a PreToolUse whose input may touch budget settings or this tool always takes the full path.
+- what the event itself would write or decide: the record says which tools a PostToolUse would have to record
+  (enforce.record_only), and a PreToolUse whose input may be about the budget itself takes the full path.
 
 Anything missing, unreadable or different means the full path. Imports: os, time and jsonlite only.
 """
@@ -66,7 +66,7 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
         return False
     if event == "PreToolUse" and may_touch_budget(payload):
         return False
-    if event == "PostToolUse" and (not state["post"] or payload.get("tool_name") in state["post_writes"]):
+    if event == "PostToolUse" and payload.get("tool_name") in state["post_writes"]:
         return False
     if [stamp(p) for p, _, _ in state["config"]] != state["config"]:
         return False
@@ -197,14 +197,14 @@ def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
 
 
 def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list[Any]], ledger: list[Any],
-             files: dict[str, Any], valid_until: float, post: bool, post_writes: list[str], now: float) -> None:
+             files: dict[str, Any], valid_until: float, post_writes: list[str], now: float) -> None:
     """Write the session's record (atomically: a reader sees the old record or the new one). Never raises."""
     path = state_path(data_dir, payload.get("session_id"))
     if path is None:
         return
     state = {"format": FORMAT, "session": payload["session_id"], "key": environment_key(payload), "written": now,
              "valid_until": min(valid_until, now + MAX_AGE), "config": config_stamps, "ledger": ledger,
-             "files": files, "post": post, "post_writes": sorted(post_writes)}
+             "files": files, "post_writes": sorted(post_writes)}
     try:
         from ..paths import write_atomically
 

@@ -104,7 +104,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         except Exception as exc:
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
-            enforce.record_only(event, payload, ledger, now)
+            enforce.record_only(event, payload, ledger, now, config)
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
@@ -157,8 +157,8 @@ def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], led
     tz = zone(step.config.timezone)
     ends = [day_bounds(today(tz, now), tz)[1], *(s.resets_at for s in step.states if s.resets_at)]
     fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0], files=known,
-                      valid_until=min(parse(e).timestamp() for e in ends), post=facts["post"],
-                      post_writes=facts["post_writes"], now=now.timestamp())
+                      valid_until=min(parse(e).timestamp() for e in ends), post_writes=facts["post_writes"],
+                      now=now.timestamp())
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
