@@ -1,13 +1,14 @@
 """Every benchmark, one table: `python3 benchmarks/run.py [--quick]`.
 
-Runs bench_hook, bench_decision, bench_import, bench_statusline and bench_alerts in this process (each times real
-processes) and prints one Markdown table of figures, each as a ratio to a baseline measured in the same run, with
-its target. Generated fixtures (ledgers of 100k and 1M requests, 50 KB and 50 MB transcripts, a 200 MB transcript
-tree) are cached in benchmarks/.work/cache, so only the first run pays for them. Nothing here asserts a time:
-targets are checked by reading the table (the last column says ok or MISSED).
+Runs bench_hook, bench_decision, bench_import, bench_statusline, bench_alerts and bench_cli in this process (each
+times real processes) and prints one Markdown table of figures, each as a ratio to a baseline measured in the same
+run, with its target. Generated fixtures (ledgers of 100k and 1M requests, 50 KB and 50 MB transcripts, a 200 MB
+transcript tree) are cached in benchmarks/.work/cache, so only the first run pays for them. Nothing here asserts a
+time: targets are checked by reading the table (the last column says ok or MISSED).
 
     --quick     fewer repetitions (about 3 minutes once the fixtures are cached)
-    --only X    a comma-separated subset: hook, decision, import, status, alerts
+    --only X    a comma-separated subset: hook, decision, import, status, alerts, cli (the real CLI: a 20-tool-call
+                turn with and without the hooks; needs tests/e2e/install.sh and root)
     --profile   also print where `tokens import`'s time goes (cProfile, top functions)
     --python P  the interpreter that runs the hooks, and whose bare start is every hook's baseline: `plugin` (the
                 default: the plugin's own venv, built once by scripts/bootstrap.py into benchmarks/.work, offline
@@ -28,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from common import Figure
 
-BENCHES = ("hook", "decision", "import", "status", "alerts")
+BENCHES = ("hook", "decision", "import", "status", "alerts", "cli")
 
 
 def run(name: str, quick: bool, args: argparse.Namespace) -> list[Figure]:
@@ -42,6 +43,8 @@ def run(name: str, quick: bool, args: argparse.Namespace) -> list[Figure]:
         return import_measure(quick, args.size_mb, args.profile)
     elif name == "status":
         from bench_statusline import measure
+    elif name == "cli":
+        from bench_cli import measure
     else:
         from bench_alerts import measure
     return measure(quick)
@@ -105,7 +108,8 @@ ORDER = ["Baselines", "Hook overhead (`python -S run_hook.py`, as `tokens instal
          "Hook beside 8 other hooks (PostToolUse, Stop, PreToolUse) started at the same moment",
          "Ingest cost vs transcript size",
          "Budget decision share of hook time (100k ledger, one new request)", "Import (`tokens import`, fresh ledger)",
-         "Status at scale", "Status line", "Alert delivery (UserPromptSubmit hook that starts a sender)"]
+         "Status at scale", "Status line", "Alert delivery (UserPromptSubmit hook that starts a sender)",
+         "A 20-tool-call `claude -p` turn (real CLI, mock API)"]
 
 if __name__ == "__main__":
     main()

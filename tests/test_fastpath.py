@@ -247,3 +247,22 @@ def test_records_expire_at_the_day_boundary_and_after_max_age(session: Session, 
     state = json.loads((data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json").read_text())
     midnight = datetime(2026, 11, 29, tzinfo=timezone.utc).timestamp()
     assert state["valid_until"] == min(midnight, NOW.timestamp() + fastpath.MAX_AGE)
+
+
+def test_the_recording_events_pass_over_new_lines_that_carry_no_usage(session: Session, full_paths: list[str],
+                                                                       data_dir: Path) -> None:
+    """A tool's result lands in the transcript between its PreToolUse and its PostToolUse: nothing to record, so
+    the async events answer from the record; new usage, or any new byte before a PreToolUse, means the full path."""
+    settle(session, full_paths)
+    write_lines(session.path, {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_01", "content": "hi"}]}})
+    for event in ("PostToolUse", "Stop"):
+        assert session.hook(event) == (0, {})
+    assert full_paths == ["PreToolUse"]
+    assert session.hook("PreToolUse") == (0, {})
+    assert full_paths == ["PreToolUse", "PreToolUse"]
+    session.spend(100)
+    assert session.hook("Stop") == (0, {})
+    assert full_paths[-1] == "Stop"
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 2

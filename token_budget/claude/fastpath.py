@@ -11,7 +11,8 @@ depended on; the next hook of the session answers `{}` from that record only if 
 - the ledger's version token, which every write transaction renews under the writer lock before it commits
   (ledger.bump_version): another session's usage, an ack, a new workflow run or a claimed alert all change it;
 - the session's transcripts (device, inode, size, mtime as last ingested), and for PreToolUse the line of the
-  tool call being decided (as the full path, which waits for it);
+  tool call being decided (as the full path, which waits for it); the async events, which only record, accept
+  a transcript that grew by lines without usage (a tool result): ingesting them would record nothing;
 - what the event itself would write or decide: the record says which tools a PostToolUse would have to record
   (enforce.record_only), and a PreToolUse whose input may be about the budget itself takes the full path.
 
@@ -39,6 +40,8 @@ ENV_KEYS = ("TOKEN_BUDGET_CONFIG", "XDG_CONFIG_HOME", "HOME", "TZ", "TOKEN_BUDGE
 # the `tokens` command): it always gets the full path, whose guards decide. Lower case; the check lowers the input.
 BUDGET_MARKERS = ("token", "budget", "ledger", "overrides", ".claude", "claude_plugin", "xdg_")
 TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
+USAGE_MARKER = b'"usage"'  # every line that can carry usage holds it (transcript.py reads only such lines)
+GROWTH_LIMIT = 1 << 20  # new bytes a recording event may scan for usage before it takes the full path instead
 
 
 def answer(event: str, payload: dict[str, Any], data_dir: str, now: float | None = None) -> dict[str, Any] | None:
@@ -76,11 +79,31 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
     if files is None or sorted(files) != sorted(state["files"]):
         return False
     for name in files:
-        if file_stat(name) != state["files"][name][:4]:
+        known, current = state["files"][name], file_stat(name)
+        if current == (known[:4] if known else None):
+            continue
+        # A PreToolUse decides on the transcript as it is: any new byte means the full path. The recording events
+        # (async) only need the new bytes to hold no usage (a tool result, a prompt): the next hook reads them.
+        if event == "PreToolUse" or not _grew_without_usage(name, known, current):
             return False
     if event == "PreToolUse":
         return _tool_line_in(files, payload, state["files"])
     return True
+
+
+def _grew_without_usage(path: str, known: list[Any] | None, current: list[Any] | None) -> bool:
+    """The same file, grown by at most GROWTH_LIMIT bytes after its last ingested offset, none of them usage."""
+    if known is None or current is None or current[:2] != known[:2] or current[2] < known[2]:
+        return False
+    offset = known[4]
+    if current[2] - offset > GROWTH_LIMIT:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return USAGE_MARKER not in handle.read(GROWTH_LIMIT + 1)
+    except OSError:
+        return False
 
 
 def _tool_line_in(files: list[str], payload: dict[str, Any], known: dict[str, Any]) -> bool:

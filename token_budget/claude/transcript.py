@@ -16,7 +16,7 @@ from .._records import record
 from ..ledger import Ledger, utc_now
 from ..models import IngestResult, UsageEvent
 from ..periods import normalize
-from .fastpath import TAIL_WINDOW, tool_line_ready, tool_line_target
+from .fastpath import TAIL_WINDOW, USAGE_MARKER, tool_line_ready, tool_line_target
 from .fastpath import session_files as session_files  # owned by the fast path, which must not import this module
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from ..paths import PathLike
 
-USAGE_MARKER = b'"usage"'
 CHUNK = 4 << 20  # bytes read at a time; memory stays bounded whatever the file size
 HEAD_BYTES = 1024  # enough of the file's start to tell a rewritten file from a grown one
 MAX_TOKENS = 10**12  # larger counts are corrupt, not usage (and would overflow SQLite's integers)
