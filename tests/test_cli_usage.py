@@ -136,6 +136,8 @@ def test_install_runs_the_events_that_decide_nothing_async_like_the_plugin(herme
     assert {e for e, h in written.items() if h.get("async")} == asynchronous
     assert {e for e, h in plugin.items() if h.get("async")} == asynchronous
     assert not written["PreToolUse"].get("async") and not written["UserPromptSubmit"].get("async")
+    for handlers in (written, plugin):  # Python itself gets the signal Claude Code sends an async hook at its end
+        assert all(h["command"].startswith("exec ") == bool(h.get("async")) for h in handlers.values())
 
 
 def test_doctor_is_unhealthy_without_hooks_and_healthy_after_install(transcripts: Path) -> None:

@@ -125,8 +125,8 @@ def bump_version(ledger_path: PathLike) -> None:
     """Give the ledger a new version token, under the writer lock and before the commit: a reader that saw the
     old token (the hooks' idle fast path, which answers without opening SQLite) can then never take a state
     computed before this write for a current one, even if this writer dies right after its commit."""
-    fd = os.open(version_path(ledger_path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
+    fd = os.open(version_path(ledger_path), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:  # always 16 bytes, written over the last token: no truncation (a half-written token only ever mismatches)
         os.write(fd, os.urandom(8).hex().encode())
     finally:
         os.close(fd)

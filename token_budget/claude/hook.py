@@ -256,6 +256,13 @@ def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException 
 
 def main() -> None:
     """Entry point of scripts/hook.py and `python -m token_budget.claude.hook EVENT`."""
+    if sys.argv[1:2] and sys.argv[1] in ASYNC_EVENTS:
+        # Claude Code signals an async hook still running when it ends (-p), then waits for it up to about 1.5 s:
+        # finishing the few milliseconds of work left records the session's last requests instead of losing
+        # them (_signal: the signal module would import enum).
+        import _signal
+
+        _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     sys.exit(run(sys.argv[1:]))
 
 

@@ -72,8 +72,8 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
         groups = _without_ours(list(hooks.get(event, [])))
         if not uninstall:
             handler = {"type": "command", "command": hook_command(event, python), "timeout": TIMEOUT_SECONDS}
-            if event in ASYNC_EVENTS:
-                handler["async"] = True
+            if event in ASYNC_EVENTS:  # exec: the signal Claude Code sends when it ends must reach Python (hook.main)
+                handler.update(command="exec " + handler["command"], **{"async": True})
             groups.append({"hooks": [handler]})
         if groups:
             hooks[event] = groups
