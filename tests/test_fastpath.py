@@ -103,6 +103,23 @@ def test_an_idle_hook_imports_neither_sqlite_nor_the_core(data_dir: Path, claude
         assert "token_budget.claude.fastpath" in loaded
 
 
+def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
+    """One new request: ingest, price, decide. Alert delivery, the outbox, reports, copy (for price overrides)
+    and the json, re and typing machinery stay unloaded."""
+    path = write_lines(transcript_path(claude_dir), response())
+    subprocess_env.pop("PYTHONPATH")
+    argv = [sys.executable, "-S", str(LAUNCHER), "PreToolUse"]
+    imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)  # compiles the config cache
+    write_lines(path, response())
+    out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
+    assert out == "{}" and {"sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
+    unused = {"token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
+              "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo"}
+    assert not loaded & unused, sorted(loaded & unused)
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 2
+
+
 # -- each input that can change the answer -----------------------------------------------------------------------
 
 
