@@ -2,7 +2,9 @@
 
 Standard library only: it runs before those dependencies exist (which is also why it locks with fcntl rather than
 filelock). Offline installs: TOKEN_BUDGET_WHEELHOUSE=<folder of wheels> installs from there with --no-index.
-The hook only uses the environment once the `.token-budget-ready` marker exists, written last.
+The hook only uses the environment once the `.token-budget-ready` marker exists, written last. Then it imports
+every transcript changed since it started (the sessions that ran while it was building, which no hook recorded)
+and leaves the summary in `first-import.json` for the next hook to tell the user.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = ".token-budget-ready"
+FIRST_IMPORT = "first-import.json"  # read (and removed) by token_budget/claude/hook.py
+CATCH_UP_MARGIN = 120  # seconds before the bootstrap started: the session that triggered it began a little earlier
 
 
 def dependencies() -> list[str]:
@@ -29,6 +33,7 @@ def dependencies() -> list[str]:
 
 
 def build(data: Path, log) -> int:  # type: ignore[no-untyped-def]
+    started = time.time()
     venv = data / "venv"
     if (venv / MARKER).exists() and os.access(venv / "bin" / "python", os.X_OK):
         return 0  # ready (a dangling python link means its base interpreter was removed: rebuild)
@@ -44,7 +49,22 @@ def build(data: Path, log) -> int:  # type: ignore[no-untyped-def]
     subprocess.run([*pip, *dependencies()], check=True, stdout=log, stderr=log)
     (venv / MARKER).write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n", encoding="utf-8")
     log.write("ready\n")
+    catch_up(data, venv, started - CATCH_UP_MARGIN, log)
     return 0
+
+
+def catch_up(data: Path, venv: Path, since: float, log) -> None:  # type: ignore[no-untyped-def]
+    """Import the transcripts written while the environment was being built: without it, a first session that
+    ended before the environment was ready would never be recorded (no later hook reads its file)."""
+    command = [str(venv / "bin" / "python"), "-m", "token_budget", "--data-dir", str(data), "import",
+               "--changed-since", f"{since:.3f}", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    log.write(f"catch-up import (exit {done.returncode}): {done.stdout.strip()}\n")
+    if done.returncode == 0:
+        temp = data / f".{FIRST_IMPORT}.{os.getpid()}"
+        temp.write_text(done.stdout, encoding="utf-8")
+        os.replace(temp, data / FIRST_IMPORT)
 
 
 def main() -> int:

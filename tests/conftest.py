@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,36 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture
+def set_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Sets token_budget's clock for this test's in-process calls (the CLI through CliRunner, hooks through
+    `run`), so fixtures dated to one day keep meaning "today" whatever day the suite runs."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr("token_budget.clock.now", lambda: moment)
+
+    return set_to
+
+
+# -- skips: counted, and under CI a failure -----------------------------------------------------------------------
+
+# Reasons a skip is expected even under CI. Empty: CI installs every prerequisite and runs as root, so a skip
+# there means a missing install step or a test that stopped proving what it says.
+EXPECTED_SKIPS: tuple[str, ...] = ()
+_sessions: list[pytest.Session] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _sessions.append(session)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    unexpected = [r for r in skipped if not any(reason in str(r.longrepr) for reason in EXPECTED_SKIPS)]
+    terminalreporter.write_line(f"skipped tests: {len(skipped)} ({len(unexpected)} not expected)")
+    if os.environ.get("CI") and unexpected:
+        for report in unexpected:
+            terminalreporter.write_line(f"  unexpected skip under CI: {report.nodeid}: {report.longrepr}")
+        _sessions[-1].exitstatus = pytest.ExitCode.TESTS_FAILED

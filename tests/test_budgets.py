@@ -166,9 +166,10 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def test_tokens_budget_persists_an_override_that_the_next_hook_uses(tmp_path, monkeypatch, claude_dir,
-                                                                     data_dir) -> None:
+                                                                     data_dir, set_clock) -> None:
     write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
     session = Session(claude_dir)
+    set_clock(session.now)
     session.spend(1000)
     assert session.hook("UserPromptSubmit", prompt="go")[1]["decision"] == "block"
     code, out, _ = invoke("budget", "daily", "2k")

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from builders import response, subagent_path, transcript_path
+from kills import Killer, enough_trials
 from test_concurrency import expected_totals, ledger_totals
 
 from token_budget.alerts import claim
@@ -58,18 +59,6 @@ def run_hook(event: str, path: Path, env: dict, session: str) -> subprocess.Pope
     return proc
 
 
-def kill_after(proc: subprocess.Popen, delay: float) -> bool:
-    """SIGKILL `proc` after `delay` seconds unless it finished; True when it was killed."""
-    try:
-        proc.wait(timeout=delay)
-        killed = False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        killed = True
-    proc.communicate(timeout=60)
-    return killed
-
-
 def append(path: Path, requests: int, rng: random.Random, **extra: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     chunks = []
@@ -92,26 +81,35 @@ def quiet_env(subprocess_env: dict, data_dir: Path) -> dict:
 # -- ingest ------------------------------------------------------------------------------------------------------
 
 
+def unread(data_dir: Path, paths: list[Path]) -> bool:
+    """True when the ledger has not yet read some of these files to their end: a hook was stopped short."""
+    db = sqlite3.connect(data_dir / "ledger.db", timeout=30)
+    try:
+        offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
+    finally:
+        db.close()
+    return any(offsets.get(str(path), 0) < path.stat().st_size for path in paths if path.exists())
+
+
 def test_hooks_killed_mid_ingest_of_a_big_delta_leave_a_consistent_ledger_that_converges(
         data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
     env = quiet_env(subprocess_env, data_dir)
     rng = random.Random(1)
+    killer = Killer(random.Random(101))
     main = transcript_path(claude_dir, "crash")
     agent = subagent_path(main, "a1")
     append(main, 10, rng)
-    proc = run_hook("PostToolUse", main, env, "crash")  # creates the ledger; later hooks only see their delta
-    proc.communicate(timeout=60)
-    killed = 0
-    trials = 40 * SCALE
-    for trial in range(trials):
+    run_hook("PostToolUse", main, env, "crash").communicate(timeout=60)  # creates the ledger
+    landed = trials = 0
+    while not enough_trials(landed, trials, needed=20 * SCALE, minimum=40 * SCALE, cap=400 * SCALE):
         append(main, rng.randint(300, 1000), rng)  # a big delta, in two files: two transactions per hook
         append(agent, rng.randint(50, 400), rng, agent_id="a1", is_sidechain=True)
-        start = time.perf_counter()
-        killed += kill_after(run_hook(rng.choice(["PostToolUse", "Stop", "SubagentStop"]), main, env, "crash"),
-                             rng.uniform(0.01, 0.35))
-        assert time.perf_counter() - start < 60
-        consistent(data_dir, rollup=trial % 8 == 7)
-    assert killed >= trials // 2, f"only {killed} of {trials} hooks were killed mid-run"
+        proc = run_hook(rng.choice(["PostToolUse", "Stop", "SubagentStop"]), main, env, "crash")
+        outcome = killer.calibrate(proc) if trials == 0 else killer.kill(proc)
+        landed += outcome.writing and unread(data_dir, [main, agent])
+        trials += 1
+        consistent(data_dir, rollup=trials % 8 == 0)
+    assert landed >= 20 * SCALE, f"only {landed} of {trials} hooks were killed while writing"
     out, err = run_hook("Stop", main, env, "crash").communicate(timeout=120)
     assert out.strip() == b"{}", (out + err).decode()
     consistent(data_dir, rollup=True)
@@ -126,16 +124,18 @@ def test_imports_killed_between_and_inside_their_batched_transactions_converge_t
             "from token_budget.entry import main; sys.argv = ['tokens', 'import', '--claude-dir', sys.argv[1]]; main()")
     rng = random.Random(3)
     files = [transcript_path(claude_dir, f"imp-{i}", project=f"-p{i % 5}") for i in range(30)]
-    killed = 0
-    trials = 12 * SCALE
-    for trial in range(trials):
+    killer = Killer(random.Random(103))
+    landed = trials = 0
+    while not enough_trials(landed, trials, needed=6 * SCALE, minimum=12 * SCALE, cap=120 * SCALE):
         for path in rng.sample(files, 20):
             append(path, rng.randint(100, 400), rng)
         proc = subprocess.Popen([sys.executable, "-c", code, str(claude_dir)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env)
-        killed += kill_after(proc, rng.uniform(0.05, 0.6))
-        consistent(data_dir, rollup=trial % 4 == 3)
-    assert killed >= trials // 3, f"only {killed} of {trials} imports were killed mid-run"
+        outcome = killer.calibrate(proc) if trials == 0 else killer.kill(proc)
+        landed += outcome.writing and unread(data_dir, files)
+        trials += 1
+        consistent(data_dir, rollup=trials % 4 == 0)
+    assert landed >= 6 * SCALE, f"only {landed} of {trials} imports were killed while writing"
     proc = subprocess.run([sys.executable, "-c", code, str(claude_dir)], capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     consistent(data_dir, rollup=True)
@@ -153,21 +153,23 @@ def test_config_changes_killed_mid_write_keep_valid_files_and_the_cache_never_se
     cli_env = {**env, "PYTHONPATH": subprocess_env["PYTHONPATH"]}
     main = transcript_path(claude_dir, "cfg")
     append(main, 2, random.Random(0))
-    rng = random.Random(2)
     written: set = {None}
     os.environ["TOKEN_BUDGET_CONFIG"] = env["TOKEN_BUDGET_CONFIG"]  # load_cached in this process: same layers
-    killed = 0
-    trials = 30 * SCALE
-    for trial in range(trials):
+    killers = [Killer(random.Random(105 + kind)) for kind in range(3)]
+    landed = trial = 0
+    while not enough_trials(landed, trial, needed=10 * SCALE, minimum=30 * SCALE, cap=300 * SCALE):
         kind = trial % 3
+        killer = killers[kind]
+        trial += 1
         if kind == 0:  # `tokens budget daily N` killed anywhere: start-up, validation or the write
             value = 10**9 + trial
             written.add(value)
             proc = subprocess.Popen([sys.executable, "-m", "token_budget", "budget", "daily", str(value)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env)
-            killed += kill_after(proc, rng.uniform(0.02, 0.4))
+            outcome = killer.kill(proc) if killer.finishes else killer.calibrate(proc)
         elif kind == 1:  # a hook recompiling the config cache after that change, killed mid-compile or mid-write
-            killed += kill_after(run_hook("PostToolUse", main, env, "cfg"), rng.uniform(0.0, 0.3))
+            proc = run_hook("PostToolUse", main, env, "cfg")
+            outcome = killer.kill(proc) if killer.finishes else killer.calibrate(proc)
         else:  # a writer that changes the budget in a loop: killed, it is almost surely inside save_override
             base = 2 * 10**9 + trial * 10**6
             written.update(range(base, base + 10**6))
@@ -177,7 +179,8 @@ def test_config_changes_killed_mid_write_keep_valid_files_and_the_cache_never_se
                     f"save_override(Path({str(data_dir)!r}), ['budgets', 'global', 'daily_limit'], n)")
             proc = subprocess.Popen([sys.executable, "-c", loop], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=cli_env)
-            killed += kill_after(proc, rng.uniform(0.3, 0.6))
+            outcome = killer.kill(proc)  # it writes until killed: a calibration run would never end
+        landed += outcome.writing
         overrides = data_dir / "overrides.json"
         current = None
         if overrides.exists():
@@ -189,7 +192,7 @@ def test_config_changes_killed_mid_write_keep_valid_files_and_the_cache_never_se
         assert load_cached(data_dir, "/tmp/proj").get("budgets", "global", "daily_limit") == (current or BIG)
         if data_dir.joinpath("ledger.db").exists():
             consistent(data_dir)
-    assert killed >= trials // 3, f"only {killed} of {trials} processes were killed mid-run"
+    assert landed >= 10 * SCALE, f"only {landed} of {trial} processes were killed while writing"
     out, err = run_hook("PostToolUse", main, env, "cfg").communicate(timeout=120)
     assert out.strip() == b"{}", (out + err).decode()
     assert ledger_totals(data_dir) == expected_totals([main])
@@ -278,11 +281,12 @@ def test_senders_killed_mid_send_lose_no_alert(data_dir: Path, subprocess_env: d
         spec = channels({"alerts": {"channels": [{"type": "slack", "threshold": 0, "webhook": "$SLACK_WEBHOOK"}]}})
         code = (f"import sys; sys.path[0] = {str(ROOT)!r}; from token_budget.delivery import main; "
                 "sys.exit(main())")
-        rng = random.Random(3)
+        killer = Killer(random.Random(107))
         names = []
-        killed = 0
-        trials = 35 * SCALE
-        for trial in range(trials):
+        landed = trials = 0
+        while not enough_trials(landed, trials, needed=12 * SCALE, minimum=35 * SCALE, cap=300 * SCALE):
+            trial = trials
+            trials += 1
             name = f"crashwf{trial:04d}x"
             names.append(name)
             with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
@@ -291,9 +295,10 @@ def test_senders_killed_mid_send_lose_no_alert(data_dir: Path, subprocess_env: d
                 enqueue(db, alert.key, alert.threshold, spec, now=utc_now())
             sender = subprocess.Popen([sys.executable, "-S", "-c", code, str(data_dir)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            killed += kill_after(sender, rng.uniform(0.0, 0.4))
+            outcome = killer.kill(sender) if killer.finishes else killer.calibrate(sender)
+            landed += outcome.writing
             consistent(data_dir)
-        assert killed >= trials // 3, f"only {killed} of {trials} senders were killed mid-run"
+        assert landed >= 12 * SCALE, f"only {landed} of {trials} senders were killed while writing"
         last = subprocess.Popen([sys.executable, "-S", "-c", code, str(data_dir)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = last.communicate(timeout=120)

@@ -75,18 +75,34 @@ def test_a_full_disk_fails_open_loses_nothing_and_recovers(tmp_path: Path, claud
     assert (tmp_path / "count3").read_text().strip() == "301"  # nothing lost: the first row and all the rest
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
-def test_a_read_only_data_dir_fails_open(data_dir: Path, claude_dir: Path) -> None:
+def hook_in_read_only_dir(data_dir: Path, path: Path, subprocess_env: dict) -> tuple[int, dict]:
+    """A Stop hook that finds the data dir read-only. Root writes through a folder's mode bits, so as root the
+    folder is bind-mounted read-only in a private mount namespace; any other user gets a 0500 folder."""
+    if os.geteuid() != 0:
+        data_dir.chmod(0o500)
+        try:
+            return call(path)
+        finally:
+            data_dir.chmod(0o700)
+    payload = json.dumps(hook_payload("Stop", path))
+    script = (f"mount --bind {data_dir} {data_dir} && mount -o remount,bind,ro {data_dir} && "
+              f"exec {sys.executable} -S {LAUNCHER} Stop")
+    env = {k: v for k, v in subprocess_env.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], input=payload, capture_output=True, text=True,
+                          env=env, timeout=60)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_a_read_only_data_dir_fails_open(data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
     path = write_lines(transcript_path(claude_dir), response())
     call(path)
-    data_dir.chmod(0o500)
-    try:
-        write_lines(path, response())
-        code, output = call(path)
-    finally:
-        data_dir.chmod(0o700)
+    write_lines(path, response())
+    code, output = hook_in_read_only_dir(data_dir, path, subprocess_env)
     assert code == 0
     assert "cannot be written" in output["systemMessage"]
+    assert count(data_dir) == 1  # the row recorded before is still there
+    call(path)
+    assert count(data_dir) == 2  # writable again: the next hook catches up
 
 
 def test_a_read_only_ledger_file_fails_open_and_keeps_its_rows(data_dir: Path, claude_dir: Path) -> None:

@@ -394,16 +394,24 @@ def test_first_hook_of_a_day_writes_yesterdays_report_once(ledger: Ledger, confi
     assert path.read_text() == GOLDEN_YAML
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert write_daily_if_due(ledger, config, data_dir, now=now) is None
-    assert sorted(p.name for p in path.parent.iterdir()) == ["2026-11-27.yaml"]  # no claim file left behind
+    # the claim's lock file may stay (unlinking a lock file races with its next taker); it holds nothing
+    assert sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".claim")) == ["2026-11-27.yaml"]
 
 
-def test_a_live_claim_means_another_hook_is_writing(ledger: Ledger, config, data_dir: Path) -> None:
+def test_a_live_claim_means_another_hook_is_writing(ledger: Ledger, config, data_dir: Path,
+                                                    subprocess_env: dict) -> None:
     reports = data_dir / "reports"
     reports.mkdir()
-    (reports / ".2026-11-27.yaml.claim").touch()
+    claim = reports / ".2026-11-27.yaml.claim"
+    holder = subprocess.Popen(  # another process holds the claim, as a hook writing the report would
+        [sys.executable, "-c", "import sys, filelock; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); "
+         "print('held', flush=True); sys.stdin.read()", str(claim)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=subprocess_env)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
     now = datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)
     assert write_daily_if_due(ledger, config, data_dir, now=now) is None
-    os.utime(reports / ".2026-11-27.yaml.claim", (0, 0))  # its writer died long ago
+    holder.kill()  # its writer died: the kernel releases the lock at once, no waiting for a timeout
+    holder.communicate()
     assert write_daily_if_due(ledger, config, data_dir, now=now) == reports / "2026-11-27.yaml"
 
 
@@ -424,3 +432,25 @@ def test_the_hook_writes_yesterdays_report(hermetic_env: Path, data_dir: Path, c
     handle("Stop", hook_payload("Stop", path), data_dir, now=datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc))
     written = yaml.safe_load((data_dir / "reports" / "2026-11-27.yaml").read_text())["daily_report"]
     assert written["total_tokens"] == 150  # the builder's default request: 100 in, 50 out
+
+
+def test_a_hook_started_with_dash_s_writes_yesterdays_report(hermetic_env: Path, data_dir: Path, config,
+                                                              subprocess_env: dict) -> None:
+    # As Claude Code runs it: `python -S run_hook.py`, no site-packages until a path needs one (filelock here).
+    from datetime import date, timedelta
+
+    from builders import hook_payload, response, transcript_path, write_lines
+
+    yesterday = (date.today() - timedelta(days=1)).isoformat()  # the subprocess runs on the real clock
+    path = write_lines(transcript_path(hermetic_env / "claude"), response(timestamp=f"{yesterday}T12:00:00.000Z"))
+    env = {k: v for k, v in subprocess_env.items() if k != "PYTHONPATH"}
+    launcher = Path(__file__).resolve().parents[1] / "token_budget" / "claude" / "run_hook.py"
+    report = data_dir / "reports" / f"{yesterday}.yaml"
+    for _ in range(2):  # the second hook finds the config cache warm, so nothing else has loaded site for it
+        report.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-S", str(launcher), "Stop"],
+                              input=json.dumps(hook_payload("Stop", path)), capture_output=True, text=True, env=env,
+                              timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (0, "{}"), done.stderr
+        assert not (data_dir / "hook.log").exists(), (data_dir / "hook.log").read_text()
+        assert report.exists()

@@ -30,7 +30,9 @@ def test_unknown_subcommand_prints_the_help_and_exits_0() -> None:
 def test_help_lists_every_subcommand() -> None:
     result = slash("help")
     assert result.exit_code == 0
-    for name in ("status", "budget", "mode", "report", "log", "ack", "workflow", "help"):
+    from token_budget.cli.status import SLASH_COMMANDS
+
+    for name in (*SLASH_COMMANDS, "help"):  # import included: it recovers sessions no hook recorded
         assert f"/tokens {name}" in result.output
 
 
@@ -50,10 +52,9 @@ def test_subcommands_run_through_the_cli(data_dir: Path) -> None:
 def test_errors_are_printed_and_exit_0() -> None:
     result = slash("mode", "cheapest")
     assert result.exit_code == 0
-    assert (
-        "Error: Invalid value for '[[economy|normal|auto]]'" in result.output
-        and "Usage: /tokens mode" in result.output
-    )
+    # what the error means, not click's wording of it (which changes between click releases)
+    assert "Usage: /tokens mode" in result.output and "Error:" in result.output
+    assert all(word in result.output for word in ("cheapest", "economy", "normal", "auto"))
     assert slash("budget", "daily", "lots").exit_code == 0
 
 

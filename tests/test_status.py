@@ -62,8 +62,9 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def ledger(data_dir: Path, config_file: Path) -> Ledger:
+def ledger(data_dir: Path, config_file: Path, set_clock) -> Ledger:
     """The seed's picture: 750,000 of the daily budget, a sprint run at 190,000, three models, an alert."""
+    set_clock(NOW)
     config = load(None, data_dir=data_dir)
     with Ledger.open(data_dir) as led, led.transaction() as db:
         start_run(db, "sess-1", "sprint", "2026-11-28T13:00:00.000Z", phase="BUILD")

@@ -8,9 +8,9 @@ style, and globs and exact ids work too). Standard library only and no Claude Co
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime
 
-from . import jsonlite
+from . import clock, jsonlite
 from .config import Config
 from .ledger import Ledger, counted_sql
 from .models import LEVELS, BudgetState
@@ -57,10 +57,6 @@ def level_for(percent: float, limits: dict[str, float]) -> str:
         if percent >= limits[name]:
             level = name
     return level
-
-
-def threshold_of(level: str, limits: dict[str, float]) -> int:
-    return int(round(limits[level]))
 
 
 def split_limit(value: Any) -> tuple[int, float | None]:
@@ -146,7 +142,7 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
     configured model budget is returned so that dashboards and alerts see them all.
     """
     del model
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     tz = zone(config.timezone)
     limits = thresholds(config)
     counted = counted_sql(config.counted_classes)
@@ -234,7 +230,7 @@ def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None
     from .policy import Settings, economy_active
     from .workflows import active_runs, priority
 
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     states = budget_states(ledger, config, now=now, session_id=session_id)
     settings = Settings.from_config(config)
     runs = active_runs(ledger.db, session_id)

@@ -270,23 +270,15 @@ def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: st
             return Config(compiled["config"], compiled["pricing"], compiled["sources"])
     except (OSError, ValueError, KeyError):
         pass
-    _enable_site_packages()
+    from . import site_packages
+
+    site_packages.enable()
     config = load(project_dir, explicit=explicit, data_dir=data_dir)
     os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
     payload = {"version": CACHE_VERSION, "stamps": stamps, "config": config.data, "pricing": config.pricing,
                "sources": config.sources}
     write_atomically(cache, jsonlite.dumps(payload))
     return config
-
-
-def _enable_site_packages() -> None:
-    """The hook runs with `python -S` for a fast start; yaml and jsonschema live in site-packages."""
-    import sys
-
-    if sys.flags.no_site and "site" not in sys.modules:
-        import site
-
-        site.main()
 
 
 def save_override(data_dir: PathLike, keys: list[str], value: Any) -> Path:

@@ -5,9 +5,10 @@ reports and the status line. No Claude Code knowledge; no I/O besides the ledger
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from . import clock
 from .config import Config
 from .ledger import Ledger, counted_sql
 from .periods import day_bounds, iso, parse, today, zone
@@ -27,7 +28,7 @@ def status(
     """`tokens status --json`: budget_status() plus unbudgeted models, the burn rate and open alerts."""
     from .budgets import budget_status, model_matches, totals_by_model
 
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     data = budget_status(ledger, config, now=now, session_id=session_id)
     tz = zone(config.timezone)
     day_start, day_end = day_bounds(today(tz, now), tz)

@@ -21,7 +21,3 @@ class ConfigError(TokenBudgetError):
 
 class LedgerError(TokenBudgetError):
     """The ledger database cannot be opened or written."""
-
-
-class TranscriptError(TokenBudgetError):
-    """A transcript cannot be read."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Sequence
 
+from . import clock
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
 from .models import UsageEvent
@@ -51,7 +51,7 @@ def counted_sql(classes: Sequence[str]) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _upsert_sql() -> str:
@@ -307,13 +307,12 @@ class Ledger:
         cursor.row_factory = sqlite3.Row
         return cursor.fetchall()
 
-    def totals(self, *, since: str | None = None, until: str | None = None, session: str | None = None,
-               group_by: str | None = None) -> dict[Any, dict[str, int]]:
-        """Sum every token class and cost over a time range, optionally grouped by one column."""
+    def totals(self, *, since: str | None = None, until: str | None = None,
+               session: str | None = None) -> dict[Any, dict[str, int]]:
+        """Sum every token class and cost over a time range (keyed None, the one group)."""
         where, args = self._filters(since, until, session)
-        key = group_by or "NULL"
         sql = (
-            f"SELECT {key}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_5m_tokens), "
+            "SELECT NULL, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_5m_tokens), "
             f"SUM(cache_creation_1h_tokens), SUM(cache_read_tokens), SUM(cost_micros) FROM requests{where} GROUP BY 1"
         )
         result: dict[Any, dict[str, int]] = {}
@@ -342,7 +341,3 @@ class Ledger:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
 
-    def iter_all(self) -> Iterable[sqlite3.Row]:
-        cursor = self.db.execute("SELECT * FROM requests ORDER BY timestamp, message_id")
-        cursor.row_factory = sqlite3.Row
-        yield from cursor

@@ -66,15 +66,6 @@ def ensure_private_dir(path: PathLike) -> None:
         ) from exc
 
 
-def private_file(path: PathLike) -> None:
-    """Make an existing file 0600 (best effort: the file may belong to someone else on a shared box)."""
-    try:
-        if os.stat(path).st_mode & 0o077:
-            os.chmod(path, 0o600)
-    except OSError:
-        pass
-
-
 def write_atomically(path: PathLike, text: str) -> None:
     """Write via a temporary file and os.replace, so readers see the old or the new file, never half of one."""
     folder, name = os.path.split(os.fspath(path))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
+from . import clock
+
 # Zones that are UTC under another name: answered without importing zoneinfo, which costs a hook milliseconds.
 UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"})
 
@@ -87,4 +89,4 @@ def local_day(timestamp: str, tz: tzinfo) -> date:
 
 
 def today(tz: tzinfo, now: datetime | None = None) -> date:
-    return (now or datetime.now(timezone.utc)).astimezone(tz).date()
+    return (now or clock.now()).astimezone(tz).date()

@@ -8,8 +8,9 @@ the 110% stop. Economy mode (set, or `auto` past the model_downgrade trigger) en
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
+from . import clock
 from ._records import factory, record
 from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
 from .models import LEVELS, Alert, BudgetState, Decision, severity
@@ -96,7 +97,7 @@ def evaluate(states: list[BudgetState] | tuple[BudgetState, ...], *, mode: str |
     settings = settings or Settings()
     if mode is not None and mode != settings.mode:
         settings = Settings(**{**settings.__dict__, "mode": mode})
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     created = iso(now)
     alerts: list[Alert] = []
     for state in states:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .config import Config
 from .ledger import Ledger
 from .paths import PACKAGE_DIR, daily_report_due, daily_report_path, ensure_private_dir, write_atomically
@@ -33,7 +33,6 @@ from .periods import day_bounds, iso, month_bounds, today, zone
 NO_WORKFLOW = "(none)"  # the by_workflow key of requests made outside any workflow run
 FORMATS = ("yaml", "json", "csv", "html", "ccusage")
 ASSETS_DIR = Path(PACKAGE_DIR, "assets")
-CLAIM_STALE_SECONDS = 600
 HISTORY_DAYS = 30  # the HTML page's daily chart
 
 
@@ -465,7 +464,7 @@ def budget_rows(ledger: Ledger, config: Config, period: Period, now: datetime | 
     from .ledger import counted_sql
     from .periods import parse
 
-    at = min(now or datetime.now(timezone.utc), parse(period.end) - timedelta(milliseconds=1))
+    at = min(now or clock.now(), parse(period.end) - timedelta(milliseconds=1))
     rows: list[dict[str, Any]] = []
     for state in budget_states(ledger, config, now=at):
         if state.limit and not state.scope.startswith(("workflow:", "session")):
@@ -511,7 +510,7 @@ def html_data(ledger: Ledger, config: Config, period: Period, *, now: datetime |
         "budgets": budget_rows(ledger, config, period, now),
         "cost_by_workflow": report["by_workflow_cost"],
         "cache": {"cache_read": total.cache_read, "cache_creation": total.cache_creation, "input": total.input},
-        "generated_at": iso(now or datetime.now(timezone.utc)),
+        "generated_at": iso(now or clock.now()),
     }
 
 
@@ -586,20 +585,31 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
                        project_dir: str | None = None) -> Path | None:
     """At the first call of a new local day, write yesterday's report to reports/YYYY-MM-DD.yaml; else None.
 
-    Not due costs one stat. Concurrent hooks agree on one writer through an O_EXCL claim file; a claim left by a
-    crashed writer is taken over after ten minutes. Channels with `reports: true` get a delivery each in the alert
-    outbox, committed before the file is written: a crash in between writes (and re-enqueues, never doubling) at
-    the next hook, so a report is never written without being queued. The caller kicks the sender.
+    Not due costs one stat. Concurrent hooks agree on one writer through a file lock (filelock: the kernel drops
+    it when its holder dies, so a crashed writer never leaves a claim to time out and no two processes can take
+    over the same stale one); the holder checks again that the report is still due. Channels with `reports: true`
+    get a delivery each in the alert outbox, committed before the file is written: a crash in between writes (and
+    re-enqueues, never doubling) at the next hook, so a report is never written without being queued. The caller
+    kicks the sender.
     """
     yesterday = daily_report_due(data_dir, config.timezone, now)
     if yesterday is None:
         return None
     path = Path(daily_report_path(data_dir, yesterday))
     ensure_private_dir(path.parent)
-    claim = path.with_name(f".{path.name}.claim")
-    if not _claim(claim):
-        return None
+    from . import site_packages
+
+    site_packages.enable()  # hooks run with -S; filelock lives in site-packages
+    from filelock import FileLock, Timeout
+
+    claim = FileLock(str(path.with_name(f".{path.name}.claim")), timeout=0, mode=0o600)
     try:
+        claim.acquire()
+    except Timeout:
+        return None  # another hook is writing it
+    try:
+        if daily_report_due(data_dir, config.timezone, now) != yesterday:
+            return None  # written while this hook waited for its turn
         report = build_report(ledger, config, day_period(yesterday, config))
         text = render_yaml(report)
         if any(isinstance(c, dict) and c.get("reports") is True
@@ -611,19 +621,5 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
                 enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=utc_now())
         write_atomically(path, text)
     finally:
-        claim.unlink(missing_ok=True)
+        claim.release()
     return path
-
-
-def _claim(claim: Path) -> bool:
-    try:
-        os.close(os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        return True
-    except FileExistsError:
-        try:
-            if time.time() - claim.stat().st_mtime < CLAIM_STALE_SECONDS:
-                return False
-            claim.unlink()
-        except OSError:
-            return False
-        return _claim(claim)

@@ -825,8 +825,8 @@ def wheelhouse_dependencies() -> list[str]:
     return re.findall(r'"([^"]+)"', block.group(1)) if block else []
 
 
-def build_wheelhouse(python: str = sys.executable) -> Path:
-    """A folder of wheels for the plugin's dependencies (and theirs), for TOKEN_BUDGET_WHEELHOUSE.
+def build_wheelhouse(python: str = sys.executable, extra: tuple[str, ...] = ()) -> Path:
+    """A folder of wheels for the plugin's dependencies (and theirs) and `extra`, for TOKEN_BUDGET_WHEELHOUSE.
 
     Built with ``pip wheel`` OUTSIDE any namespace (it needs the package index), once per interpreter ABI,
     platform and dependency list, under ``<e2e cache>/wheelhouse/<key>`` so CI can keep it between runs.
@@ -836,7 +836,7 @@ def build_wheelhouse(python: str = sys.executable) -> Path:
     import sysconfig
     import tempfile
 
-    deps = wheelhouse_dependencies()
+    deps = [*wheelhouse_dependencies(), *extra]
     probe = subprocess.run(
         [python, "-c", "import sys, sysconfig as s; print(sys.implementation.cache_tag, s.get_platform())"],
         capture_output=True,

@@ -29,8 +29,11 @@ HOOK_EVENTS = (
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
 # Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
 # Claude Code does not wait for them (claude-code.md §1.8). A 110% stop they would see is given by the next
-# blocking hook, which ingests the same transcript first; their messages arrive on the next turn.
+# blocking hook, which ingests the same transcript first.
 ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact")
+# Events whose systemMessage reaches the user at once (the async ones may be cancelled before theirs is read).
+MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
+FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
 LOG_LIMIT = 1 << 20
 
@@ -51,13 +54,25 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
+        response = None
         if event in fastpath.EVENTS:  # nothing new and nothing changed: answered without SQLite or the core
-            idle = fastpath.answer(event, payload, data_dir, now.timestamp() if now is not None else None)
-            if idle is not None:
-                return _emit(stdout, idle)
-        return _emit(stdout, handle(event, payload, data_dir, now=now))
+            response = fastpath.answer(event, payload, data_dir, _seconds(now))
+        if response is None:
+            response = handle(event, payload, data_dir, now=now)
+        if event in MESSAGE_EVENTS:
+            response = _with_first_import_notice(response, data_dir)
+        return _emit(stdout, response)
     except Exception as exc:  # fail open (or closed, if configured), but always say why
         return _fail(event, exc, data_dir, stdout, stderr)
+
+
+def _seconds(now: datetime | None) -> float | None:
+    """The fast path's clock: the one tests inject or set (token_budget.clock, once something loaded it), else
+    time.time(); the hook itself never loads datetime for it."""
+    if now is not None:
+        return now.timestamp()
+    clock = sys.modules.get("token_budget.clock")
+    return clock.now().timestamp() if clock is not None else None
 
 
 def read_payload(raw: str) -> dict[str, Any]:
@@ -77,8 +92,7 @@ def read_payload(raw: str) -> dict[str, Any]:
 
 def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: datetime | None = None) -> dict[str, Any]:
     """Ingest the transcript delta first, so every decision is made on fresh numbers; then evaluate and answer."""
-    from datetime import datetime, timezone
-
+    from .. import clock
     from ..config import load_cached, watched_files
     from ..ledger import Ledger
     from . import enforce
@@ -87,7 +101,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     stamps = [fastpath.stamp(p) for p in watched_files(_text(payload.get("cwd")), data_dir)]  # before the load
     config = load_cached(data_dir, _text(payload.get("cwd")))
     files = transcript_files(payload)
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     with Ledger.open(data_dir) as ledger:
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
             await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
@@ -159,6 +173,35 @@ def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], led
     fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0], files=known,
                       valid_until=min(parse(e).timestamp() for e in ends), post_writes=facts["post_writes"],
                       now=now.timestamp())
+
+
+def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> dict[str, Any]:
+    """Tell the user, once, what the plugin's first-run catch-up import recorded. One stat when there is none."""
+    path = os.path.join(data_dir, FIRST_IMPORT)
+    if not os.path.exists(path):
+        return response
+    taken = f"{path}.{os.getpid()}"
+    try:
+        os.rename(path, taken)  # parallel hooks: exactly one of them shows it
+    except OSError:
+        return response
+    try:
+        with open(taken, encoding="utf-8") as handle:
+            summary = jsonlite.loads(handle.read())
+        os.unlink(taken)
+    except (OSError, ValueError):
+        return response
+    if not isinstance(summary, dict):
+        return response
+    added, files = summary.get("requests_added", 0), summary.get("files_read", 0)
+    notice = (f"token-budget is ready: it recorded {_count(added, 'request')} from {_count(files, 'transcript')} "
+              "written while it was setting up, so budgets count them too.")
+    earlier = response.get("systemMessage")
+    return {**response, "systemMessage": f"{earlier}\n{notice}" if earlier else notice}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from typing import Any
 
 import click
 
+from .. import clock
 from ..errors import TokenBudgetError
 from . import Env, json_option, pass_env, print_json
 
@@ -183,7 +183,7 @@ def session_option(fn: Any) -> Any:
 def _stamp() -> str:
     from ..periods import iso
 
-    return iso(datetime.now(timezone.utc))
+    return iso(clock.now())
 
 
 @workflow.command(name="start")

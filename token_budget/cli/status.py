@@ -80,6 +80,10 @@ SLASH_HELP = """\
   /tokens log [--limit N]            the latest requests with running totals
   /tokens ack [ALERT_ID]             acknowledge alerts
   /tokens workflow start NAME | phase P | end
+  /tokens alerts [test CHANNEL]      alerts with their delivery state, or try one channel
+  /tokens events                     the events log: thresholds crossed, degradations, changes
+  /tokens import                     record every transcript Claude Code still has (safe to repeat)
+  /tokens doctor                     check config, data dir, ledger, hooks, transcripts and channels
   /tokens help                       this text
 
 Examples: /tokens budget sprint 300000 · /tokens mode economy · /tokens report --month 2026-11"""

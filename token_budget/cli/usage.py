@@ -38,14 +38,18 @@ def claude_dirs(explicit: tuple[str, ...]) -> list[Path]:
 @click.command(name="import")
 @click.option("--claude-dir", "dirs", multiple=True, type=click.Path(file_okay=False),
               help="A Claude Code config folder holding projects/ (repeatable).")
+@click.option("--changed-since", type=float, metavar="EPOCH_SECONDS",
+              help="Only transcripts modified at or after this Unix time (the plugin's first-run catch-up).")
 @json_option
 @pass_env
-def import_(env: Env, dirs: tuple[str, ...], as_json: bool) -> None:
+def import_(env: Env, dirs: tuple[str, ...], changed_since: float | None, as_json: bool) -> None:
     """Backfill the ledger from every transcript; running it again adds nothing new."""
     from ..claude.transcript import find_transcripts, ingest_files
 
     roots = claude_dirs(dirs)
     files = find_transcripts(roots)
+    if changed_since is not None:
+        files = [f for f in files if _modified_at(f) >= changed_since]
     if not files and dirs:
         raise UserError(f"No transcripts (*.jsonl under projects/) in {', '.join(map(str, roots))}.\n"
                         "Pass the folder that holds projects/, such as ~/.claude.")
@@ -62,6 +66,13 @@ def import_(env: Env, dirs: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"Skipped {result.malformed:,} malformed lines (see `tokens doctor`).")
     for error in result.errors:
         click.echo(f"Could not read {error}", err=True)
+
+
+def _modified_at(path: str | os.PathLike[str]) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _day_option(name: str, help_text: str):  # type: ignore[no-untyped-def]
