@@ -45,11 +45,6 @@ def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | N
     return statistics.median(samples) if samples else 0.0
 
 
-def baseline(runs: int = 30) -> float:
-    """Bare `python -c pass` of the hook's interpreter with default flags."""
-    return time_process([PYTHON, "-c", "pass"], runs=runs)
-
-
 class Case:
     """One process to time among others, in turn (see alternate)."""
 
@@ -189,11 +184,6 @@ def table(figures: list[Figure]) -> str:
 def compile_package() -> None:
     """Byte-compile the package, as an install does: with PYTHONDONTWRITEBYTECODE set, every run would compile."""
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "token_budget")], check=True)
-
-
-def bare_baselines(runs: int) -> tuple[float, float]:
-    """(`python -c pass`, `python -S -c pass`) of the hook's interpreter."""
-    return baseline(runs), time_process([PYTHON, "-S", "-c", "pass"], runs=runs)
 
 
 def baseline_cases() -> list[Case]:
