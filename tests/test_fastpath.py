@@ -283,3 +283,25 @@ def test_the_recording_events_pass_over_new_lines_that_carry_no_usage(session: S
     assert full_paths[-1] == "Stop"
     with Ledger.open(data_dir) as ledger:
         assert ledger.count() == 2
+
+
+def test_stop_waits_for_the_answer_that_ended_the_turn(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop can start before Claude Code has written the turn's last answer (its last line is still the tool
+    result): it waits for it, briefly and in the background, rather than find nothing new."""
+    write_lines(session.path, {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_01", "content": "hi"}]}})
+    assert not fastpath.turn_written(str(session.path))
+    polls: list[bool] = []
+    real = fastpath.turn_written
+
+    def answer_arrives_on_the_third_look(path: str) -> bool:
+        polls.append(real(path))
+        if len(polls) == 3:
+            session.spend(100)
+        return real(path)
+
+    monkeypatch.setattr(fastpath, "turn_written", answer_arrives_on_the_third_look)
+    assert session.hook("Stop") == (0, {})
+    assert polls[:3] == [False, False, False] and fastpath.turn_written(str(session.path))
+    with Ledger.open(os.environ["TOKEN_BUDGET_HOME"]) as ledger:
+        assert ledger.count() == 2  # the answer written while Stop waited is recorded

@@ -216,6 +216,37 @@ def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
     return b'"type":"assistant"' in last
 
 
+TURN_END_WAIT = 0.5  # seconds at most; Stop runs async, so this wait costs the user nothing
+
+
+def turn_written(path: str) -> bool:
+    """Has Claude Code written the turn's last answer? Stop can start before the final assistant line is in the
+    transcript (seen on 2.1.332 in the TUI): while the last complete line is still a user line (the last tool
+    result), it is not."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(size - TAIL_WINDOW, 0))
+            tail = handle.read()
+    except OSError:
+        return True  # nothing to wait for
+    end = tail.rfind(b"\n")
+    last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
+    return b'"type":"user"' not in last
+
+
+def await_turn_written(payload: dict[str, Any]) -> None:
+    """Stop and SubagentStop: wait (briefly) until the transcript holds the answer that ended the turn."""
+    files = session_transcripts(payload)
+    if not files:
+        return
+    target = payload.get("agent_transcript_path") if payload.get("hook_event_name") == "SubagentStop" else None
+    path = target if isinstance(target, str) and target in files else files[0]
+    deadline = time.monotonic() + TURN_END_WAIT
+    while not turn_written(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 # -- writing the record (the full path, after answering) -------------------------------------------------------
 
 

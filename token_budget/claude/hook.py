@@ -55,6 +55,8 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
             return _emit(stdout, {})
         data_dir = resolve_data_dir()
         response = None
+        if event in ("Stop", "SubagentStop"):
+            fastpath.await_turn_written(payload)
         if event in fastpath.EVENTS:  # nothing new and nothing changed: answered without SQLite or the core
             response = fastpath.answer(event, payload, data_dir, _seconds(now))
         if response is None:
