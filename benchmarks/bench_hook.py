@@ -82,8 +82,9 @@ def measure(quick: bool = False) -> list[Figure]:
                 cases += [
                     Case("grew small", hook_argv("PreToolUse"), stdin=_payload(small, "PreToolUse"), env=env,
                          before=lambda: append_request(small, "small")),
-                    Case("plugin", ["sh", str(ROOT / "scripts" / "hook.sh"), "PreToolUse"],
-                         stdin=_payload(big, "PreToolUse"), env={**env, "TOKEN_BUDGET_PYTHON": PYTHON}),
+                    Case("plugin", ["sh", "-c", f'sh "{ROOT}/scripts/hook.sh" PreToolUse'],  # as hooks.json says
+                         stdin=_payload(big, "PreToolUse"),
+                         env={**env, "TOKEN_BUDGET_PYTHON": PYTHON, "CLAUDE_PLUGIN_ROOT": str(ROOT)}),
                     Case("parallel", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env,
                          beside=others),
                     Case("parallel bare", [PYTHON, "-S", "-c", "pass"],
@@ -101,7 +102,8 @@ def measure(quick: bool = False) -> list[Figure]:
             figures.append(row("50 MB transcript, PreToolUse with nothing new (idle)", "idle pre", 1.0))
             figures.append(row("50 MB transcript, PostToolUse with nothing new (idle)", "idle post", 1.0))
             if requests == 100_000:
-                figures.append(row("idle PreToolUse through the plugin's `sh scripts/hook.sh`", "plugin", None))
+                figures.append(row("idle PreToolUse through the plugin's `sh -c 'sh scripts/hook.sh …'`", "plugin",
+                                   None))
                 figures.append(Figure("Ingest cost vs transcript size", "100k ledger, 50 KB transcript gained one "
                                       "request (baseline of the next row)", t["grew small"]))
                 figures.append(Figure("Ingest cost vs transcript size", "100k ledger, 50 MB transcript gained one "

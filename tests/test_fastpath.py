@@ -305,3 +305,18 @@ def test_stop_waits_for_the_answer_that_ended_the_turn(session: Session, monkeyp
     assert polls[:3] == [False, False, False] and fastpath.turn_written(str(session.path))
     with Ledger.open(os.environ["TOKEN_BUDGET_HOME"]) as ledger:
         assert ledger.count() == 2  # the answer written while Stop waited is recorded
+
+
+def test_a_new_sessions_first_record_drops_records_idle_for_a_week(session: Session, full_paths: list[str],
+                                                                     data_dir: Path, claude_dir: Path) -> None:
+    settle(session, full_paths)
+    folder = data_dir / "cache" / fastpath.STATE_DIR
+    old, kept = folder / "gone.json", folder / "recent.json"
+    for path, days in ((old, 8), (kept, 6)):
+        path.write_text("{}")
+        stamp = NOW.timestamp() - days * 86400
+        os.utime(path, (stamp, stamp))
+    other = Session(claude_dir, "sess-2")
+    other.spend(10)
+    assert other.hook("PreToolUse") == (0, {})
+    assert sorted(p.name for p in folder.iterdir()) == ["recent.json", "sess-1.json", "sess-2.json"]

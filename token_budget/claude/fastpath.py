@@ -252,24 +252,30 @@ def await_turn_written(payload: dict[str, Any]) -> None:
 
 def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list[Any]], ledger: list[Any],
              files: dict[str, Any], valid_until: float, post_writes: list[str], now: float) -> None:
-    """Write the session's record (atomically: a reader sees the old record or the new one). Never raises."""
+    """Write the session's record. Never raises. In place, not via a temporary file and a rename: a reader that
+    catches it half written, or two writers interleaved, read something that does not parse (trailing bytes
+    included), and that only ever means the full path."""
     path = state_path(data_dir, payload.get("session_id"))
     if path is None:
         return
     state = {"format": FORMAT, "session": payload["session_id"], "key": environment_key(payload), "written": now,
              "valid_until": min(valid_until, now + MAX_AGE), "config": config_stamps, "ledger": ledger,
              "files": files, "post_writes": sorted(post_writes)}
+    text = jsonlite.dumps(state).encode()
+    folder = os.path.dirname(path)
     try:
-        from ..paths import write_atomically
-
-        folder = os.path.dirname(path)
-        fresh = not os.path.exists(path)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        write_atomically(path, jsonlite.dumps(state))
-        if fresh:
+        if not os.path.exists(path):  # the session's first record: make the folder, drop week-old records
+            os.makedirs(folder, mode=0o700, exist_ok=True)
             _prune(folder, now)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, text)
     except OSError:
         pass
+    finally:
+        os.close(fd)
 
 
 def forget(data_dir: str, session: Any) -> None:
