@@ -269,7 +269,8 @@ def test_records_expire_at_the_day_boundary_and_after_max_age(session: Session, 
 def test_the_recording_events_pass_over_new_lines_that_carry_no_usage(session: Session, full_paths: list[str],
                                                                        data_dir: Path) -> None:
     """A tool's result lands in the transcript between its PreToolUse and its PostToolUse: nothing to record, so
-    the async events answer from the record; new usage, or any new byte before a PreToolUse, means the full path."""
+    the async events answer from the record; new usage, or any new byte before a PreToolUse, means the full path
+    (PostToolUse leaves new usage to the next hook, which Claude Code always runs)."""
     settle(session, full_paths)
     write_lines(session.path, {"type": "user", "message": {"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "toolu_01", "content": "hi"}]}})
@@ -279,6 +280,8 @@ def test_the_recording_events_pass_over_new_lines_that_carry_no_usage(session: S
     assert session.hook("PreToolUse") == (0, {})
     assert full_paths == ["PreToolUse", "PreToolUse"]
     session.spend(100)
+    assert session.hook("PostToolUse") == (0, {})
+    assert full_paths == ["PreToolUse", "PreToolUse"]
     assert session.hook("Stop") == (0, {})
     assert full_paths[-1] == "Stop"
     with Ledger.open(data_dir) as ledger:

@@ -11,8 +11,8 @@ depended on; the next hook of the session answers `{}` from that record only if 
 - the ledger's version token, which every write transaction renews under the writer lock before it commits
   (ledger.bump_version): another session's usage, an ack, a new workflow run or a claimed alert all change it;
 - the session's transcripts (device, inode, size, mtime as last ingested), and for PreToolUse the line of the
-  tool call being decided (as the full path, which waits for it); the async events, which only record, accept
-  a transcript that grew by lines without usage (a tool result): ingesting them would record nothing;
+  tool call being decided (as the full path, which waits for it); Stop and SubagentStop accept a transcript that
+  grew by lines without usage (a tool result), and PostToolUse leaves whatever is new to the next hook;
 - what the event itself would write or decide: the record says which tools a PostToolUse would have to record
   (enforce.record_only), and a PreToolUse whose input may be about the budget itself takes the full path.
 
@@ -75,6 +75,10 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
         return False
     if ledger_version(data_dir) != state["ledger"]:
         return False
+    if event == "PostToolUse":
+        # It decides nothing and records only its tool call: whatever the transcript gained since is read by the
+        # next hook, which Claude Code always runs (the next PreToolUse, Stop or SessionEnd): no need to read it here.
+        return True
     files = session_transcripts(payload)
     if files is None or sorted(files) != sorted(state["files"]):
         return False
