@@ -85,7 +85,7 @@ def measure(quick: bool = False, requests: int = 100_000) -> list[Figure]:
     time_process(hook_argv("PreToolUse"), stdin=payload(transcript, "PreToolUse"), env=env, runs=1)
     imports = import_cost(runs)
     figures = []
-    for event in ("PreToolUse", "UserPromptSubmit", "PostToolUse"):
+    for event in ("PreToolUse", "UserPromptSubmit", "SessionStart"):  # the events that decide (the others record)
         wall = time_process(hook_argv(event), stdin=payload(transcript, event, prompt="go on"), env=env, runs=runs,
                             before=lambda: append_request(transcript, "small"))
         work = decision_cost(data, transcript, event, runs)
