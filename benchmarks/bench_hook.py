@@ -1,11 +1,14 @@
-"""Hook overhead against bare interpreter start-up: the numbers behind "hooks that cost nothing noticeable".
+"""Hook overhead against the bare start of the interpreter that runs it: "hooks that cost nothing noticeable".
 
     python3 benchmarks/bench_hook.py [--quick]
 
-The hook is `python -S token_budget/claude/run_hook.py PreToolUse` (what `tokens install` and hook.sh run), on
-ledgers of 0, 100k and 1M requests, with a 50 MB transcript that gained one request and with nothing new, and
-with a 50 KB transcript that gained one. Baselines: bare `python3 -c pass` (default flags: the target's baseline)
-and, for honesty, `python3 -S -c pass` (the hook skips site-packages; the bare start-up does not).
+The hook is the command `tokens install` writes (`<python> -S …/token_budget/claude/run_hook.py EVENT`; the
+plugin's hook.sh runs the same), timed on ledgers of 0, 100k and 1M requests with a 50 MB transcript: a PreToolUse
+that ingests one new request (the full path), and a PreToolUse and a PostToolUse with nothing new (the idle fast
+path). Also the plugin route (`sh scripts/hook.sh`), and a hook started while 8 other hooks run beside it.
+
+Baselines: the same interpreter's bare start, `python -c pass` (with site: the target's baseline) and `python -S -c
+pass` (how the hook starts: the floor), alternated with the hooks they are the baseline of, round by round.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import tempfile
 from pathlib import Path
 
 from common import (
+    BARE,
+    BARE_S,
     PYTHON,
     ROOT,
+    Case,
     Figure,
-    bare_baselines,
+    alternate,
+    baseline_cases,
     bench_config,
     compile_package,
     hook_argv,
@@ -29,20 +36,30 @@ from common import (
 )
 from fixtures import CACHE, append_request, cached_ledger, cached_transcript
 
-SECTION = "Hook overhead (PreToolUse)"
+SECTION = "Hook overhead (`python -S run_hook.py`, as `tokens install` writes it)"
+PARALLEL = "Hook beside 8 other hooks (PostToolUse, Stop, PreToolUse) started at the same moment"
+TOOL_USE_ID = "toolu_bench_not_in_transcript"  # the transcript ends with an assistant line: no wait
+
+
+def _payload(transcript: Path, event: str) -> bytes:
+    return payload(transcript, event, tool_use_id=TOOL_USE_ID)
+
+
+def _rows(t: dict[str, float], label: str):  # type: ignore[no-untyped-def]
+    def row(name: str, key: str, target: float | None) -> Figure:
+        return Figure(SECTION, f"{label}, {name}", t[key], t[BARE], BARE, target,
+                      note=f"{t[key] / t[BARE_S]:.2f}x {BARE_S}")
+
+    return row
 
 
 def measure(quick: bool = False) -> list[Figure]:
     compile_package()
-    runs = 8 if quick else 20
-    base, base_s = bare_baselines(runs * 2)
+    rounds = 15 if quick else 21
     big = cached_transcript("big", 50 << 20)
     small = cached_transcript("small", 50 << 10)
     config = bench_config(CACHE)
-    bare = "python3 -c pass"
-    figures = [Figure("Baselines", "bare `python3 -c pass` (site .pth imports certifi here)", base),
-               Figure("Baselines", "bare `python3 -S -c pass`", base_s, base, bare)]
-    argv = hook_argv("PreToolUse")
+    figures: list[Figure] = []
     scratch = CACHE.parent / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     empty = Path(tempfile.mkdtemp(dir=scratch))
@@ -51,27 +68,54 @@ def measure(quick: bool = False) -> list[Figure]:
             data = cached_ledger(requests) if requests else empty / "data"
             env = hook_env(data, {"TOKEN_BUDGET_CONFIG": str(config)})
             for path in (big, small):  # catch up first: the hooks timed below only see what is appended
-                time_process(argv, stdin=payload(path, "PreToolUse"), env=env, runs=1)
-            grew = time_process(argv, stdin=payload(big, "PreToolUse"), env=env, runs=runs,
-                                before=lambda: append_request(big, "big"))
-            same = time_process(argv, stdin=payload(big, "PreToolUse"), env=env, runs=runs)
-            label = f"{requests // 1000:,}k-request ledger" if requests else "empty ledger"
-            figures.append(Figure(SECTION, f"{label}, 50 MB transcript gained one request", grew, base, bare, 2.0,
-                                  note=f"{grew / base_s:.1f}x bare -S"))
-            figures.append(Figure(SECTION, f"{label}, 50 MB transcript, nothing new", same, base, bare, 1.0,
-                                  note=f"{same / base_s:.1f}x bare -S"))
+                time_process(hook_argv("PreToolUse"), stdin=_payload(path, "PreToolUse"), env=env, runs=1)
+            # Order matters: another session's ingest changes the ledger, so it runs before this session's full
+            # path, which leaves the record the idle cases after it answer from.
+            grew_small = Case("grew small", hook_argv("PreToolUse"), stdin=_payload(small, "PreToolUse"), env=env,
+                              before=lambda: append_request(small, "small"))
+            cases = [
+                *baseline_cases(),
+                *([grew_small] if requests == 100_000 else []),
+                Case("grew", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env,
+                     before=lambda: append_request(big, "big")),
+                Case("idle pre", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env),
+                Case("idle post", hook_argv("PostToolUse"), stdin=_payload(big, "PostToolUse"), env=env),
+            ]
             if requests == 100_000:
-                grew_small = time_process(argv, stdin=payload(small, "PreToolUse"), env=env, runs=runs,
-                                          before=lambda: append_request(small, "small"))
+                others = [(hook_argv(event), _payload(big, event)) for event in
+                          ("PostToolUse",) * 4 + ("Stop",) * 2 + ("PreToolUse",) * 2]
+                cases += [
+                    Case("plugin", ["sh", "-c", f'sh "{ROOT}/scripts/hook.sh" PreToolUse'],  # as hooks.json says
+                         stdin=_payload(big, "PreToolUse"),
+                         env={**env, "TOKEN_BUDGET_PYTHON": PYTHON, "CLAUDE_PLUGIN_ROOT": str(ROOT)}),
+                    Case("parallel", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env,
+                         beside=others),
+                    Case("parallel bare", [PYTHON, "-S", "-c", "pass"],
+                         beside=[([PYTHON, "-S", "-c", "pass"], b"")] * 8),
+                ]
+            t = alternate(cases, rounds)
+            base, base_s = t[BARE], t[BARE_S]
+            if requests == 100_000:
+                figures.append(Figure("Baselines", f"{BARE} of the hook's interpreter", base,
+                                      note="measured beside each group of hooks; this one beside the 100k group"))
+                figures.append(Figure("Baselines", f"{BARE_S} of the same interpreter", base_s, base, BARE))
+            label = f"{requests // 1000:,}k-request ledger" if requests else "empty ledger"
+            row = _rows(t, label)
+            figures.append(row("50 MB transcript, PreToolUse that ingests one new request", "grew", 2.0))
+            figures.append(row("50 MB transcript, PreToolUse with nothing new (idle)", "idle pre", 1.0))
+            figures.append(row("50 MB transcript, PostToolUse with nothing new (idle)", "idle post", 1.0))
+            if requests == 100_000:
+                figures.append(row("idle PreToolUse through the plugin's `sh -c 'sh scripts/hook.sh …'`", "plugin",
+                                   None))
                 figures.append(Figure("Ingest cost vs transcript size", "100k ledger, 50 KB transcript gained one "
-                                      "request (baseline of the next row)", grew_small))
+                                      "request (baseline of the next row)", t["grew small"]))
                 figures.append(Figure("Ingest cost vs transcript size", "100k ledger, 50 MB transcript gained one "
-                                      "request", grew, grew_small, "50 KB case", 1.2, "~1.0x (<= 1.2x)"))
-                via_sh = time_process(["sh", str(ROOT / "scripts" / "hook.sh"), "PreToolUse"],
-                                      stdin=payload(big, "PreToolUse"), env={**env, "TOKEN_BUDGET_PYTHON": PYTHON},
-                                      runs=runs)
-                figures.append(Figure(SECTION, "100k ledger, nothing new, through the plugin's hook.sh", via_sh,
-                                      base, bare))
+                                      "request", t["grew"], t["grew small"], "50 KB case", 1.2, "~1.0x (<= 1.2x)"))
+                figures.append(Figure(PARALLEL, f"{BARE_S} beside 8 other bare starts (baseline of the next row)",
+                                      t["parallel bare"], base, BARE))
+                figures.append(Figure(PARALLEL, "100k ledger, idle PreToolUse beside 8 hooks", t["parallel"],
+                                      t["parallel bare"], "bare -S beside 8", note=f"{t['parallel'] / base:.2f}x "
+                                      f"{BARE} alone"))
     finally:
         shutil.rmtree(empty, ignore_errors=True)
     return figures

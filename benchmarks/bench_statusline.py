@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 
 from common import (
+    BARE,
+    BARE_S,
     PYTHON,
     ROOT,
+    Case,
     Figure,
-    bare_baselines,
+    alternate,
+    baseline_cases,
     bench_config,
     compile_package,
     hook_env,
@@ -29,7 +33,7 @@ LAUNCHER = ROOT / "token_budget" / "claude" / "run_statusline.py"
 
 def measure(quick: bool = False, requests: int = 1_000_000) -> list[Figure]:
     compile_package()
-    runs = 10 if quick else 30
+    runs = 15 if quick else 21
     data = cached_ledger(requests)
     env = hook_env(data, {"TOKEN_BUDGET_CONFIG": str(bench_config(CACHE))})
     stdin = json.dumps(
@@ -42,19 +46,19 @@ def measure(quick: bool = False, requests: int = 1_000_000) -> list[Figure]:
     ).encode()
     argv = [PYTHON, "-S", str(LAUNCHER)]
     time_process(argv, stdin=stdin, env=env, runs=1)  # builds the config cache, as the first hook does
-    base, base_s = bare_baselines(runs)
-    bare = "python3 -c pass"
-    fast = time_process(argv, stdin=stdin, env=env, runs=runs)
-    via_entry = time_process([PYTHON, "-m", "token_budget", "statusline"], stdin=stdin,
-                             env={**env, "PYTHONPATH": str(ROOT)}, runs=runs)
-    status = time_process([PYTHON, "-m", "token_budget", "status", "--color", "never"],
-                          env={**env, "PYTHONPATH": str(ROOT)}, runs=runs)
+    entry_env = {**env, "PYTHONPATH": str(ROOT)}
+    t = alternate([*baseline_cases(), Case("fast", argv, stdin=stdin, env=env),
+                   Case("entry", [PYTHON, "-m", "token_budget", "statusline"], stdin=stdin, env=entry_env),
+                   Case("status", [PYTHON, "-m", "token_budget", "status", "--color", "never"], env=entry_env)],
+                  runs)
+    base, base_s, fast, via_entry, status = t[BARE], t[BARE_S], t["fast"], t["entry"], t["status"]
+    bare = BARE
     label = f"{requests // 1000:,}k-request ledger"
     return [
         Figure("Status at scale", f"tokens status, {label}", status, base, bare, 2.0,
-               note=f"{status / base_s:.1f}x bare -S"),
+               note=f"{status / base_s:.1f}x {BARE_S}"),
         Figure("Status line", f"python -S run_statusline.py (installed), {label}", fast, base, bare, 1.5,
-               note=f"{fast / base_s:.1f}x bare -S"),
+               note=f"{fast / base_s:.1f}x {BARE_S}"),
         Figure("Status line", f"tokens statusline (console script, site-packages on), {label}", via_entry, base,
                bare),
     ]

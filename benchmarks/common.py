@@ -2,6 +2,10 @@
 
 Figures are medians of repeated runs, printed as ratios to a baseline measured in the same run, so a noisy shared
 machine moves both sides together. Nothing here asserts a time.
+
+PYTHON is the interpreter that runs the hooks, and the baselines are its own bare start: the plugin's venv (built by
+scripts/bootstrap.py, as a user's first session does) unless benchmarks/run.py --python names another one. The
+harness itself (fixtures, this module) runs on whatever Python started it.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-PYTHON = sys.executable  # the real interpreter, not a shim script in front of it
+PYTHON = os.environ.get("TOKEN_BUDGET_BENCH_PYTHON") or sys.executable  # set by run.py --python
 LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
+BARE = "bare `python -c pass`"  # the baseline's name in the table: the hook interpreter's own start, with site
+BARE_S = "bare `python -S -c pass`"
 
 
 def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | None = None, runs: int = 20,
@@ -39,14 +45,71 @@ def time_process(argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | N
     return statistics.median(samples) if samples else 0.0
 
 
-def baseline(runs: int = 30) -> float:
-    """Bare `python3 -c pass` of the same interpreter with default flags."""
-    return time_process([PYTHON, "-c", "pass"], runs=runs)
+class Case:
+    """One process to time among others, in turn (see alternate)."""
+
+    def __init__(self, name: str, argv: list[str], *, stdin: bytes = b"", env: dict[str, str] | None = None,
+                 before: Callable[[], None] | None = None,
+                 beside: list[tuple[list[str], bytes]] | None = None) -> None:
+        self.name, self.argv, self.stdin, self.env, self.before = name, argv, stdin, env, before
+        self.beside = beside or []  # processes started just before this one and left running beside it
+
+    def run_once(self) -> float:
+        if self.before is not None:
+            self.before()
+        others = [subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=self.env) for argv, _ in self.beside]
+        for proc, (_, data) in zip(others, self.beside, strict=True):
+            proc.stdin.write(data)  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+        start = time.perf_counter()
+        proc = subprocess.run(self.argv, input=self.stdin, env=self.env, capture_output=True, check=False)
+        elapsed = time.perf_counter() - start
+        for other in others:
+            other.wait()
+        if proc.returncode not in (0, 2):
+            raise SystemExit(f"{self.argv} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+        return elapsed
+
+
+def alternate(cases: list[Case], rounds: int) -> dict[str, float]:
+    """Median wall time of each case over `rounds` rounds, each round running every case once in turn (after one
+    untimed round): load that comes and goes on a shared machine then falls on every case alike."""
+    samples: dict[str, list[float]] = {case.name: [] for case in cases}
+    for i in range(rounds + 1):
+        for case in cases:
+            elapsed = case.run_once()
+            if i:
+                samples[case.name].append(elapsed)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def hook_argv(event: str = "PostToolUse") -> list[str]:
-    """The command the plugin's hook.sh runs (and `tokens install` writes)."""
-    return [PYTHON, "-S", str(LAUNCHER), event]
+    """The command `tokens install` writes into settings.json (and the plugin's hook.sh runs), for PYTHON."""
+    import shlex
+
+    from token_budget.claude.install import hook_command
+
+    return shlex.split(hook_command(event, PYTHON))
+
+
+def site_imports(python: str) -> list[str]:
+    """The modules that `python`'s site start-up imports beyond `python -S` (a .pth line such as an editable
+    install's finder, or certifi's, is paid by every bare start with site but not by the hook)."""
+    code = "import sys; print(' '.join(sorted(sys.modules)))"
+    with_site = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    without = subprocess.run([python, "-S", "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return sorted(set(with_site) - set(without) - {"site", "_sitebuiltins", "sitecustomize", "usercustomize"})
+
+
+def plugin_python(folder: Path) -> str:
+    """The plugin's own venv, built by scripts/bootstrap.py exactly as a user's first session builds it (once;
+    TOKEN_BUDGET_WHEELHOUSE makes it offline). Its python is what hook.sh runs and what the hooks divide by."""
+    python = folder / "venv" / "bin" / "python"
+    if not (folder / "venv" / ".token-budget-ready").exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "bootstrap.py"), "--data", str(folder), "--wait"],
+                       check=True)
+    return str(python)
 
 
 def hook_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -123,9 +186,9 @@ def compile_package() -> None:
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "token_budget")], check=True)
 
 
-def bare_baselines(runs: int) -> tuple[float, float]:
-    """(`python3 -c pass`, `python3 -S -c pass`): the site-packages scan is most of the first here."""
-    return baseline(runs), time_process([PYTHON, "-S", "-c", "pass"], runs=runs)
+def baseline_cases() -> list[Case]:
+    """The two bare starts, as cases to alternate with what they are the baseline of."""
+    return [Case(BARE, [PYTHON, "-c", "pass"]), Case(BARE_S, [PYTHON, "-S", "-c", "pass"])]
 
 
 def bench_config(folder: Path) -> Path:

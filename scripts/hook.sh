@@ -39,6 +39,13 @@ if [ -z "$py" ]; then
   say "token-budget is setting up its Python environment in $data/venv (first run only); budgets are enforced once it is ready. Progress: $data/bootstrap.log"
 fi
 
+case "$event" in
+  PostToolUse|Stop|SubagentStop|SessionEnd|PreCompact)
+    # Registered async (hooks.json, with `exec`): Claude Code signals one still running when it ends (-p) and
+    # waits for it. Python must be that very process, so the CLI waits only for the work left (the hook lets it
+    # finish): with a shell in between, which does not die of the signal, the CLI waits about 1.5 s every time.
+    exec "$py" -S "$root/token_budget/claude/run_hook.py" "$event" ;;
+esac
 "$py" -S "$root/token_budget/claude/run_hook.py" "$event"
 status=$?
 case "$status" in

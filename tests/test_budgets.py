@@ -241,7 +241,7 @@ def test_ack_and_events(tmp_path, monkeypatch, claude_dir) -> None:
     write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
     session = Session(claude_dir, now=datetime.now(timezone.utc))
     session.spend(1000)
-    session.hook("PostToolUse")
+    session.hook("UserPromptSubmit", prompt="go")
     day = session.now.strftime("%Y-%m-%d")
     assert invoke("ack", f"daily/100/{day}") == (0, "Acknowledged 1 alert.\n", "")
     shown = f"token-budget: the 100% alert of the daily budget (daily/100/{day}) acknowledged (terminal)."
@@ -276,8 +276,8 @@ def test_concurrent_hooks_crossing_a_threshold_together_show_one_alert(tmp_path,
     write_lines(path, response(input_tokens=850, output_tokens=0,
                                timestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")))
     launcher = ROOT / "token_budget" / "claude" / "run_hook.py"
-    payload = json.dumps(hook_payload("PostToolUse", path)).encode()
-    procs = [subprocess.Popen([sys.executable, "-S", str(launcher), "PostToolUse"], stdin=subprocess.PIPE,
+    payload = json.dumps(hook_payload("PreToolUse", path)).encode()
+    procs = [subprocess.Popen([sys.executable, "-S", str(launcher), "PreToolUse"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env) for _ in range(12)]
     outputs = [p.communicate(payload, timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outputs]

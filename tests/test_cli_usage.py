@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from token_budget.cli import cli
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def tokens(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
@@ -120,6 +122,22 @@ def test_install_writes_hooks_once_and_uninstall_removes_only_ours(hermetic_env:
             "SessionEnd"} <= set(data["hooks"])
     tokens("install", "--uninstall")
     assert json.loads(settings.read_text()) == mine
+
+
+def test_install_runs_the_events_that_decide_nothing_async_like_the_plugin(hermetic_env: Path) -> None:
+    """Claude Code waits for a hook only when it can decide something: the same events are async on both install
+    routes, the prompt and tool gates are not."""
+    settings = hermetic_env / "claude" / "settings.json"
+    tokens("install")
+    written = {event: groups[0]["hooks"][0] for event, groups in json.loads(settings.read_text())["hooks"].items()}
+    plugin = {event: groups[0]["hooks"][0] for event, groups in
+              json.loads((ROOT / "hooks" / "hooks.json").read_text())["hooks"].items()}
+    asynchronous = {"PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact"}
+    assert {e for e, h in written.items() if h.get("async")} == asynchronous
+    assert {e for e, h in plugin.items() if h.get("async")} == asynchronous
+    assert not written["PreToolUse"].get("async") and not written["UserPromptSubmit"].get("async")
+    for handlers in (written, plugin):  # Python itself gets the signal Claude Code sends an async hook at its end
+        assert all(h["command"].startswith("exec ") == bool(h.get("async")) for h in handlers.values())
 
 
 def test_doctor_is_unhealthy_without_hooks_and_healthy_after_install(transcripts: Path) -> None:

@@ -106,15 +106,16 @@ def test_user_prompt_submit_answers_each_level_of_each_scope(scoped, scope: str,
 def test_an_alert_is_shown_once_per_period_then_stays_quiet(scoped, scope: str) -> None:
     session = scoped(scope)
     session.spend(800, model=SCOPES[scope][5], timestamp="2026-11-03T12:00:00.000Z" if scope == "monthly" else None)
-    assert session.hook("PostToolUse")[1] == {"systemMessage": expected(scope, "alert")["systemMessage"]}
-    assert session.hook("PostToolUse") == (0, {})
+    assert session.hook("PostToolUse") == (0, {})  # async: it only records; the next blocking hook tells
+    assert session.hook("PreToolUse")[1] == {"systemMessage": expected(scope, "alert")["systemMessage"]}
+    assert session.hook("PreToolUse") == (0, {})
     assert session.hook("UserPromptSubmit", prompt="next") == (0, {})
 
 
 def test_seventy_percent_is_only_logged_in_the_events_table(scoped, data_dir: Path) -> None:
     session = scoped("daily")
     session.spend(700)
-    assert session.hook("PostToolUse") == (0, {})
+    assert session.hook("PreToolUse") == (0, {})
     with Ledger.open(data_dir) as ledger:
         rows = ledger.db.execute("SELECT level, kind, scope, alert_key, message FROM events").fetchall()
     assert rows == [("warn", "threshold", "daily", "daily/70/2026-11-28",
@@ -124,9 +125,9 @@ def test_seventy_percent_is_only_logged_in_the_events_table(scoped, data_dir: Pa
 def test_crossing_several_thresholds_at_once_shows_the_highest_and_claims_the_rest(scoped, data_dir: Path) -> None:
     session = scoped("daily")
     session.spend(950)
-    code, out = session.hook("PostToolUse")
+    code, out = session.hook("PreToolUse")
     assert out["systemMessage"].startswith("⚠️ TOKEN BUDGET ALERT: the daily budget is at 950 / 1,000 tokens (95.0%)")
-    assert out["hookSpecificOutput"]["hookEventName"] == "PostToolUse"
+    assert out["hookSpecificOutput"]["hookEventName"] == "PreToolUse"
     with Ledger.open(data_dir) as ledger:
         keys = [r[0] for r in ledger.db.execute("SELECT key FROM alerts ORDER BY threshold")]
     assert keys == ["daily/70/2026-11-28", "daily/80/2026-11-28", "daily/90/2026-11-28"]
@@ -146,8 +147,10 @@ def test_stop_at_110_percent_from_every_evaluated_event(scoped) -> None:
     session = scoped("daily")
     session.spend(1100)
     stop = expected("daily", "stop")
-    for event in ("PostToolUse", "SessionStart", "UserPromptSubmit"):
+    for event in ("SessionStart", "UserPromptSubmit"):  # PreToolUse also denies: see the next test
         assert session.hook(event) == (0, stop), event
+    for event in ("PostToolUse", "Stop", "SubagentStop", "PreCompact", "SessionEnd"):
+        assert session.hook(event) == (0, {}), event  # async: only recorded, the next blocking hook stops
 
 
 def test_the_stop_also_denies_the_tool_call_it_was_asked_about(scoped) -> None:
@@ -234,7 +237,7 @@ def test_switching_model_with_slash_model_lifts_a_model_block(scoped) -> None:
 def test_a_subagent_is_moved_to_a_cheaper_model_with_budget_left_instead_of_denied(scoped, data_dir: Path) -> None:
     session = scoped("model:claude-opus")
     session.spend(1000, model="claude-opus-4-6")
-    session.hook("PostToolUse")  # claims (and shows) the block alert
+    session.hook("UserPromptSubmit", prompt="go")  # claims (and shows) the block alert
     tool_input = {"description": "Explore", "prompt": "Find the config loader", "subagent_type": "Explore",
                   "run_in_background": False}
     code, out = session.hook("PreToolUse", tool_name="Agent", tool_input=tool_input)
@@ -289,7 +292,7 @@ def test_the_workflow_env_var_starts_a_run_once(scoped, data_dir: Path, monkeypa
     monkeypatch.setenv("TOKEN_BUDGET_WORKFLOW", "orchestrate")
     session = scoped("daily")
     session.hook("SessionStart", source="startup")
-    session.hook("PostToolUse")
+    session.hook("PreToolUse")
     with Ledger.open(data_dir) as ledger:
         assert ledger.db.execute("SELECT name, source FROM workflow_runs").fetchall() == [("orchestrate", "env")]
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,51 @@ def test_a_hook_with_nothing_new_on_a_utc_machine_loads_no_module_it_can_do_with
                           env={**subprocess_env, "TZ": "UTC"}, check=True)
     assert first.returncode == 0
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_an_async_hook_whose_reader_is_gone_still_records_and_exits_0(data_dir: Path, claude_dir: Path,
+                                                                      subprocess_env: dict) -> None:
+    """Claude Code closes an async hook's stdout when it stops listening (a `-p` run ending): the hook's work
+    is done by then, so the closed pipe is neither an error nor a hook.log entry."""
+    path = write_lines(transcript_path(claude_dir), response())
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    subprocess_env.pop("PYTHONPATH")
+    try:
+        proc = subprocess.run([sys.executable, "-S", str(LAUNCHER), "SessionEnd"],
+                              input=json.dumps(hook_payload("SessionEnd", path)).encode(), stdout=write_end,
+                              stderr=subprocess.PIPE, env=subprocess_env, check=False)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert not (data_dir / "hook.log").exists()
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 1
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+@pytest.mark.parametrize("event", ["Stop", "SessionEnd", "PostToolUse"])
+def test_an_async_hook_signalled_by_claude_code_finishes_its_work(event: str, data_dir: Path, claude_dir: Path,
+                                                                   subprocess_env: dict) -> None:
+    """`claude -p` signals the async hooks still running when it ends, then waits for them a little: the hook
+    records the session's last requests rather than dying with them (a SessionStart, which decides, does not)."""
+    path = write_lines(transcript_path(claude_dir), response())
+    subprocess_env.pop("PYTHONPATH")
+    proc = subprocess.Popen([sys.executable, "-S", str(LAUNCHER), event], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env)
+    for _ in range(2000):  # until it has started and set its signal disposition (it is waiting for stdin)
+        if _ignores_sigterm(proc.pid):
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(json.dumps(hook_payload(event, path)).encode(), timeout=60)
+    assert (proc.returncode, out.strip(), err) == (0, b"{}", b"")
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 1
+

@@ -13,6 +13,15 @@ from .models import Alert
 NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at)"
 
 
+def backlog(db: sqlite3.Connection) -> tuple[bool, bool]:
+    """(a claim waits to be enqueued, a delivery is pending): whether a hook has anything to kick."""
+    to_enqueue, pending = db.execute(
+        f"SELECT EXISTS (SELECT 1 FROM alerts WHERE {NOT_ENQUEUED}), "
+        "EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending')"
+    ).fetchone()
+    return bool(to_enqueue), bool(pending)
+
+
 def claim(db: sqlite3.Connection, alert: Alert) -> bool:
     """Record the alert unless this (scope, threshold, period) already fired; True when this call claimed it.
 

@@ -368,7 +368,7 @@ def _stamp(path: str) -> list[Any]:
     return [str(path), st.st_mtime_ns, st.st_size]
 
 
-def _watched(project_dir: str | None, data_dir: PathLike, explicit: str | None = None) -> list[str]:
+def watched_files(project_dir: str | None, data_dir: PathLike, explicit: str | None = None) -> list[str]:
     return [*layer_paths(project_dir, explicit, data_dir), os.path.join(packaged_config_dir(), PRICING_NAME)]
 
 
@@ -388,7 +388,7 @@ def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: st
     if explicit and not os.path.isfile(os.path.expanduser(explicit)):
         return load(project_dir, explicit=explicit, data_dir=data_dir)  # raises the "does not exist" error
     cache = cache_path(data_dir, project_dir, explicit)
-    stamps = [_stamp(p) for p in _watched(project_dir, data_dir, explicit)]
+    stamps = [_stamp(p) for p in watched_files(project_dir, data_dir, explicit)]
     try:
         from .paths import read_regular
 

@@ -87,12 +87,9 @@ class DeliveryError(Exception):
 def kick(db: sqlite3.Connection, data_dir: PathLike, config: Any = None, project_dir: str | None = None) -> bool:
     """After the hook's transaction commits: enqueue any claim not yet enqueued, and start a sender when deliveries
     are pending and none runs. Returns True when it started one. Adds two indexed queries to a hook, or a Popen."""
-    from .alerts import NOT_ENQUEUED
+    from .alerts import backlog
 
-    to_enqueue, pending = db.execute(
-        f"SELECT EXISTS (SELECT 1 FROM alerts WHERE {NOT_ENQUEUED}), "
-        "EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending')"
-    ).fetchone()
+    to_enqueue, pending = backlog(db)
     if to_enqueue and config is not None:
         from .outbox import channels, enqueue_missing
 

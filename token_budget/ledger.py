@@ -15,7 +15,7 @@ from . import clock
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
 from .models import UsageEvent
-from .paths import LEDGER_NAME, check_private, ensure_private_dir
+from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -125,6 +125,21 @@ def strongest(events: Sequence[UsageEvent], contested: set[str] | None = None) -
     return list(best.values())
 
 
+def version_path(ledger_path: PathLike) -> str:
+    return os.fspath(ledger_path) + LEDGER_VERSION_SUFFIX
+
+
+def bump_version(ledger_path: PathLike) -> None:
+    """Give the ledger a new version token, under the writer lock and before the commit: a reader that saw the
+    old token (the hooks' idle fast path, which answers without opening SQLite) can then never take a state
+    computed before this write for a current one, even if this writer dies right after its commit."""
+    fd = os.open(version_path(ledger_path), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:  # always 16 bytes, written over the last token: no truncation (a half-written token only ever mismatches)
+        os.write(fd, os.urandom(8).hex().encode())
+    finally:
+        os.close(fd)
+
+
 class _Transaction:
     """Ledger.transaction()'s context manager (a class, not contextlib: the hook does not import contextlib)."""
 
@@ -136,6 +151,11 @@ class _Transaction:
             self.ledger.db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise storage_error(self.ledger.path, exc) from exc
+        try:
+            bump_version(self.ledger.path)
+        except OSError as exc:
+            self.ledger.db.execute("ROLLBACK")
+            raise storage_error(self.ledger.path, sqlite3.OperationalError(f"{exc.strerror}: {exc.filename}")) from exc
         return self.ledger.db
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
@@ -177,7 +197,8 @@ class Ledger:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
-            migrate(db)
+            if migrate(db):
+                bump_version(path)
         except sqlite3.DatabaseError as exc:
             raise storage_error(path, exc) from exc
         except OSError as exc:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 LEDGER_NAME = "ledger.db"
+LEDGER_VERSION_SUFFIX = ".version"  # beside the ledger: a token every write transaction renews (ledger.bump_version)
 REPORTS_DIR = "reports"
 
 

@@ -11,7 +11,6 @@ tokens x rate, which is computed in integers on a 1e-9 grid and rounded half up 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -333,6 +332,8 @@ def _alias_map(models: Mapping) -> dict[str, str]:
 def _apply_override(entry: dict, override: Mapping) -> None:
     override = dict(override)
     if "prices" in override:
+        import copy
+
         entry["prices"] = copy.deepcopy(override.pop("prices"))
     given = [name for name in PRICE_FIELDS if name in override]
     if given:
@@ -366,6 +367,10 @@ def merge_overrides(base: Mapping, overrides: Mapping | None) -> dict:
       the periods.
     - `match` adds ids; `family`, `version` and `estimate` are set as given.
     """
+    if not overrides:
+        return dict(base)  # nothing to merge: from_dict only reads, so no deep copy (the hook prices with this)
+    import copy  # only a merge pays for it
+
     merged = dict(copy.deepcopy(base))
     models = dict(merged.get("models") or {})
     merged["models"] = models

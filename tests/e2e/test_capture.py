@@ -151,11 +151,15 @@ def test_two_turns_and_one_tool_call_marketplace_install(claude_env: ClaudeEnv) 
     assert res.result_event["result"] == "All done." and res.result_event["num_turns"] == 2
     assert len(res.message_requests) == 2
 
-    # Every plugin hook answered exit 0 with a JSON object, blocking nothing and reporting no failure.
+    # Every plugin hook Claude Code waited for answered exit 0 with a JSON object, blocking nothing and reporting
+    # no failure. The async ones (PostToolUse, Stop) may be cancelled when `-p` ends: nothing depends on them
+    # (the ledger below is exact because the next hook, or SessionEnd, ingests what they did not).
     responses = hook_responses(res)
     seen = {h["hook_event"] for h in responses}
     assert {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"} <= seen, seen
     for h in responses:
+        if h["hook_event"] in ("PostToolUse", "Stop") and h["outcome"] == "cancelled":
+            continue
         assert h["exit_code"] == 0 and h["outcome"] == "success", h
         answer = json.loads(h["stdout"])
         assert isinstance(answer, dict) and answer.get("decision") != "block", h

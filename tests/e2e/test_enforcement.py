@@ -374,3 +374,40 @@ def test_a_sprint_command_starts_a_workflow_run_whose_budget_is_enforced(
     [row] = [r for r in ledger_rows(data) if r["session_id"] == plain.session_id]
     assert row["workflow"] is None
     no_hook_errors(data)
+
+
+def test_the_events_that_decide_nothing_run_in_the_background_and_lose_nothing(
+    claude_env: ClaudeEnv, tmp_path: Path
+) -> None:
+    """PostToolUse, Stop and SessionEnd are async: the CLI does not wait for them, and `-p` may cancel them when
+    it ends. Every request still reaches the ledger exactly (the next hook, or SessionEnd, ingests what a
+    cancelled one did not), and the 80% crossed by the run's last answer, which only those events saw, is
+    announced by the next hook Claude Code waits for: the next session's SessionStart."""
+    env = budget_env(tmp_path, daily_config())
+    data = Path(env["TOKEN_BUDGET_HOME"])
+    prefill(data, 70_000)
+    script = [
+        bash_turn("echo one", input_tokens=3000, output_tokens=10),
+        bash_turn("echo two", input_tokens=3000, output_tokens=10),
+        bash_turn("echo three", input_tokens=3000, output_tokens=10),
+        text_turn("All done.", input_tokens=2000, output_tokens=5),  # 81,035: past 80% with no tool call after
+    ]
+    res = run(claude_env, "Run three commands", script, env, output_format="stream-json")
+    assert res.result_event["result"] == "All done." and res.result_event["num_turns"] == 4
+    debug = res.debug_text()
+    for event in ("PostToolUse:Bash", "Stop"):
+        assert f"Hooks: {event} [" in debug and "moved to the background" in debug, event
+    assert "PreToolUse:Bash [" in debug and "finished with status 0" in debug  # the decisions stay blocking
+    assert not [n for n in informational(res) if "TOKEN BUDGET ALERT" in n]  # nothing crossed at a tool call
+
+    rows = ledger_rows(data)
+    assert_ledger_has(rows, res)
+    assert sum(r["input_tokens"] + r["output_tokens"] for r in rows) == 81_035
+
+    nxt = run(claude_env, "hello", [text_turn("hi", input_tokens=10, output_tokens=1)], env,
+              output_format="stream-json")
+    shown = [a for a in attachments(nxt, "hook_system_message") if "TOKEN BUDGET ALERT" in json.dumps(a)]
+    assert len(shown) == 1 and "SessionStart" in json.dumps(shown[0]), shown
+    assert "81,035 / 100,000 tokens (81.0%)" in shown[0]["content"]
+    assert_ledger_has(ledger_rows(data), nxt)
+    no_hook_errors(data)

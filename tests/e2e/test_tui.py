@@ -46,3 +46,31 @@ def test_the_plugins_first_session_is_recorded_and_the_next_session_says_so(clau
         while len(ledger_rows(data)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
     assert sorted(r["input_tokens"] for r in ledger_rows(data)) == [200, 300]  # both sessions, each once
+
+
+def test_async_hooks_in_the_tui_the_alert_on_screen_and_every_request_recorded(claude_env: ClaudeEnv,
+                                                                               tmp_path: Path) -> None:
+    """Interactive session, 75% of the day used: the answer that crosses 80% is announced on screen by the blocking
+    PreToolUse of its tool call; the async hooks (PostToolUse, Stop) show no error and record the rest."""
+    from .mock_api import bash_turn
+    from .test_enforcement import budget_env, daily_config, prefill
+
+    env = budget_env(tmp_path, daily_config())
+    data = Path(env["TOKEN_BUDGET_HOME"])
+    prefill(data, 75_000)
+    script = [bash_turn("echo one", input_tokens=6000, output_tokens=10),  # 81,010: alert
+              bash_turn("echo two", input_tokens=1000, output_tokens=10),
+              text_turn("All done here.", input_tokens=100, output_tokens=5)]
+    with TUI(claude_env, script=script, plugin_dir=REPO_ROOT, extra_env=env) as tui:
+        tui.send("run two commands")
+        screen = tui.wait_for("All done here.")
+        said = screen.split("PreToolUse:Bash says:", 1)
+        assert len(said) == 2 and "TOKEN BUDGET ALERT: the daily budget is at 81,010 / 100,000" in said[1], screen
+        assert "hook error" not in screen and "cancelled" not in screen, screen
+        deadline = time.monotonic() + 30  # the turn's Stop hook (async) records the last answer
+        while len(ledger_rows(data)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(tui.requests()) == 3
+    rows = ledger_rows(data)
+    assert sum(r["input_tokens"] + r["output_tokens"] for r in rows) == 82_125
+    assert not (data / "hook.log").exists()

@@ -6,8 +6,9 @@ What each level does here (../shared/claude-code.md §1.7, §7):
 - 100%: UserPromptSubmit `{"decision": "block"}` (prompts running /tokens pass), PreToolUse `permissionDecision:
   "deny"`; a model's own budget blocks only sessions on that model, and subagents move to a cheaper model instead.
 - 110%: `{"continue": false, "stopReason": …}` from every evaluated hook.
-Stop, SubagentStop, PreCompact and SessionEnd only record: their output cannot carry advice (a Stop
-additionalContext would even make Claude go on). Standard library only: this runs in every hook.
+PostToolUse, Stop, SubagentStop, PreCompact and SessionEnd only record: they run async, so their output would
+arrive late or not at all (and a Stop additionalContext would even make Claude go on). Standard library only:
+this runs in every hook.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; anno
 if TYPE_CHECKING:
     from typing import Any
 
-EVENT_KINDS = {"SessionStart": "checkpoint", "UserPromptSubmit": "prompt", "PreToolUse": "tool",
-               "PostToolUse": "checkpoint"}
+# The events evaluated (and answered) here. The others only record: they run async (hook.ASYNC_EVENTS), so an
+# alert they claimed or advice they gave could arrive a turn late or, when `-p` ends, never; the next of these
+# events sees the same numbers and says it at once.
+EVENT_KINDS = {"SessionStart": "checkpoint", "UserPromptSubmit": "prompt", "PreToolUse": "tool"}
 SUBAGENT_TOOLS = ("Agent", "Task")  # `Task` before 2.1.63, `Agent` after
 CACHEABLE_TOOLS = ("Read", "WebFetch", "Grep")
 MUTATING_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit", "Bash")
@@ -79,12 +82,21 @@ def _text(value: Any) -> str | None:
 # -- before the decision ---------------------------------------------------------------------------------------
 
 
-def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: datetime) -> None:
-    """Bookkeeping for events that decide nothing: the session's end closes its workflow run; compaction drops
+def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: datetime, config: Any = None) -> None:
+    """Bookkeeping for events that decide nothing: a tool call that ran is remembered (economy mode's repeat
+    check) or makes the session forget its searches; the session's end closes its workflow run; compaction drops
     the cached tool results (their output left the context); a model switch is remembered."""
     session = _text(payload.get("session_id"))
     if not session:
         return
+    if event == "PostToolUse":
+        if config is not None:
+            writes = [w for w in _tool_record(payload, config)
+                      if w[0] != "forget_searches" or _searched(ledger, session)]  # no transaction for nothing
+            _apply(ledger, session, writes, iso(now))
+        return
+    if event not in ("SessionEnd", "PreCompact", "PostModelSwitch"):
+        return  # no write transaction for nothing
     with ledger.transaction() as db:
         if event == "SessionEnd":
             end_runs(db, session, iso(now))
@@ -127,8 +139,6 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
             writes.append(("model", payload["model"]))
         if payload.get("source") in ("compact", "clear"):
             writes.append(("forget_tools", None))
-    if session and event == "PostToolUse":
-        writes.extend(_tool_record(payload, config))
     env_workflow = os.environ.get("TOKEN_BUDGET_WORKFLOW", "").strip()
     if session and env_workflow and not has_runs(ledger.db, session):
         writes.append(("start", (env_workflow, "env")))
@@ -156,7 +166,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
 
 
 def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], stamp: str) -> None:
-    if not session:
+    if not session or not writes:
         return
     with ledger.transaction() as db:
         for kind, value in writes:
@@ -171,6 +181,12 @@ def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], s
                            "VALUES (?, ?, ?, ?, ?, ?)", (session, *value, stamp))
             elif kind == "forget_searches":
                 db.execute("DELETE FROM tool_calls WHERE session_id = ? AND tool != 'Read'", (session,))
+
+
+def _searched(ledger: Ledger, session: str) -> bool:
+    """Does the session have remembered searches (what a call that may change files makes it forget)?"""
+    return bool(ledger.db.execute("SELECT EXISTS (SELECT 1 FROM tool_calls WHERE session_id = ? AND tool != 'Read')",
+                                  (session,)).fetchone()[0])
 
 
 def _caching_on(config: Any) -> bool:
@@ -292,8 +308,6 @@ def _respond(step: Step, payload: dict[str, Any], ledger: Ledger, claimed: list[
         return _pre_tool(step, payload, ledger, user, context)
     if event == "SessionStart" and decision.level in ("block",) and decision.reason and not user:
         user = decision.reason
-    if event == "PostToolUse":
-        user = _join(user, _compact_once(step, ledger))
     return _output(event, user, context)
 
 
@@ -455,13 +469,10 @@ def _batch_once(step: Step, ledger: Ledger) -> str | None:
 def _compact_once(step: Step, ledger: Ledger) -> str | None:
     """Past the context_compression trigger, with a large context, suggest /compact once per session (no hook
     can compact: claude-code.md §7)."""
+    binding = _compression_due(step)
+    if not binding:
+        return None
     compression = step.config.get("optimizations", "context_compression", default={}) or {}
-    if not compression.get("enabled", True) or not step.session_id:
-        return None
-    trigger = parse_percent(compression.get("trigger"), 60.0)
-    binding = [s for s in step.states if binds(s, step.model)]
-    if not binding or max(s.percent for s in binding) < trigger:
-        return None
     row = ledger.db.execute(
         "SELECT input_tokens + cache_creation_5m_tokens + cache_creation_1h_tokens + cache_read_tokens FROM requests "
         "WHERE session_id = ? AND is_sidechain = 0 ORDER BY timestamp DESC LIMIT 1", (step.session_id,)).fetchone()
@@ -478,6 +489,31 @@ def _compact_once(step: Step, ledger: Ledger) -> str | None:
     return (f"token-budget: this conversation's context is {context:,} tokens ({100 * context / window:.0f}% of the "
             f"{window:,}-token window) and every request resends it, with the {scope_name(tight.scope)} at "
             f"{tight.percent:.0f}%. Run `/compact` to summarize the older context.")
+
+
+def _compression_due(step: Step) -> list[BudgetState]:
+    """The budgets binding this session, when one is past the context_compression trigger; else []."""
+    compression = step.config.get("optimizations", "context_compression", default={}) or {}
+    if not compression.get("enabled", True) or not step.session_id:
+        return []
+    trigger = parse_percent(compression.get("trigger"), 60.0)
+    binding = [s for s in step.states if binds(s, step.model)]
+    return binding if binding and max(s.percent for s in binding) >= trigger else []
+
+
+def idle_facts(step: Step, ledger: Ledger) -> dict[str, Any] | None:
+    """For the hooks' idle fast path (fastpath.py): None when the next tool call's answer could depend on more than
+    "nothing changed" (a block or stop, economy mode, a model budget that moves subagents, a deferred workflow);
+    else the tools whose PostToolUse would write (record_only)."""
+    decision = step.decision
+    if severity(decision.level) >= severity("block") or decision.economy or decision.blocked_models or step.deferred:
+        return None
+    writes: list[str] = []
+    if step.session_id and _caching_on(step.config):
+        writes.extend(CACHEABLE_TOOLS)
+        if _searched(ledger, step.session_id):
+            writes.extend(MUTATING_TOOLS)
+    return {"post_writes": writes}
 
 
 def deferred_reason(step: Step) -> str:

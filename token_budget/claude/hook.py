@@ -8,16 +8,17 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime
 
-from .. import clock, jsonlite
+from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
 from ..safetext import printable
+from . import fastpath
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any, TextIO
 
     from ..paths import PathLike
@@ -27,8 +28,12 @@ HOOK_EVENTS = (
     "PreCompact", "PostModelSwitch",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
-# Events whose systemMessage Claude Code shows (it drops it for SessionEnd and PreCompact).
-MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop")
+# Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
+# Claude Code does not wait for them (claude-code.md §1.8). A 110% stop they would see is given by the next
+# blocking hook, which ingests the same transcript first.
+ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact")
+# Events whose systemMessage reaches the user at once (the async ones may be cancelled before theirs is read).
+MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
 FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
 LOG_LIMIT = 1 << 20
@@ -128,12 +133,27 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         data_dir = resolve_data_dir()
         if _watchdog is not None:
             _watchdog.data_dir = data_dir
-        response = handle(event, payload, data_dir, now=now)
+        response = None
+        if event in ("Stop", "SubagentStop"):
+            fastpath.await_turn_written(payload)
+        if event in fastpath.EVENTS:  # nothing new and nothing changed: answered without SQLite or the core
+            response = fastpath.answer(event, payload, data_dir, _seconds(now))
+        if response is None:
+            response = handle(event, payload, data_dir, now=now)
         if event in MESSAGE_EVENTS:
             response = _with_first_import_notice(response, data_dir)
         return _emit(stdout, response)
     except Exception as exc:  # fail open (or closed, if configured), but always say why
         return _fail(event, exc, data_dir, stdout, stderr)
+
+
+def _seconds(now: datetime | None) -> float | None:
+    """The fast path's clock: the one tests inject or set (token_budget.clock, once something loaded it), else
+    time.time(); the hook itself never loads datetime for it."""
+    if now is not None:
+        return now.timestamp()
+    clock = sys.modules.get("token_budget.clock")
+    return clock.now().timestamp() if clock is not None else None
 
 
 def read_payload(raw: str) -> dict[str, Any]:
@@ -153,11 +173,13 @@ def read_payload(raw: str) -> dict[str, Any]:
 
 def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: datetime | None = None) -> dict[str, Any]:
     """Ingest the transcript delta first, so every decision is made on fresh numbers; then evaluate and answer."""
-    from ..config import load_cached
+    from .. import clock
+    from ..config import load_cached, watched_files
     from ..ledger import Ledger
     from . import enforce
     from .transcript import await_tool_use_line, ingest_files
 
+    stamps = [fastpath.stamp(p) for p in watched_files(_text(payload.get("cwd")), data_dir)]  # before the load
     config = load_cached(data_dir, _text(payload.get("cwd")))
     if _watchdog is not None:
         _watchdog.fails_closed = config.get("enforcement", "on_error") == "closed"
@@ -179,7 +201,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         except Exception as exc:
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
-            enforce.record_only(event, payload, ledger, now)
+            enforce.record_only(event, payload, ledger, now, config)
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
@@ -198,14 +220,21 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
 
                 return respond(payload["prompt"], str(data_dir), _text(payload.get("cwd")), notices,
                                _text(payload.get("session_id")))
+        seen = _snapshot(data_dir, ledger)  # before reading anything the decision depends on
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
         claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
         _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
-        return _with_notices(enforce.respond(step, payload, ledger, claimed_alerts, notices), config, ledger,
-                            now)
+        response = _with_notices(enforce.respond(step, payload, ledger, claimed_alerts, notices), config, ledger,
+                                 now)
+        if not response:
+            try:
+                _remember(data_dir, payload, files, ledger, step, stamps, seen, now)
+            except Exception as exc:  # the record only saves time; never let it cost the answer
+                log(data_dir, event, f"fast path state not written: {type(exc).__name__}: {exc}")
+        return response
 
 
 def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:
@@ -227,6 +256,43 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
     out = dict(response)
     out["systemMessage"] = f"{out['systemMessage']}\n\n{text}" if out.get("systemMessage") else text
     return out
+
+
+def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
+    """The ledger's version token, then SQLite's data_version: read before the decision's queries, compared after.
+    Every writer renews the token before it commits, and data_version moves with any other connection's commit,
+    so a record can only be written for a decision that saw the ledger as of that token."""
+    return fastpath.ledger_version(os.fspath(data_dir)), ledger.db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], ledger: Any, step: Any,
+              stamps: list[list[Any]], seen: tuple[Any, Any], now: datetime) -> None:
+    """After an answer of `{}` that wrote nothing: record what it depended on, for the fast path (fastpath.py)."""
+    from ..periods import day_bounds, parse, today, zone
+    from . import enforce
+    from .transcript import _offsets
+
+    facts = enforce.idle_facts(step, ledger)
+    # (A delivery left pending waits for the next full path's kick: every new request takes one.)
+    if facts is None or daily_report_due(data_dir, step.config.timezone, now) is not None:
+        return
+    offsets = _offsets(ledger, files)
+    known: dict[str, Any] = {}
+    for name in files:
+        row = offsets.get(name)
+        if row is None:
+            if fastpath.file_stat(name) is not None:
+                return  # a file that exists but was never read (an error): the full path must see it again
+            known[name] = None
+        else:
+            known[name] = list(row[:5])  # device, inode, size, mtime_ns (as last ingested), offset
+    if _snapshot(data_dir, ledger) != seen:
+        return  # the ledger moved while deciding (another hook, or this one's own writes)
+    tz = zone(step.config.timezone)
+    ends = [day_bounds(today(tz, now), tz)[1], *(s.resets_at for s in step.states if s.resets_at)]
+    fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0], files=known,
+                      valid_until=min(parse(e).timestamp() for e in ends), post_writes=facts["post_writes"],
+                      now=now.timestamp())
 
 
 def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> dict[str, Any]:
@@ -260,6 +326,10 @@ def _count(n: int, noun: str) -> str:
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
     try:
+        from ..alerts import backlog
+
+        if not any(backlog(ledger.db)):
+            return  # the common case: nothing to enqueue or send, so the delivery module is not even imported
         from ..delivery import kick
 
         kick(ledger.db, data_dir, config, project_dir)
@@ -272,9 +342,7 @@ def transcript_files(payload: dict[str, Any]) -> list[str]:
     files: list[str] = []
     main = safe_transcript_path(payload.get("transcript_path"))
     if main is not None:
-        from .transcript import session_files
-
-        files.extend(session_files(main))
+        files.extend(fastpath.session_files(main))
     agent = safe_transcript_path(payload.get("agent_transcript_path"))
     if agent is not None and agent not in files:
         files.append(agent)
@@ -313,9 +381,14 @@ def _emit(stdout: TextIO, response: dict[str, Any], code: int = 0) -> int:
     if _watchdog is not None:
         _watchdog.claim()
     response = _printable(response) if response else response
-    stdout.write(jsonlite.dumps(response) if response else "{}")
-    stdout.write("\n")
-    stdout.flush()
+    try:
+        stdout.write((jsonlite.dumps(response) if response else "{}") + "\n")
+        stdout.flush()
+    except BrokenPipeError:  # an async hook's reader may be gone (Claude Code ended): the work is done, say nothing
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # or the flush at exit fails again
+        except (OSError, ValueError, AttributeError):
+            pass
     return code
 
 
@@ -373,6 +446,13 @@ def run_watched(argv: list[str]) -> int:
 
 def main() -> None:
     """Entry point of scripts/hook.py and `python -m token_budget.claude.hook EVENT`."""
+    if sys.argv[1:2] and sys.argv[1] in ASYNC_EVENTS:
+        # Claude Code signals an async hook still running when it ends (-p), then waits for it up to about 1.5 s:
+        # finishing the few milliseconds of work left records the session's last requests instead of losing
+        # them (_signal: the signal module would import enum).
+        import _signal
+
+        _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     sys.exit(run_watched(sys.argv[1:]))
 
 

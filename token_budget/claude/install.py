@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import TokenBudgetError
 from ..paths import write_atomically
 from .commands import COMMAND_FILE
-from .hook import HOOK_EVENTS
+from .hook import ASYNC_EVENTS, HOOK_EVENTS
 
 LAUNCHER = Path(__file__).resolve().parent / "run_hook.py"
 MARKER = "token_budget/claude/run_hook.py"  # how we recognise our own entries, old or new
@@ -72,8 +72,10 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
     for event in HOOK_EVENTS:
         groups = _without_ours(list(hooks.get(event, [])))
         if not uninstall:
-            groups.append({"hooks": [{"type": "command", "command": hook_command(event, python),
-                                      "timeout": TIMEOUT_SECONDS}]})
+            handler = {"type": "command", "command": hook_command(event, python), "timeout": TIMEOUT_SECONDS}
+            if event in ASYNC_EVENTS:  # exec: the signal Claude Code sends when it ends must reach Python (hook.main)
+                handler.update(command="exec " + handler["command"], **{"async": True})
+            groups.append({"hooks": [handler]})
         if groups:
             hooks[event] = groups
         else:

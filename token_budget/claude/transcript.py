@@ -18,6 +18,8 @@ from ..ledger import Ledger, utc_now
 from ..models import ClientTotals, IngestResult, UsageEvent
 from ..paths import open_regular
 from ..periods import normalize
+from .fastpath import TAIL_WINDOW, USAGE_MARKER, tool_line_ready, tool_line_target
+from .fastpath import session_files as session_files  # owned by the fast path, which must not import this module
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 
     from ..paths import PathLike
 
-USAGE_MARKER = b'"usage"'
 COST_STATE_MARKER = b'"type":"cost-state"'  # Claude Code writes compact JSON, the type first
 TIMESTAMP_MARKER = b'"timestamp":"'
 CHUNK = 4 << 20  # bytes read at a time; memory stays bounded whatever the file size
@@ -302,30 +303,7 @@ def subagent_type(path: PathLike) -> str | None:
     return _text(meta.get("agentType")) if isinstance(meta, dict) else None
 
 
-def session_files(transcript: PathLike) -> list[str]:
-    """A session's main transcript and every subagent transcript under `<session>/subagents/`."""
-    transcript = os.fspath(transcript)
-    files = [transcript]
-    session = os.path.splitext(transcript)[0]
-    folder = os.path.join(session, "subagents")
-    # Real folders only (lstat): a symlinked session or subagents folder would lead out of Claude Code's projects
-    # folder; os.walk follows no link below them either.
-    if _real_dir(session) and _real_dir(folder):
-        for root, _dirs, names in os.walk(folder):
-            files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
-    return files
-
-
-def _real_dir(path: str) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 TOOL_LINE_WAIT = 0.3  # seconds at most; the lag observed on 2.1.332 is 5-50 ms
-TAIL_CAP = 8 << 20  # never more than this is read while waiting
-TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
 
 
 def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any = None,
@@ -342,36 +320,15 @@ def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any =
     if not isinstance(tool_use_id, str) or not tool_use_id or not files:
         return
     paths = [os.fspath(f) for f in files]
-    target = paths[0]
-    if isinstance(agent_id, str) and agent_id:
-        name = f"agent-{agent_id}.jsonl"
-        target = next((f for f in paths if os.path.basename(f) == name),
-                      os.path.join(os.path.splitext(paths[0])[0], "subagents", name))
+    target = tool_line_target(paths, agent_id)
     needle = tool_use_id.encode()
     known = _offsets(ledger, [target]).get(target) if ledger is not None else None
     start = max((known[4] if known else 0) - TAIL_WINDOW, 0)
     deadline = time.monotonic() + TOOL_LINE_WAIT
-    while not _tool_line_ready(target, needle, start) and time.monotonic() < deadline:
+    while not tool_line_ready(target, needle, start) and time.monotonic() < deadline:
         time.sleep(0.005)
     if target not in paths and os.path.exists(target):
         files.append(target)
-
-
-def _tool_line_ready(path: str, needle: bytes, start: int) -> bool:
-    try:
-        with _open(path) as handle:
-            size = handle.seek(0, os.SEEK_END)
-            # A file rewritten shorter: its tail; one grown by more than TAIL_CAP: its last TAIL_CAP bytes.
-            handle.seek(max(min(start, max(size - TAIL_WINDOW, 0)), size - TAIL_CAP))
-            tail = handle.read(TAIL_CAP)
-    except OSError:
-        return False  # a subagent's file before its first line
-    hit = tail.rfind(needle)
-    if hit >= 0:
-        return b"\n" in tail[hit:]  # complete: ingest reads whole lines only
-    end = tail.rfind(b"\n")
-    last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
-    return b'"type":"assistant"' in last
 
 
 BATCH_BYTES = 32 << 20  # one transaction reads at most about this much: a hook never waits long for the lock

@@ -1,0 +1,85 @@
+"""What the hooks add to a real Claude Code turn: a 20-tool-call `claude -p` turn against the mock Messages API.
+
+    python3 benchmarks/bench_cli.py [--quick]
+
+Three set-ups, run in turn round by round: no plugin; the plugin with only its blocking events (SessionStart,
+UserPromptSubmit, PreToolUse: the decisions); and the whole plugin, which adds the async events (PostToolUse, Stop,
+SubagentStop, SessionEnd, PreCompact). What the async events add is the whole plugin against the blocking events
+alone (target: at most 5%); what the decisions cost is the blocking events against no plugin. Needs the pinned
+CLI (`bash tests/e2e/install.sh`) and `unshare -n` (root): every run happens in a private network namespace, as
+in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import PYTHON, ROOT, Figure, run_alone
+
+SECTION = "A 20-tool-call `claude -p` turn (real CLI, mock API)"
+CALLS = 20
+
+
+def _plugin(folder: Path, events: set[str] | None) -> Path:
+    """This checkout as a plugin, with only `events` registered (None: all)."""
+    folder.mkdir(parents=True)
+    for name in (".claude-plugin", "scripts", "token_budget", "config", "schemas", "commands", "skills"):
+        (folder / name).symlink_to(ROOT / name)
+    hooks = json.loads((ROOT / "hooks" / "hooks.json").read_text())
+    if events is not None:
+        hooks["hooks"] = {e: h for e, h in hooks["hooks"].items() if e in events}
+    (folder / "hooks").mkdir()
+    (folder / "hooks" / "hooks.json").write_text(json.dumps(hooks))
+    return folder
+
+
+def measure(quick: bool = False) -> list[Figure]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from e2e.harness import ClaudeEnv, default_binaries, requirements_problem
+    from e2e.mock_api import bash_turn, text_turn
+
+    problem = requirements_problem()
+    if problem:
+        print(f"bench_cli skipped: {problem}", file=sys.stderr)
+        return []
+    rounds = 5 if quick else 9
+    work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    try:
+        blocking = {"SessionStart", "UserPromptSubmit", "PreToolUse"}
+        setups = {"no plugin": None, "blocking events only": _plugin(work / "blocking", blocking),
+                  "whole plugin": _plugin(work / "all", None)}
+        env = ClaudeEnv(work / "env", default_binaries())
+        script = [bash_turn(f"echo {i}", input_tokens=100, output_tokens=5) for i in range(CALLS)]
+        script.append(text_turn("done", input_tokens=100, output_tokens=5))
+        samples: dict[str, list[float]] = {name: [] for name in setups}
+        for i in range(rounds + 1):
+            for name, plugin in setups.items():
+                run_env = {"TOKEN_BUDGET_PYTHON": PYTHON, "TOKEN_BUDGET_HOME": str(work / f"data-{name[:2]}")}
+                start = time.perf_counter()
+                res = env.run("Run the commands", script=script, plugin_dir=plugin, env=run_env)
+                elapsed = time.perf_counter() - start
+                if res.output.get("num_turns") != CALLS + 1:
+                    raise SystemExit(f"bench_cli: {name}: {res.describe()}")
+                if i:
+                    samples[name].append(elapsed)
+        t = {name: statistics.median(values) for name, values in samples.items()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base, blocking = "no plugin", "blocking events only"
+    return [
+        Figure(SECTION, f"no plugin ({CALLS} Bash calls, {CALLS + 1} requests)", t[base]),
+        Figure(SECTION, f"blocking events only ({CALLS} PreToolUse, a UserPromptSubmit, a SessionStart)", t[blocking],
+               t[base], base),
+        Figure(SECTION, "whole plugin: the async events added (PostToolUse, Stop, SessionEnd, …)", t["whole plugin"],
+               t[blocking], blocking, 1.05, note=f"{t['whole plugin'] / t[base]:.2f}x no plugin"),
+    ]
+
+
+if __name__ == "__main__":
+    run_alone(measure)

@@ -1,0 +1,325 @@
+"""The idle fast path: a hook with nothing new answers from the session's state file, without SQLite or the core,
+and only while nothing its answer depends on has changed. One test per input that can change the answer: each
+first proves the record is in use, then changes that one input and expects the full path's answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from budget_helpers import NOW, Session, write_config
+from builders import hook_payload, response, transcript_path, write_lines
+from click.testing import CliRunner
+
+from token_budget.claude import fastpath, hook
+from token_budget.cli import cli
+from token_budget.ledger import Ledger
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
+CONFIG = "timezone: UTC\nbudgets:\n  global: {daily_limit: 10000}\n"
+AGENT = {"description": "Check", "prompt": "Say hi.", "subagent_type": "general-purpose"}
+
+
+@pytest.fixture
+def full_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The events that took the full path (hook.handle), in order; the others were answered by the record."""
+    taken: list[str] = []
+    real = hook.handle
+
+    def spy(event, *args, **kwargs):  # type: ignore[no-untyped-def]
+        taken.append(event)
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(hook, "handle", spy)
+    return taken
+
+
+@pytest.fixture
+def session(claude_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Session:
+    write_config(tmp_path, monkeypatch, CONFIG)
+    s = Session(claude_dir)
+    s.spend(5000)  # 50% of the daily budget: every answer is {}
+    return s
+
+
+def settle(session: Session, full_paths: list[str], event: str = "PreToolUse", **extra: object) -> None:
+    """Run the event until the record answers it: the first call takes the full path, the second must not."""
+    assert session.hook(event, **extra) == (0, {})
+    taken = len(full_paths)
+    assert session.hook(event, **extra) == (0, {})
+    assert len(full_paths) == taken, "the second idle hook should have been answered from the record"
+
+
+DENY = "deny"
+
+
+def wait_for_deliveries(data_dir: Path) -> None:
+    from token_budget.delivery import sender_running
+
+    for _ in range(400):
+        if not sender_running(data_dir):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the alert sender did not finish")
+
+
+def decision(out: dict) -> str | None:
+    return (out.get("hookSpecificOutput") or {}).get("permissionDecision")
+
+
+# -- what it costs -----------------------------------------------------------------------------------------------
+
+
+def imported(argv: list[str], stdin: str, env: dict[str, str]) -> tuple[str, set[str]]:
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], input=stdin, capture_output=True, text=True,
+                          env=env, check=True)
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    return proc.stdout.strip(), modules
+
+
+HEAVY = {"sqlite3", "_sqlite3", "datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
+         "token_budget.policy", "token_budget.models", "token_budget.claude.enforce", "token_budget.claude.transcript"}
+
+
+def test_an_idle_hook_imports_neither_sqlite_nor_the_core(data_dir: Path, claude_dir: Path,
+                                                           subprocess_env: dict) -> None:
+    path = write_lines(transcript_path(claude_dir), response())
+    subprocess_env.pop("PYTHONPATH")
+    argv = [sys.executable, "-S", str(LAUNCHER)]
+    first, loaded = imported([*argv, "PreToolUse"], json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
+    assert first == "{}" and HEAVY <= loaded  # the full path: ingest and decide
+    for event in ("PreToolUse", "PostToolUse", "Stop"):
+        out, loaded = imported([*argv, event], json.dumps(hook_payload(event, path)), subprocess_env)
+        assert out == "{}"
+        assert not loaded & HEAVY, (event, sorted(loaded & HEAVY))
+        assert "token_budget.claude.fastpath" in loaded
+
+
+def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
+    """One new request: ingest, price, decide. Alert delivery, the outbox, reports, copy (for price overrides)
+    and the json, re and typing machinery stay unloaded."""
+    path = write_lines(transcript_path(claude_dir), response())
+    subprocess_env.pop("PYTHONPATH")
+    argv = [sys.executable, "-S", str(LAUNCHER), "PreToolUse"]
+    imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)  # compiles the config cache
+    write_lines(path, response())
+    out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
+    assert out == "{}" and {"sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
+    unused = {"token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
+              "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo"}
+    assert not loaded & unused, sorted(loaded & unused)
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 2
+
+
+# -- each input that can change the answer -----------------------------------------------------------------------
+
+
+def test_another_sessions_usage(session: Session, full_paths: list[str], claude_dir: Path) -> None:
+    settle(session, full_paths)
+    other = Session(claude_dir, "sess-2")
+    other.spend(6000)
+    assert other.hook("Stop") == (0, {})  # its hook records it: 110% of the day's budget, across sessions
+    code, out = session.hook("PreToolUse")
+    assert out.get("continue") is False and "emergency stop" in out["stopReason"]
+
+
+def test_a_new_day(session: Session, full_paths: list[str], claude_dir: Path) -> None:
+    tomorrow = NOW + timedelta(days=1)
+    early = Session(claude_dir, "sess-2")  # a request already stamped tomorrow (another machine's clock)
+    early.spend(10_000, timestamp="2026-11-29T00:30:00.000Z")
+    early.hook("Stop")
+    settle(session, full_paths)  # today: 50%, allowed
+    session.now = tomorrow
+    code, out = session.hook("PreToolUse")
+    assert decision(out) == DENY and "daily budget" in out["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_a_config_edit(session: Session, full_paths: list[str], tmp_path: Path, monkeypatch) -> None:
+    settle(session, full_paths)
+    write_config(tmp_path, monkeypatch, CONFIG.replace("10000", "4800"))
+    assert decision(session.hook("PreToolUse")[1]) == DENY
+
+
+def test_a_mode_change(session: Session, full_paths: list[str]) -> None:
+    settle(session, full_paths, tool_name="Agent", tool_input=AGENT)
+    assert CliRunner().invoke(cli, ["mode", "economy"]).exit_code == 0
+    code, out = session.hook("PreToolUse", tool_name="Agent", tool_input=AGENT)
+    assert out["hookSpecificOutput"]["updatedInput"]["model"] == "haiku"  # economy sends subagents to Haiku
+
+
+def test_an_ack(session: Session, full_paths: list[str], data_dir: Path) -> None:
+    session.spend(6000)  # 110%... of a budget raised below: 11,000 / 10,500 is a 100% block
+    runner = CliRunner()
+    assert runner.invoke(cli, ["budget", "daily", "10500"]).exit_code == 0
+    assert decision(session.hook("PreToolUse")[1]) == DENY
+    assert decision(session.hook("PreToolUse")[1]) == DENY  # no record while blocked: the full path again
+    assert full_paths.count("PreToolUse") == 2
+    wait_for_deliveries(data_dir)  # the alerts' sender writes the ledger (renewing its version) while it runs
+    result = runner.invoke(cli, ["ack", "daily|100|2026-11-28"])
+    assert result.exit_code == 0, result.output
+    settle(session, full_paths)  # acknowledged: allowed up to the 110% stop, and idle again
+    # An ack renews the ledger's version, so no record written before it answers after it.
+    with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
+        db.execute("UPDATE alerts SET acked_at = NULL")  # what another `tokens` process could do
+    assert decision(session.hook("PreToolUse")[1]) == DENY
+
+
+def test_new_usage_in_this_session(session: Session, full_paths: list[str]) -> None:
+    settle(session, full_paths)
+    session.spend(5000)
+    assert decision(session.hook("PreToolUse")[1]) == DENY
+
+
+def test_a_subagent_transcript_appearing(session: Session, full_paths: list[str]) -> None:
+    settle(session, full_paths)
+    sub = session.path.with_suffix("") / "subagents" / "agent-a1.jsonl"
+    write_lines(sub, response(session_id=session.session_id, input_tokens=6000, output_tokens=0,
+                              timestamp="2026-11-28T14:59:00.000Z"))
+    code, out = session.hook("PreToolUse")
+    assert out.get("continue") is False
+
+
+# -- what the event itself would decide or write -------------------------------------------------------------
+
+
+def test_a_tool_call_whose_line_is_not_written_yet_waits_on_the_full_path(session: Session,
+                                                                          full_paths: list[str]) -> None:
+    line = response(session_id=session.session_id, timestamp="2026-11-28T14:59:00.000Z")[0]
+    line["message"]["content"] = [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": {}}]
+    write_lines(session.path, [line, {"type": "user", "message": {"role": "user", "content": "tool result"}}])
+    settle(session, full_paths, tool_use_id="toolu_01")  # its line is in: decided on it, and idle
+    payload = hook_payload("PreToolUse", session.path, tool_use_id="toolu_not_yet_written")
+    assert fastpath.answer("PreToolUse", payload, os.environ["TOKEN_BUDGET_HOME"], NOW.timestamp()) is None
+
+
+def test_a_tool_call_about_the_budget_itself_takes_the_full_path(session: Session, full_paths: list[str]) -> None:
+    settle(session, full_paths)
+    for tool_input in ({"command": "tokens budget daily 999999"},
+                       {"command": "sed -i s/10000/99999/ ~/.config/token-budget/token_budgets.yaml"}):
+        session.hook("PreToolUse", tool_input=tool_input)
+    assert full_paths.count("PreToolUse") == 3
+
+
+def test_a_post_tool_use_that_records_a_read_takes_the_full_path(session: Session, full_paths: list[str],
+                                                                 data_dir: Path, tmp_path: Path) -> None:
+    settle(session, full_paths)
+    assert session.hook("PostToolUse") == (0, {})  # Bash, with no searches to forget: nothing to write
+    assert full_paths == ["PreToolUse"]
+    target = tmp_path / "notes.txt"
+    target.write_text("x")
+    session.hook("PostToolUse", tool_name="Read", tool_input={"file_path": str(target)})
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.db.execute("SELECT tool FROM tool_calls").fetchall() == [("Read",)]
+    assert full_paths == ["PreToolUse", "PostToolUse"]
+
+
+def test_no_record_when_the_ledger_moves_while_deciding(session: Session, data_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process commits between the decision's reads (even one that bypasses the version token): the
+    answer may be stale, so it is not recorded."""
+    from token_budget.claude import enforce
+
+    real = enforce.prepare
+
+    def prepare_while_another_commits(*args, **kwargs):  # type: ignore[no-untyped-def]
+        step = real(*args, **kwargs)
+        other = sqlite3.connect(data_dir / "ledger.db", isolation_level=None)
+        other.execute("UPDATE requests SET input_tokens = input_tokens + 6000")
+        other.close()
+        return step
+
+    monkeypatch.setattr(enforce, "prepare", prepare_while_another_commits)
+    assert session.hook("PreToolUse") == (0, {})
+    assert not (data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b'{"format": 1}', b"[]"])
+def test_a_damaged_record_means_the_full_path(session: Session, full_paths: list[str], data_dir: Path,
+                                              content: bytes) -> None:
+    settle(session, full_paths)
+    (data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json").write_bytes(content)
+    before = len(full_paths)
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == before + 1
+
+
+def test_a_session_id_is_never_a_path() -> None:
+    for bad in ("../x", "a/b", "", "x" * 200, None, 5, "sess\x00"):
+        assert fastpath.state_path("/data", bad) is None
+    assert fastpath.state_path("/data", "0f1e-2d3c_4b") == "/data/cache/hot/0f1e-2d3c_4b.json"
+
+
+def test_records_expire_at_the_day_boundary_and_after_max_age(session: Session, full_paths: list[str],
+                                                              data_dir: Path) -> None:
+    settle(session, full_paths)
+    state = json.loads((data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json").read_text())
+    midnight = datetime(2026, 11, 29, tzinfo=timezone.utc).timestamp()
+    assert state["valid_until"] == min(midnight, NOW.timestamp() + fastpath.MAX_AGE)
+
+
+def test_the_recording_events_pass_over_new_lines_that_carry_no_usage(session: Session, full_paths: list[str],
+                                                                       data_dir: Path) -> None:
+    """A tool's result lands in the transcript between its PreToolUse and its PostToolUse: nothing to record, so
+    the async events answer from the record; new usage, or any new byte before a PreToolUse, means the full path
+    (PostToolUse leaves new usage to the next hook, which Claude Code always runs)."""
+    settle(session, full_paths)
+    write_lines(session.path, {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_01", "content": "hi"}]}})
+    for event in ("PostToolUse", "Stop"):
+        assert session.hook(event) == (0, {})
+    assert full_paths == ["PreToolUse"]
+    assert session.hook("PreToolUse") == (0, {})
+    assert full_paths == ["PreToolUse", "PreToolUse"]
+    session.spend(100)
+    assert session.hook("PostToolUse") == (0, {})
+    assert full_paths == ["PreToolUse", "PreToolUse"]
+    assert session.hook("Stop") == (0, {})
+    assert full_paths[-1] == "Stop"
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 2
+
+
+def test_stop_waits_for_the_answer_that_ended_the_turn(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop can start before Claude Code has written the turn's last answer (its last line is still the tool
+    result): it waits for it, briefly and in the background, rather than find nothing new."""
+    write_lines(session.path, {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_01", "content": "hi"}]}})
+    assert not fastpath.turn_written(str(session.path))
+    polls: list[bool] = []
+    real = fastpath.turn_written
+
+    def answer_arrives_on_the_third_look(path: str) -> bool:
+        polls.append(real(path))
+        if len(polls) == 3:
+            session.spend(100)
+        return real(path)
+
+    monkeypatch.setattr(fastpath, "turn_written", answer_arrives_on_the_third_look)
+    assert session.hook("Stop") == (0, {})
+    assert polls[:3] == [False, False, False] and fastpath.turn_written(str(session.path))
+    with Ledger.open(os.environ["TOKEN_BUDGET_HOME"]) as ledger:
+        assert ledger.count() == 2  # the answer written while Stop waited is recorded
+
+
+def test_a_new_sessions_first_record_drops_records_idle_for_a_week(session: Session, full_paths: list[str],
+                                                                     data_dir: Path, claude_dir: Path) -> None:
+    settle(session, full_paths)
+    folder = data_dir / "cache" / fastpath.STATE_DIR
+    old, kept = folder / "gone.json", folder / "recent.json"
+    for path, days in ((old, 8), (kept, 6)):
+        path.write_text("{}")
+        stamp = NOW.timestamp() - days * 86400
+        os.utime(path, (stamp, stamp))
+    other = Session(claude_dir, "sess-2")
+    other.spend(10)
+    assert other.hook("PreToolUse") == (0, {})
+    assert sorted(p.name for p in folder.iterdir()) == ["recent.json", "sess-1.json", "sess-2.json"]

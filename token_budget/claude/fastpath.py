@@ -1,0 +1,337 @@
+"""The idle fast path: answer a hook from a small per-session state file, without SQLite or the core.
+
+Most hooks find nothing new: the transcripts have not grown since the last read and the budget state cannot have
+changed. A hook that took the full path, answered `{}` and wrote nothing records here everything its answer
+depended on; the next hook of the session answers `{}` from that record only if every input is unchanged:
+
+- the session, its project dir and the environment that picks config files and the time zone;
+- the clock: the record expires at the next day or period boundary (and after MAX_AGE seconds in any case);
+- every config layer (path, mtime, size: the same stamps as the compiled config cache), so budget, mode and
+  override changes (`tokens budget`, `tokens mode`) invalidate it;
+- the ledger's version token, which every write transaction renews under the writer lock before it commits
+  (ledger.bump_version): another session's usage, an ack, a new workflow run or a claimed alert all change it;
+- the session's transcripts (device, inode, size, mtime as last ingested), and for PreToolUse the line of the
+  tool call being decided (as the full path, which waits for it); Stop and SubagentStop accept a transcript that
+  grew by lines without usage (a tool result), and PostToolUse leaves whatever is new to the next hook;
+- what the event itself would write or decide: the record says which tools a PostToolUse would have to record
+  (enforce.record_only), and a PreToolUse whose input may be about the budget itself takes the full path.
+
+Anything missing, unreadable or different means the full path. Imports: os, time and jsonlite only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+from .. import jsonlite
+from ..paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, open_regular
+
+TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+FORMAT = 1
+EVENTS = ("PreToolUse", "PostToolUse", "Stop", "SubagentStop")  # the events a record can answer
+MAX_AGE = 300.0  # seconds: a bound on staleness from any input this module does not know about
+STATE_DIR = "hot"  # under the data dir's cache/
+ENV_KEYS = ("TOKEN_BUDGET_CONFIG", "XDG_CONFIG_HOME", "HOME", "TZ", "TOKEN_BUDGET_WORKFLOW")
+# A PreToolUse whose input mentions any of these may be about the budget itself (its config, overrides, ledger or
+# the `tokens` command): it always gets the full path, whose guards decide. Lower case; the check lowers the input.
+BUDGET_MARKERS = ("token", "budget", "ledger", "overrides", ".claude", "claude_plugin", "xdg_")
+TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
+TAIL_CAP = 8 << 20  # never more than this is read while waiting for a tool line
+USAGE_MARKER = b'"usage"'  # every line that can carry usage holds it (transcript.py reads only such lines)
+GROWTH_LIMIT = 1 << 20  # new bytes a recording event may scan for usage before it takes the full path instead
+
+
+def answer(event: str, payload: dict[str, Any], data_dir: str, now: float | None = None) -> dict[str, Any] | None:
+    """`{}` when the session's record proves the full path would answer `{}` and write nothing; else None.
+    Never raises."""
+    try:
+        return {} if _holds(event, payload, data_dir, time.time() if now is None else now) else None
+    except Exception:  # anything unexpected: the full path decides
+        return None
+
+
+def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bool:
+    if event not in EVENTS:
+        return False
+    path = state_path(data_dir, payload.get("session_id"))
+    if path is None:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            state = jsonlite.loads(handle.read())
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(state, dict) and state.get("format") == FORMAT and state.get("session") == payload["session_id"]
+            and state.get("key") == environment_key(payload) and state["written"] - 1 <= now < state["valid_until"]):
+        return False
+    if event == "PreToolUse" and (may_touch_budget(payload) or guarded(payload, data_dir)):
+        return False
+    if event == "PostToolUse" and payload.get("tool_name") in state["post_writes"]:
+        return False
+    if [stamp(p) for p, _, _ in state["config"]] != state["config"]:
+        return False
+    if ledger_version(data_dir) != state["ledger"]:
+        return False
+    if event == "PostToolUse":
+        # It decides nothing and records only its tool call: whatever the transcript gained since is read by the
+        # next hook, which Claude Code always runs (the next PreToolUse, Stop or SessionEnd): no need to read it here.
+        return True
+    files = session_transcripts(payload)
+    if files is None or sorted(files) != sorted(state["files"]):
+        return False
+    for name in files:
+        known, current = state["files"][name], file_stat(name)
+        if current == (known[:4] if known else None):
+            continue
+        # A PreToolUse decides on the transcript as it is: any new byte means the full path. The recording events
+        # (async) only need the new bytes to hold no usage (a tool result, a prompt): the next hook reads them.
+        if event == "PreToolUse" or not _grew_without_usage(name, known, current):
+            return False
+    if event == "PreToolUse":
+        return _tool_line_in(files, payload, state["files"])
+    return True
+
+
+def _grew_without_usage(path: str, known: list[Any] | None, current: list[Any] | None) -> bool:
+    """The same file, grown by at most GROWTH_LIMIT bytes after its last ingested offset, none of them usage."""
+    if known is None or current is None or current[:2] != known[:2] or current[2] < known[2]:
+        return False
+    offset = known[4]
+    if current[2] - offset > GROWTH_LIMIT:
+        return False
+    try:
+        with open_transcript(path) as handle:
+            handle.seek(offset)
+            return USAGE_MARKER not in handle.read(GROWTH_LIMIT + 1)
+    except OSError:
+        return False
+
+
+def _tool_line_in(files: list[str], payload: dict[str, Any], known: dict[str, Any]) -> bool:
+    tool_use_id = payload.get("tool_use_id")
+    if not isinstance(tool_use_id, str) or not tool_use_id:
+        return True  # the full path has nothing to wait for either
+    target = tool_line_target(files, payload.get("agent_id"))
+    if target not in known or known[target] is None:
+        return False
+    return tool_line_ready(target, tool_use_id.encode(), max(known[target][4] - TAIL_WINDOW, 0))
+
+
+# -- the inputs ----------------------------------------------------------------------------------------------
+
+
+def state_path(data_dir: str, session: Any) -> str | None:
+    """The record's file; None for a session id that is not a plain name (it is untrusted input)."""
+    if not isinstance(session, str) or not 0 < len(session) <= 128:
+        return None
+    if not all(c.isascii() and (c.isalnum() or c in "-_") for c in session):
+        return None
+    return os.path.join(data_dir, "cache", STATE_DIR, session + ".json")
+
+
+def environment_key(payload: dict[str, Any]) -> list[Any]:
+    return [payload.get("cwd"), *(os.environ.get(k) for k in ENV_KEYS)]
+
+
+def stamp(path: str) -> list[Any]:
+    """[path, mtime_ns, size], or [path, None, None] for a missing file: config.load_cached's stamps."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [path, None, None]
+    return [path, st.st_mtime_ns, st.st_size]
+
+
+def ledger_version(data_dir: str) -> list[Any]:
+    """[version token, device, inode] of the ledger: a new token per write, a new inode for a replaced file."""
+    path = os.path.join(data_dir, LEDGER_NAME)
+    try:
+        st = os.stat(path)
+        with open(path + LEDGER_VERSION_SUFFIX, "rb") as handle:
+            token = handle.read(64).decode("ascii", "replace")
+    except OSError:
+        return [None, None, None]
+    return [token, st.st_dev, st.st_ino]
+
+
+def file_stat(path: str) -> list[Any] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def may_touch_budget(payload: dict[str, Any]) -> bool:
+    """Could this tool call be about the budget itself? Then its decision is not only the budget state's."""
+    text = jsonlite.dumps([payload.get("tool_name"), payload.get("tool_input")], default=str).lower()
+    return any(marker in text for marker in BUDGET_MARKERS)
+
+
+def guarded(payload: dict[str, Any], data_dir: str) -> bool:
+    """Would the guard deny this call (guard.py: the agent changing budgets, the data dir or config)? Then only the
+    full path may answer, whatever the budget state."""
+    tool = payload.get("tool_name")
+    if tool not in ("Bash", "Write", "Edit", "MultiEdit", "NotebookEdit"):
+        return False
+    from .guard import blocked_call
+
+    cwd = payload.get("cwd")
+    cwd = cwd if isinstance(cwd, str) else None
+    return blocked_call(tool, payload.get("tool_input"), data_dir, cwd, "") is not None
+
+
+def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
+    """hook.transcript_files(payload), or None where that would raise (the full path says why)."""
+    from .hook import transcript_files
+
+    try:
+        return transcript_files(payload)
+    except Exception:
+        return None
+
+
+def session_files(transcript: str) -> list[str]:
+    """A session's main transcript and every subagent transcript under `<session>/subagents/`."""
+    transcript = os.fspath(transcript)
+    files = [transcript]
+    session = os.path.splitext(transcript)[0]
+    folder = os.path.join(session, "subagents")
+    # Real folders only (lstat): a symlinked session or subagents folder would lead out of Claude Code's projects
+    # folder; os.walk follows no link below them either.
+    if _real_dir(session) and _real_dir(folder):
+        for root, _dirs, names in os.walk(folder):
+            files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
+    return files
+
+
+def _real_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_transcript(path: str) -> Any:
+    """A transcript for reading: a regular file only, never through a symlink, opened without blocking. A FIFO or
+    a link to /dev/zero planted among a session's files (one Bash call by the model) is an OSError, not a stall."""
+    return os.fdopen(open_regular(path), "rb")
+
+
+def tool_line_target(paths: list[str], agent_id: Any) -> str:
+    """The file that will hold a tool call's line: the subagent's own transcript inside a subagent."""
+    target = paths[0]
+    if isinstance(agent_id, str) and agent_id:
+        name = f"agent-{agent_id}.jsonl"
+        target = next((f for f in paths if os.path.basename(f) == name),
+                      os.path.join(os.path.splitext(paths[0])[0], "subagents", name))
+    return target
+
+
+def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
+    """Does the file hold the complete line of this tool call, or end with an assistant line (the same response's
+    other blocks, whose usage is the same request's)? Reads only the tail after `start`."""
+    try:
+        with open_transcript(path) as handle:
+            size = handle.seek(0, os.SEEK_END)
+            # A file rewritten shorter: its tail; one grown by more than TAIL_CAP: its last TAIL_CAP bytes.
+            handle.seek(max(min(start, max(size - TAIL_WINDOW, 0)), size - TAIL_CAP))
+            tail = handle.read(TAIL_CAP)
+    except OSError:
+        return False  # a subagent's file before its first line
+    hit = tail.rfind(needle)
+    if hit >= 0:
+        return b"\n" in tail[hit:]  # complete: ingest reads whole lines only
+    end = tail.rfind(b"\n")
+    last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
+    return b'"type":"assistant"' in last
+
+
+TURN_END_WAIT = 0.5  # seconds at most; Stop runs async, so this wait costs the user nothing
+
+
+def turn_written(path: str) -> bool:
+    """Has Claude Code written the turn's last answer? Stop can start before the final assistant line is in the
+    transcript (seen on 2.1.332 in the TUI): while the last complete line is still a user line (the last tool
+    result), it is not."""
+    try:
+        with open_transcript(path) as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(size - TAIL_WINDOW, 0))
+            tail = handle.read()
+    except OSError:
+        return True  # nothing to wait for
+    end = tail.rfind(b"\n")
+    last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
+    return b'"type":"user"' not in last
+
+
+def await_turn_written(payload: dict[str, Any]) -> None:
+    """Stop and SubagentStop: wait (briefly) until the transcript holds the answer that ended the turn."""
+    files = session_transcripts(payload)
+    if not files:
+        return
+    target = payload.get("agent_transcript_path") if payload.get("hook_event_name") == "SubagentStop" else None
+    path = target if isinstance(target, str) and target in files else files[0]
+    deadline = time.monotonic() + TURN_END_WAIT
+    while not turn_written(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+# -- writing the record (the full path, after answering) -------------------------------------------------------
+
+
+def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list[Any]], ledger: list[Any],
+             files: dict[str, Any], valid_until: float, post_writes: list[str], now: float) -> None:
+    """Write the session's record. Never raises. In place, not via a temporary file and a rename: a reader that
+    catches it half written, or two writers interleaved, read something that does not parse (trailing bytes
+    included), and that only ever means the full path."""
+    path = state_path(data_dir, payload.get("session_id"))
+    if path is None:
+        return
+    state = {"format": FORMAT, "session": payload["session_id"], "key": environment_key(payload), "written": now,
+             "valid_until": min(valid_until, now + MAX_AGE), "config": config_stamps, "ledger": ledger,
+             "files": files, "post_writes": sorted(post_writes)}
+    text = jsonlite.dumps(state).encode()
+    folder = os.path.dirname(path)
+    try:
+        if not os.path.exists(path):  # the session's first record: make the folder, drop week-old records
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            _prune(folder, now)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, text)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def forget(data_dir: str, session: Any) -> None:
+    path = state_path(data_dir, session)
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _prune(folder: str, now: float, keep: float = 7 * 86400) -> None:
+    """Records of sessions idle for a week go (one scan, only when a new session writes its first record)."""
+    try:
+        with os.scandir(folder) as entries:
+            old = [e.path for e in entries if e.name.endswith(".json") and now - e.stat().st_mtime > keep]
+    except OSError:
+        return
+    for name in old:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
