@@ -255,11 +255,12 @@ def test_ack_and_events(tmp_path, monkeypatch, claude_dir) -> None:
                                                 "subject": f"the 100% alert of the daily budget (daily/100/{day})"}
 
 
-def test_an_id_written_with_pipes_before_is_still_accepted(tmp_path, monkeypatch, claude_dir) -> None:
+def test_an_id_written_with_pipes_before_is_still_accepted(tmp_path, monkeypatch, claude_dir, set_clock) -> None:
     write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
-    session = Session(claude_dir, now=datetime.now(timezone.utc))
+    session = Session(claude_dir)
+    set_clock(session.now)
     session.spend(1000)
-    session.hook("PostToolUse")
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})  # claims the alert
     day = session.now.strftime("%Y-%m-%d")
     assert invoke("ack", f"daily|100|{day}") == (0, "Acknowledged 1 alert.\n", "")
 
@@ -298,7 +299,7 @@ def test_a_session_never_runs_past_the_stop_by_more_than_the_request_in_flight(
     agent goes on after a deny (it reads the denial: one more request), until a hook says continue: false."""
     write_config(tmp_path, monkeypatch, "timezone: UTC\nbudgets:\n  global: {daily_limit: 1000}\n  per_model: {}\n")
     session = Session(claude_dir)
-    session.hook("PostToolUse")
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})
     session.tool_input = None
     from token_budget.alerts import acknowledge
 

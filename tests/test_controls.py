@@ -57,7 +57,7 @@ def test_an_ack_given_under_an_old_limit_never_lets_a_call_through(session: Sess
 
 def test_the_dashboard_shows_alerts_of_the_current_limit_only(session: Session) -> None:
     session.spend(850)
-    session.hook("PostToolUse")
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})
     assert "daily 80% (alert): 850 / 1,000" in invoke("status", "--width", "80")[1]
     invoke("budget", "daily", "1000000")
     status = json.loads(invoke("status", "--json")[1])
@@ -88,7 +88,7 @@ def test_the_dashboard_shows_alerts_of_the_current_limit_only(session: Session) 
 ])
 def test_bash_commands_that_change_enforcement_are_denied_at_any_level(session: Session, command: str) -> None:
     session.spend(960)  # 96%: no block yet
-    session.hook("PostToolUse")  # the 90% alert, shown
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})  # the 90% alert
     code, out = session.hook("PreToolUse", tool_name="Bash", tool_input={"command": command})
     assert code == 0 and denied(out), (command, out)
     reason = out["hookSpecificOutput"]["permissionDecisionReason"]
@@ -266,7 +266,7 @@ def test_the_packaged_example_channels_stay_inactive_until_configured(monkeypatc
     session = Session(claude_dir, now=datetime.now(timezone.utc))
     invoke("budget", "daily", "1000")
     session.spend(1000)
-    session.hook("PostToolUse")
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})
     listed = invoke("alerts")[1]
     assert "failed" not in listed and "SLACK_WEBHOOK" not in listed and "slack" not in listed, listed
     assert "console   delivered" in listed
@@ -274,7 +274,7 @@ def test_the_packaged_example_channels_stay_inactive_until_configured(monkeypatc
     monkeypatch.setattr("token_budget.delivery.spawn", lambda data_dir: None)  # enqueue only, send nothing
     monkeypatch.setenv("SLACK_WEBHOOK", "http://127.0.0.1:9/hook")  # configured: the slack example takes part
     invoke("budget", "daily", "900")  # a new limit re-arms the alerts
-    session.hook("PostToolUse")
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})
     assert "slack " in invoke("alerts")[1]
 
 

@@ -164,8 +164,10 @@ def test_an_ack(session: Session, full_paths: list[str], data_dir: Path) -> None
     assert decision(session.hook("PreToolUse")[1]) == DENY  # no record while blocked: the full path again
     assert full_paths.count("PreToolUse") == 2
     wait_for_deliveries(data_dir)  # the alerts' sender writes the ledger (renewing its version) while it runs
-    result = runner.invoke(cli, ["ack", "daily|100|2026-11-28"])
+    result = runner.invoke(cli, ["ack", "daily/100/2026-11-28"])
     assert result.exit_code == 0, result.output
+    told = session.hook("PreToolUse")[1]  # the ack is shown once (a change of what is enforced), and allowed
+    assert "acknowledged" in told["systemMessage"] and decision(told) != DENY, told
     settle(session, full_paths)  # acknowledged: allowed up to the 110% stop, and idle again
     # An ack renews the ledger's version, so no record written before it answers after it.
     with Ledger.open(data_dir) as ledger, ledger.transaction() as db:

@@ -69,7 +69,7 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
     if not (isinstance(state, dict) and state.get("format") == FORMAT and state.get("session") == payload["session_id"]
             and state.get("key") == environment_key(payload) and state["written"] - 1 <= now < state["valid_until"]):
         return False
-    if event == "PreToolUse" and (may_touch_budget(payload) or guarded(payload, data_dir)):
+    if event == "PreToolUse" and (may_touch_budget(payload) or guarded(payload, data_dir, state["config"])):
         return False
     if event == "PostToolUse" and payload.get("tool_name") in state["post_writes"]:
         return False
@@ -173,7 +173,7 @@ def may_touch_budget(payload: dict[str, Any]) -> bool:
     return any(marker in text for marker in BUDGET_MARKERS)
 
 
-def guarded(payload: dict[str, Any], data_dir: str) -> bool:
+def guarded(payload: dict[str, Any], data_dir: str, config: list[Any]) -> bool:
     """Would the guard deny this call (guard.py: the agent changing budgets, the data dir or config)? Then only the
     full path may answer, whatever the budget state."""
     tool = payload.get("tool_name")
@@ -183,7 +183,8 @@ def guarded(payload: dict[str, Any], data_dir: str) -> bool:
 
     cwd = payload.get("cwd")
     cwd = cwd if isinstance(cwd, str) else None
-    return blocked_call(tool, payload.get("tool_input"), data_dir, cwd, "") is not None
+    layers = [entry[0] for entry in config]  # every config file the record watches: a superset of the layers
+    return blocked_call(tool, payload.get("tool_input"), data_dir, cwd, "", layers) is not None
 
 
 def session_transcripts(payload: dict[str, Any]) -> list[str] | None:

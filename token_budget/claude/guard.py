@@ -27,21 +27,24 @@ SHELL_WORDS = {";", "&&", "||", "|", "&", "(", ")", "$(", "`", "{", "}", "!", "t
                "sudo", "nohup", "time", "command", "xargs"}
 
 
-def protected_paths(data_dir: str, cwd: str | None) -> list[str]:
+def protected_paths(data_dir: str, cwd: str | None, layers: list[str] | None = None) -> list[str]:
     """Folders and files whose change would change enforcement: the data dir, every config layer, the code that
-    enforces (the package, and in a plugin checkout its hooks/, scripts/ and .claude-plugin/)."""
-    from ..config import CONFIG_NAME, layer_paths
+    enforces (the package, and in a plugin checkout its hooks/, scripts/ and .claude-plugin/). `layers`: the config
+    layers when the caller knows them already (the fast path, which must not import the config module)."""
+    if layers is None:
+        from ..config import layer_paths
 
+        layers = layer_paths(cwd, None, None)
     package = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))
     root = os.path.dirname(package)
     paths = [os.path.realpath(data_dir), package]
     paths += [os.path.join(root, d) for d in ("hooks", "scripts", ".claude-plugin")
               if os.path.isdir(os.path.join(root, d))]
-    paths += [os.path.realpath(layer) for layer in layer_paths(cwd, None, None)]
+    paths += [os.path.realpath(layer) for layer in layers]
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     paths.append(os.path.realpath(os.path.join(xdg, "token-budget")))
     if cwd:
-        paths.append(os.path.realpath(os.path.join(cwd, ".claude", CONFIG_NAME)))
+        paths.append(os.path.realpath(os.path.join(cwd, ".claude", CONFIG_NAMES[0])))
     return list(dict.fromkeys(paths))
 
 
@@ -56,7 +59,8 @@ def claude_settings(path: str) -> bool:
         os.path.realpath(parent) == os.path.realpath(os.path.expanduser(d)) for d in config_dirs)
 
 
-def blocked_call(tool: Any, tool_input: Any, data_dir: str, cwd: str | None, slash: str) -> str | None:
+def blocked_call(tool: Any, tool_input: Any, data_dir: str, cwd: str | None, slash: str,
+                 layers: list[str] | None = None) -> str | None:
     """Why this tool call must not run (the deny reason), or None."""
     if not isinstance(tool_input, dict):
         return None
@@ -65,7 +69,7 @@ def blocked_call(tool: Any, tool_input: Any, data_dir: str, cwd: str | None, sla
         if not isinstance(path, str) or not path:
             return None
         full = os.path.realpath(os.path.join(cwd or os.getcwd(), os.path.expanduser(path)))
-        if _inside_any(full, protected_paths(data_dir, cwd)) or os.path.basename(full) in CONFIG_NAMES:
+        if _inside_any(full, protected_paths(data_dir, cwd, layers)) or os.path.basename(full) in CONFIG_NAMES:
             return _reason(f"{tool} of {path} would change token-budget's own data or configuration", slash)
         if claude_settings(full):
             return _reason(f"{tool} of {path} would change Claude Code settings, which hold token-budget's hooks",
@@ -75,7 +79,7 @@ def blocked_call(tool: Any, tool_input: Any, data_dir: str, cwd: str | None, sla
         command = tool_input.get("command")
         if not isinstance(command, str):
             return None
-        why = bash_problem(command, protected_paths(data_dir, cwd))
+        why = bash_problem(command, protected_paths(data_dir, cwd, layers))
         return _reason(why, slash) if why else None
     return None
 
