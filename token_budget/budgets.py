@@ -13,6 +13,7 @@ from datetime import datetime
 
 from . import clock, jsonlite
 from .config import Config
+from .families import model_matches
 from .ledger import Ledger, counted_sql
 from .models import LEVELS, BudgetState
 from .periods import day_bounds, month_bounds, today, zone
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 # level → (threshold key in enforcement.thresholds, default percent)
 THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("suggest", 90.0),
                   "block": ("block", 100.0), "stop": ("stop", 110.0)}
-GLOB_CHARS = frozenset("*?[")
-FAMILY_KEYS = frozenset({"opus", "sonnet", "haiku", "fable", "mythos"})
 
 
 def parse_percent(value: Any, default: float) -> float:
@@ -65,31 +64,6 @@ def split_limit(value: Any) -> tuple[int, float | None]:
     if isinstance(value, dict):
         return int(value.get("tokens") or 0), (float(value["usd"]) if value.get("usd") is not None else None)
     return int(value or 0), None
-
-
-# -- model keys ------------------------------------------------------------------------------------------------
-
-
-def model_matches(key: str, model: str | None) -> bool:
-    """Does a per_model key cover this model id? `claude-opus` covers claude-3-opus-20240229 and claude-opus-4-6;
-    `claude-opus-4` covers claude-opus-4-1 but not claude-opus-5; `*sonnet*` is a glob; anything else is exact."""
-    if not model:
-        return False
-    if any(c in GLOB_CHARS for c in key):
-        from fnmatch import fnmatchcase  # imports re: only a config with a glob pays for it
-
-        return fnmatchcase(model.lower(), key.lower())
-    if key.lower() == model.lower():
-        return True
-    family = key.lower().removeprefix("claude-")
-    if family in FAMILY_KEYS:  # the common `claude-opus` form: no need to load the full normaliser
-        return family in model.lower()
-    from .pricing import _segments  # the one model-id normaliser; imported late: most hooks never need it
-
-    want, have = _segments(key), _segments(model)
-    if want[:1] != ["claude"]:
-        have = have[1:] if have[:1] == ["claude"] else have
-    return bool(want) and have[: len(want)] == want
 
 
 # -- period sums -----------------------------------------------------------------------------------------------

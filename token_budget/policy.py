@@ -12,7 +12,8 @@ from datetime import datetime
 
 from . import clock
 from ._records import factory, record
-from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
+from .budgets import THRESHOLD_KEYS, parse_percent, thresholds
+from .families import DOWNGRADE_ORDER, family, model_matches
 from .hints import TERMINAL, Hints, budget_argument, suggested_amount, suggested_usd
 from .models import LEVELS, Alert, BudgetState, Decision, severity
 from .periods import iso, parse, zone
@@ -22,7 +23,6 @@ TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; anno
 if TYPE_CHECKING:
     from typing import Any
 
-FAMILY_ORDER = ("opus", "sonnet", "haiku")  # dearest first
 STRATEGIES = ("switch_to_cheaper_model", "reduce_context_window", "batch_remaining_work", "defer_non_critical_tasks")
 EVENT_KINDS = ("prompt", "tool", "checkpoint")
 
@@ -60,17 +60,6 @@ class Settings:
             timezone=config.timezone,
             command=command,
         )
-
-
-def family(model: str | None) -> str | None:
-    """opus, sonnet or haiku for a model id or alias (`opus`, `claude-3-5-haiku-…`), else None."""
-    if not model:
-        return None
-    lowered = model.lower()
-    for name in FAMILY_ORDER:
-        if name in lowered:
-            return name
-    return None
 
 
 def binds(state: BudgetState, model: str | None) -> bool:
@@ -145,8 +134,8 @@ def _workflow_of(state: BudgetState) -> str | None:
 def cheaper_family(states: list[BudgetState] | tuple[BudgetState, ...], current: str | None, settings: Settings,
                    *, prefer: str | None = None) -> str | None:
     """The first family cheaper than `current` (or `prefer`, if cheaper) whose own budgets are not exhausted."""
-    start = FAMILY_ORDER.index(current) + 1 if current in FAMILY_ORDER else 0
-    candidates = list(FAMILY_ORDER[start:])
+    start = DOWNGRADE_ORDER.index(current) + 1 if current in DOWNGRADE_ORDER else 0
+    candidates = list(DOWNGRADE_ORDER[start:])
     if prefer in candidates:
         candidates.remove(prefer)
         candidates.insert(0, prefer)

@@ -20,18 +20,17 @@ from .._records import factory, record
 from ..alerts import claim
 from ..budgets import budget_states, parse_percent
 from ..events import has_degradation, record_degradation, record_event
+from ..families import DOWNGRADE_ORDER, family
 from ..ledger import Ledger
 from ..models import Alert, BudgetState, Decision, Degradation, severity
 from ..periods import day_bounds, iso, today, zone
 from ..policy import (
-    FAMILY_ORDER,
     Settings,
     announce,
     binds,
     cheaper_family,
     economy_context,
     evaluate,
-    family,
     family_blocked,
     scope_name,
 )
@@ -382,8 +381,8 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
             return _deny(f"token-budget: the {requested} model budget is exhausted and no cheaper model has budget "
                          "left; do the work in this conversation or tell the user.", user)
         why = "model_budget"
-    elif decision.economy and "switch_to_cheaper_model" in decision.actions and requested in FAMILY_ORDER and \
-            FAMILY_ORDER.index(requested) <= FAMILY_ORDER.index(settings.downgrade_from):
+    elif decision.economy and "switch_to_cheaper_model" in decision.actions and requested in DOWNGRADE_ORDER and \
+            DOWNGRADE_ORDER.index(requested) <= DOWNGRADE_ORDER.index(settings.downgrade_from):
         target = cheaper_family(step.states, requested, settings, prefer=settings.downgrade_to)
         why = "economy"
     if not target or target == requested:
