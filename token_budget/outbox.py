@@ -16,6 +16,7 @@ from typing import Any
 
 from .alerts import NOT_ENQUEUED
 from .errors import TokenBudgetError
+from .levels import parse_percent
 from .models import Alert
 
 # -- channels ------------------------------------------------------------------------------------------------
@@ -78,13 +79,6 @@ class Channel:
         return self.type
 
 
-def percent(value: Any, default: int = 0) -> int:
-    """`90%`, `"90"` or 90 → 90."""
-    if value is None:
-        return default
-    return int(float(str(value).strip().rstrip("%").strip()))
-
-
 def channels(config: Any) -> list[Channel]:
     """The configured channels (a Config or its dict), each named by its type, numbered when a type repeats."""
     data = config.data if hasattr(config, "data") else config
@@ -101,7 +95,7 @@ def channels(config: Any) -> list[Channel]:
             Channel(
                 name,
                 kind,
-                percent(entry.get("threshold")),
+                int(parse_percent(entry.get("threshold"), 0)),
                 entry.get("webhook"),
                 (to,) if isinstance(to, str) else tuple(to),
                 entry.get("reports") is True,

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from . import clock
 from ._records import factory, record
-from .budgets import THRESHOLD_KEYS, parse_percent, thresholds
 from .families import DOWNGRADE_ORDER, family, model_matches
 from .hints import TERMINAL, Hints, budget_argument, suggested_amount, suggested_usd
-from .models import LEVELS, Alert, BudgetState, Decision, severity
+from .levels import LEVELS, THRESHOLD_KEYS, alert_key, parse_percent, severity, thresholds
+from .models import Alert, BudgetState, Decision
 from .periods import iso, parse, zone
 from .windows import SCALE, WINDOWS, describe
 
@@ -203,10 +203,6 @@ def suggested_limit(state: BudgetState) -> str:
     return suggested_usd(state.used_usd or 0.0, state.limit_usd or 0.0)
 
 
-def alert_id(state: BudgetState, level: str, settings: Settings) -> str:
-    return Alert(state.scope, level, int(round(settings.thresholds[level])), state.period, 0, 0, "").key
-
-
 def raise_command(state: BudgetState, settings: Settings) -> str:
     return settings.hints.budget(state.scope, suggested_limit(state))
 
@@ -214,7 +210,7 @@ def raise_command(state: BudgetState, settings: Settings) -> str:
 def block_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None,
                  states: list[BudgetState] | tuple[BudgetState, ...]) -> str:
     arg = budget_argument(state.scope)
-    ack = settings.hints.ack(alert_id(state, "block", settings))
+    ack = settings.hints.ack(alert_key(state.scope, int(round(settings.thresholds["block"])), state.period))
     raise_it = raise_command(state, settings)
     if state.scope.startswith("model:"):
         other = cheaper_family(states, family(model), settings)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from .config import Config
-
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
+
+    from .config import Config
 
 PRIORITIES = ("critical", "normal", "low")
 

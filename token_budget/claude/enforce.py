@@ -18,11 +18,12 @@ from datetime import datetime
 from .. import jsonlite
 from .._records import factory, record
 from ..alerts import claim
-from ..budgets import budget_states, parse_percent
+from ..budgets import budget_states
 from ..events import has_degradation, record_degradation, record_event
 from ..families import DOWNGRADE_ORDER, family
 from ..ledger import Ledger
-from ..models import Alert, BudgetState, Decision, Degradation, severity
+from ..levels import parse_percent, severity
+from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
 from ..policy import (
     Settings,
