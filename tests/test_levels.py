@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from token_budget import budgets, levels, models, outbox, policy, trust, windows
-from token_budget.claude import enforce
+from token_budget.claude import enforce, messages
 from token_budget.levels import LEVELS, alert_key, level_for, parse_percent, severity, thresholds
 from token_budget.models import Alert, BudgetState
 
@@ -55,7 +55,7 @@ def test_the_level_is_the_most_severe_threshold_reached() -> None:
 
 def test_the_block_reason_names_the_key_the_alert_is_claimed_under() -> None:
     state = BudgetState("daily", 1_000, 1_000, "block", "2026-11-30", "2026-12-01T00:00:00.000Z")
-    decision = policy.evaluate([state], event_kind="prompt")
+    decision = messages.with_reason(policy.evaluate([state], event_kind="prompt"), [state])
     block = next(a for a in decision.alerts if a.level == "block")
     assert block.key == alert_key("daily", 100, "2026-11-30") == "daily/100/2026-11-30"
     assert f"tokens ack {block.key}" in decision.reason

@@ -25,16 +25,7 @@ from ..ledger import Ledger
 from ..levels import parse_percent, severity
 from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
-from ..policy import (
-    Settings,
-    announce,
-    binds,
-    cheaper_family,
-    economy_context,
-    evaluate,
-    family_blocked,
-    scope_name,
-)
+from ..policy import Settings, binds, cheaper_family, evaluate, family_blocked, scope_name
 from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
 from .commands import is_tokens_prompt, slash_prefix
 
@@ -112,6 +103,16 @@ def session_model(ledger: Ledger, session: str | None) -> str | None:
     return row[0] if row else None
 
 
+def _decide(states: list[BudgetState], **kwargs: Any) -> Decision:
+    """policy.evaluate, plus the reason a block or a stop gives (its words are loaded only then)."""
+    decision = evaluate(states, **kwargs)
+    if decision.level in ("block", "stop"):
+        from .messages import with_reason
+
+        decision = with_reason(decision, states, **kwargs)
+    return decision
+
+
 def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, now: datetime) -> Step:
     session = _text(payload.get("session_id"))
     settings = Settings.from_config(config, command=slash_prefix())
@@ -140,7 +141,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
     deferred = None
     wanted = workflow_for_prompt(config, prompt) if session and isinstance(prompt, str) else None
     if wanted:
-        probe = evaluate(states, event_kind="prompt", model=model, settings=settings, now=now)
+        probe = _decide(states, event_kind="prompt", model=model, settings=settings, now=now)
         if probe.economy and "defer_non_critical_tasks" in probe.actions and priority(config, wanted) == "low":
             deferred = wanted
             with ledger.transaction() as db:
@@ -149,7 +150,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
         else:
             _apply(ledger, session, [("start", (wanted, "prompt"))], stamp)
             states = budget_states(ledger, config, now=now, session_id=session, model=model)
-    decision = evaluate(states, event_kind=EVENT_KINDS.get(event, "checkpoint"), model=model, settings=settings,
+    decision = _decide(states, event_kind=EVENT_KINDS.get(event, "checkpoint"), model=model, settings=settings,
                         now=now, exempt=is_tokens_prompt(prompt))
     return Step(event, session, model, settings, states, decision, now, config, deferred,
                 data_dir=os.path.dirname(ledger.path))
@@ -302,6 +303,8 @@ def _announcement(step: Step, claimed: list[Alert]) -> tuple[str | None, str | N
         return None, None
     by_scope = {s.scope: s for s in step.states}
     top = max(claimed, key=lambda a: (severity(a.level), binds(by_scope[a.scope], step.model)))
+    from .messages import announce
+
     return announce(top, by_scope[top.scope], step.settings, step.now, step.model, step.states)
 
 
@@ -449,6 +452,8 @@ def _batch_once(step: Step, ledger: Ledger) -> str | None:
         return None
     with ledger.transaction() as db:
         record_degradation(db, Degradation("batch_request", step.session_id), step.stamp)
+    from .messages import economy_context
+
     return economy_context(step.states, step.settings, step.model)
 
 
