@@ -26,8 +26,8 @@ from ..levels import parse_percent, severity
 from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
 from ..policy import Settings, binds, cheaper_family, evaluate, family_blocked, scope_name
-from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
-from .commands import is_tokens_prompt, slash_prefix
+from ..workflows import end_runs, has_runs, priority, start_run
+from .commands import is_tokens_prompt, slash_prefix, workflow_for_prompt
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
