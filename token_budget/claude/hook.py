@@ -13,8 +13,8 @@ from datetime import datetime
 from .. import clock, jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
-from ..paths import data_dir as resolve_data_dir
 from ..safetext import printable
+from . import data_dir as resolve_data_dir
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
