@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .alerts import NOT_ENQUEUED
+from .config import VARIABLE_PATTERN, is_reference
 from .errors import TokenBudgetError
 from .levels import parse_percent
 from .models import Alert
@@ -22,7 +23,7 @@ from .models import Alert
 # -- channels ------------------------------------------------------------------------------------------------
 
 CHANNEL_TYPES = ("console", "slack", "email")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(VARIABLE_PATTERN)
 
 
 class AlertConfigError(TokenBudgetError):
@@ -114,12 +115,6 @@ def active_channels(chans: Sequence[Channel], environ: Mapping[str, str] | None 
 
 def find_channel(chans: Sequence[Channel], name: str) -> Channel | None:
     return next((c for c in chans if c.name == name), None)
-
-
-def is_reference(value: str) -> bool:
-    """True when the value is exactly one `$VAR` / `${VAR}` reference."""
-    match = _VARIABLE.fullmatch(value.strip())
-    return match is not None
 
 
 def variables(value: str | None) -> list[str]:
