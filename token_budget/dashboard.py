@@ -246,13 +246,7 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False,
         for w in windows:
             b = budgets.get(w["name"]) or {"percent": w["used_percentage"], "level": "ok"}
             label = {"five_hour": "  5-hour", "seven_day": "  Weekly", "spend_limit": "  Spend limit"}[w["name"]]
-            level = b["level"]
-            box.add(
-                f"{label:<{label_w}}",
-                (bar(w["used_percentage"], cells), level),
-                (f" {w['used_percentage']:>5.1f}%", level),
-                (f"  {level}" if level != "ok" else "", level),
-            )
+            gauge(label, {"percent": w["used_percentage"], "level": b["level"]})
             dollars = f"${w['used_usd']:,.2f} / ${w['limit_usd']:,.2f} · " \
                 if w.get("used_usd") is not None and w.get("limit_usd") is not None else ""
             share = f" · budget {b['limit_percentage']:g}% of it" if b.get("limit_percentage") not in (None, 100) \
