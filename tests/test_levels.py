@@ -6,21 +6,9 @@ import pytest
 
 from token_budget import budgets, levels, models, outbox, policy, trust, windows
 from token_budget.claude import enforce, messages
+from token_budget.config import Config
 from token_budget.levels import LEVELS, alert_key, level_for, parse_percent, severity, thresholds
 from token_budget.models import Alert, BudgetState
-
-
-class FakeConfig:
-    def __init__(self, data: dict) -> None:
-        self.data = data
-
-    def get(self, *keys: str, default: object = None) -> object:
-        node: object = self.data
-        for key in keys:
-            if not isinstance(node, dict) or key not in node:
-                return default
-            node = node[key]
-        return node
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -38,16 +26,16 @@ def test_a_channel_threshold_is_read_by_the_same_parser() -> None:
 
 
 def test_thresholds_default_to_70_80_90_100_110_and_the_seed_alert_threshold_moves_the_alert() -> None:
-    assert thresholds(FakeConfig({})) == {"warn": 70, "alert": 80, "suggest": 90, "block": 100, "stop": 110}
-    seeded = FakeConfig({"budgets": {"global": {"alert_threshold": "75%"}}})
+    assert thresholds(Config({})) == {"warn": 70, "alert": 80, "suggest": 90, "block": 100, "stop": 110}
+    seeded = Config({"budgets": {"global": {"alert_threshold": "75%"}}})
     assert thresholds(seeded)["alert"] == 75
-    explicit = FakeConfig({"budgets": {"global": {"alert_threshold": "75%"}}, "enforcement": {"thresholds": {
+    explicit = Config({"budgets": {"global": {"alert_threshold": "75%"}}, "enforcement": {"thresholds": {
         "alert": 85}}})
     assert thresholds(explicit)["alert"] == 85
 
 
 def test_the_level_is_the_most_severe_threshold_reached() -> None:
-    limits = thresholds(FakeConfig({}))
+    limits = thresholds(Config({}))
     assert [level_for(p, limits) for p in (0, 69.9, 70, 80, 95, 100, 110, 500)] == \
         ["ok", "ok", "warn", "alert", "suggest", "block", "stop", "stop"]
     assert [severity(level) for level in LEVELS] == list(range(6))
@@ -68,4 +56,4 @@ def test_every_user_reads_levels_from_the_one_module() -> None:
             if hasattr(module, name):
                 assert getattr(module, name) is getattr(levels, name), (module.__name__, name)
     assert not hasattr(models, "LEVELS") and not hasattr(policy, "alert_id")
-    assert windows.caps(FakeConfig({"budgets": {"windows": {"five_hour": "50%"}}}))["five_hour"] == 50
+    assert windows.caps(Config({"budgets": {"windows": {"five_hour": "50%"}}}))["five_hour"] == 50
