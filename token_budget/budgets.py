@@ -12,52 +12,18 @@ import sqlite3
 from datetime import datetime
 
 from . import clock, jsonlite
-from .config import Config
+from .families import model_matches
 from .ledger import Ledger, counted_sql
-from .models import LEVELS, BudgetState
+from .levels import level_for, thresholds
+from .models import BudgetState
 from .periods import day_bounds, month_bounds, today, zone
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
-# level → (threshold key in enforcement.thresholds, default percent)
-THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("suggest", 90.0),
-                  "block": ("block", 100.0), "stop": ("stop", 110.0)}
-GLOB_CHARS = frozenset("*?[")
-FAMILY_KEYS = frozenset({"opus", "sonnet", "haiku", "fable", "mythos"})
+    from .config import Config
 
-
-def parse_percent(value: Any, default: float) -> float:
-    """`80%`, `usage > 80%`, `80` → 80.0; anything unreadable → default (the schema has already rejected it)."""
-    if isinstance(value, bool) or value is None:
-        return default
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).replace("usage", "").replace(">=", "").replace(">", "").replace("%", "").strip()
-    try:
-        return float(text)
-    except ValueError:
-        return default
-
-
-def thresholds(config: Config) -> dict[str, float]:
-    """Percent at which each level starts. The alert level falls back to the seed's `budgets.global.alert_threshold`."""
-    configured = config.get("enforcement", "thresholds", default={}) or {}
-    out = {}
-    for level, (key, default) in THRESHOLD_KEYS.items():
-        if level == "alert" and key not in configured:
-            default = parse_percent(config.get("budgets", "global", "alert_threshold"), default)
-        out[level] = parse_percent(configured.get(key), default)
-    return out
-
-
-def level_for(percent: float, limits: dict[str, float]) -> str:
-    level = "ok"
-    for name in LEVELS[1:]:
-        if percent >= limits[name]:
-            level = name
-    return level
 
 
 def split_limit(value: Any) -> tuple[int, float | None]:
@@ -65,31 +31,6 @@ def split_limit(value: Any) -> tuple[int, float | None]:
     if isinstance(value, dict):
         return int(value.get("tokens") or 0), (float(value["usd"]) if value.get("usd") is not None else None)
     return int(value or 0), None
-
-
-# -- model keys ------------------------------------------------------------------------------------------------
-
-
-def model_matches(key: str, model: str | None) -> bool:
-    """Does a per_model key cover this model id? `claude-opus` covers claude-3-opus-20240229 and claude-opus-4-6;
-    `claude-opus-4` covers claude-opus-4-1 but not claude-opus-5; `*sonnet*` is a glob; anything else is exact."""
-    if not model:
-        return False
-    if any(c in GLOB_CHARS for c in key):
-        from fnmatch import fnmatchcase  # imports re: only a config with a glob pays for it
-
-        return fnmatchcase(model.lower(), key.lower())
-    if key.lower() == model.lower():
-        return True
-    family = key.lower().removeprefix("claude-")
-    if family in FAMILY_KEYS:  # the common `claude-opus` form: no need to load the full normaliser
-        return family in model.lower()
-    from .pricing import _segments  # the one model-id normaliser; imported late: most hooks never need it
-
-    want, have = _segments(key), _segments(model)
-    if want[:1] != ["claude"]:
-        have = have[1:] if have[:1] == ["claude"] else have
-    return bool(want) and have[: len(want)] == want
 
 
 # -- period sums -----------------------------------------------------------------------------------------------

@@ -413,12 +413,18 @@ def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: st
 
 
 LITERAL_WEBHOOK = "(a literal webhook URL, read from the config file when sending)"
+VARIABLE_PATTERN = r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))"  # $NAME or ${NAME}
+
+
+def is_reference(value: str) -> bool:
+    """True when the value is exactly one `$VAR` / `${VAR}` reference."""
+    import re  # only a config with channels pays for it
+
+    return re.fullmatch(VARIABLE_PATTERN, value.strip()) is not None
 
 
 def scrub_webhooks(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """`data` with every literal webhook URL replaced by LITERAL_WEBHOOK ($VARIABLE references stay)."""
-    from .outbox import is_reference
-
     chans = (data.get("alerts") or {}).get("channels") or []
     if not any(isinstance(c, dict) and c.get("webhook") and not is_reference(c["webhook"]) for c in chans):
         return data, False

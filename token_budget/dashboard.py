@@ -10,13 +10,13 @@ from typing import Any
 
 from . import clock
 from .config import Config
+from .families import label as model_label
 from .hints import Hints
 from .ledger import Ledger, counted_sql
 from .periods import day_bounds, iso, parse, today, zone
 from .safetext import printable
 
 BURN_WINDOW = timedelta(hours=1)
-FAMILIES = ("opus", "sonnet", "haiku")
 COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
 MIN_WIDTH, MAX_WIDTH = 60, 80
 
@@ -28,7 +28,8 @@ def status(
     ledger: Ledger, config: Config, *, now: datetime | None = None, session_id: str | None = None
 ) -> dict[str, Any]:
     """`tokens status --json`: budget_status() plus unbudgeted models, the burn rate and open alerts."""
-    from .budgets import budget_status, model_matches, totals_by_model
+    from .budgets import budget_status, totals_by_model
+    from .families import model_matches
 
     now = now or clock.now()
     data = budget_status(ledger, config, now=now, session_id=session_id)
@@ -171,16 +172,6 @@ def human(n: int) -> str:
     return f"{n:,}"
 
 
-def model_label(key: str) -> str:
-    """`claude-sonnet` → Sonnet; `claude-opus-4` → Opus 4; anything else as written."""
-    lowered = key.lower()
-    for name in FAMILIES:
-        if name in lowered:
-            rest = lowered.split(name, 1)[1].strip("-")
-            return name.capitalize() + (f" {rest.replace('-', '.')}" if rest and rest[0].isdigit() else "")
-    return key
-
-
 def when(timestamp: str | None, now: datetime, tz: Any) -> str:
     """A reset or run-out moment: `00:00 UTC (in 9h 30m)`, with the date when it is not today."""
     if not timestamp:
@@ -255,13 +246,7 @@ def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False,
         for w in windows:
             b = budgets.get(w["name"]) or {"percent": w["used_percentage"], "level": "ok"}
             label = {"five_hour": "  5-hour", "seven_day": "  Weekly", "spend_limit": "  Spend limit"}[w["name"]]
-            level = b["level"]
-            box.add(
-                f"{label:<{label_w}}",
-                (bar(w["used_percentage"], cells), level),
-                (f" {w['used_percentage']:>5.1f}%", level),
-                (f"  {level}" if level != "ok" else "", level),
-            )
+            gauge(label, {"percent": w["used_percentage"], "level": b["level"]})
             dollars = f"${w['used_usd']:,.2f} / ${w['limit_usd']:,.2f} · " \
                 if w.get("used_usd") is not None and w.get("limit_usd") is not None else ""
             share = f" · budget {b['limit_percentage']:g}% of it" if b.get("limit_percentage") not in (None, 100) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._records import factory, record
+from .levels import alert_key
 
 TOKEN_CLASSES = ("input", "output", "cache_creation", "cache_read")
 
@@ -97,13 +98,6 @@ class IngestResult:
     errors: list[str] = factory(list)
 
 
-LEVELS = ("ok", "warn", "alert", "suggest", "block", "stop")  # in rising severity: 70/80/90/100/110 %
-
-
-def severity(level: str) -> int:
-    return LEVELS.index(level)
-
-
 @record
 class BudgetState:
     """One budget at one moment. `scope` is "daily", "monthly", "session", "workflow:<name>" or "model:<key>"."""
@@ -111,7 +105,7 @@ class BudgetState:
     scope: str
     used: int  # counted tokens in the period (or run)
     limit: int
-    level: str  # one of LEVELS
+    level: str  # one of levels.LEVELS
     period: str  # what "once per period" means for this scope: "2026-11-28", "2026-11", a run id, …
     resets_at: str | None = None  # ISO UTC; None for a workflow run (it ends, it does not reset)
     used_usd: float | None = None
@@ -147,7 +141,7 @@ class Alert:
     @property
     def key(self) -> str:
         """The alert id `tokens ack` takes: no shell metacharacter in it (`daily/100/2026-11-30`)."""
-        return f"{self.scope}/{self.threshold}/{self.period}"
+        return alert_key(self.scope, self.threshold, self.period)
 
     @property
     def percent(self) -> float:

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .alerts import NOT_ENQUEUED
+from .config import VARIABLE_PATTERN, is_reference
 from .errors import TokenBudgetError
+from .levels import parse_percent
 from .models import Alert
 
 # -- channels ------------------------------------------------------------------------------------------------
 
 CHANNEL_TYPES = ("console", "slack", "email")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(VARIABLE_PATTERN)
 
 
 class AlertConfigError(TokenBudgetError):
@@ -78,13 +80,6 @@ class Channel:
         return self.type
 
 
-def percent(value: Any, default: int = 0) -> int:
-    """`90%`, `"90"` or 90 → 90."""
-    if value is None:
-        return default
-    return int(float(str(value).strip().rstrip("%").strip()))
-
-
 def channels(config: Any) -> list[Channel]:
     """The configured channels (a Config or its dict), each named by its type, numbered when a type repeats."""
     data = config.data if hasattr(config, "data") else config
@@ -101,7 +96,7 @@ def channels(config: Any) -> list[Channel]:
             Channel(
                 name,
                 kind,
-                percent(entry.get("threshold")),
+                int(parse_percent(entry.get("threshold"), 0)),
                 entry.get("webhook"),
                 (to,) if isinstance(to, str) else tuple(to),
                 entry.get("reports") is True,
@@ -120,12 +115,6 @@ def active_channels(chans: Sequence[Channel], environ: Mapping[str, str] | None 
 
 def find_channel(chans: Sequence[Channel], name: str) -> Channel | None:
     return next((c for c in chans if c.name == name), None)
-
-
-def is_reference(value: str) -> bool:
-    """True when the value is exactly one `$VAR` / `${VAR}` reference."""
-    match = _VARIABLE.fullmatch(value.strip())
-    return match is not None
 
 
 def variables(value: str | None) -> list[str]:

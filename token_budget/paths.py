@@ -38,10 +38,11 @@ def packaged_schemas_dir() -> str:
     return _packaged_dir("schemas")
 
 
-def data_dir(explicit: PathLike | None = None, *, create: bool = True) -> str:
-    """--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget."""
+def data_dir(explicit: PathLike | None = None, *, create: bool = True, host: str | None = None) -> str:
+    """--data-dir > $TOKEN_BUDGET_HOME > `host` (the folder an adapter's host gives it, such as a plugin's data
+    folder) > $XDG_DATA_HOME/token-budget."""
     env = os.environ
-    chosen = explicit or env.get("TOKEN_BUDGET_HOME") or env.get("CLAUDE_PLUGIN_DATA")
+    chosen = explicit or env.get("TOKEN_BUDGET_HOME") or host
     if chosen:
         path = os.path.normpath(os.path.expanduser(os.fspath(chosen)))
     else:

@@ -4,6 +4,9 @@ Levels, most severe wins: warn 70% (logged), alert 80% (the user is told once), 
 get concrete advice once), block 100% (no new request: prompts and tool calls are refused) and stop 110% (everything
 stops). A model's own budget binds only requests on that model. `tokens ack` on a 100% block lets work go on up to
 the 110% stop. Economy mode (set, or `auto` past the model_downgrade trigger) enables the degradation steps.
+
+The words at the end (a budget's name, amounts, what is left, when it resets, the raise) name no Claude Code command:
+the messages that do (a block's reason, an alert with `/model` and `/compact`) are the adapter's, claude/messages.py.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from datetime import datetime
 
 from . import clock
 from ._records import factory, record
-from .budgets import THRESHOLD_KEYS, model_matches, parse_percent, thresholds
-from .hints import TERMINAL, Hints, budget_argument, suggested_amount, suggested_usd
-from .models import LEVELS, Alert, BudgetState, Decision, severity
+from .families import DOWNGRADE_ORDER, family, model_matches
+from .levels import LEVELS, THRESHOLD_KEYS, parse_percent, severity, thresholds
+from .models import Alert, BudgetState, Decision
 from .periods import iso, parse, zone
 from .windows import SCALE, WINDOWS, describe
 
@@ -22,7 +25,8 @@ TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; anno
 if TYPE_CHECKING:
     from typing import Any
 
-FAMILY_ORDER = ("opus", "sonnet", "haiku")  # dearest first
+    from .hints import Hints
+
 STRATEGIES = ("switch_to_cheaper_model", "reduce_context_window", "batch_remaining_work", "defer_non_critical_tasks")
 EVENT_KINDS = ("prompt", "tool", "checkpoint")
 
@@ -39,14 +43,16 @@ class Settings:
     downgrade_from: str = "sonnet"
     downgrade_to: str = "haiku"
     timezone: str = "UTC"
-    command: str = TERMINAL  # how hints spell `tokens` for this user (the Claude Code adapter sets the slash form)
+    command: str | None = None  # how hints spell `tokens`: None is the terminal's; the adapter sets the slash form
 
     @property
     def hints(self) -> Hints:
-        return Hints(self.command)
+        from .hints import Hints
+
+        return Hints(self.command) if self.command else Hints()
 
     @classmethod
-    def from_config(cls, config: Any, command: str = TERMINAL) -> Settings:
+    def from_config(cls, config: Any, command: str | None = None) -> Settings:
         downgrade = config.get("optimizations", "model_downgrade", default={}) or {}
         strategies = config.get("degradation_strategy", "on_budget_exceeded", default=list(STRATEGIES))
         return cls(
@@ -60,17 +66,6 @@ class Settings:
             timezone=config.timezone,
             command=command,
         )
-
-
-def family(model: str | None) -> str | None:
-    """opus, sonnet or haiku for a model id or alias (`opus`, `claude-3-5-haiku-…`), else None."""
-    if not model:
-        return None
-    lowered = model.lower()
-    for name in FAMILY_ORDER:
-        if name in lowered:
-            return name
-    return None
 
 
 def binds(state: BudgetState, model: str | None) -> bool:
@@ -126,15 +121,14 @@ def evaluate(states: list[BudgetState] | tuple[BudgetState, ...], *, mode: str |
         return Decision(alerts=tuple(alerts), economy=economy, blocked_models=blocked_models, states=tuple(states),
                         actions=actions)
     level, top = ranked[0]
-    action, reason = "allow", None
+    action = "allow"
     if level == "stop":
-        action, reason = "stop", stop_reason(top, settings, now, model)
+        action = "stop"
     elif level == "block":
         action = "block" if event_kind in ("prompt", "tool") else "allow"
-        reason = block_reason(top, settings, now, model, states)
     if exempt:
         action = "allow"
-    return Decision(level=level, scope=top.scope, action=action, reason=reason, alerts=tuple(alerts),
+    return Decision(level=level, scope=top.scope, action=action, alerts=tuple(alerts),
                     economy=economy, blocked_models=blocked_models, states=tuple(states), actions=actions)
 
 
@@ -145,8 +139,8 @@ def _workflow_of(state: BudgetState) -> str | None:
 def cheaper_family(states: list[BudgetState] | tuple[BudgetState, ...], current: str | None, settings: Settings,
                    *, prefer: str | None = None) -> str | None:
     """The first family cheaper than `current` (or `prefer`, if cheaper) whose own budgets are not exhausted."""
-    start = FAMILY_ORDER.index(current) + 1 if current in FAMILY_ORDER else 0
-    candidates = list(FAMILY_ORDER[start:])
+    start = DOWNGRADE_ORDER.index(current) + 1 if current in DOWNGRADE_ORDER else 0
+    candidates = list(DOWNGRADE_ORDER[start:])
     if prefer in candidates:
         candidates.remove(prefer)
         candidates.insert(0, prefer)
@@ -162,7 +156,7 @@ def family_blocked(states: list[BudgetState] | tuple[BudgetState, ...], name: st
                and severity(effective_level(s, settings)) >= severity("block") for s in states)
 
 
-# -- words -----------------------------------------------------------------------------------------------------
+# -- words every route shares -----------------------------------------------------------------------------------
 
 
 def scope_name(scope: str) -> str:
@@ -209,86 +203,12 @@ def resets(state: BudgetState, settings: Settings, now: datetime) -> str:
 
 def suggested_limit(state: BudgetState) -> str:
     """The same raise the alert channels suggest (hints.suggested_amount)."""
+    from .hints import suggested_amount, suggested_usd
+
     if state.limit or state.scope in WINDOWS:
         return suggested_amount(state.scope, state.used, state.limit)
     return suggested_usd(state.used_usd or 0.0, state.limit_usd or 0.0)
 
 
-def alert_id(state: BudgetState, level: str, settings: Settings) -> str:
-    return Alert(state.scope, level, int(round(settings.thresholds[level])), state.period, 0, 0, "").key
-
-
 def raise_command(state: BudgetState, settings: Settings) -> str:
     return settings.hints.budget(state.scope, suggested_limit(state))
-
-
-def block_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None,
-                 states: list[BudgetState] | tuple[BudgetState, ...]) -> str:
-    arg = budget_argument(state.scope)
-    ack = settings.hints.ack(alert_id(state, "block", settings))
-    raise_it = raise_command(state, settings)
-    if state.scope.startswith("model:"):
-        other = cheaper_family(states, family(model), settings)
-        switch = f"switch with `/model {other}` (it has budget left), " if other else "switch with `/model`, "
-        return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
-                f"{resets(state, settings, now)}. Requests on {model or arg} are blocked; {switch}"
-                f"raise it with `{raise_it}`, or acknowledge with `{ack}` to go on up to the "
-                f"{settings.thresholds['stop']:g}% stop.")
-    if state.scope in WINDOWS:
-        widen = "allow the whole window" if state.limit < 100 * SCALE else "turn this budget off"
-        return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
-                f"{resets(state, settings, now)}. New requests are blocked. To go on, {widen} with `{raise_it}`, "
-                f"or acknowledge with `{ack}` to continue up to the {settings.thresholds['stop']:g}% emergency stop.")
-    return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
-            f"{resets(state, settings, now)}. New requests are blocked. To go on, raise it with `{raise_it}`, "
-            f"or acknowledge with `{ack}` to continue up to the {settings.thresholds['stop']:g}% emergency stop.")
-
-
-def stop_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None) -> str:
-    fix = f"`{raise_command(state, settings)}`, then continue."
-    fix = (f"Switch to another model with `/model`, or raise it with {fix}" if state.scope.startswith("model:")
-           else f"Raise it with {fix}")
-    return (f"token-budget: emergency stop: the {scope_name(state.scope)} is at {amounts(state)}, past the "
-            f"{settings.thresholds['stop']:g}% hard limit; {resets(state, settings, now)}. {fix}")
-
-
-def announce(alert: Alert, state: BudgetState, settings: Settings, now: datetime, model: str | None,
-             states: list[BudgetState] | tuple[BudgetState, ...] = ()) -> tuple[str | None, str | None]:
-    """(message for the user, context for the model) for a newly claimed alert. 70% is only logged."""
-    level = alert.level
-    if level == "warn":
-        return None, None
-    head = f"⚠️ TOKEN BUDGET ALERT: the {scope_name(state.scope)} is at {amounts(state)}; {remaining(state)}; " \
-           f"{resets(state, settings, now)}."
-    ack = f"`{settings.hints.ack(alert.key)}`"
-    raise_it = f"`{raise_command(state, settings)}`"
-    if level == "alert":
-        return f"{head} Acknowledge with {ack} or adjust with {raise_it}.", None
-    if level == "suggest":
-        current = family(model)
-        cheaper = cheaper_family(states, current, settings, prefer=settings.downgrade_to)
-        steps = []
-        if cheaper and cheaper != current:
-            steps.append(f"switch to {cheaper.title()} for the remaining tasks (`/model {cheaper}`)")
-        steps += ["run `/compact` to shrink the context every request resends", f"or raise the budget with {raise_it}"]
-        user = f"{head} Suggested: " + "; ".join(steps) + "."
-        delegate = f' and give subagents `"model": "{cheaper}"`' if cheaper and cheaper != current else ""
-        context = (f"Token budget notice: the {scope_name(state.scope)} is at {state.percent:.0f}% "
-                   f"({remaining(state)}; {resets(state, settings, now)}). Work economically from here: batch the "
-                   "remaining edits, do not re-read files already in context, use narrow Grep patterns and Read "
-                   f"with offset/limit, keep answers short{delegate}. At "
-                   f"{settings.thresholds['block']:g}% new requests will be blocked.")
-        return user, context
-    if level == "block":
-        return block_reason(state, settings, now, model, states), None
-    return stop_reason(state, settings, now, model), None
-
-
-def economy_context(states: list[BudgetState] | tuple[BudgetState, ...], settings: Settings,
-                    model: str | None) -> str:
-    """What economy mode asks of the model, once per session and day."""
-    tight = max((s for s in states if binds(s, model)), key=lambda s: s.percent, default=None)
-    where = f" (the {scope_name(tight.scope)} is at {tight.percent:.0f}%, {remaining(tight)})" if tight else ""
-    return ("Token budget economy mode is on" + where + ". Batch the remaining work: plan it in one pass, make "
-            "related edits together, avoid re-reading files already in context, read large files with offset/limit, "
-            f"delegate exploration to subagents with \"model\": \"{settings.downgrade_to}\", and keep answers short.")

@@ -1,6 +1,6 @@
 """Price table with effective dates -> the cost of one request in integer micro-USD.
 
-This module owns model-id matching (for every naming style) and the cost formula. Its input is the parsed
+This module owns price lookup and the cost formula; model-id normalising is `families`. Its input is the parsed
 `config/pricing.yaml` mapping, optionally with user overrides merged over it (`merge_overrides`). It imports
 only the stdlib and the core at module top: it runs inside the hook process, so it must not import yaml. It
 also compiles no regexes, because building a table has to stay cheap.
@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import ConfigError
+from .families import FAMILIES, family, family_in, segments
 from .models import Cost, Price, UsageEvent
 
 __all__ = ["FAMILIES", "PriceTable", "family_of", "merge_overrides"]
-
-FAMILIES = frozenset({"opus", "sonnet", "haiku", "fable", "mythos"})
 
 PRICED, ESTIMATED, UNPRICED = "priced", "estimated", "unpriced"
 
@@ -39,48 +38,9 @@ _MEMO_LIMIT = 4096
 _Rates = tuple[tuple[int, ...], tuple[int, ...] | None, int, int]
 
 
-def _segments(model: str) -> list[str]:
-    """Split a model id into canonical `-` segments, e.g. "claude", "haiku", "3", "5".
-
-    Bedrock (`us.anthropic.…-v1:0`), Vertex (`…@20250929`), provider prefixes (`anthropic/`), dotted versions
-    (`claude-3.5-sonnet`), `[1m]`, `-latest` and 8-digit date segments are dropped. The old order
-    (`claude-3-5-haiku`) is rewritten to the new one (`claude-haiku-3-5`).
-    """
-    s = model.strip().lower()
-    s = s.split("[", 1)[0]  # Claude Code's "[1m]" context suffix
-    s = s.rsplit("/", 1)[-1]  # bedrock/, vertex_ai/, anthropic/, an ARN's …/profile-id
-    if "anthropic." in s:  # anthropic.claude-…, us.anthropic.claude-…, global.anthropic.claude-…
-        s = s.rsplit("anthropic.", 1)[-1]
-    s = s.split("@", 1)[0].split(":", 1)[0]  # Vertex "@20250929", Bedrock ":0"
-    s = s.replace(".", "-").replace("_", "-").replace(" ", "-")
-    segs = [
-        seg
-        for seg in s.split("-")
-        if seg
-        and seg != "latest"
-        and not (len(seg) == 8 and seg.isdigit())
-        and not (seg[0] == "v" and seg[1:].isdigit())  # -v1, -v2
-    ]
-    # claude-3-5-haiku → claude-haiku-3-5: find the first non-numeric segment after "claude"
-    if len(segs) > 2 and segs[0] == "claude" and segs[1].isdigit():
-        k = 2
-        while k < len(segs) and segs[k].isdigit():
-            k += 1
-        if k < len(segs):
-            segs = ["claude", segs[k], *segs[1:k], *segs[k + 1 :]]
-    return segs
-
-
-def _family_in(segs: list[str], families: frozenset[str] | set[str]) -> str | None:
-    for seg in segs:
-        if seg in families:
-            return seg
-    return None
-
-
 def family_of(model: str) -> str | None:
     """The model family ("opus", "sonnet", "haiku", "fable", "mythos") in any naming style, or None."""
-    return _family_in(_segments(model), FAMILIES)
+    return family(model)
 
 
 def _day(on: object) -> str | None:
@@ -209,11 +169,11 @@ class PriceTable:
         self._entries = {entry.key: entry for entry in entries}
         self._aliases: dict[str, str] = {}
         for entry in entries:  # later entries win, so merged overrides take precedence
-            self._aliases["-".join(_segments(entry.key))] = entry.key
+            self._aliases["-".join(segments(entry.key))] = entry.key
         for entry in entries:
             for alias in entry.match:
-                self._aliases["-".join(_segments(alias))] = entry.key
-        self._families = frozenset(FAMILIES | {e.family for e in entries if e.family})
+                self._aliases["-".join(segments(alias))] = entry.key
+        self._families = frozenset({*FAMILIES} | {e.family for e in entries if e.family})
         newest: dict[str, tuple[tuple[tuple[int, ...], str, int], str]] = {}
         for order, entry in enumerate(entries):
             if entry.family:
@@ -246,7 +206,7 @@ class PriceTable:
         found = self._match_memo.get(model)
         if found is not None:
             return found
-        segs = _segments(model)
+        segs = segments(model)
         key = self._aliases.get("-".join(segs))
         if key is None:
             # A known id followed by a non-numeric suffix ("claude-opus-4-5-thinking") is that model; a
@@ -259,7 +219,7 @@ class PriceTable:
         if key is not None:
             found = (key, ESTIMATED if self._entries[key].estimate else PRICED)
         else:
-            family = _family_in(segs, self._families)
+            family = family_in(segs, self._families)
             key = self._newest.get(family) if family else None
             found = (key, ESTIMATED) if key else (None, UNPRICED)
         if len(self._match_memo) >= _MEMO_LIMIT:
@@ -321,11 +281,11 @@ class PriceTable:
 def _alias_map(models: Mapping) -> dict[str, str]:
     aliases: dict[str, str] = {}
     for key, raw in models.items():
-        aliases["-".join(_segments(str(key)))] = key
+        aliases["-".join(segments(str(key)))] = key
         if isinstance(raw, Mapping):
             match = raw.get("match") or []
             for alias in [match] if isinstance(match, str) else match:
-                aliases["-".join(_segments(str(alias)))] = key
+                aliases["-".join(segments(str(alias)))] = key
     return aliases
 
 
@@ -383,7 +343,7 @@ def merge_overrides(base: Mapping, overrides: Mapping | None) -> dict:
         if name not in models:
             if aliases is None:
                 aliases = _alias_map(models)
-            known = aliases.get("-".join(_segments(name)))
+            known = aliases.get("-".join(segments(name)))
             entry = {} if known is None else copy.deepcopy(dict(models[known]))
             entry["match"] = [name]
             models[name] = entry

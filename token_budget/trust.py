@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from .budgets import THRESHOLD_KEYS, parse_percent, split_limit, thresholds
+from .budgets import split_limit
+from .levels import THRESHOLD_KEYS, parse_percent, thresholds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def is_trusted(project_dir: str | None, user: dict[str, Any]) -> bool:
 
 
 class _View:
-    """The `get` of a Config over a plain dict, so budgets.thresholds can read a layer being merged."""
+    """The `get` of a Config over a plain dict, so levels.thresholds can read a layer being merged."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data

@@ -109,7 +109,7 @@ def record_windows(db: sqlite3.Connection, windows: list[Window], observed_at: s
 
 def caps(config: Any) -> dict[str, float]:
     """Window name → the percentage of the window that is the budget's limit (100 by default; 0 or false: off)."""
-    from .budgets import parse_percent
+    from .levels import parse_percent
 
     configured = config.get("budgets", "windows", default=None)
     configured = configured if isinstance(configured, dict) else {}

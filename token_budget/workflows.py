@@ -1,4 +1,4 @@
-"""Workflow runs: a named stretch of a session (a `/sprint …` prompt, `tokens workflow start`, or
+"""Workflow runs: a named stretch of a session (a trigger command the adapter recognises, `tokens workflow start`, or
 $TOKEN_BUDGET_WORKFLOW) that every request in it is attributed to, with its current phase.
 
 A run ends with `tokens workflow end`, another run's start in the same session, or the session's end. The ledger
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from .config import Config
-
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
+
+    from .config import Config
 
 PRIORITIES = ("critical", "normal", "low")
 
@@ -65,24 +65,10 @@ def priority(config: Config, name: str) -> str:
     return value if value in PRIORITIES else "normal"
 
 
-def command_of(prompt: str) -> tuple[str, str] | None:
-    """`/sprint go` → ("sprint", "go"); `/plugin:sprint` → ("sprint", ""); not a slash command → None."""
-    text = prompt.lstrip()
-    if not text.startswith("/") or len(text) < 2:
-        return None
-    head, _, rest = text[1:].partition(" ")
-    head = head.split("\n", 1)[0]
-    name = head.rsplit(":", 1)[-1]
-    return (name, rest.strip()) if name else None
-
-
-def workflow_for_prompt(config: Config, prompt: str) -> str | None:
-    """The configured workflow whose trigger command the prompt invokes, if any."""
-    command = command_of(prompt)
-    if command is None:
-        return None
+def workflow_for_command(config: Config, command: str) -> str | None:
+    """The configured workflow that `command` (a name in its `commands`, or its own name) triggers, if any."""
     for name, spec in (config.get("workflows", default={}) or {}).items():
         commands = (spec or {}).get("commands") or [name]
-        if command[0] in commands or command[0] == name:
+        if command in commands or command == name:
             return name
     return None

@@ -37,6 +37,25 @@ def slash_prefix(environ: Any = None) -> str:
     return PLUGIN_COMMAND if env.get("CLAUDE_PLUGIN_ROOT") else PIP_COMMAND
 
 
+def command_of(prompt: str) -> tuple[str, str] | None:
+    """`/sprint go` → ("sprint", "go"); `/plugin:sprint` → ("sprint", ""); not a slash command → None."""
+    text = prompt.lstrip()
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, rest = text[1:].partition(" ")
+    head = head.split("\n", 1)[0]
+    name = head.rsplit(":", 1)[-1]
+    return (name, rest.strip()) if name else None
+
+
+def workflow_for_prompt(config: Any, prompt: str) -> str | None:
+    """The configured workflow whose trigger command the prompt invokes (a slash command), if any."""
+    from ..workflows import workflow_for_command
+
+    command = command_of(prompt)
+    return workflow_for_command(config, command[0]) if command else None
+
+
 def is_tokens_prompt(prompt: Any) -> bool:
     text = prompt.lstrip() if isinstance(prompt, str) else ""
     return any(text == c or text.startswith((c + " ", c + "\n", c + "\t")) for c in TOKENS_COMMANDS)

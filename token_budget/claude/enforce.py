@@ -19,25 +19,16 @@ from datetime import datetime
 from .. import jsonlite
 from .._records import factory, record
 from ..alerts import claim
-from ..budgets import budget_states, parse_percent
+from ..budgets import budget_states
 from ..events import has_degradation, record_degradation, record_event
+from ..families import DOWNGRADE_ORDER, family
 from ..ledger import Ledger
-from ..models import Alert, BudgetState, Decision, Degradation, severity
+from ..levels import parse_percent, severity
+from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
-from ..policy import (
-    FAMILY_ORDER,
-    Settings,
-    announce,
-    binds,
-    cheaper_family,
-    economy_context,
-    evaluate,
-    family,
-    family_blocked,
-    scope_name,
-)
-from ..workflows import end_runs, has_runs, priority, start_run, workflow_for_prompt
-from .commands import is_tokens_prompt, slash_prefix
+from ..policy import Settings, binds, cheaper_family, evaluate, family_blocked, scope_name
+from ..workflows import end_runs, has_runs, priority, start_run
+from .commands import is_tokens_prompt, slash_prefix, workflow_for_prompt
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -124,6 +115,16 @@ def session_model(ledger: Ledger, session: str | None) -> str | None:
     return row[0] if row else None
 
 
+def _decide(states: list[BudgetState], **kwargs: Any) -> Decision:
+    """policy.evaluate, plus the reason a block or a stop gives (its words are loaded only then)."""
+    decision = evaluate(states, **kwargs)
+    if decision.level in ("block", "stop"):
+        from .messages import with_reason
+
+        decision = with_reason(decision, states, **kwargs)
+    return decision
+
+
 def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, now: datetime) -> Step:
     session = _text(payload.get("session_id"))
     settings = Settings.from_config(config, command=slash_prefix())
@@ -150,7 +151,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
     deferred = None
     wanted = workflow_for_prompt(config, prompt) if session and isinstance(prompt, str) else None
     if wanted:
-        probe = evaluate(states, event_kind="prompt", model=model, settings=settings, now=now)
+        probe = _decide(states, event_kind="prompt", model=model, settings=settings, now=now)
         if probe.economy and "defer_non_critical_tasks" in probe.actions and priority(config, wanted) == "low":
             deferred = wanted
             with ledger.transaction() as db:
@@ -159,7 +160,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
         else:
             _apply(ledger, session, [("start", (wanted, "prompt"))], stamp)
             states = budget_states(ledger, config, now=now, session_id=session, model=model)
-    decision = evaluate(states, event_kind=EVENT_KINDS.get(event, "checkpoint"), model=model, settings=settings,
+    decision = _decide(states, event_kind=EVENT_KINDS.get(event, "checkpoint"), model=model, settings=settings,
                         now=now, exempt=is_tokens_prompt(prompt))
     return Step(event, session, model, settings, states, decision, now, config, deferred,
                 data_dir=os.path.dirname(ledger.path))
@@ -316,6 +317,8 @@ def _announcement(step: Step, claimed: list[Alert]) -> tuple[str | None, str | N
         return None, None
     by_scope = {s.scope: s for s in step.states}
     top = max(claimed, key=lambda a: (severity(a.level), binds(by_scope[a.scope], step.model)))
+    from .messages import announce
+
     return announce(top, by_scope[top.scope], step.settings, step.now, step.model, step.states)
 
 
@@ -396,8 +399,8 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
             return _deny(f"token-budget: the {requested} model budget is exhausted and no cheaper model has budget "
                          "left; do the work in this conversation or tell the user.", user)
         why = "model_budget"
-    elif decision.economy and "switch_to_cheaper_model" in decision.actions and requested in FAMILY_ORDER and \
-            FAMILY_ORDER.index(requested) <= FAMILY_ORDER.index(settings.downgrade_from):
+    elif decision.economy and "switch_to_cheaper_model" in decision.actions and requested in DOWNGRADE_ORDER and \
+            DOWNGRADE_ORDER.index(requested) <= DOWNGRADE_ORDER.index(settings.downgrade_from):
         target = cheaper_family(step.states, requested, settings, prefer=settings.downgrade_to)
         why = "economy"
     if not target or target == requested:
@@ -463,6 +466,8 @@ def _batch_once(step: Step, ledger: Ledger) -> str | None:
         return None
     with ledger.transaction() as db:
         record_degradation(db, Degradation("batch_request", step.session_id), step.stamp)
+    from .messages import economy_context
+
     return economy_context(step.states, step.settings, step.model)
 
 

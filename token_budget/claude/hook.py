@@ -12,8 +12,8 @@ import time
 from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
-from ..paths import data_dir as resolve_data_dir
 from ..safetext import printable
+from . import data_dir as resolve_data_dir
 from . import fastpath
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings

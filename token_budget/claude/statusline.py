@@ -40,14 +40,15 @@ def main(argv=None, stdin=None, stdout=None, now=None):
 
 
 def data_dir(explicit=None):
-    """paths.data_dir (--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget).
+    """claude.data_dir (--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget).
     A status line set up by hand for a plugin install sees none of those, so when the default folder holds
     no ledger, the plugin data folder with the newest ledger is used."""
     from ..paths import LEDGER_NAME
-    from ..paths import data_dir as resolve
+    from . import PLUGIN_DATA_ENV
+    from . import data_dir as resolve
 
     chosen = resolve(explicit, create=False)
-    if explicit or os.environ.get("TOKEN_BUDGET_HOME") or os.environ.get("CLAUDE_PLUGIN_DATA"):
+    if explicit or os.environ.get("TOKEN_BUDGET_HOME") or os.environ.get(PLUGIN_DATA_ENV):
         return chosen
     if os.path.exists(os.path.join(chosen, LEDGER_NAME)):
         return chosen

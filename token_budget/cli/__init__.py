@@ -94,7 +94,7 @@ class Env:
     def data_dir(self) -> Path:
         from pathlib import Path
 
-        from ..paths import data_dir
+        from ..claude import data_dir  # honours a plugin's $CLAUDE_PLUGIN_DATA (scripts/tokens passes it)
 
         return Path(data_dir(self.data_dir_option))
 
