@@ -69,7 +69,7 @@ def _zoneinfo(name: str) -> tzinfo:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return clock.timestamp(moment)
 
 
 def parse(timestamp: str) -> datetime:
