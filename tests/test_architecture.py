@@ -131,3 +131,13 @@ def test_the_plugin_data_folder_is_the_adapters_to_read(monkeypatch, tmp_path: P
     monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "home"))
     assert claude.data_dir(create=False) == str(tmp_path / "home")
     assert claude.data_dir(tmp_path / "explicit", create=False) == str(tmp_path / "explicit")
+
+
+def test_the_readme_architecture_section_names_every_module() -> None:
+    """README's "Architecture" names every module of the package, so a new module is placed (and explained) there."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    modules = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    modules += [p.name for p in (PACKAGE / "claude").glob("*.py") if p.name != "__init__.py"]
+    missing = [name for name in modules if f"`{name}`" not in section and f"`claude/{name}`" not in section]
+    assert not missing, f"README Architecture does not name {missing}"

@@ -63,3 +63,48 @@ def test_parallel_openers_migrate_once(tmp_path: Path) -> None:
     assert applied(first.db) == applied(second.db) == [fn.__name__ for fn in MIGRATIONS]
     first.close()
     second.close()
+
+
+def test_m012_rewrites_microsecond_timestamps_to_the_one_millisecond_format(tmp_path: Path) -> None:
+    """Before m012 the ledger's own clocks wrote `.ffffffZ` and periods `.fffZ`: text of two widths that does not
+    sort as time. After it, every timestamp of every table has the one format, and the hourly rollup is unchanged."""
+    db = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    db.execute("CREATE TABLE _token_budget_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    before = [fn for fn in MIGRATIONS if fn.__name__ < "m012"]
+    for fn in before:
+        fn(db)
+        db.execute("INSERT INTO _token_budget_migrations VALUES (?, '2026-01-01T00:00:00.123456Z')", (fn.__name__,))
+    db.execute(f"PRAGMA user_version = {len(before)}")
+    db.execute("INSERT INTO requests (message_id, timestamp, model, source, recorded_at, updated_at, input_tokens) "
+               "VALUES ('a', '2026-11-27T10:00:00.500999Z', 'm', 'reconciled', '2026-11-27T10:00:01.999999Z', "
+               "NULL, 7), ('b', '2026-11-27T10:00:00.501Z', 'm', 'hook', '2026-11-27T10:00:02.000001Z', "
+               "'not a time', 5)")
+    db.execute("INSERT INTO alerts (key, scope, level, threshold, period, used, limit_tokens, recommendation, "
+               "created_at) VALUES ('k', 'daily', 'warn', 80, '2026-11-27', 8, 10, 'msg .123456Z', "
+               "'2026-11-27T10:00:03.000000Z')")
+    rollup = db.execute("SELECT * FROM hourly_totals").fetchall()
+    # the bug: a moment 999 µs after a millisecond bound sorts before it as text ('9' < 'Z')
+    assert "2026-11-27T10:00:00.500999Z" < "2026-11-27T10:00:00.500Z"
+
+    assert "m012_millisecond_timestamps" in migrate(db)
+
+    assert db.execute("SELECT message_id, timestamp, recorded_at, updated_at FROM requests ORDER BY timestamp"
+                      ).fetchall() == [("a", "2026-11-27T10:00:00.500Z", "2026-11-27T10:00:01.999Z", None),
+                                       ("b", "2026-11-27T10:00:00.501Z", "2026-11-27T10:00:02.000Z", "not a time")]
+    assert db.execute("SELECT created_at, recommendation FROM alerts").fetchall() == [
+        ("2026-11-27T10:00:03.000Z", "msg .123456Z")]
+    assert db.execute("SELECT * FROM hourly_totals").fetchall() == rollup
+    stamps = [row[0] for row in db.execute("SELECT applied_at FROM _token_budget_migrations")]
+    assert all(len(stamp) == 24 and stamp.endswith("Z") for stamp in stamps)
+
+
+def test_every_clock_writes_the_one_timestamp_format() -> None:
+    from datetime import datetime, timezone
+
+    from token_budget import clock, delivery, ledger, periods
+
+    moment = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    assert clock.timestamp(moment) == periods.iso(moment) == "2026-11-27T10:00:00.123Z"
+    for stamp in (ledger.utc_now(), delivery._now(), delivery._at(60), clock.timestamp()):
+        assert len(stamp) == 24 and stamp[19] == "." and stamp.endswith("Z")
+        assert periods.normalize(stamp) == stamp

@@ -20,20 +20,16 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from token_budget.cli import cli
 from token_budget.config import load
+from token_budget.daily_report import write_daily_if_due
 from token_budget.ledger import Ledger
 from token_budget.models import UsageEvent
-from token_budget.reports import (
-    aggregate,
-    build_report,
-    ccusage_daily,
-    day_period,
-    month_period,
-    render_yaml,
-    write_daily_if_due,
-)
+from token_budget.report_render import ccusage_daily, render_yaml, yaml_layout
+from token_budget.reports import aggregate, build_report, day_period, month_period
 
 DAY = "2026-11-27"
 
@@ -162,7 +158,7 @@ daily_report:
 
   by_workflow:
     sprint: 20000
-    "(none)": 7700
+    (none): 7700
 
   by_model:
     claude-sonnet-4-5-20250929: 16000 ($0.08)
@@ -174,7 +170,7 @@ daily_report:
   efficiency_score: 0.5556
   optimization_savings: 38.4%
   unpriced_models:
-    - gpt-5-codex
+  - gpt-5-codex
 """
 
 
@@ -201,6 +197,28 @@ def test_yaml_quotes_names_yaml_would_misread(config) -> None:
     parsed = yaml.safe_load(render_yaml(report))["daily_report"]
     assert parsed["by_workflow"] == {"yes": 1, "a: b": 2, "#x": 3}
     assert parsed["by_model"] == {} and parsed["unpriced_models"] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(workflows=st.dictionaries(st.text(min_size=1), st.integers(min_value=0, max_value=10**12), max_size=4),
+       models=st.lists(st.text(min_size=1), unique=True, max_size=4),
+       month=st.booleans())
+def test_yaml_reads_back_as_its_layout_for_any_workflow_or_model_name(workflows, models, month) -> None:
+    statuses = ("priced", "estimated", "unpriced")
+    report = {("month" if month else "date"): "2026-11" if month else "2026-01-02", "timezone": "Europe/Paris",
+              "total_tokens": 1, "total_cost": 1.5,
+              "tokens": {"input": 1, "output": 0, "cache_creation": 0, "cache_read": 0},
+              "by_workflow": workflows,
+              "by_model": {m: {"tokens": n, "cost": n / 7, "cost_status": statuses[n % 3]}
+                           for n, m in enumerate(models)},
+              "efficiency_score": 0.25, "optimization_savings": -0.125,
+              "unpriced_models": sorted(m for n, m in enumerate(models) if n % 3 == 2)}
+    parsed = yaml.safe_load(render_yaml(report))
+    assert parsed == yaml_layout(report)
+    body = parsed["monthly_report" if month else "daily_report"]
+    assert body["by_workflow"] == workflows
+    assert list(body["by_model"]) == models
+    assert body["unpriced_models"] == report["unpriced_models"]
 
 
 # -- CSV -----------------------------------------------------------------------------------------------------

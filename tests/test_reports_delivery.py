@@ -16,11 +16,13 @@ from test_reports import DAY, fixed_events, start_run
 
 from token_budget.cli import cli
 from token_budget.config import load
+from token_budget.daily_report import write_daily_if_due
 from token_budget.delivery import sender_running
 from token_budget.ledger import Ledger, utc_now
 from token_budget.models import UsageEvent
 from token_budget.outbox import channels, enqueue_report
-from token_budget.reports import build_report, day_period, render_yaml, write_daily_if_due
+from token_budget.report_render import render_yaml
+from token_budget.reports import build_report, day_period
 
 # The real servers, the fast retry settings and the stray-sender cleanup of the alert delivery tests.
 slack, mail, fast_retries, no_stray_senders = (

@@ -19,7 +19,8 @@ from token_budget.cli import cli
 from token_budget.config import load
 from token_budget.ledger import Ledger
 from token_budget.models import UsageEvent
-from token_budget.reports import day_period, html_data, render_html
+from token_budget.report_html import html_data, render_html
+from token_budget.reports import day_period
 
 NOW = datetime(2026, 11, 28, 18, 0, tzinfo=timezone.utc)
 MODELS = ("claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001")

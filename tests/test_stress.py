@@ -135,3 +135,29 @@ def test_concurrent_config_changes_lose_no_update(data_dir: Path, subprocess_env
         assert proc.returncode == 0, err.decode()
     overrides = json.loads((data_dir / "overrides.json").read_text())
     assert len(overrides["budgets"]["per_model"]) == 50
+
+
+def test_an_override_saved_from_a_hook_process_run_with_dash_s_takes_the_file_lock(data_dir: Path,
+                                                                                    subprocess_env: dict) -> None:
+    """Hooks run with -S (no site-packages): the slash command saves an override from inside one, so
+    save_override must load site before it imports filelock; a lock left by a killed writer never blocks it."""
+    import signal
+    import time
+
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(600)",
+         str(data_dir / ".overrides.lock")], env=subprocess_env, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"held\n"
+    code = ("import sys; from pathlib import Path; from token_budget.config import save_override; "
+            "save_override(Path(sys.argv[1]), ['budgets', 'global', 'daily_limit'], 4242)")
+    writer = subprocess.Popen([sys.executable, "-S", "-c", code, str(data_dir)], env=subprocess_env,
+                              stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    assert writer.poll() is None  # waits for the holder: one read-modify-write at a time
+    holder.send_signal(signal.SIGKILL)  # the kernel drops a dead holder's lock
+    holder.communicate()
+    err = writer.communicate(timeout=60)[1]
+    assert writer.returncode == 0, err.decode()
+    assert json.loads((data_dir / "overrides.json").read_text())["budgets"]["global"]["daily_limit"] == 4242

@@ -46,3 +46,28 @@ def acknowledge(db: sqlite3.Connection, key: str | None, now: str) -> int:
     if key:
         return db.execute("UPDATE alerts SET acked_at = ? WHERE key = ? AND acked_at IS NULL", (now, key)).rowcount
     return db.execute("UPDATE alerts SET acked_at = ? WHERE acked_at IS NULL", (now,)).rowcount
+
+
+def acknowledge_alerts(db: sqlite3.Connection, key: str | None, now: str) -> int:
+    """`tokens ack [KEY]`: acknowledge one open alert, or every one, each recorded as a control event (who acked
+    what). An unknown key is an error that lists the open ones. Returns how many were acknowledged."""
+    from .controls import actor, record_change, shown_already
+    from .errors import TokenBudgetError
+    from .hints import Hints
+
+    if key:
+        key = key.replace("|", "/")  # ids from before 0.2 were written with `|`
+    if key and not db.execute("SELECT 1 FROM alerts WHERE key = ?", (key,)).fetchone():
+        recent = [r[0] for r in db.execute("SELECT key FROM alerts WHERE acked_at IS NULL ORDER BY created_at DESC "
+                                           "LIMIT 5")]
+        raise TokenBudgetError(f"No alert {key!r}.",
+                               "Alert ids look like daily/100/2026-11-28; open ones: " + (", ".join(recent) or "none")
+                               + f". Run `{Hints.current().ack()}` to acknowledge every open alert.")
+    keys = [r[0] for r in db.execute("SELECT key FROM alerts WHERE acked_at IS NULL" + (" AND key = ?" if key else ""),
+                                     (key,) if key else ())]
+    count = acknowledge(db, key, now)
+    for acked in keys:
+        scope, threshold, _ = acked.rsplit("/", 2)
+        record_change(db, kind="ack", subject=f"the {threshold}% alert of the {scope} budget ({acked})", old=None,
+                      new=acked, who=actor(), created_at=now, shown=shown_already(), scope=scope)
+    return count

@@ -435,15 +435,18 @@ def scrub_webhooks(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 
 def save_override(data_dir: PathLike, keys: list[str], value: Any) -> Path:
     """Persist one change made with `tokens budget`/`tokens mode`; the user's YAML is never rewritten."""
-    import fcntl
     import json
     from pathlib import Path
 
+    from . import site_packages
+
+    site_packages.enable()  # a slash command saves from inside a hook, which runs with -S
+    from filelock import FileLock
+
     path = Path(data_dir, OVERRIDES_NAME)
-    # One lock around read-modify-write: two `tokens budget` runs at once must not lose either change.
-    lock = os.open(Path(data_dir, ".overrides.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # One lock around read-modify-write: two `tokens budget` runs at once must not lose either change. A file
+    # lock the kernel drops when its holder dies, so a crashed writer never blocks the next.
+    with FileLock(str(Path(data_dir, ".overrides.lock")), mode=0o600):
         current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         node = current
         for key in keys[:-1]:
@@ -451,6 +454,4 @@ def save_override(data_dir: PathLike, keys: list[str], value: Any) -> Path:
         node[keys[-1]] = value
         validate(current, path)
         write_atomically(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
-    finally:
-        os.close(lock)  # releases the flock
     return path

@@ -31,6 +31,11 @@ def actor() -> str:
     return os.environ.get(ACTOR_ENV) or TERMINAL
 
 
+def shown_already() -> bool:
+    """A change made with the slash command is on the user's screen already: no need to show it again."""
+    return bool(os.environ.get(ACTOR_ENV))
+
+
 def limits(config: Any) -> dict[str, Any]:
     """The enforced limits and mode as a flat mapping: {"daily": 1000000, "model:claude-opus": 200000, …}."""
     out: dict[str, Any] = {"mode": config.get("mode", default="normal") or "normal"}

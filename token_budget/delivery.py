@@ -24,7 +24,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from . import jsonlite
+from . import clock, jsonlite
 from ._records import record
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook
@@ -152,13 +152,11 @@ def spawn(data_dir: PathLike) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.timestamp()
 
 
 def _at(seconds_from_now: float) -> str:
-    return datetime.fromtimestamp(time.time() + seconds_from_now, timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
+    return clock.timestamp(datetime.fromtimestamp(time.time() + seconds_from_now, timezone.utc))
 
 
 def _epoch(iso: str) -> float:

@@ -51,7 +51,7 @@ def counted_sql(classes: Sequence[str]) -> str:
 
 
 def utc_now() -> str:
-    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.timestamp()
 
 
 def _upsert_sql() -> str:

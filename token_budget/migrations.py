@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timezone
+
+from . import clock
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 migration = MIGRATIONS.append
@@ -85,10 +86,6 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def applied(db: sqlite3.Connection) -> list[str]:
     exists = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_token_budget_migrations'"
@@ -118,7 +115,7 @@ def migrate(db: sqlite3.Connection) -> list[str]:
             if fn.__name__ in done:
                 continue
             fn(db)
-            db.execute("INSERT INTO _token_budget_migrations VALUES (?, ?)", (fn.__name__, _now()))
+            db.execute("INSERT INTO _token_budget_migrations VALUES (?, ?)", (fn.__name__, clock.timestamp()))
             ran.append(fn.__name__)
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
         db.execute("COMMIT")
@@ -437,3 +434,24 @@ def m011_subscription_windows(db: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+# the microsecond form the ledger's own clocks wrote before m012: `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+_DIGIT = "[0-9]"
+_MICROSECONDS = f"{_DIGIT * 4}-{_DIGIT * 2}-{_DIGIT * 2}T{_DIGIT * 2}:{_DIGIT * 2}:{_DIGIT * 2}.{_DIGIT * 6}Z"
+
+
+@migration
+def m012_millisecond_timestamps(db: sqlite3.Connection) -> None:
+    # The ledger's clocks wrote microseconds while periods and transcripts write milliseconds: `...:05.5Z` style
+    # text of two widths does not sort as time (".123456Z" > ".123Z" though a row may be earlier). Every text
+    # column's value in the microsecond form is cut to milliseconds, as clock.timestamp writes from now on; no
+    # unique key holds a timestamp, and requests' rollup trigger moves nothing (the hour is unchanged).
+    tables = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    for table in tables:
+        for _cid, column, declared, *_rest in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+            if declared.upper() == "TEXT":
+                db.execute(f'UPDATE "{table}" SET "{column}" = substr("{column}", 1, 23) || \'Z\' '
+                           f'WHERE "{column}" GLOB ?', (_MICROSECONDS,))
+

@@ -29,17 +29,14 @@ def zone(name: str | None) -> tzinfo:
 def _find_zone(name: str | None) -> tzinfo:
     if name and name != "local":
         return timezone.utc if name in UTC_NAMES else _zoneinfo(name)
-    tz_env = os.environ.get("TZ", "").lstrip(":")
-    if tz_env:
-        if tz_env in UTC_NAMES:
+    local = local_zone_name()
+    if local:
+        if local in UTC_NAMES:
             return timezone.utc
         try:
-            return _zoneinfo(tz_env)
+            return _zoneinfo(local)
         except (ValueError, OSError, KeyError):
-            pass
-    target = os.path.realpath("/etc/localtime")
-    if any(target.endswith("/zoneinfo/" + utc) for utc in UTC_NAMES):
-        return timezone.utc
+            pass  # a $TZ zoneinfo does not know: this machine's /etc/localtime
     try:
         from zoneinfo import ZoneInfo
 
@@ -49,6 +46,22 @@ def _find_zone(name: str | None) -> tzinfo:
         return timezone.utc
 
 
+def local_zone_name() -> str | None:
+    """This machine's zone by IANA name: $TZ, else the zone /etc/localtime links to; None when neither names one."""
+    tz_env = os.environ.get("TZ", "").lstrip(":")
+    if tz_env:
+        return tz_env
+    target = os.path.realpath("/etc/localtime")
+    return target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else None
+
+
+def zone_name(name: str | None) -> str:
+    """A configured zone's IANA name, as reports show it; for "local", this machine's."""
+    if name and name != "local":
+        return name
+    return local_zone_name() or str(zone(name)) or "local"
+
+
 def _zoneinfo(name: str) -> tzinfo:
     from zoneinfo import ZoneInfo
 
@@ -56,7 +69,7 @@ def _zoneinfo(name: str) -> tzinfo:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return clock.timestamp(moment)
 
 
 def parse(timestamp: str) -> datetime:

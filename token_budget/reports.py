@@ -1,4 +1,5 @@
-"""Reports: the ledger summed over a day or a month, as plain dicts, rendered as YAML, JSON, CSV, ccusage JSON or HTML.
+"""Reports: the ledger summed over a day or a month, as plain dicts. Rendering lives in report_render (YAML, JSON,
+CSV, ccusage JSON) and report_html; the daily file the hook writes, in daily_report.
 
 Definitions (README.md, "Reports"):
 - `total_tokens`, per-workflow and per-model tokens are *counted* tokens (config `counted_token_classes`).
@@ -9,31 +10,23 @@ Definitions (README.md, "Reports"):
   `degradations` table records as downgraded, at the model that was asked for. It is negative when cache writes
   cost more than cache reads saved.
 
-`write_daily_if_due` runs on the hook's hot path: at module top this imports only the stdlib and the core, and when
-no report is due it costs one stat. The HTML chart library (token_budget/assets) is read only to render HTML.
+The daily report is built on the hook's path (daily_report.write_daily_if_due): at module top this imports only the
+stdlib and the core.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from . import clock
 from .config import Config
 from .ledger import Ledger
-from .paths import PACKAGE_DIR, daily_report_due, daily_report_path, ensure_private_dir, write_atomically
-from .periods import day_bounds, iso, month_bounds, today, zone
+from .periods import day_bounds, month_bounds, today, zone, zone_name
 
 NO_WORKFLOW = "(none)"  # the by_workflow key of requests made outside any workflow run
-FORMATS = ("yaml", "json", "csv", "html", "ccusage")
-ASSETS_DIR = Path(PACKAGE_DIR, "assets")
-HISTORY_DAYS = 30  # the HTML page's daily chart
 
 
 # -- periods -------------------------------------------------------------------------------------------------
@@ -55,26 +48,9 @@ class Period:
         return self.days[-1]
 
 
-def zone_name(config: Config) -> str:
-    """The configured zone's IANA name; for "local", this machine's ($TZ, or the /etc/localtime link)."""
-    name = config.timezone
-    if name and name != "local":
-        return name
-    tz_env = os.environ.get("TZ", "").lstrip(":")
-    if tz_env:
-        return tz_env
-    try:
-        target = os.readlink("/etc/localtime")
-        if "zoneinfo/" in target:
-            return target.split("zoneinfo/", 1)[1]
-    except OSError:
-        pass
-    return str(zone(name)) or "local"
-
-
 def day_period(day: date, config: Config) -> Period:
     start, end = day_bounds(day, zone(config.timezone))
-    return Period("date", day.isoformat(), (day,), start, end, zone_name(config))
+    return Period("date", day.isoformat(), (day,), start, end, zone_name(config.timezone))
 
 
 def month_period(year: int, month: int, config: Config) -> Period:
@@ -86,14 +62,14 @@ def month_period(year: int, month: int, config: Config) -> Period:
     while day.month == month:
         days.append(day)
         day += timedelta(days=1)
-    return Period("month", f"{year:04d}-{month:02d}", tuple(days), start, end, zone_name(config))
+    return Period("month", f"{year:04d}-{month:02d}", tuple(days), start, end, zone_name(config.timezone))
 
 
 def days_period(first: date, last: date, config: Config) -> Period:
     tz = zone(config.timezone)
     days = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
     return Period("days", f"{first.isoformat()}..{last.isoformat()}", days, day_bounds(first, tz)[0],
-                  day_bounds(last, tz)[1], zone_name(config))
+                  day_bounds(last, tz)[1], zone_name(config.timezone))
 
 
 def resolve_period(config: Config, *, day: date | None = None, month: tuple[int, int] | None = None,
@@ -358,302 +334,9 @@ def _status(statuses: set[str]) -> str:
     return "priced"
 
 
-# -- text renderers ------------------------------------------------------------------------------------------
-
-
-def _cents(value: float) -> str:
-    return f"${value:,.2f}".replace(",", "")
-
-
-def _percent(ratio: float) -> str:
-    text = f"{ratio * 100:.1f}".removesuffix(".0")
-    return f"{text}%"
-
-
-_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
-
-
-def _yaml_key(text: str) -> str:
-    """A plain YAML scalar when that is unambiguous, else a JSON string (which YAML reads as double-quoted)."""
-    plain = (text and text[0].isalpha() and text.lower() not in _YAML_WORDS
-             and all(ch.isalnum() or ch in "-_./" for ch in text))
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-def render_yaml(report: dict[str, Any]) -> str:
-    """The seed's `daily_report` layout (`monthly_report` for a month); costs rounded to the cent."""
-    kind = "date" if "date" in report else "month"
-    lines = [f"{'daily' if kind == 'date' else 'monthly'}_report:",
-             f"  {kind}: {report[kind]}",
-             f"  timezone: {_yaml_key(report['timezone'])}",
-             f"  total_tokens: {report['total_tokens']}",
-             f"  total_cost: {_cents(report['total_cost'])}",
-             "",
-             "  tokens:"]
-    lines += [f"    {name}: {count}" for name, count in report["tokens"].items()]
-    lines.append("")
-    lines.append("  by_workflow:" + ("" if report["by_workflow"] else " {}"))
-    lines += [f"    {_yaml_key(name)}: {count}" for name, count in report["by_workflow"].items()]
-    lines.append("")
-    lines.append("  by_model:" + ("" if report["by_model"] else " {}"))
-    for model, entry in report["by_model"].items():
-        if entry["cost_status"] == "unpriced":
-            cost = "unpriced"
-        elif entry["cost_status"] == "estimated":
-            cost = f"{_cents(entry['cost'])} estimated"
-        else:
-            cost = _cents(entry["cost"])
-        lines.append(f"    {_yaml_key(model)}: {entry['tokens']} ({cost})")
-    lines.append("")
-    lines.append(f"  efficiency_score: {report['efficiency_score']}")
-    lines.append(f"  optimization_savings: {_percent(report['optimization_savings'])}")
-    lines.append("  unpriced_models:" + ("" if report["unpriced_models"] else " []"))
-    lines += [f"    - {_yaml_key(model)}" for model in report["unpriced_models"]]
-    reconciled = report.get("reconciled")
-    if reconciled and (reconciled["rows"] or reconciled.get("sessions_checked")):
-        lines.append(f"  reconciled: {reconciled['tokens']} tokens ({_cents(reconciled['cost'])}) in no transcript, "
-                     f"from Claude Code's own totals; {reconciled.get('sessions_checked', 0)} sessions checked, "
-                     f"{len(reconciled.get('drift') or [])} with a cost drift, "
-                     f"{len(reconciled.get('ledger_above_client') or [])} with the ledger above Claude Code")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-
-
-CSV_COLUMNS = ("date", "workflow", "model", "requests", "input_tokens", "output_tokens", "cache_creation_tokens",
-               "cache_read_tokens", "counted_tokens", "cost_usd", "cost_status")
-
-
-def render_csv(agg: Aggregate) -> str:
-    """One row per (day, workflow, model): every token class, counted tokens and the exact cost."""
-    import csv
-    import io
-
-    from .safetext import csv_cell
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for (day, workflow, model, status), cell in sorted(agg.cells.items()):
-        # Names from transcripts and prompts: `=HYPERLINK(…)` as a model name must stay text in a spreadsheet.
-        writer.writerow((day, csv_cell(workflow), csv_cell(model), cell.requests, cell.input, cell.output,
-                         cell.cache_creation, cell.cache_read, cell.counted, f"{usd(cell.cost_micros):.6f}", status))
-    return buffer.getvalue()
-
-
-def ccusage_daily(agg: Aggregate) -> dict[str, Any]:
-    """`ccusage daily --json`: one entry per day with usage (ccusage 20 names the day `period`; older, `date`)."""
-    daily = []
-    totals = Cell()
-    for day, cells in sorted(_by_day_model(agg).items()):
-        breakdowns = sorted(cells.items(), key=lambda item: (-item[1].cost_micros, item[0]))
-        day_total = Cell()
-        for _model, cell in breakdowns:
-            day_total.add(cell)
-        totals.add(day_total)
-        daily.append({
-            "date": day, "period": day, **_ccusage_counts(day_total), "modelsUsed": sorted(cells),
-            "modelBreakdowns": [
-                {"modelName": model, **_ccusage_counts(cell, total_key=None, cost_key="cost")}
-                for model, cell in breakdowns
-            ],
-        })
-    return {"daily": daily, "totals": _ccusage_counts(totals)}
-
-
-def _by_day_model(agg: Aggregate) -> dict[str, dict[str, Cell]]:
+def by_day_model(agg: Aggregate) -> dict[str, dict[str, Cell]]:
+    """Cells summed per day, then per model."""
     out: dict[str, dict[str, Cell]] = {}
     for (day, _workflow, model, _status), cell in agg.cells.items():
         out.setdefault(day, {}).setdefault(model, Cell()).add(cell)
     return out
-
-
-def _ccusage_counts(cell: Cell, *, total_key: str | None = "totalTokens",
-                    cost_key: str = "totalCost") -> dict[str, Any]:
-    out: dict[str, Any] = {"inputTokens": cell.input, "outputTokens": cell.output,
-                           "cacheCreationTokens": cell.cache_creation, "cacheReadTokens": cell.cache_read}
-    if total_key:
-        out[total_key] = cell.all_tokens
-    out[cost_key] = usd(cell.cost_micros)
-    return out
-
-
-# -- HTML ----------------------------------------------------------------------------------------------------
-
-
-def budget_rows(ledger: Ledger, config: Config, period: Period, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Each configured budget's use against its limit at the end of the period (or now, if that is earlier), as
-    `tokens status` computes it; a workflow's budget shows its largest run in the period (runs end, they don't reset).
-    """
-    from .budgets import budget_states
-    from .ledger import counted_sql
-    from .periods import parse
-
-    at = min(now or clock.now(), parse(period.end) - timedelta(milliseconds=1))
-    rows: list[dict[str, Any]] = []
-    for state in budget_states(ledger, config, now=at):
-        if state.limit and not state.scope.startswith(("workflow:", "session")):
-            label = state.scope.split(":", 1)[-1]
-            rows.append({"scope": state.scope, "label": f"{label} ({state.period})", "used": state.used,
-                         "limit": state.limit, "percent": state.percent, "level": state.level})
-    counted = counted_sql(config.counted_classes)
-    for name, limit in (config.get("budgets", "per_workflow", default={}) or {}).items():
-        tokens = limit.get("tokens") if isinstance(limit, dict) else limit
-        if not isinstance(tokens, int) or tokens <= 0:
-            continue
-        used = ledger.db.execute(
-            f"SELECT COALESCE(MAX(t), 0) FROM (SELECT SUM({counted}) AS t FROM requests WHERE workflow = ? "
-            "AND timestamp >= ? AND timestamp < ? GROUP BY workflow_run_id)", (name, period.start, period.end),
-        ).fetchone()[0]
-        rows.append({"scope": f"workflow:{name}", "label": f"{name} (largest run)", "used": used, "limit": tokens,
-                     "percent": round(100.0 * used / tokens, 1), "level": None})
-    return rows
-
-
-def html_data(ledger: Ledger, config: Config, period: Period, *, now: datetime | None = None,
-              prices: Any = None) -> dict[str, Any]:
-    """Everything the HTML page draws, as one JSON-able mapping."""
-    if prices is None:
-        prices = config.price_table()
-    agg = aggregate(ledger, config, period, prices=prices)
-    report = report_from(agg)
-    end = min(period.last_day, today(zone(config.timezone), now))
-    end = max(end, period.days[0])
-    history_period = days_period(end - timedelta(days=HISTORY_DAYS - 1), end, config)
-    history = aggregate(ledger, config, history_period, prices=prices)
-    per_day = _by_day_model(history)
-    models = sorted({model for cells in per_day.values() for model in cells},
-                    key=lambda m: -sum(cells[m].counted for cells in per_day.values() if m in cells))
-    labels = [day.isoformat() for day in history_period.days]
-    total = agg.total()
-    return {
-        "title": f"Token report {period.label}",
-        "report": report,
-        "daily": {"labels": labels,
-                  "series": [{"model": m, "tokens": [per_day.get(d, {}).get(m, Cell()).counted for d in labels]}
-                             for m in models]},
-        "budgets": budget_rows(ledger, config, period, now),
-        "cost_by_workflow": report["by_workflow_cost"],
-        "cache": {"cache_read": total.cache_read, "cache_creation": total.cache_creation, "input": total.input},
-        "generated_at": iso(now or clock.now()),
-    }
-
-
-def render_html(data: dict[str, Any]) -> str:
-    """One self-contained page: the vendored Chart.js and the data inlined, no network (its CSP forbids any)."""
-    import html
-    import re
-
-    library = (ASSETS_DIR / "chart.umd.min.js").read_text(encoding="utf-8")
-    library = "\n".join(line for line in library.splitlines() if not line.startswith("//# sourceMappingURL"))
-    template = (ASSETS_DIR / "report.html").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
-    if "</script" in library.lower():
-        raise ValueError("the vendored chart library contains </script and cannot be inlined")
-    values = {"TITLE": html.escape(data["title"]), "SUMMARY": _summary_rows(data["report"]),
-              "MODELS": _model_rows(data["report"]), "DATA": payload, "CHART_JS": library}
-    # one pass, so nothing inserted (a workflow's name, say) is itself scanned for placeholders
-    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda match: values[match.group(1)], template)
-
-
-def _summary_rows(report: dict[str, Any]) -> str:
-    import html
-
-    kind = "date" if "date" in report else "month"
-    items = [
-        (kind.capitalize(), f"{report[kind]} ({report['timezone']})"),
-        ("Counted tokens", f"{report['total_tokens']:,}"),
-        ("Cost", _cents(report["total_cost"])),
-        ("Requests", f"{report['requests']:,}"),
-        ("Efficiency (cache share)", _percent(report["efficiency_score"])),
-        ("Optimization savings", f"{_percent(report['optimization_savings'])} "
-                                 f"({_cents(report['savings']['saved'])})"),
-    ]
-    if report["unpriced_models"]:
-        items.append(("Unpriced models", ", ".join(report["unpriced_models"])))
-    if report["estimated_models"]:
-        items.append(("Estimated prices", ", ".join(report["estimated_models"])))
-    reconciled = report.get("reconciled") or {}
-    if reconciled.get("rows") or reconciled.get("sessions_checked"):
-        items.append(("In no transcript (from Claude Code's totals)",
-                      f"{reconciled['tokens']:,} tokens ({_cents(reconciled['cost'])}); "
-                      f"{reconciled.get('sessions_checked', 0)} sessions checked, "
-                      f"{len(reconciled.get('drift') or [])} drifting, "
-                      f"{len(reconciled.get('ledger_above_client') or [])} above"))
-    return "\n".join(f'<div class="stat"><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>' for k, v in items)
-
-
-def _model_rows(report: dict[str, Any]) -> str:
-    import html
-
-    rows = []
-    for model, entry in report["by_model"].items():
-        cost = {"unpriced": "unpriced", "estimated": f"{_cents(entry['cost'])} (estimated)"}.get(
-            entry["cost_status"], _cents(entry["cost"]))
-        rows.append(f"<tr><td>{html.escape(model)}</td><td>{entry['tokens']:,}</td><td>{cost}</td></tr>")
-    return "\n".join(rows) or '<tr><td colspan="3">No requests in this period.</td></tr>'
-
-
-# -- one entry point for the CLI -----------------------------------------------------------------------------
-
-
-def render(ledger: Ledger, config: Config, period: Period, fmt: str, *, now: datetime | None = None) -> str:
-    """The report for `period` in one of FORMATS, as text."""
-    if fmt == "html":
-        return render_html(html_data(ledger, config, period, now=now))
-    agg = aggregate(ledger, config, period)
-    if fmt == "csv":
-        return render_csv(agg)
-    if fmt == "ccusage":
-        return json.dumps(ccusage_daily(agg), indent=2, ensure_ascii=False) + "\n"
-    report = report_from(agg)
-    return render_yaml(report) if fmt == "yaml" else render_json(report)
-
-
-# -- the daily summary (hook hot path) -----------------------------------------------------------------------
-
-
-def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: datetime | None = None,
-                       project_dir: str | None = None) -> Path | None:
-    """At the first call of a new local day, write yesterday's report to reports/YYYY-MM-DD.yaml; else None.
-
-    Not due costs one stat. Concurrent hooks agree on one writer through a file lock (filelock: the kernel drops
-    it when its holder dies, so a crashed writer never leaves a claim to time out and no two processes can take
-    over the same stale one); the holder checks again that the report is still due. Channels with `reports: true`
-    get a delivery each in the alert outbox, committed before the file is written: a crash in between writes (and
-    re-enqueues, never doubling) at the next hook, so a report is never written without being queued. The caller
-    kicks the sender.
-    """
-    yesterday = daily_report_due(data_dir, config.timezone, now)
-    if yesterday is None:
-        return None
-    path = Path(daily_report_path(data_dir, yesterday))
-    ensure_private_dir(path.parent)
-    from . import site_packages
-
-    site_packages.enable()  # hooks run with -S; filelock lives in site-packages
-    from filelock import FileLock, Timeout
-
-    claim = FileLock(str(path.with_name(f".{path.name}.claim")), timeout=0, mode=0o600)
-    try:
-        claim.acquire()
-    except Timeout:
-        return None  # another hook is writing it
-    try:
-        if daily_report_due(data_dir, config.timezone, now) != yesterday:
-            return None  # written while this hook waited for its turn
-        report = build_report(ledger, config, day_period(yesterday, config))
-        text = render_yaml(report)
-        if any(isinstance(c, dict) and c.get("reports") is True
-               for c in ((config.data.get("alerts") or {}).get("channels") or [])):
-            from .ledger import utc_now
-            from .outbox import channels, enqueue_report
-
-            with ledger.transaction() as db:
-                enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=utc_now())
-        write_atomically(path, text)
-    finally:
-        claim.release()
-    return path

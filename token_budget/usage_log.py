@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 from typing import Any
 
 from .config import Config
@@ -25,6 +26,12 @@ def token_counts(row: sqlite3.Row, classes: tuple[str, ...]) -> dict[str, int]:
     tokens["total"] = sum(tokens.values())
     tokens["counted"] = sum(tokens[c] for c in classes)
     return tokens
+
+
+def day_range(config: Config, since: date | None, until: date | None) -> tuple[str | None, str | None]:
+    """The UTC bounds of the local days from `since` to `until` (inclusive; None leaves that side open)."""
+    tz = zone(config.timezone)
+    return (day_bounds(since, tz)[0] if since else None), (day_bounds(until, tz)[1] if until else None)
 
 
 def log_entries(ledger: Ledger, config: Config, *, since: str | None = None, until: str | None = None,

@@ -194,7 +194,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         report_written = False
         try:  # yesterday's report, at the first hook of a day (one stat otherwise); it must never cost enforcement
             if daily_report_due(data_dir, config.timezone, now) is not None:
-                from ..reports import write_daily_if_due
+                from ..daily_report import write_daily_if_due
 
                 written = write_daily_if_due(ledger, config, data_dir, now, _text(payload.get("cwd")))
                 report_written = written is not None

@@ -109,23 +109,20 @@ def note_windows(ledger, data, payload, now=None):
     fresh = changed(ledger.db, reported)
     if not fresh:
         return
-    from datetime import datetime, timezone
-
+    from .. import clock
     from ..ledger import Ledger
-    from ..periods import iso
 
     with Ledger.open(data) as writer, writer.transaction() as db:
-        record_windows(db, fresh, iso(now or datetime.now(timezone.utc)), _text(payload.get("session_id")))
+        record_windows(db, fresh, clock.timestamp(now), _text(payload.get("session_id")))
 
 
 def window_figures(states, now=None):
     """(label, percent of the window, level, time to reset) per window budget, for the line."""
-    from datetime import datetime, timezone
-
+    from .. import clock
     from ..periods import parse
     from ..windows import SCALE
 
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     out = []
     for state in states:
         if state.scope not in WINDOW_LABELS:

@@ -140,7 +140,8 @@ def _test_report(env: Env, chosen: Any) -> None:
     delivery would stand in for the real report of that day (one delivery per report and channel), and a
     failed test would keep being retried in the background."""
     from ..outbox import render_report, report_message
-    from ..reports import build_report, render_yaml, resolve_period
+    from ..report_render import render_yaml
+    from ..reports import build_report, resolve_period
 
     report = build_report(env.ledger, env.config, resolve_period(env.config))
     message = report_message(report, render_yaml(report))

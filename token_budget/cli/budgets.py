@@ -12,69 +12,6 @@ from ..errors import TokenBudgetError
 from ..hints import Hints
 from . import Env, json_option, pass_env, print_json
 
-GLOBAL_SCOPES = {"daily": "daily_limit", "monthly": "monthly_limit"}
-
-
-def parse_amount(text: str) -> tuple[str, float | int]:
-    """`300000`, `300k`, `1.5M`, `1,000,000` → ("tokens", n); `$20` or `20usd` → ("usd", 20.0)."""
-    raw = text.strip().lower().replace(",", "").replace("_", "")
-    try:
-        if raw.startswith("$") or raw.endswith("usd"):
-            value = float(raw.lstrip("$").removesuffix("usd"))
-            if value < 0:
-                raise ValueError
-            return "usd", value
-        scale = {"k": 1_000, "m": 1_000_000}.get(raw[-1:], 1)
-        number = float(raw[:-1] if scale > 1 else raw)
-        if number < 0 or number != number:
-            raise ValueError
-        return "tokens", int(round(number * scale))
-    except ValueError:
-        raise TokenBudgetError(f"{text!r} is not an amount.",
-                               "Give tokens (500000, 500k, 1.5M) or dollars ($20); 0 turns the budget off.") from None
-
-
-def window_share(text: str) -> str | bool:
-    """`80%` or `80` → "80%" (that share of a subscription window is the limit); `off` or `0` → False."""
-    raw = text.strip().lower().removesuffix("%").strip()
-    if raw in ("off", "0", "false", "none"):
-        return False
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1000:
-        raise TokenBudgetError(f"{text!r} is not a share of the window.",
-                               "Give a percentage such as 80% (that much of the window is the limit), or off.")
-    return f"{value:g}%"
-
-
-def override_keys(env: Env, scope: str) -> tuple[list[str], str]:
-    """Where `tokens budget SCOPE …` is kept, and what kind of budget it is."""
-    from ..windows import WINDOWS
-
-    budgets = env.config.get("budgets", default={}) or {}
-    if scope in WINDOWS:
-        return ["budgets", "windows", scope], "window"
-    if scope in GLOBAL_SCOPES:
-        return ["budgets", "global", GLOBAL_SCOPES[scope]], "global"
-    if scope == "session":
-        return ["budgets", "per_session"], "session"
-    if scope.startswith("workflow:") or scope in (budgets.get("per_workflow") or {}) or \
-            scope in (env.config.get("workflows", default={}) or {}):
-        name = scope.removeprefix("workflow:")
-        return ["budgets", "per_workflow", name], "workflow"
-    if scope.startswith("model:") or scope in (budgets.get("per_model") or {}) or scope.startswith("claude") or \
-            any(c in scope for c in "*?["):
-        return ["budgets", "per_model", scope.removeprefix("model:")], "model"
-    known = set(budgets.get("per_workflow") or {}) | set(env.config.get("workflows", default={}) or {})
-    workflows = ", ".join(sorted(known))
-    raise TokenBudgetError(
-        f"{scope!r} is not a budget scope.",
-        f"Use daily, monthly, session, a workflow ({workflows or 'none configured'}) or a model key such as "
-        "claude-opus (or model:<key>, workflow:<name> for a new one).",
-    )
-
 
 @click.command()
 @click.argument("scope", required=False)
@@ -111,48 +48,18 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         hints = Hints.current()
         raise TokenBudgetError(f"No amount for {scope}.", f"Run `{hints.budget(scope, 500000)}` (or `$20`), or "
                                f"`{hints.budget()}` to see every budget.")
-    keys, kind = override_keys(env, scope)
-    if kind == "window":
-        stored_window = window_share(amount)
-        subject = _subject(keys)
-        path = _change(env, keys, stored_window, kind="limit_change", subject=subject, old=env.config.get(*keys),
-                       new=stored_window, scope=subject)
-        if as_json:
-            print_json({"scope": scope, "set": ".".join(keys), "value": stored_window, "file": str(path)})
-            return
-        shown = "off" if stored_window is False else f"{stored_window} of the window"
-        click.echo(f"{scope} budget set to {shown} ({'.'.join(keys)} in {path}); it applies from the next hook.")
-        return
-    unit, value = parse_amount(amount)
-    if kind == "global":
-        if unit == "usd":
-            keys[-1] += "_usd"
-        stored: Any = value
-    elif kind == "session":
-        if unit == "usd":
-            raise TokenBudgetError("The session budget is in tokens only.",
-                                   f"Run `{Hints.current().budget('session', 200000)}`.")
-        stored = value
-    else:
-        current = env.config.get(*keys)
-        tokens = current.get("tokens") if isinstance(current, dict) else current
-        usd = current.get("usd") if isinstance(current, dict) else None
-        if unit == "usd":
-            usd = value
-        else:
-            tokens = value
-        stored = {k: v for k, v in (("tokens", tokens), ("usd", usd)) if v is not None}
-        if list(stored) == ["tokens"]:
-            stored = stored["tokens"]
-    old = env.config.get(*keys)
-    subject = _subject(keys)
-    path = _change(env, keys, stored, kind="limit_change", subject=subject, old=old, new=stored, scope=subject)
-    result = {"scope": scope, "set": ".".join(keys), "value": stored, "file": str(path)}
+    from ..limits import set_budget
+
+    change = set_budget(env.ledger, env.config, env.data_dir, scope, amount)
     if as_json:
-        print_json(result)
+        print_json(change.as_dict())
         return
-    shown = f"${value:,.2f}" if unit == "usd" else f"{value:,} tokens"
-    click.echo(f"{scope} budget set to {shown} ({result['set']} in {path}); it applies from the next hook.")
+    if change.kind == "window":
+        shown = "off" if change.value is False else f"{change.value} of the window"
+    else:
+        shown = f"${change.amount:,.2f}" if change.unit == "usd" else f"{change.amount:,} tokens"
+    click.echo(f"{scope} budget set to {shown} ({'.'.join(change.keys)} in {change.file}); it applies from the next "
+               "hook.")
 
 
 def show_suggestions(env: Env, as_json: bool = False) -> None:
@@ -182,38 +89,6 @@ def suggestion_lines(result: dict[str, Any]) -> list[str]:
     if changes:
         lines.append("To use one, run: " + " · ".join(changes))
     return lines
-
-
-def _subject(keys: list[str]) -> str:
-    """The name controls.limits() gives this override: daily, monthly_usd, session, workflow:x, model:x."""
-    if keys[:2] == ["budgets", "global"]:
-        return keys[2].replace("_limit", "")
-    if keys[:2] == ["budgets", "per_session"]:
-        return "session"
-    if keys[:2] == ["budgets", "windows"]:
-        return keys[2]  # five_hour, seven_day, spend_limit
-    return {"per_workflow": "workflow:", "per_model": "model:"}[keys[1]] + keys[2]
-
-
-def _change(env: Env, keys: list[str], value: Any, **change: Any) -> Any:
-    """Save an override and record the change as an event (who made it, the old and the new value; the next hook
-    shows it to the user), in one ledger transaction: a hook that reads the new override waits for the event, so
-    it never takes the change for a config file edit."""
-    from ..config import save_override
-    from ..controls import actor, record_change
-
-    with env.ledger.transaction() as db:
-        path = save_override(env.data_dir, keys, value)
-        if change:
-            record_change(db, who=actor(), created_at=_stamp(), shown=_shown_here(), **change)
-    return path
-
-
-def _shown_here() -> bool:
-    """The slash command's output is on the user's screen already: no need to show the change again."""
-    from ..controls import ACTOR_ENV
-
-    return bool(os.environ.get(ACTOR_ENV))
 
 
 def render_status(status: dict[str, Any]) -> list[str]:
@@ -248,9 +123,9 @@ def mode(env: Env, mode: str | None, as_json: bool) -> None:
     from ..budgets import budget_status
 
     if mode is not None:
-        old = env.config.get("mode", default="normal") or "normal"
-        _change(env, ["mode"], mode, **({"kind": "mode_change", "subject": "mode", "old": old, "new": mode}
-                                         if old != mode else {}))
+        from ..limits import set_mode
+
+        set_mode(env.ledger, env.config, env.data_dir, mode)
         env._config = None
     status = budget_status(env.ledger, env.config)
     result = {"mode": status["mode"], "economy": status["economy"]}
@@ -268,16 +143,14 @@ def workflow() -> None:
 
 def resolve_session(env: Env, session: str | None) -> tuple[str, str]:
     """--session > $CLAUDE_CODE_SESSION_ID (set inside Claude Code) > the session of the latest recorded request."""
-    if session:
-        return session, "--session"
-    if os.environ.get("CLAUDE_CODE_SESSION_ID"):
-        return os.environ["CLAUDE_CODE_SESSION_ID"], "$CLAUDE_CODE_SESSION_ID"
-    row = env.ledger.db.execute("SELECT session_id FROM requests WHERE session_id IS NOT NULL "
-                                "ORDER BY timestamp DESC LIMIT 1").fetchone()
-    if row:
-        return row[0], "the latest recorded request"
-    raise TokenBudgetError("No session to attach the workflow to.",
-                           "Run it from inside Claude Code, or pass --session ID.")
+    from ..sessions import resolve_session as resolve
+
+    found = resolve(env.ledger.db, (session, "--session"),
+                    (os.environ.get("CLAUDE_CODE_SESSION_ID"), "$CLAUDE_CODE_SESSION_ID"))
+    if found is None:
+        raise TokenBudgetError("No session to attach the workflow to.",
+                               "Run it from inside Claude Code, or pass --session ID.")
+    return found
 
 
 def session_option(fn: Any) -> Any:
@@ -285,9 +158,7 @@ def session_option(fn: Any) -> Any:
 
 
 def _stamp() -> str:
-    from ..periods import iso
-
-    return iso(clock.now())
+    return clock.timestamp()
 
 
 @workflow.command(name="start")
@@ -355,27 +226,10 @@ def workflow_end(env: Env, session: str | None, as_json: bool) -> None:
 @pass_env
 def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
     """Acknowledge an alert (or all): silences it for its period; acking a 100% block lets work go on to 110%."""
-    from ..alerts import acknowledge
-    from ..controls import actor, record_change
+    from ..alerts import acknowledge_alerts
 
-    db = env.ledger.db
-    if alert_id:
-        alert_id = alert_id.replace("|", "/")  # ids from before 0.2 were written with `|`
-    if alert_id and not db.execute("SELECT 1 FROM alerts WHERE key = ?", (alert_id,)).fetchone():
-        recent = [r[0] for r in db.execute("SELECT key FROM alerts WHERE acked_at IS NULL ORDER BY created_at DESC "
-                                           "LIMIT 5")]
-        raise TokenBudgetError(f"No alert {alert_id!r}.",
-                               "Alert ids look like daily/100/2026-11-28; open ones: " + (", ".join(recent) or "none")
-                               + f". Run `{Hints.current().ack()}` to acknowledge every open alert.")
-    stamp = _stamp()
-    with env.ledger.transaction() as tx:
-        keys = [r[0] for r in tx.execute("SELECT key FROM alerts WHERE acked_at IS NULL" +
-                                         (" AND key = ?" if alert_id else ""), (alert_id,) if alert_id else ())]
-        count = acknowledge(tx, alert_id, stamp)
-        for key in keys:
-            scope, threshold, _ = key.rsplit("/", 2)
-            record_change(tx, kind="ack", subject=f"the {threshold}% alert of the {scope} budget ({key})", old=None,
-                          new=key, who=actor(), created_at=stamp, shown=_shown_here(), scope=scope)
+    with env.ledger.transaction() as db:
+        count = acknowledge_alerts(db, alert_id, _stamp())
     if as_json:
         print_json({"acknowledged": count, "alert_id": alert_id})
         return

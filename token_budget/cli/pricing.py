@@ -30,12 +30,11 @@ def import_prices(env: Env, file: str, effective, provider: str, dry_run: bool, 
     Each changed price becomes a new period from --effective on; run `tokens pricing reprice` to re-price what
     is already recorded.
     """
-    from datetime import datetime, timezone
-
+    from .. import clock
     from ..config import save_override
     from ..price_import import litellm_prices, plan_import, read_litellm
 
-    day = (effective or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
+    day = (effective or clock.now()).strftime("%Y-%m-%d")
     prices, skipped = litellm_prices(read_litellm(file), provider)
     if not prices:
         raise UserError(f"No {provider!r} chat models with prices in {file}.\n"

@@ -31,7 +31,8 @@ def report(env: Env, day: datetime | None, month: datetime | None, fmt: str | No
         tokens report --format html            # writes reports/<day>.html in the data dir
     """
     from ..paths import write_atomically
-    from ..reports import render, resolve_period
+    from ..report_render import render
+    from ..reports import resolve_period
 
     if day is not None and month is not None:
         raise UserError("--date and --month cannot be used together.\nGive one day or one month.")

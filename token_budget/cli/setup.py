@@ -51,9 +51,9 @@ def _show_budgets(env: Env) -> None:
 def doctor(env: Env, as_json: bool, dirs: tuple[str, ...]) -> None:
     """Check config, data dir, ledger, hooks and transcripts; exit 0 only when healthy."""
     from ..claude.doctor import run_checks
-    from .usage import claude_dirs
+    from ..claude.sources import config_dirs
 
-    checks = run_checks(env, claude_dirs(dirs))
+    checks = run_checks(env, config_dirs(dirs))
     healthy = all(c.status != "fail" for c in checks)
     if as_json:
         print_json({"healthy": healthy, "checks": [c.as_dict() for c in checks]})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -24,17 +22,6 @@ def hook(event: str) -> None:
     sys.exit(run([event]))
 
 
-def claude_dirs(explicit: tuple[str, ...]) -> list[Path]:
-    """--claude-dir > $CLAUDE_CONFIG_DIR (comma-separated) > ~/.config/claude and ~/.claude."""
-    if explicit:
-        return [Path(d).expanduser() for d in explicit]
-    env = os.environ.get("CLAUDE_CONFIG_DIR")
-    if env:
-        return [Path(d.strip()).expanduser() for d in env.split(",") if d.strip()]
-    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return [Path(xdg) / "claude", Path(os.path.expanduser("~")) / ".claude"]
-
-
 @click.command(name="import")
 @click.option("--claude-dir", "dirs", multiple=True, type=click.Path(file_okay=False),
               help="A Claude Code config folder holding projects/ (repeatable).")
@@ -50,12 +37,11 @@ def import_(env: Env, dirs: tuple[str, ...], changed_since: float | None, rescan
     Requests that are in no transcript (session titles, classifiers, prompt hooks) are added from Claude Code's
     own per-session totals as `reconciled` rows; see `tokens doctor`.
     """
-    from ..claude.transcript import find_transcripts, ingest_files
+    from ..claude.sources import config_dirs, transcripts
+    from ..claude.transcript import ingest_files
 
-    roots = claude_dirs(dirs)
-    files = find_transcripts(roots)
-    if changed_since is not None:
-        files = [f for f in files if _modified_at(f) >= changed_since]
+    roots = config_dirs(dirs)
+    files = transcripts(roots, changed_since)
     if not files and dirs:
         raise UserError(f"No transcripts (*.jsonl under projects/) in {', '.join(map(str, roots))}.\n"
                         "Pass the folder that holds projects/, such as ~/.claude.")
@@ -77,13 +63,6 @@ def import_(env: Env, dirs: tuple[str, ...], changed_since: float | None, rescan
         click.echo(f"Could not read {error}", err=True)
 
 
-def _modified_at(path: str | os.PathLike[str]) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
-
-
 def _day_option(name: str, help_text: str):  # type: ignore[no-untyped-def]
     return click.option(name, type=click.DateTime(["%Y-%m-%d"]), help=help_text)
 
@@ -98,14 +77,9 @@ def _day_option(name: str, help_text: str):  # type: ignore[no-untyped-def]
 @pass_env
 def log(env: Env, as_json: bool, limit: int, session: str | None, since, until) -> None:  # type: ignore[no-untyped-def]
     """Every API request, oldest first: tokens per class, cost, and running workflow and daily totals."""
-    from datetime import timedelta
+    from ..usage_log import day_range, log_entries
 
-    from ..periods import day_bounds, zone
-    from ..usage_log import log_entries
-
-    tz = zone(env.config.timezone)
-    start = day_bounds(since.date(), tz)[0] if since else None
-    end = day_bounds(until.date() + timedelta(days=0), tz)[1] if until else None
+    start, end = day_range(env.config, since.date() if since else None, until.date() if until else None)
     entries = log_entries(env.ledger, env.config, since=start, until=end, session=session, limit=limit or None)
     if as_json:
         print_json(entries, lines=True)
