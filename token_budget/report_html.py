@@ -13,8 +13,7 @@ from .config import Config
 from .ledger import Ledger
 from .paths import PACKAGE_DIR
 from .periods import iso, today, zone
-from .report_render import cents, percent
-from .reports import Cell, Period, aggregate, by_day_model, days_period, report_from
+from .reports import Cell, Period, aggregate, by_day_model, cents, days_period, percent, report_from
 
 ASSETS_DIR = Path(PACKAGE_DIR, "assets")
 HISTORY_DAYS = 30  # the HTML page's daily chart

@@ -9,21 +9,12 @@ from typing import Any
 
 from .config import Config
 from .ledger import Ledger
-from .reports import Aggregate, Cell, Period, aggregate, by_day_model, report_from, usd
+from .reports import Aggregate, Cell, Period, aggregate, by_day_model, cents, percent, report_from, usd
 
 FORMATS = ("yaml", "json", "csv", "html", "ccusage")
 
 
 # -- text renderers ------------------------------------------------------------------------------------------
-
-
-def cents(value: float) -> str:
-    return f"${value:,.2f}".replace(",", "")
-
-
-def percent(ratio: float) -> str:
-    text = f"{ratio * 100:.1f}".removesuffix(".0")
-    return f"{text}%"
 
 
 def yaml_layout(report: dict[str, Any]) -> dict[str, Any]:

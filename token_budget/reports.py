@@ -340,3 +340,13 @@ def by_day_model(agg: Aggregate) -> dict[str, dict[str, Cell]]:
     for (day, _workflow, model, _status), cell in agg.cells.items():
         out.setdefault(day, {}).setdefault(model, Cell()).add(cell)
     return out
+
+
+def cents(value: float) -> str:
+    """Money as every report format writes it: dollars and cents, no thousands separator."""
+    return f"${value:,.2f}".replace(",", "")
+
+
+def percent(ratio: float) -> str:
+    text = f"{ratio * 100:.1f}".removesuffix(".0")
+    return f"{text}%"

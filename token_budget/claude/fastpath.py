@@ -26,6 +26,7 @@ import stat
 import time
 
 from .. import jsonlite
+from ..errors import TokenBudgetError
 from ..paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, open_regular
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -187,10 +188,35 @@ def guarded(payload: dict[str, Any], data_dir: str, config: list[Any]) -> bool:
     return blocked_call(tool, payload.get("tool_input"), data_dir, cwd, "", layers) is not None
 
 
-def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
-    """hook.transcript_files(payload), or None where that would raise (the full path says why)."""
-    from .hook import transcript_files
+class HookInputError(TokenBudgetError):
+    """The hook's stdin is not the JSON Claude Code sends."""
 
+
+def transcript_files(payload: dict[str, Any]) -> list[str]:
+    """The main transcript, the session's subagent transcripts, and the one SubagentStop names."""
+    files: list[str] = []
+    main = safe_transcript_path(payload.get("transcript_path"))
+    if main is not None:
+        files.extend(session_files(main))
+    agent = safe_transcript_path(payload.get("agent_transcript_path"))
+    if agent is not None and agent not in files:
+        files.append(agent)
+    return files
+
+
+def safe_transcript_path(value: Any) -> str | None:
+    """Accept only a .jsonl file inside some `projects/` folder, named without `..`: anything else is not ours."""
+    if not isinstance(value, str) or not value.endswith(".jsonl") or "\x00" in value:
+        return None
+    parts = value.split("/")
+    if not os.path.isabs(value) or ".." in parts or "projects" not in parts[:-1]:
+        raise HookInputError(f"transcript_path {value!r} is not a Claude Code transcript path",
+                             "Transcripts live under <claude config dir>/projects/; nothing was read.")
+    return os.path.normpath(value)  # the ledger keys files by path: one spelling per file
+
+
+def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
+    """transcript_files(payload), or None where that would raise (the full path says why)."""
     try:
         return transcript_files(payload)
     except Exception:

@@ -15,6 +15,7 @@ from ..paths import daily_report_due
 from ..safetext import printable
 from . import data_dir as resolve_data_dir
 from . import fastpath
+from .fastpath import HookInputError, transcript_files
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -42,10 +43,6 @@ LOG_LIMIT = 1 << 20
 # two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
 DEADLINE_SECONDS = 20.0
 NOTICE_KIND = "project_config"
-
-
-class HookInputError(TokenBudgetError):
-    """The hook's stdin is not the JSON Claude Code sends."""
 
 
 def _deadline() -> float:
@@ -335,29 +332,6 @@ def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, proje
         kick(ledger.db, data_dir, config, project_dir)
     except Exception as exc:
         log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
-
-
-def transcript_files(payload: dict[str, Any]) -> list[str]:
-    """The main transcript, the session's subagent transcripts, and the one SubagentStop names."""
-    files: list[str] = []
-    main = safe_transcript_path(payload.get("transcript_path"))
-    if main is not None:
-        files.extend(fastpath.session_files(main))
-    agent = safe_transcript_path(payload.get("agent_transcript_path"))
-    if agent is not None and agent not in files:
-        files.append(agent)
-    return files
-
-
-def safe_transcript_path(value: Any) -> str | None:
-    """Accept only a .jsonl file inside some `projects/` folder, named without `..`: anything else is not ours."""
-    if not isinstance(value, str) or not value.endswith(".jsonl") or "\x00" in value:
-        return None
-    parts = value.split("/")
-    if not os.path.isabs(value) or ".." in parts or "projects" not in parts[:-1]:
-        raise HookInputError(f"transcript_path {value!r} is not a Claude Code transcript path",
-                             "Transcripts live under <claude config dir>/projects/; nothing was read.")
-    return os.path.normpath(value)  # the ledger keys files by path: one spelling per file
 
 
 def _text(value: Any) -> str | None:
