@@ -132,3 +132,24 @@ def test_the_wait_reads_only_what_is_new_since_the_ledger_last_read(data_dir: Pa
         monkeypatch.setattr(transcript, "open", Counting, raising=False)
         transcript.await_tool_use_line([path], "toolu_new", ledger=ledger)
     assert sum(read) < (128 << 10)  # the new line and a small window, not the 4 MB before it
+
+
+def test_a_session_whose_transcript_file_does_not_exist_yet_is_waited_for(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Claude Code creates the transcript at its first flush, which can come after the session's first PreToolUse
+    (seen in the e2e economy test: the hook found no file, decided without the request, and no model was known)."""
+    from budget_helpers import NOW
+
+    from token_budget.ledger import Ledger
+    from token_budget.models import UsageEvent
+
+    write_config(tmp_path, monkeypatch, CONFIG)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))
+    with Ledger.open(tmp_path / "data") as ledger, ledger.transaction():  # another session's usage today
+        ledger.record([UsageEvent("msg_other", "2026-11-28T09:00:00.000Z", "claude-sonnet-4-5-20250929",
+                                  input_tokens=950, session_id="other")], source="import")
+    s = Session(tmp_path / "claude", session_id="fresh", now=NOW)
+    assert not s.path.exists()
+    writer = later(0.4, s.path, [user_line("go", session_id="fresh"), *tool_use_response(s, "toolu_first", 100)])
+    code, out = s.hook("PreToolUse", tool_use_id="toolu_first")
+    writer.join()
+    assert code == 0 and out["hookSpecificOutput"]["permissionDecision"] == "deny", out

@@ -304,7 +304,9 @@ def subagent_type(path: PathLike) -> str | None:
 
 
 # Seconds at most. The lag observed on 2.1.332 is 5-50 ms, but on a loaded machine it passed 0.3 s and the Write
-# that crossed 110% was decided on the numbers before it, and ran. The wait ends as soon as the line is there.
+# that crossed 110% was decided on the numbers before it, and ran. The wait ends as soon as the line is there. A
+# transcript that does not exist yet is waited for too: Claude Code creates the file at its first flush, which can
+# come after the first PreToolUse of a session.
 TOOL_LINE_WAIT = 2.0
 
 
@@ -322,8 +324,6 @@ def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any =
     if not isinstance(tool_use_id, str) or not tool_use_id or not files:
         return
     paths = [os.fspath(f) for f in files]
-    if not os.path.exists(paths[0]):
-        return  # no transcript at all (not persisted, or not written yet): no line will come to wait for
     target = tool_line_target(paths, agent_id)
     needle = tool_use_id.encode()
     known = _offsets(ledger, [target]).get(target) if ledger is not None else None
