@@ -86,15 +86,13 @@ def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: dateti
                       if w[0] != "forget_searches" or _searched(ledger, session)]  # no transaction for nothing
             _apply(ledger, session, writes, iso(now))
         return
-    if event not in ("SessionEnd", "PreCompact", "PostModelSwitch"):
+    if event not in ("SessionEnd", "PreCompact"):
         return  # no write transaction for nothing
     with ledger.transaction() as db:
         if event == "SessionEnd":
             end_runs(db, session, iso(now))
         elif event == "PreCompact":
             db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
-        elif event == "PostModelSwitch" and _text(payload.get("to_model")):
-            set_session_model(db, session, payload["to_model"], iso(now))
 
 
 def set_session_model(db: Any, session: str, model: str, stamp: str) -> None:

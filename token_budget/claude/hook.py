@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop", "SessionEnd",
-    "PreCompact", "PostModelSwitch",
+    "PreCompact",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
 # Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
