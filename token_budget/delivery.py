@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "alert-sender.lock"
 LOG_NAME = "alerts.log"
-LOG_LIMIT = 1 << 20
 POLL_SECONDS = 1.0  # how soon a sleeping sender notices deliveries enqueued meanwhile
 _children: list[Any] = []  # Popen objects, kept so they are not reaped (and warned about) while still running
 
@@ -164,17 +163,10 @@ def _epoch(iso: str) -> float:
 
 
 def log(data_dir: PathLike, message: str) -> None:
-    """Append one line to alerts.log (0600, capped at 1 MiB with one rotation). Never raises."""
-    try:
-        path = os.path.join(data_dir, LOG_NAME)
-        if os.path.exists(path) and os.path.getsize(path) > LOG_LIMIT:
-            os.replace(path, path + ".1")
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} sender pid={os.getpid()} {message}\n")
-    except Exception:
-        pass
+    """Append one entry to alerts.log (logfile: 0600, capped, one rotation). Never raises."""
+    from .logfile import append
+
+    append(os.path.join(data_dir, LOG_NAME), "sender", message)
 
 
 class Sender:

@@ -37,7 +37,6 @@ ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact
 MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
 FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
-LOG_LIMIT = 1 << 20
 # hooks.json gives each hook 30 s; a hook Claude Code kills is a budget switched off without a word, so the hook
 # answers by itself (as on_error says) before that: at 20 s, which leaves a slow but healthy hook (64 at once on
 # two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
@@ -390,21 +389,15 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
 
 
 def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
-    """Append to the data dir's hook.log (capped at 1 MiB, one rotation). Never raises."""
+    """Append to the data dir's hook.log (logfile: capped, one rotation). Never raises."""
     try:
-        path = os.path.join(data_dir or resolve_data_dir(), LOG_NAME)
-        if os.path.exists(path) and os.path.getsize(path) > LOG_LIMIT:
-            os.replace(path, path + ".1")
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        line = f"{stamp} {event or '-'} pid={os.getpid()} {message}"
+        from ..logfile import append
+
         if exc is not None and not isinstance(exc, TokenBudgetError):
             import traceback
 
-            line += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(line.replace("\n", "\n    ") + "\n")
-        return path
+            message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        return append(os.path.join(data_dir or resolve_data_dir(), LOG_NAME), event or "-", message)
     except Exception:
         return None
 
