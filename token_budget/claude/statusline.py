@@ -14,8 +14,8 @@ import os
 import sys
 
 from .. import jsonlite
+from ..levels import painted
 
-COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
 SEP = " │ "
 
 
@@ -150,9 +150,7 @@ def context_percent(payload):
 
 
 def paint(text, level, color):
-    if not color or level is None or level == "none":
-        return text
-    return f"\x1b[{COLORS[level]}m{text}\x1b[0m"
+    return painted(text, level) if color else text
 
 
 def render(payload, explicit=None, now=None):
