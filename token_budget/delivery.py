@@ -40,7 +40,7 @@ _children: list[Any] = []  # Popen objects, kept so they are not reaped (and war
 
 
 @record
-class Settings:
+class DeliverySettings:
     """Timeouts and retry policy; the environment variables exist for tests and unusual networks."""
 
     timeout: float = 10.0
@@ -49,7 +49,7 @@ class Settings:
     give_up_after: float = 86400.0
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls) -> DeliverySettings:
         def number(name: str, default: float) -> float:
             try:
                 return float(os.environ.get(name) or default)
@@ -172,11 +172,11 @@ def log(data_dir: PathLike, message: str) -> None:
 class Sender:
     """Works through the outbox until nothing is pending. Use `run(data_dir)`."""
 
-    def __init__(self, data_dir: PathLike, settings: Settings | None = None) -> None:
+    def __init__(self, data_dir: PathLike, settings: DeliverySettings | None = None) -> None:
         from .ledger import Ledger
 
         self.data_dir = data_dir
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or DeliverySettings.from_env()
         self.ledger = Ledger.open(data_dir)
         self.db = self.ledger.db
         self._configs: dict[str | None, Any] = {}
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 # -- transports ------------------------------------------------------------------------------------------------
 
 
-def send(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+def send(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
     """Send one alert (or daily report) through one channel, synchronously; returns what was done."""
     if channel.type == "console":
         return "console: shown by the hook as a systemMessage"
@@ -354,7 +354,7 @@ def send(channel: Any, alert: Any, settings: Settings, *, test: bool = False) ->
     raise DeliveryError(f"{channel.name}: unknown channel type {channel.type!r}", permanent=True)
 
 
-def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+def send_slack(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
     import urllib.error
     import urllib.request
 
@@ -519,7 +519,7 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
     return msg
 
 
-def send_email(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+def send_email(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
     import smtplib
     import ssl
 

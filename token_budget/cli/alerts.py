@@ -158,10 +158,10 @@ def _test_report(env: Env, chosen: Any) -> None:
 
 def _send_test(chosen: Any, item: Any) -> None:
     """Send an alert or a report message, marked as a test, through one channel; a failure exits 2."""
-    from ..delivery import DeliveryError, Settings, send
+    from ..delivery import DeliveryError, DeliverySettings, send
 
     try:
-        result = send(chosen, item, Settings.from_env(), test=True)
+        result = send(chosen, item, DeliverySettings.from_env(), test=True)
     except DeliveryError as exc:
         raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
     click.echo(f"OK: {result}.")
