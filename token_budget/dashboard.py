@@ -1,5 +1,5 @@
 """The dashboard (`tokens status`): what the budgets stand at now, as data (`status()`) and as the seed's box
-(`render()`). Figures come from `budgets.budget_status`, the same counted tokens and periods as `tokens log`,
+(`render_dashboard()`). Figures come from `budgets.budget_status`, the same counted tokens and periods as `tokens log`,
 reports and the status line. No Claude Code knowledge; no I/O besides the ledger reads.
 """
 
@@ -197,7 +197,8 @@ def terminal_width(columns: int | None = None) -> int:
     return max(MIN_WIDTH, min(MAX_WIDTH, columns))
 
 
-def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False, hints: Hints | None = None) -> str:
+def render_dashboard(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False,
+                     hints: Hints | None = None) -> str:
     """The seed's TOKEN USAGE DASHBOARD box for `status()` data, `width` columns wide (60 to 80)."""
     hints = hints or Hints.current()
     width = max(MIN_WIDTH, min(MAX_WIDTH, width))

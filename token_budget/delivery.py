@@ -494,10 +494,10 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
     from email.message import EmailMessage
     from email.utils import formatdate
 
-    from .outbox import ReportMessage, html_body, render, render_report, report_html_body
+    from .outbox import ReportMessage, alert_content, html_body, report_html_body, report_summary
 
     report = isinstance(alert, ReportMessage)
-    rendered = render_report(alert, test=test) if report else render(alert, test=test)
+    rendered = report_summary(alert, test=test) if report else alert_content(alert, test=test)
     # Headers up to RFC 5322's 998 characters: folding a long Subject at 78 makes Python's generator emit a fold
     # right after "Subject:", which some readers show as a leading space.
     msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))

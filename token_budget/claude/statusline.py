@@ -31,7 +31,7 @@ def main(argv=None, stdin=None, stdout=None, now=None):
             payload = {}
         if not isinstance(payload, dict):
             payload = {}
-        line = render(payload, explicit, now=now)
+        line = status_line(payload, explicit, now=now)
     except Exception as exc:
         line = f"tokens: status unavailable ({type(exc).__name__}); run tokens doctor"
     stdout.write(line + "\n")
@@ -153,7 +153,7 @@ def paint(text, level, color):
     return painted(text, level) if color else text
 
 
-def render(payload, explicit=None, now=None):
+def status_line(payload, explicit=None, now=None):
     from ..paths import LEDGER_NAME
 
     data = data_dir(explicit)

@@ -124,9 +124,9 @@ def test_channel(env: Env, channel: str, daily_report: bool) -> None:
         created_at=utc_now(),
     )
     if chosen.type == "console":
-        from ..outbox import render
+        from ..outbox import alert_content
 
-        click.echo(render(alert, test=True)["text"])
+        click.echo(alert_content(alert, test=True)["text"])
         click.echo("console: OK (the hook shows alerts like this as a systemMessage).")
         return
     click.echo(f"Sending a test alert through {chosen.describe()} …", err=True)
@@ -139,14 +139,14 @@ def _test_report(env: Env, chosen: Any) -> None:
     It goes straight to the channel rather than through an outbox row: the row's key is the day's, so a test
     delivery would stand in for the real report of that day (one delivery per report and channel), and a
     failed test would keep being retried in the background."""
-    from ..outbox import render_report, report_message
+    from ..outbox import report_message, report_summary
     from ..report_render import render_yaml
     from ..reports import build_report, resolve_period
 
     report = build_report(env.ledger, env.config, resolve_period(env.config))
     message = report_message(report, render_yaml(report))
     if chosen.type == "console":
-        click.echo(render_report(message, test=True)["text"])
+        click.echo(report_summary(message, test=True)["text"])
         click.echo("console: OK (daily reports go to slack and email channels with `reports: true`, not the console).")
         return
     if not chosen.reports:
