@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zlib
 
-from . import jsonlite
+from . import jsonlite, nested
 from ._records import factory, record
 from .errors import ConfigError, TokenBudgetError
 from .paths import packaged_config_dir, packaged_schemas_dir, write_atomically
@@ -42,12 +42,7 @@ class Config:
     notices: list[str] = factory(list)  # what an untrusted project file tried and what of it was ignored
 
     def get(self, *keys: str, default: Any = None) -> Any:
-        node: Any = self.data
-        for key in keys:
-            if not isinstance(node, dict) or key not in node:
-                return default
-            node = node[key]
-        return node
+        return nested.get(self.data, *keys, default=default)
 
     @property
     def timezone(self) -> str:
