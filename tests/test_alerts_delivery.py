@@ -14,11 +14,11 @@ import pytest
 from alert_servers import MailServer, SlackServer, wait_for
 from click.testing import CliRunner
 
-from token_budget import delivery
+from token_budget import clock, delivery
 from token_budget.alerts import claim
 from token_budget.cli import cli
 from token_budget.delivery import DeliverySettings, Sender, kick, sender_running
-from token_budget.ledger import Ledger, utc_now
+from token_budget.ledger import Ledger
 from token_budget.models import Alert
 from token_budget.outbox import channels, enqueue
 
@@ -103,7 +103,7 @@ def alert_for(n: int, threshold: int = 90) -> Alert:
 def claim_and_enqueue(ledger: Ledger, config: dict, alert: Alert) -> None:
     with ledger.transaction() as db:
         assert claim(db, alert)
-        enqueue(db, alert.key, alert.threshold, channels(config), now=utc_now())
+        enqueue(db, alert.key, alert.threshold, channels(config), now=clock.timestamp())
 
 
 def run_sender(data_dir: Path, settings: DeliverySettings = FAST) -> int:

@@ -94,7 +94,7 @@ def kick(db: sqlite3.Connection, data_dir: PathLike, config: Any = None, project
 
         db.execute("BEGIN IMMEDIATE")
         try:
-            pending = enqueue_missing(db, channels(config), project_dir=project_dir, now=_now()) or pending
+            pending = enqueue_missing(db, channels(config), project_dir=project_dir, now=clock.timestamp()) or pending
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -150,10 +150,6 @@ def spawn(data_dir: PathLike) -> None:
 # -- the sender ------------------------------------------------------------------------------------------------
 
 
-def _now() -> str:
-    return clock.timestamp()
-
-
 def _at(seconds_from_now: float) -> str:
     return clock.timestamp(datetime.fromtimestamp(time.time() + seconds_from_now, timezone.utc))
 
@@ -190,7 +186,7 @@ class Sender:
             row = self.db.execute(
                 "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at, kind "
                 "FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
-                (_now(),),
+                (clock.timestamp(),),
             ).fetchone()
             if row is not None:
                 sent += self.deliver(*row)
@@ -227,7 +223,7 @@ class Sender:
         `item_kind` is 'alert' (key names an alert) or 'report' (key names a daily report in report_messages)."""
         from .outbox import load_alert, load_report
 
-        started = _now()
+        started = clock.timestamp()
         with self.ledger.transaction() as db:
             db.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
             attempt_id = db.execute(
@@ -251,7 +247,7 @@ class Sender:
             with self.ledger.transaction() as db:
                 db.execute(
                     "UPDATE delivery_attempts SET finished_at = ?, outcome = 'error', error = ? WHERE id = ?",
-                    (_now(), message, attempt_id),
+                    (clock.timestamp(), message, attempt_id),
                 )
                 db.execute(
                     "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
@@ -263,7 +259,7 @@ class Sender:
                 f"{attempts}: {message}",
             )
             return 0
-        done = _now()
+        done = clock.timestamp()
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE delivery_attempts SET finished_at = ?, outcome = 'ok' WHERE id = ?",

@@ -12,10 +12,10 @@ import stat
 import time
 import zlib
 
-from .. import jsonlite
+from .. import clock, jsonlite
 from .._records import factory, record
 from ..jsonlite import text
-from ..ledger import Ledger, utc_now
+from ..ledger import Ledger
 from ..models import ClientTotals, IngestResult, UsageEvent
 from ..paths import open_regular
 from ..periods import normalize
@@ -263,7 +263,7 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
                     for start, line in iter_cost_states(data, complete):
                         taken = _last_timestamp(data, start) or last_seen or _timestamp_before(path, base + start)
                         try:
-                            found = totals_from_line(loads(line), taken or utc_now(), os.fspath(path))
+                            found = totals_from_line(loads(line), taken or clock.timestamp(), os.fspath(path))
                         except (ValueError, RecursionError):
                             malformed += 1
                             continue
@@ -386,7 +386,7 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     stats = IngestResult()  # this batch's counts, added to `result` once it committed
     taken = 0
     again: list[tuple[str, os.stat_result]] = []  # read up to the batch's size, with more to read
-    now = utc_now()
+    now = clock.timestamp()
     with ledger.transaction() as db:
         for path, expected in pending:
             full = stats.bytes_read >= BATCH_BYTES or len(events) >= BATCH_EVENTS

@@ -97,8 +97,8 @@ def _state(delivery: dict) -> str:
 def test_channel(env: Env, channel: str, daily_report: bool) -> None:
     """Send a test alert (or, with --report, today's daily report) through CHANNEL (console, slack, email, or
     slack.2 …) now; exit 2 if it fails."""
+    from .. import clock
     from ..config import load_cached
-    from ..ledger import utc_now
     from ..models import Alert
     from ..outbox import channels, find_channel
 
@@ -121,7 +121,7 @@ def test_channel(env: Env, channel: str, daily_report: bool) -> None:
         period="test",
         used=800_000,
         limit=1_000_000,
-        created_at=utc_now(),
+        created_at=clock.timestamp(),
     )
     if chosen.type == "console":
         from ..outbox import alert_content
