@@ -33,14 +33,15 @@ _n = itertools.count()
 
 def seed_pending(data: Path) -> None:
     """Claim a fresh alert with its Slack delivery, as a previous hook would have."""
+    from token_budget import clock
     from token_budget.alerts import claim
-    from token_budget.ledger import Ledger, utc_now
+    from token_budget.ledger import Ledger
     from token_budget.models import Alert
     from token_budget.outbox import channels, enqueue
 
     n = next(_n)
     with Ledger.open(data) as ledger, ledger.transaction() as db:
-        alert = Alert("daily", "alert", 80, f"bench-{n}", 800_000, 1_000_000, utc_now())
+        alert = Alert("daily", "alert", 80, f"bench-{n}", 800_000, 1_000_000, clock.timestamp())
         claim(db, alert)
         enqueue(
             db,
@@ -49,7 +50,7 @@ def seed_pending(data: Path) -> None:
             channels(
                 {"alerts": {"channels": [{"type": "slack", "threshold": 0, "webhook": "$SLACK_WEBHOOK"}]}}
             ),
-            now=utc_now(),
+            now=clock.timestamp(),
         )
 
 

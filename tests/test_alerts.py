@@ -19,6 +19,7 @@ from token_budget.models import Alert
 from token_budget.outbox import (
     AlertConfigError,
     Channel,
+    alert_content,
     channel_problems,
     channels,
     enqueue,
@@ -26,7 +27,6 @@ from token_budget.outbox import (
     expand,
     list_alerts,
     redact,
-    render,
     slack_payload,
 )
 
@@ -163,7 +163,7 @@ def test_the_outbox_never_holds_an_expanded_secret(ledger: Ledger, monkeypatch: 
 
 def test_text_follows_the_seed_alert_format(monkeypatch) -> None:
     monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")  # a plugin install: its slash command is namespaced
-    assert render(make_alert())["text"] == (
+    assert alert_content(make_alert())["text"] == (
         "⚠️ TOKEN BUDGET ALERT\n"
         "\n"
         "Workflow: sprint\n"
@@ -185,7 +185,7 @@ def test_text_follows_the_seed_alert_format(monkeypatch) -> None:
 def test_email_subject_names_scope_and_level() -> None:
     alert = make_alert(scope="daily", level="block", threshold=100, used=1_000_000, limit=1_000_000)
     assert (
-        render(alert)["subject"]
+        alert_content(alert)["subject"]
         == "[token-budget] BLOCK: budget daily at 100% (1,000,000 / 1,000,000 tokens)"
     )
 

@@ -14,18 +14,18 @@ import pytest
 from alert_servers import MailServer, SlackServer, wait_for
 from click.testing import CliRunner
 
-from token_budget import delivery
+from token_budget import clock, delivery
 from token_budget.alerts import claim
 from token_budget.cli import cli
-from token_budget.delivery import Sender, Settings, kick, sender_running
-from token_budget.ledger import Ledger, utc_now
+from token_budget.delivery import DeliverySettings, Sender, kick, sender_running
+from token_budget.ledger import Ledger
 from token_budget.models import Alert
 from token_budget.outbox import channels, enqueue
 
 # aiosmtpd warns (UserWarning) when AUTH is offered without TLS, which these loopback tests do on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
-FAST = Settings(timeout=0.5, retry_base=0.05, retry_max=0.2, give_up_after=3600)
+FAST = DeliverySettings(timeout=0.5, retry_base=0.05, retry_max=0.2, give_up_after=3600)
 
 
 @pytest.fixture
@@ -103,10 +103,10 @@ def alert_for(n: int, threshold: int = 90) -> Alert:
 def claim_and_enqueue(ledger: Ledger, config: dict, alert: Alert) -> None:
     with ledger.transaction() as db:
         assert claim(db, alert)
-        enqueue(db, alert.key, alert.threshold, channels(config), now=utc_now())
+        enqueue(db, alert.key, alert.threshold, channels(config), now=clock.timestamp())
 
 
-def run_sender(data_dir: Path, settings: Settings = FAST) -> int:
+def run_sender(data_dir: Path, settings: DeliverySettings = FAST) -> int:
     fd = os.open(data_dir / delivery.LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         sender = Sender(data_dir, settings)

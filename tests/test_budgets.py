@@ -120,6 +120,22 @@ def test_the_seed_config_validates() -> None:
     assert config.get("budgets", "global", "alert_threshold") == "80%"
 
 
+def test_a_config_with_the_retired_settings_still_loads_without_them(tmp_path: Path) -> None:
+    """caching.cache_embeddings and context_compression.method were accepted though nothing read them: a user's file
+    that still has them loads, the keys are dropped, and its other settings apply; a new unknown key is refused."""
+    path = tmp_path / "token_budgets.yaml"
+    path.write_text("optimizations:\n  context_compression:\n    method: summarize_old_context\n"
+                    "    trigger: usage > 70%\n  caching:\n    cache_embeddings: true\n"
+                    "    cache_repeated_queries: false\n")
+    config = load(explicit=str(path))
+    assert config.get("optimizations", "context_compression") == {"enabled": True, "trigger": "usage > 70%",
+                                                                  "min_context": "50%"}
+    assert config.get("optimizations", "caching") == {"enabled": True, "cache_repeated_queries": False}
+    path.write_text("optimizations:\n  caching:\n    cache_everything: true\n")
+    with pytest.raises(ConfigError, match="cache_everything"):
+        load(explicit=str(path))
+
+
 SEED = (ROOT / "config" / "token_budgets.yaml").read_text()
 
 

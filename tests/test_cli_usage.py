@@ -124,6 +124,23 @@ def test_install_writes_hooks_once_and_uninstall_removes_only_ours(hermetic_env:
     assert json.loads(settings.read_text()) == mine
 
 
+def test_install_registers_the_plugins_events_and_drops_a_retired_post_model_switch(hermetic_env: Path) -> None:
+    """Both install routes register the same events; an older install's PostModelSwitch entry (an event only some
+    Claude Code builds send, which the plugin never registered) is removed, a user's own entry there is kept."""
+    settings = hermetic_env / "claude" / "settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    old = {"type": "command", "command": "python3 /x/token_budget/claude/run_hook.py PostModelSwitch"}
+    mine = {"type": "command", "command": "echo mine"}
+    settings.write_text(json.dumps({"hooks": {"PostModelSwitch": [{"hooks": [old, mine]}]}}))
+    tokens("install")
+    hooks = json.loads(settings.read_text())["hooks"]
+    plugin = json.loads((ROOT / "hooks" / "hooks.json").read_text())["hooks"]
+    assert set(hooks) - {"PostModelSwitch"} == set(plugin)
+    assert hooks["PostModelSwitch"] == [{"hooks": [mine]}]
+    tokens("install", "--uninstall")
+    assert json.loads(settings.read_text())["hooks"] == {"PostModelSwitch": [{"hooks": [mine]}]}
+
+
 def test_install_runs_the_events_that_decide_nothing_async_like_the_plugin(hermetic_env: Path) -> None:
     """Claude Code waits for a hook only when it can decide something: the same events are async on both install
     routes, the prompt and tool gates are not."""

@@ -215,7 +215,7 @@ def test_every_command_any_message_suggests_runs(tmp_path: Path, monkeypatch, cl
     the slash help: every command they name, for the route in use, runs without an error; the raise is the same
     everywhere."""
     from token_budget.delivery import email_message
-    from token_budget.outbox import load_alert, render, slack_payload
+    from token_budget.outbox import alert_content, load_alert, slack_payload
 
     if route == "plugin":
         monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")
@@ -234,7 +234,7 @@ def test_every_command_any_message_suggests_runs(tmp_path: Path, monkeypatch, cl
         keys = [r[0] for r in ledger.db.execute("SELECT key FROM alerts")]
         for key in keys:
             alert = load_alert(ledger.db, key)
-            texts += [render(alert)["text"], json.dumps(slack_payload(alert), ensure_ascii=False),
+            texts += [alert_content(alert)["text"], json.dumps(slack_payload(alert), ensure_ascii=False),
                       email_message(alert, "a@example.org", ["b@example.org"]).as_string()]
     texts.append(invoke("status")[1])
     prefix = {"terminal": "tokens", "pip": "/tokens", "plugin": "/token-budget:tokens"}[route]

@@ -72,3 +72,10 @@ def test_importing_it_loads_neither_json_nor_re() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT).stdout
     assert out.strip() == "[]"
+
+
+def test_text_is_a_non_empty_string_or_none() -> None:
+    """The one reader of optional string fields in payloads and transcripts (hook, enforce, transcript, status
+    line): a number, a list, null or "" in a field reads as absent."""
+    assert [jsonlite.text(v) for v in ("sess-1", "", None, 7, ["a"], {"a": 1})] == ["sess-1", None, None, None, None,
+                                                                                      None]

@@ -57,3 +57,10 @@ def test_every_user_reads_levels_from_the_one_module() -> None:
                 assert getattr(module, name) is getattr(levels, name), (module.__name__, name)
     assert not hasattr(models, "LEVELS") and not hasattr(policy, "alert_id")
     assert windows.caps(Config({"budgets": {"windows": {"five_hour": "50%"}}}))["five_hour"] == 50
+
+
+def test_each_level_has_one_terminal_colour_for_the_dashboard_and_the_status_line() -> None:
+    assert set(levels.COLORS) == set(LEVELS)
+    assert levels.painted("90%", "suggest") == "\x1b[35m90%\x1b[0m"
+    assert [levels.painted("x", level) for level in (None, "none", "unknown")] == ["x"] * 3
+    assert levels.painted("", "stop") == ""

@@ -14,11 +14,12 @@ from alert_servers import SlackServer, wait_for
 from click.testing import CliRunner
 from test_reports import DAY, fixed_events, start_run
 
+from token_budget import clock
 from token_budget.cli import cli
 from token_budget.config import load
 from token_budget.daily_report import write_daily_if_due
 from token_budget.delivery import sender_running
-from token_budget.ledger import Ledger, utc_now
+from token_budget.ledger import Ledger
 from token_budget.models import UsageEvent
 from token_budget.outbox import channels, enqueue_report
 from token_budget.report_render import render_yaml
@@ -153,7 +154,7 @@ def test_enqueuing_a_day_again_adds_no_second_delivery(config, ledger: Ledger, d
     report = build_report(ledger, config, day_period(date(2026, 11, 27), config))
     for _ in range(2):
         with ledger.transaction() as db:
-            enqueue_report(db, report, render_yaml(report), channels(config), now=utc_now())
+            enqueue_report(db, report, render_yaml(report), channels(config), now=clock.timestamp())
     rows = [(kind, state) for kind, _, _, state, _ in deliveries(data_dir)]
     assert rows == [("report", "pending"), ("report", "pending")]
 
@@ -190,8 +191,8 @@ def test_tokens_alerts_test_report_sends_todays_report_so_far_as_the_daily_repor
 ) -> None:
     now = datetime.now(timezone.utc)
     today = now.date().isoformat()
-    sonnet = UsageEvent(message_id="t1", timestamp=utc_now(), model="claude-sonnet-4-5-20250929", session_id="s1",
-                        input_tokens=100_000, output_tokens=10_000)  # 100000x3 + 10000x15 = $0.45
+    sonnet = UsageEvent(message_id="t1", timestamp=clock.timestamp(), model="claude-sonnet-4-5-20250929",
+                        session_id="s1", input_tokens=100_000, output_tokens=10_000)  # 100000x3 + 10000x15 = $0.45
     with Ledger.open(data_dir) as ledger, ledger.transaction():
         ledger.record([sonnet], source="test", prices=config.price_table())
 

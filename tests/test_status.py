@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from token_budget.alerts import claim
 from token_budget.cli import cli
 from token_budget.config import load
-from token_budget.dashboard import render, status
+from token_budget.dashboard import render_dashboard, status
 from token_budget.events import record_degradation
 from token_budget.ledger import Ledger
 from token_budget.models import Alert, Degradation, UsageEvent
@@ -100,7 +100,7 @@ def data(ledger: Ledger, data_dir: Path, **kw):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("width", [60, 80])
 @pytest.mark.parametrize("color", [False, True])
 def test_dashboard_matches_golden(ledger: Ledger, data_dir: Path, width: int, color: bool) -> None:
-    text = render(data(ledger, data_dir, session_id="sess-1"), width=width, color=color)
+    text = render_dashboard(data(ledger, data_dir, session_id="sess-1"), width=width, color=color)
     golden = GOLDEN / f"dashboard-{width}{'-color' if color else ''}.txt"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text + "\n", encoding="utf-8")
@@ -109,21 +109,21 @@ def test_dashboard_matches_golden(ledger: Ledger, data_dir: Path, width: int, co
 
 @pytest.mark.parametrize("width", [60, 70, 80])
 def test_every_line_is_exactly_the_width(ledger: Ledger, data_dir: Path, width: int) -> None:
-    lines = render(data(ledger, data_dir), width=width).splitlines()
+    lines = render_dashboard(data(ledger, data_dir), width=width).splitlines()
     assert {len(line) for line in lines} == {width}
 
 
 def test_colour_codes_do_not_change_the_layout(ledger: Ledger, data_dir: Path) -> None:
     d = data(ledger, data_dir)
-    plain = render(d, color=False)
-    assert re.sub(r"\x1b\[[0-9;]*m", "", render(d, color=True)) == plain
+    plain = render_dashboard(d, color=False)
+    assert re.sub(r"\x1b\[[0-9;]*m", "", render_dashboard(d, color=True)) == plain
     assert "\x1b[" not in plain
 
 
 def test_narrow_and_wide_terminals_clamp_to_60_and_80(ledger: Ledger, data_dir: Path) -> None:
     d = data(ledger, data_dir)
-    assert render(d, width=40) == render(d, width=60)
-    assert render(d, width=200) == render(d, width=80)
+    assert render_dashboard(d, width=40) == render_dashboard(d, width=60)
+    assert render_dashboard(d, width=200) == render_dashboard(d, width=80)
 
 
 def test_burn_rate_projects_when_the_daily_budget_runs_out(ledger: Ledger, data_dir: Path) -> None:

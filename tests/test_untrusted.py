@@ -417,14 +417,14 @@ def test_no_literal_webhook_in_any_file_the_product_writes(hermetic_env: Path, d
 
 
 def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -> None:
-    from token_budget.delivery import DeliveryError, Settings, send_slack
+    from token_budget.delivery import DeliveryError, DeliverySettings, send_slack
     from token_budget.models import Alert
     from token_budget.outbox import Channel
 
     alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
     for url in ("http://hooks.example.com/services/x", "ftp://127.0.0.1/x", "file:///etc/passwd"):
         with pytest.raises(DeliveryError, match="https"):
-            send_slack(Channel("slack", "slack", 0, url), alert, Settings(timeout=2))
+            send_slack(Channel("slack", "slack", 0, url), alert, DeliverySettings(timeout=2))
     hits: list[str] = []
     target = SlackServer().start()
     listener = socket.socket()
@@ -444,7 +444,7 @@ def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -
     try:
         with pytest.raises(DeliveryError, match="redirect"):
             send_slack(Channel("slack", "slack", 0, f"http://127.0.0.1:{listener.getsockname()[1]}/x"), alert,
-                       Settings(timeout=5))
+                       DeliverySettings(timeout=5))
         thread.join(5)
     finally:
         listener.close()
@@ -453,7 +453,7 @@ def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -
 
 
 def test_email_recipients_are_never_expanded_and_logins_need_tls(monkeypatch: pytest.MonkeyPatch) -> None:
-    from token_budget.delivery import DeliveryError, Settings, send_email
+    from token_budget.delivery import DeliveryError, DeliverySettings, send_email
     from token_budget.models import Alert
     from token_budget.outbox import Channel
 
@@ -462,13 +462,13 @@ def test_email_recipients_are_never_expanded_and_logins_need_tls(monkeypatch: py
     monkeypatch.setenv("SMTP_PORT", "9")  # nothing listens: each refusal must come before any connection
     monkeypatch.setenv("LEAK", "victim@example.com")
     with pytest.raises(DeliveryError, match=r"not expanded in `to`"):
-        send_email(Channel("email", "email", 0, to=("$LEAK",)), alert, Settings(timeout=1))
+        send_email(Channel("email", "email", 0, to=("$LEAK",)), alert, DeliverySettings(timeout=1))
     monkeypatch.setenv("SMTP_HOST", "mail.example.com")
     monkeypatch.setenv("SMTP_STARTTLS", "0")
     monkeypatch.setenv("SMTP_USERNAME", "me")
     monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
     with pytest.raises(DeliveryError, match="cleartext") as caught:
-        send_email(Channel("email", "email", 0, to=("me@example.com",)), alert, Settings(timeout=1))
+        send_email(Channel("email", "email", 0, to=("me@example.com",)), alert, DeliverySettings(timeout=1))
     assert "hunter2" not in str(caught.value)
 
 
@@ -608,7 +608,7 @@ def test_doctor_says_what_a_project_file_tried(tmp_path: Path, hermetic_env: Pat
 @pytest.mark.parametrize("webhook", ["$ANTHROPIC_API_KEY", "${SMTP_PASSWORD}", "https://h.example/x?k=$SLACK_WEBHOOK",
                                      "${SLACK_WEBHOOK}${ANTHROPIC_API_KEY}"])
 def test_a_webhook_reads_only_a_whole_allowed_variable(webhook: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from token_budget.delivery import DeliveryError, Settings, send_slack
+    from token_budget.delivery import DeliveryError, DeliverySettings, send_slack
     from token_budget.models import Alert
     from token_budget.outbox import Channel
 
@@ -617,5 +617,5 @@ def test_a_webhook_reads_only_a_whole_allowed_variable(webhook: str, monkeypatch
     monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.example/services/x")
     alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
     with pytest.raises(DeliveryError) as caught:
-        send_slack(Channel("slack", "slack", 0, webhook), alert, Settings(timeout=1))
+        send_slack(Channel("slack", "slack", 0, webhook), alert, DeliverySettings(timeout=1))
     assert SECRET not in str(caught.value) and caught.value.permanent

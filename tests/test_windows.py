@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from token_budget.claude.statusline import main as statusline
 from token_budget.cli import cli
 from token_budget.config import load
-from token_budget.dashboard import render, status
+from token_budget.dashboard import render_dashboard, status
 from token_budget.ledger import Ledger
 from token_budget.windows import parse
 
@@ -123,7 +123,7 @@ def test_tokens_status_draws_the_windows_with_reset_times(windowed, data_dir: Pa
     five = next(b for b in data["budgets"] if b["scope"] == "five_hour")
     assert (five["percent"], five["used_percentage"], five["limit_percentage"], five["unit"]) == (
         62.5, 62.5, 100.0, "hundredths_of_window_percent")
-    text = render(data, width=80)
+    text = render_dashboard(data, width=80)
     assert ("│ Subscription windows:" in text and
             "│   5-hour        [██████████████████████████░░░░░░░░░░░░░░░░]  62.5%          │" in text and
             "│                 resets 17:00 UTC (in 2h 00m)                                 │" in text and
@@ -209,7 +209,7 @@ def test_a_window_that_has_reset_since_it_was_reported_no_longer_binds(windowed,
     data = dashboard(data_dir, after)
     assert "five_hour" not in [b["scope"] for b in data["budgets"]]
     assert [(w["name"], w["stale"]) for w in data["windows"]] == [("five_hour", True)]
-    assert "reset since it was reported" in render(data, width=80)
+    assert "reset since it was reported" in render_dashboard(data, width=80)
 
 
 def test_tokens_budget_sets_a_windows_share(windowed, data_dir: Path) -> None:
@@ -224,10 +224,10 @@ def test_tokens_budget_sets_a_windows_share(windowed, data_dir: Path) -> None:
 
 def test_slack_and_email_say_percentage_points_of_the_window_not_tokens() -> None:
     from token_budget.models import Alert
-    from token_budget.outbox import render as render_alert
+    from token_budget.outbox import alert_content
 
     alert = Alert("five_hour", "alert", 80, "2026-11-28T17:00:00.000Z", 4000, 5000, "2026-11-28T15:00:00.000Z")
-    content = render_alert(alert)
+    content = alert_content(alert)
     assert ("Current Usage", "40.0% / 50% of the 5-hour window (80%)") in content["facts"]
     assert ("Remaining", "10.0 points of the window") in content["facts"]
     assert content["commands"]["budget"] == "tokens budget five_hour 100%"

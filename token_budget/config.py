@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zlib
 
-from . import jsonlite
+from . import jsonlite, nested
 from ._records import factory, record
 from .errors import ConfigError, TokenBudgetError
 from .paths import packaged_config_dir, packaged_schemas_dir, write_atomically
@@ -42,12 +42,7 @@ class Config:
     notices: list[str] = factory(list)  # what an untrusted project file tried and what of it was ignored
 
     def get(self, *keys: str, default: Any = None) -> Any:
-        node: Any = self.data
-        for key in keys:
-            if not isinstance(node, dict) or key not in node:
-                return default
-            node = node[key]
-        return node
+        return nested.get(self.data, *keys, default=default)
 
     @property
     def timezone(self) -> str:
@@ -215,6 +210,22 @@ def _read_layer(path: Path, *, follow: bool = True) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must hold a mapping of settings, not a {type(data).__name__}.",
                           f"Start from the packaged example: {os.path.join(packaged_config_dir(), CONFIG_NAME)}")
+    return _without_retired(data)
+
+
+# Settings earlier versions accepted although nothing read them: a file that still has them loads (the schema
+# refuses unknown keys), and they are dropped here so they cannot look as if they did something.
+RETIRED_SETTINGS = (("optimizations", "caching", "cache_embeddings"),
+                    ("optimizations", "context_compression", "method"))
+
+
+def _without_retired(data: dict[str, Any]) -> dict[str, Any]:
+    for *parents, key in RETIRED_SETTINGS:
+        node: Any = data
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
     return data
 
 

@@ -46,11 +46,11 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
         text = render_yaml(report)
         if any(isinstance(c, dict) and c.get("reports") is True
                for c in ((config.data.get("alerts") or {}).get("channels") or [])):
-            from .ledger import utc_now
+            from . import clock
             from .outbox import channels, enqueue_report
 
             with ledger.transaction() as db:
-                enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=utc_now())
+                enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=clock.timestamp())
         write_atomically(path, text)
     finally:
         claim.release()

@@ -1,5 +1,5 @@
 """The dashboard (`tokens status`): what the budgets stand at now, as data (`status()`) and as the seed's box
-(`render()`). Figures come from `budgets.budget_status`, the same counted tokens and periods as `tokens log`,
+(`render_dashboard()`). Figures come from `budgets.budget_status`, the same counted tokens and periods as `tokens log`,
 reports and the status line. No Claude Code knowledge; no I/O besides the ledger reads.
 """
 
@@ -13,11 +13,11 @@ from .config import Config
 from .families import label as model_label
 from .hints import Hints
 from .ledger import Ledger, counted_sql
+from .levels import painted
 from .periods import day_bounds, iso, parse, today, zone
 from .safetext import printable
 
 BURN_WINDOW = timedelta(hours=1)
-COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
 MIN_WIDTH, MAX_WIDTH = 60, 80
 
 
@@ -141,9 +141,7 @@ class Box:
         self.lines: list[str] = []
 
     def paint(self, text: str, level: str | None) -> str:
-        if not self.color or level is None or not text:
-            return text
-        return f"\x1b[{COLORS.get(level, '0')}m{text}\x1b[0m"
+        return painted(text, level) if self.color else text
 
     def add(self, *spans: tuple[str, str | None] | str) -> None:
         """One row from spans (text, level); text past the inner width is cut with an ellipsis."""
@@ -199,7 +197,8 @@ def terminal_width(columns: int | None = None) -> int:
     return max(MIN_WIDTH, min(MAX_WIDTH, columns))
 
 
-def render(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False, hints: Hints | None = None) -> str:
+def render_dashboard(data: dict[str, Any], *, width: int = MAX_WIDTH, color: bool = False,
+                     hints: Hints | None = None) -> str:
     """The seed's TOKEN USAGE DASHBOARD box for `status()` data, `width` columns wide (60 to 80)."""
     hints = hints or Hints.current()
     width = max(MIN_WIDTH, min(MAX_WIDTH, width))

@@ -35,13 +35,12 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "alert-sender.lock"
 LOG_NAME = "alerts.log"
-LOG_LIMIT = 1 << 20
 POLL_SECONDS = 1.0  # how soon a sleeping sender notices deliveries enqueued meanwhile
 _children: list[Any] = []  # Popen objects, kept so they are not reaped (and warned about) while still running
 
 
 @record
-class Settings:
+class DeliverySettings:
     """Timeouts and retry policy; the environment variables exist for tests and unusual networks."""
 
     timeout: float = 10.0
@@ -50,7 +49,7 @@ class Settings:
     give_up_after: float = 86400.0
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls) -> DeliverySettings:
         def number(name: str, default: float) -> float:
             try:
                 return float(os.environ.get(name) or default)
@@ -95,7 +94,7 @@ def kick(db: sqlite3.Connection, data_dir: PathLike, config: Any = None, project
 
         db.execute("BEGIN IMMEDIATE")
         try:
-            pending = enqueue_missing(db, channels(config), project_dir=project_dir, now=_now()) or pending
+            pending = enqueue_missing(db, channels(config), project_dir=project_dir, now=clock.timestamp()) or pending
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -151,10 +150,6 @@ def spawn(data_dir: PathLike) -> None:
 # -- the sender ------------------------------------------------------------------------------------------------
 
 
-def _now() -> str:
-    return clock.timestamp()
-
-
 def _at(seconds_from_now: float) -> str:
     return clock.timestamp(datetime.fromtimestamp(time.time() + seconds_from_now, timezone.utc))
 
@@ -164,27 +159,20 @@ def _epoch(iso: str) -> float:
 
 
 def log(data_dir: PathLike, message: str) -> None:
-    """Append one line to alerts.log (0600, capped at 1 MiB with one rotation). Never raises."""
-    try:
-        path = os.path.join(data_dir, LOG_NAME)
-        if os.path.exists(path) and os.path.getsize(path) > LOG_LIMIT:
-            os.replace(path, path + ".1")
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} sender pid={os.getpid()} {message}\n")
-    except Exception:
-        pass
+    """Append one entry to alerts.log (logfile: 0600, capped, one rotation). Never raises."""
+    from .logfile import append
+
+    append(os.path.join(data_dir, LOG_NAME), "sender", message)
 
 
 class Sender:
     """Works through the outbox until nothing is pending. Use `run(data_dir)`."""
 
-    def __init__(self, data_dir: PathLike, settings: Settings | None = None) -> None:
+    def __init__(self, data_dir: PathLike, settings: DeliverySettings | None = None) -> None:
         from .ledger import Ledger
 
         self.data_dir = data_dir
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or DeliverySettings.from_env()
         self.ledger = Ledger.open(data_dir)
         self.db = self.ledger.db
         self._configs: dict[str | None, Any] = {}
@@ -198,7 +186,7 @@ class Sender:
             row = self.db.execute(
                 "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at, kind "
                 "FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
-                (_now(),),
+                (clock.timestamp(),),
             ).fetchone()
             if row is not None:
                 sent += self.deliver(*row)
@@ -235,7 +223,7 @@ class Sender:
         `item_kind` is 'alert' (key names an alert) or 'report' (key names a daily report in report_messages)."""
         from .outbox import load_alert, load_report
 
-        started = _now()
+        started = clock.timestamp()
         with self.ledger.transaction() as db:
             db.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
             attempt_id = db.execute(
@@ -259,7 +247,7 @@ class Sender:
             with self.ledger.transaction() as db:
                 db.execute(
                     "UPDATE delivery_attempts SET finished_at = ?, outcome = 'error', error = ? WHERE id = ?",
-                    (_now(), message, attempt_id),
+                    (clock.timestamp(), message, attempt_id),
                 )
                 db.execute(
                     "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
@@ -271,7 +259,7 @@ class Sender:
                 f"{attempts}: {message}",
             )
             return 0
-        done = _now()
+        done = clock.timestamp()
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE delivery_attempts SET finished_at = ?, outcome = 'ok' WHERE id = ?",
@@ -351,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 # -- transports ------------------------------------------------------------------------------------------------
 
 
-def send(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+def send(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
     """Send one alert (or daily report) through one channel, synchronously; returns what was done."""
     if channel.type == "console":
         return "console: shown by the hook as a systemMessage"
@@ -362,7 +350,7 @@ def send(channel: Any, alert: Any, settings: Settings, *, test: bool = False) ->
     raise DeliveryError(f"{channel.name}: unknown channel type {channel.type!r}", permanent=True)
 
 
-def send_slack(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+def send_slack(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
     import urllib.error
     import urllib.request
 
@@ -502,10 +490,10 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
     from email.message import EmailMessage
     from email.utils import formatdate
 
-    from .outbox import ReportMessage, html_body, render, render_report, report_html_body
+    from .outbox import ReportMessage, alert_content, html_body, report_html_body, report_summary
 
     report = isinstance(alert, ReportMessage)
-    rendered = render_report(alert, test=test) if report else render(alert, test=test)
+    rendered = report_summary(alert, test=test) if report else alert_content(alert, test=test)
     # Headers up to RFC 5322's 998 characters: folding a long Subject at 78 makes Python's generator emit a fold
     # right after "Subject:", which some readers show as a leading space.
     msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
@@ -527,7 +515,7 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
     return msg
 
 
-def send_email(channel: Any, alert: Any, settings: Settings, *, test: bool = False) -> str:
+def send_email(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
     import smtplib
     import ssl
 

@@ -71,10 +71,10 @@ def suggested_amount(scope: str, used: int, limit: int) -> str:
 
     if is_window(scope):
         return "100%" if limit < 100 * SCALE else "off"
-    return str(suggested_limit(used, limit))
+    return str(suggested_tokens(used, limit))
 
 
-def suggested_limit(used: int, limit: int) -> int:
+def suggested_tokens(used: int, limit: int) -> int:
     """The raise every channel suggests: a round figure 20% over the larger of usage and limit."""
     target = max(used, limit) * 1.2
     step = 10 ** max(len(str(int(target))) - 2, 0)

@@ -67,3 +67,9 @@ else:
             raise ValueError("_json round trip differs")
     except (TypeError, ValueError, AttributeError):  # pragma: no cover - CPython 3.10 to 3.13 pass
         from json import dumps, loads  # noqa: F811
+
+
+def text(value: Any) -> str | None:
+    """A decoded value when it is a non-empty string, else None: how payloads' and transcripts' optional string
+    fields are read."""
+    return value if isinstance(value, str) and value else None

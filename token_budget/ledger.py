@@ -50,10 +50,6 @@ def counted_sql(classes: Sequence[str]) -> str:
     return " + ".join(c for cls in classes for c in CLASS_COLUMNS[cls]) or "0"
 
 
-def utc_now() -> str:
-    return clock.timestamp()
-
-
 def _upsert_sql() -> str:
     # One line wins a request whole (usage, timestamp and so its day, and attribution), never a mix of two lines:
     # a parent's own line beats a sidechain replay of it whatever their sizes, as billing and ccusage do; lines of
@@ -255,7 +251,7 @@ class Ledger:
             if owner is not None and owner != event.session_id:
                 contested.add(event.message_id)
         runs = self._workflow_runs({e.session_id for e in events if e.session_id})
-        now = utc_now()
+        now = clock.timestamp()
         rows = [self._row(e, source, now, prices, runs) for e in events]
         rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
         # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.

@@ -18,6 +18,16 @@ THRESHOLD_KEYS = {"warn": ("log", 70.0), "alert": ("alert", 80.0), "suggest": ("
                   "block": ("block", 100.0), "stop": ("stop", 110.0)}
 
 
+# The terminal colour of each level (ANSI SGR codes), for the dashboard and the status line.
+COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
+
+
+def painted(text: str, level: str | None) -> str:
+    """`text` in its level's terminal colour; unchanged for no level (None, "none") or empty text."""
+    code = COLORS.get(level) if level else None
+    return f"\x1b[{code}m{text}\x1b[0m" if code and text else text
+
+
 def severity(level: str) -> int:
     return LEVELS.index(level)
 

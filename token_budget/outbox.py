@@ -366,7 +366,7 @@ def _pct(value: float) -> str:
     return f"{value:g}%"
 
 
-def render(alert: Alert, *, test: bool = False) -> dict[str, Any]:
+def alert_content(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     """The alert's content, shared by every channel: the seed's Alert Format, plus the exact commands."""
     label, name = scope_label(alert.scope)
     facts = [(label, name)]
@@ -418,7 +418,7 @@ def slack_escape(text: str) -> str:
 
 def slack_payload(alert: Alert, *, test: bool = False) -> dict[str, Any]:
     """Slack's incoming-webhook JSON: `text` (notifications, fallbacks) and Block Kit `blocks`."""
-    r = render(alert, test=test)
+    r = alert_content(alert, test=test)
     e, cmds = slack_escape, r["commands"]
     return _slack_message(r, [
         {
@@ -459,7 +459,7 @@ def _slack_message(rendered: dict[str, Any], more_blocks: list[dict[str, Any]]) 
 def html_body(alert: Alert, *, test: bool = False) -> str:
     from html import escape
 
-    r = render(alert, test=test)
+    r = alert_content(alert, test=test)
     facts = "".join(f"<tr><th align=left>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in r["facts"])
     recs = "".join(f"<li>{escape(x)}</li>" for x in r["recommendations"])
     cmds = r["commands"]
@@ -607,7 +607,7 @@ def _share(ratio: float) -> str:
     return f"{ratio * 100:.1f}".removesuffix(".0") + "%"
 
 
-def render_report(message: ReportMessage, *, test: bool = False, top: int = 3) -> dict[str, Any]:
+def report_summary(message: ReportMessage, *, test: bool = False, top: int = 3) -> dict[str, Any]:
     """The daily report's short summary, shared by Slack and the email's HTML part."""
     r = message.report
     title = f"📊 Token budget daily report {message.period}" + (" (test)" if test else "")
@@ -648,7 +648,7 @@ def render_report(message: ReportMessage, *, test: bool = False, top: int = 3) -
 
 
 def report_slack_payload(message: ReportMessage, *, test: bool = False) -> dict[str, Any]:
-    r = render_report(message, test=test)
+    r = report_summary(message, test=test)
     e = slack_escape
     return _slack_message(r, [
         {
@@ -669,7 +669,7 @@ def report_slack_payload(message: ReportMessage, *, test: bool = False) -> dict[
 def report_html_body(message: ReportMessage, *, test: bool = False) -> str:
     from html import escape
 
-    r = render_report(message, test=test)
+    r = report_summary(message, test=test)
     facts = "".join(f"<tr><th align=left>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in r["facts"])
     return (
         f"<html><body><h2>{escape(r['title'])}</h2><table>{facts}</table>"

@@ -144,7 +144,7 @@ def _ccusage_counts(cell: Cell, *, total_key: str | None = "totalTokens",
 # -- one entry point for the CLI -----------------------------------------------------------------------------
 
 
-def render(ledger: Ledger, config: Config, period: Period, fmt: str, *, now: datetime | None = None) -> str:
+def render_report(ledger: Ledger, config: Config, period: Period, fmt: str, *, now: datetime | None = None) -> str:
     """The report for `period` in one of FORMATS, as text."""
     if fmt == "html":
         from .report_html import html_data, render_html

@@ -192,18 +192,11 @@ def aggregate(ledger: Ledger, config: Config, period: Period, *, prices: Any = N
     return agg
 
 
-# -- recorded optimisations (the enforcement engine's `degradations` table, when it exists) ------------------
-
-
-def _table_columns(db: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+# -- recorded optimisations (the enforcement engine's `degradations` table) ----------------------------------
 
 
 def recorded_optimizations(db: sqlite3.Connection, start: str, end: str) -> dict[str, int]:
-    """How many optimisations of each kind were recorded in the period ({} when the table does not exist)."""
-    columns = _table_columns(db, "degradations")
-    if not {"kind", "created_at"} <= columns:
-        return {}
+    """How many optimisations of each kind were recorded in the period."""
     rows = db.execute("SELECT kind, COUNT(*) FROM degradations WHERE created_at >= ? AND created_at < ? "
                       "GROUP BY kind ORDER BY kind", (start, end))
     return {kind: n for kind, n in rows}
@@ -217,13 +210,9 @@ def downgraded_agents(db: sqlite3.Connection, until: str) -> dict[tuple[str, str
     it was moved to, and not claimed by an earlier downgrade. A subagent that picked a cheap model by itself is
     therefore never counted as a saving unless a downgrade is recorded just before it.
     """
-    columns = _table_columns(db, "degradations")
-    session_column = "session_id" if "session_id" in columns else "session"
-    if not {session_column, "from_model", "to_model", "created_at"} <= columns:
-        return {}
     downgrades = db.execute(
-        f"SELECT {session_column}, created_at, from_model, to_model FROM degradations WHERE from_model IS NOT NULL "
-        f"AND to_model IS NOT NULL AND from_model != to_model AND {session_column} IS NOT NULL AND created_at < ? "
+        "SELECT session_id, created_at, from_model, to_model FROM degradations WHERE from_model IS NOT NULL "
+        "AND to_model IS NOT NULL AND from_model != to_model AND session_id IS NOT NULL AND created_at < ? "
         "ORDER BY created_at, rowid", (until,),
     ).fetchall()
     if not downgrades:

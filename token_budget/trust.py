@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from . import nested
 from .budgets import split_limit
 from .levels import THRESHOLD_KEYS, parse_percent, thresholds
 
@@ -45,12 +46,7 @@ class _View:
         self.data = data
 
     def get(self, *keys: str, default: Any = None) -> Any:
-        node: Any = self.data
-        for key in keys:
-            if not isinstance(node, dict) or key not in node:
-                return default
-            node = node[key]
-        return node
+        return nested.get(self.data, *keys, default=default)
 
 
 def restrict(base: dict[str, Any], layer: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

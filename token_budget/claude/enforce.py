@@ -66,10 +66,6 @@ class Step:
         return iso(self.now)
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 # -- before the decision ---------------------------------------------------------------------------------------
 
 
@@ -77,7 +73,7 @@ def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: dateti
     """Bookkeeping for events that decide nothing: a tool call that ran is remembered (economy mode's repeat
     check) or makes the session forget its searches; the session's end closes its workflow run; compaction drops
     the cached tool results (their output left the context); a model switch is remembered."""
-    session = _text(payload.get("session_id"))
+    session = jsonlite.text(payload.get("session_id"))
     if not session:
         return
     if event == "PostToolUse":
@@ -86,15 +82,13 @@ def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: dateti
                       if w[0] != "forget_searches" or _searched(ledger, session)]  # no transaction for nothing
             _apply(ledger, session, writes, iso(now))
         return
-    if event not in ("SessionEnd", "PreCompact", "PostModelSwitch"):
+    if event not in ("SessionEnd", "PreCompact"):
         return  # no write transaction for nothing
     with ledger.transaction() as db:
         if event == "SessionEnd":
             end_runs(db, session, iso(now))
         elif event == "PreCompact":
             db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
-        elif event == "PostModelSwitch" and _text(payload.get("to_model")):
-            set_session_model(db, session, payload["to_model"], iso(now))
 
 
 def set_session_model(db: Any, session: str, model: str, stamp: str) -> None:
@@ -126,7 +120,7 @@ def _decide(states: list[BudgetState], **kwargs: Any) -> Decision:
 
 
 def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, now: datetime) -> Step:
-    session = _text(payload.get("session_id"))
+    session = jsonlite.text(payload.get("session_id"))
     settings = Settings.from_config(config, command=slash_prefix())
     stamp = iso(now)
     prompt = payload.get("prompt") if event == "UserPromptSubmit" else None
@@ -136,7 +130,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
         if chosen:
             writes.append(("model", chosen[0]))
     if session and event == "SessionStart":
-        if _text(payload.get("model")):
+        if jsonlite.text(payload.get("model")):
             writes.append(("model", payload["model"]))
         if payload.get("source") in ("compact", "clear"):
             writes.append(("forget_tools", None))
@@ -205,7 +199,7 @@ def _tool_record(payload: dict[str, Any], config: Any) -> list[tuple[str, Any]]:
     key = call_key(tool, payload.get("tool_input"))
     if key is None:
         return []
-    return [("tool", (key[0], tool, key[1], _text(payload.get("tool_use_id"))))]
+    return [("tool", (key[0], tool, key[1], jsonlite.text(payload.get("tool_use_id"))))]
 
 
 def call_key(tool: Any, tool_input: Any) -> tuple[str, str] | None:
@@ -213,7 +207,7 @@ def call_key(tool: Any, tool_input: Any) -> tuple[str, str] | None:
     if tool not in CACHEABLE_TOOLS or not isinstance(tool_input, dict):
         return None
     if tool == "Read":
-        path = _text(tool_input.get("file_path"))
+        path = jsonlite.text(tool_input.get("file_path"))
         if not path:
             return None
         try:
@@ -354,7 +348,8 @@ def _pre_tool(step: Step, payload: dict[str, Any], ledger: Ledger, user: str | N
     if tool in GUARDED_TOOLS:  # at any level: the model may not lift its own limits
         from .guard import blocked_call
 
-        guarded = blocked_call(tool, tool_input, step.data_dir, _text(payload.get("cwd")), step.settings.command)
+        cwd = jsonlite.text(payload.get("cwd"))
+        guarded = blocked_call(tool, tool_input, step.data_dir, cwd, step.settings.command)
         if guarded:
             return _deny(guarded, _join(user, guarded))
     if decision.action == "block" and not (decision.model_only and tool in SUBAGENT_TOOLS):
@@ -391,7 +386,7 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
               context: str | None) -> dict[str, Any]:
     """Move a subagent to a cheaper model that has budget left, rather than deny it."""
     decision, settings = step.decision, step.settings
-    requested = family(_text(tool_input.get("model"))) or family(step.model)
+    requested = family(jsonlite.text(tool_input.get("model"))) or family(step.model)
     target = None
     if requested and family_blocked(step.states, requested, settings):
         target = cheaper_family(step.states, requested, settings)  # the next cheaper: keep as much quality
@@ -407,7 +402,7 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
         return _output("PreToolUse", user, context)
     with ledger.transaction() as db:
         record_degradation(db, Degradation("model_downgrade", step.session_id, tool, jsonlite.dumps({"reason": why}),
-                                           _text(tool_input.get("model")) or step.model, target), step.stamp)
+                                           jsonlite.text(tool_input.get("model")) or step.model, target), step.stamp)
     # updatedInput replaces the whole input: keep every original field (claude-code.md §7).
     return _output("PreToolUse", user, context, permissionDecision="allow",
                    updatedInput={**tool_input, "model": target})
@@ -435,8 +430,8 @@ def _limit_read(step: Step, tool: Any, tool_input: dict[str, Any], payload: dict
                 ledger: Ledger) -> dict[str, Any] | None:
     if tool != "Read" or "reduce_context_window" not in step.decision.actions or tool_input.get("limit"):
         return None
-    path = _text(tool_input.get("file_path"))
-    cwd = _text(payload.get("cwd"))
+    path = jsonlite.text(tool_input.get("file_path"))
+    cwd = jsonlite.text(payload.get("cwd"))
     reduce = step.config.get("optimizations", "reduce_context", default={}) or {}
     if not path or not cwd or not reduce.get("enabled", True):
         return None

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SubagentStop", "SessionEnd",
-    "PreCompact", "PostModelSwitch",
+    "PreCompact",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
 # Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
@@ -37,7 +37,6 @@ ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact
 MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
 FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
 LOG_NAME = "hook.log"
-LOG_LIMIT = 1 << 20
 # hooks.json gives each hook 30 s; a hook Claude Code kills is a budget switched off without a word, so the hook
 # answers by itself (as on_error says) before that: at 20 s, which leaves a slow but healthy hook (64 at once on
 # two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
@@ -176,8 +175,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     from . import enforce
     from .transcript import await_tool_use_line, ingest_files
 
-    stamps = [fastpath.stamp(p) for p in watched_files(_text(payload.get("cwd")), data_dir)]  # before the load
-    config = load_cached(data_dir, _text(payload.get("cwd")))
+    stamps = [fastpath.stamp(p) for p in watched_files(jsonlite.text(payload.get("cwd")), data_dir)]  # before the load
+    config = load_cached(data_dir, jsonlite.text(payload.get("cwd")))
     if _watchdog is not None:
         _watchdog.fails_closed = config.get("enforcement", "on_error") == "closed"
     files = transcript_files(payload)
@@ -193,7 +192,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             if daily_report_due(data_dir, config.timezone, now) is not None:
                 from ..daily_report import write_daily_if_due
 
-                written = write_daily_if_due(ledger, config, data_dir, now, _text(payload.get("cwd")))
+                written = write_daily_if_due(ledger, config, data_dir, now, jsonlite.text(payload.get("cwd")))
                 report_written = written is not None
         except Exception as exc:
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
@@ -206,8 +205,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         from ..periods import iso
 
         stamp = iso(now)
-        notice_config_changes(ledger, config, _text(payload.get("cwd")), stamp,
-                              reload=lambda: load_cached(data_dir, _text(payload.get("cwd"))))
+        notice_config_changes(ledger, config, jsonlite.text(payload.get("cwd")), stamp,
+                              reload=lambda: load_cached(data_dir, jsonlite.text(payload.get("cwd"))))
         notices = take_unshown(ledger, stamp)
         if event == "UserPromptSubmit":
             from .commands import is_tokens_prompt
@@ -215,15 +214,15 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             if is_tokens_prompt(payload.get("prompt")):  # answered here: no request, the output on screen
                 from .commands import respond
 
-                return respond(payload["prompt"], str(data_dir), _text(payload.get("cwd")), notices,
-                               _text(payload.get("session_id")))
+                return respond(payload["prompt"], str(data_dir), jsonlite.text(payload.get("cwd")), notices,
+                               jsonlite.text(payload.get("session_id")))
         seen = _snapshot(data_dir, ledger)  # before reading anything the decision depends on
         step = enforce.prepare(event, payload, ledger, config, now)
         # Thresholds crossed and claimed by this process (once per scope, threshold, period, across processes):
         # the alert channels take this list; only this process shows the alert to the user.
-        claimed_alerts = enforce.claim_alerts(ledger, step, _text(payload.get("cwd")))
+        claimed_alerts = enforce.claim_alerts(ledger, step, jsonlite.text(payload.get("cwd")))
         # After that commit: enqueue the claims for Slack/email, start a sender if none runs; never waits.
-        _kick(ledger, data_dir, event, config, _text(payload.get("cwd")))
+        _kick(ledger, data_dir, event, config, jsonlite.text(payload.get("cwd")))
         response = _with_notices(enforce.respond(step, payload, ledger, claimed_alerts, notices), config, ledger,
                                  now)
         if not response:
@@ -334,10 +333,6 @@ def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, proje
         log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 MESSAGE_KEYS = ("systemMessage", "reason", "stopReason", "additionalContext", "permissionDecisionReason")
 
 
@@ -390,21 +385,15 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
 
 
 def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
-    """Append to the data dir's hook.log (capped at 1 MiB, one rotation). Never raises."""
+    """Append to the data dir's hook.log (logfile: capped, one rotation). Never raises."""
     try:
-        path = os.path.join(data_dir or resolve_data_dir(), LOG_NAME)
-        if os.path.exists(path) and os.path.getsize(path) > LOG_LIMIT:
-            os.replace(path, path + ".1")
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        line = f"{stamp} {event or '-'} pid={os.getpid()} {message}"
+        from ..logfile import append
+
         if exc is not None and not isinstance(exc, TokenBudgetError):
             import traceback
 
-            line += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(line.replace("\n", "\n    ") + "\n")
-        return path
+            message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        return append(os.path.join(data_dir or resolve_data_dir(), LOG_NAME), event or "-", message)
     except Exception:
         return None
 

@@ -44,6 +44,12 @@ def read_settings(path: Path) -> dict[str, Any]:
     return data
 
 
+# Events an earlier `tokens install` registered and this one no longer does: reinstalling or uninstalling removes
+# our entry. PostModelSwitch exists only in some Claude Code builds and the plugin never registered it; the next
+# request's model (enforce.session_model) already tells a switch.
+RETIRED_EVENTS = ("PostModelSwitch",)
+
+
 def _is_ours(handler: Any) -> bool:
     return isinstance(handler, dict) and MARKER in str(handler.get("command", ""))
 
@@ -69,9 +75,9 @@ def install(scope: str = "user", *, project_dir: str | None = None, statusline: 
     hooks = settings.get("hooks") if isinstance(settings.get("hooks"), dict) else {}
     before = json.dumps(settings, sort_keys=True)
     changes: list[str] = []
-    for event in HOOK_EVENTS:
+    for event in HOOK_EVENTS + RETIRED_EVENTS:
         groups = _without_ours(list(hooks.get(event, [])))
-        if not uninstall:
+        if not uninstall and event in HOOK_EVENTS:
             handler = {"type": "command", "command": hook_command(event, python), "timeout": TIMEOUT_SECONDS}
             if event in ASYNC_EVENTS:  # exec: the signal Claude Code sends when it ends must reach Python (hook.main)
                 handler.update(command="exec " + handler["command"], **{"async": True})

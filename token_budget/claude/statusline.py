@@ -14,8 +14,8 @@ import os
 import sys
 
 from .. import jsonlite
+from ..levels import painted
 
-COLORS = {"ok": "32", "warn": "33", "alert": "1;33", "suggest": "35", "block": "31", "stop": "1;31"}
 SEP = " │ "
 
 
@@ -31,7 +31,7 @@ def main(argv=None, stdin=None, stdout=None, now=None):
             payload = {}
         if not isinstance(payload, dict):
             payload = {}
-        line = render(payload, explicit, now=now)
+        line = status_line(payload, explicit, now=now)
     except Exception as exc:
         line = f"tokens: status unavailable ({type(exc).__name__}); run tokens doctor"
     stdout.write(line + "\n")
@@ -63,18 +63,14 @@ def data_dir(explicit=None):
     return os.path.dirname(max(found, key=os.path.getmtime)) if found else chosen
 
 
-def _text(value):
-    return value if isinstance(value, str) and value else None
-
-
 def figures(ledger, config, payload, now=None):
     """{"daily"/"workflow"/"model": (label, percent, level), "mode": str, "economy": bool}."""
     from ..budgets import budget_states
     from ..policy import Settings, binds, economy_active
 
-    session = _text(payload.get("session_id"))
+    session = jsonlite.text(payload.get("session_id"))
     model = payload.get("model")
-    model = _text(model.get("id")) if isinstance(model, dict) else None
+    model = jsonlite.text(model.get("id")) if isinstance(model, dict) else None
     states = budget_states(ledger, config, now=now, session_id=session)
     if session is None:  # without a session no open run is this one's
         states = [s for s in states if not s.scope.startswith("workflow:")]
@@ -113,7 +109,7 @@ def note_windows(ledger, data, payload, now=None):
     from ..ledger import Ledger
 
     with Ledger.open(data) as writer, writer.transaction() as db:
-        record_windows(db, fresh, clock.timestamp(now), _text(payload.get("session_id")))
+        record_windows(db, fresh, clock.timestamp(now), jsonlite.text(payload.get("session_id")))
 
 
 def window_figures(states, now=None):
@@ -154,12 +150,10 @@ def context_percent(payload):
 
 
 def paint(text, level, color):
-    if not color or level is None or level == "none":
-        return text
-    return f"\x1b[{COLORS[level]}m{text}\x1b[0m"
+    return painted(text, level) if color else text
 
 
-def render(payload, explicit=None, now=None):
+def status_line(payload, explicit=None, now=None):
     from ..paths import LEDGER_NAME
 
     data = data_dir(explicit)
@@ -171,7 +165,7 @@ def render(payload, explicit=None, now=None):
         from ..config import load_cached
         from ..ledger import Ledger
 
-        config = load_cached(data, _text(payload.get("cwd")))
+        config = load_cached(data, jsonlite.text(payload.get("cwd")))
         with Ledger.open_readonly(data) as ledger:
             try:
                 note_windows(ledger, data, payload, now)

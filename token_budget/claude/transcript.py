@@ -12,9 +12,10 @@ import stat
 import time
 import zlib
 
-from .. import jsonlite
+from .. import clock, jsonlite
 from .._records import factory, record
-from ..ledger import Ledger, utc_now
+from ..jsonlite import text
+from ..ledger import Ledger
 from ..models import ClientTotals, IngestResult, UsageEvent
 from ..paths import open_regular
 from ..periods import normalize
@@ -44,10 +45,6 @@ def _count(value: Any) -> int | None:
     return value
 
 
-def _text(value: Any) -> str | None:
-    return value if type(value) is str and value else None
-
-
 def project_of(path: PathLike) -> str | None:
     """The folder right under `projects/`, as ccusage names projects."""
     parts = os.fspath(path).split(os.sep)
@@ -74,7 +71,7 @@ def event_from_line(entry: Any, *, project: str | None = None, agent_type: str |
     if type(usage) is not dict or model == "<synthetic>":  # local error placeholders, never billed
         return None
     timestamp = entry.get("timestamp")
-    message_id = _text(message.get("id")) or _text(entry.get("uuid"))
+    message_id = text(message.get("id")) or text(entry.get("uuid"))
     if not timestamp or type(timestamp) is not str or message_id is None:
         raise ValueError("an assistant line with usage but no timestamp or id")
     timestamp = normalize(timestamp)  # ValueError for text that is no timestamp: the line is malformed
@@ -89,10 +86,10 @@ def event_from_line(entry: Any, *, project: str | None = None, agent_type: str |
     input_tokens, output_tokens, cache_creation, cache_read, five, hour = counts
     cache_5m = max(cache_creation - hour, five, 0) if cache_creation or five else 0  # type: ignore[operator]
     return UsageEvent(
-        message_id, timestamp, _text(model) or "unknown", input_tokens, output_tokens, cache_5m, hour, cache_read,
-        _text(entry.get("requestId")), _text(entry.get("sessionId")), project, _text(entry.get("cwd")),
-        _text(entry.get("gitBranch")), _text(entry.get("agentId")), agent_type, entry.get("isSidechain") is True,
-        _text(get("speed")), _text(get("service_tier")),
+        message_id, timestamp, text(model) or "unknown", input_tokens, output_tokens, cache_5m, hour, cache_read,
+        text(entry.get("requestId")), text(entry.get("sessionId")), project, text(entry.get("cwd")),
+        text(entry.get("gitBranch")), text(entry.get("agentId")), agent_type, entry.get("isSidechain") is True,
+        text(get("speed")), text(get("service_tier")),
     )  # positional, in UsageEvent's field order: keyword arguments cost a microsecond a line
 
 
@@ -110,14 +107,14 @@ def totals_from_line(entry: Any, taken_at: str, path: str | None = None) -> Clie
     """
     if type(entry) is not dict or entry.get("type") != "cost-state":
         return None
-    session = _text(entry.get("sessionId"))
+    session = text(entry.get("sessionId"))
     usage = entry.get("modelUsage")
     total = _micros(entry.get("totalCostUSD"))
     if session is None or type(usage) is not dict or total is None:
         raise ValueError("a cost-state line without sessionId, modelUsage or totalCostUSD")
     models = []
     for model, figures in usage.items():
-        if type(figures) is not dict or not _text(model):
+        if type(figures) is not dict or not text(model):
             raise ValueError("a cost-state line with a model that has no figures")
         get = figures.get
         five, hour = get("cacheCreationEphemeral5mInputTokens"), get("cacheCreationEphemeral1hInputTokens")
@@ -266,7 +263,7 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
                     for start, line in iter_cost_states(data, complete):
                         taken = _last_timestamp(data, start) or last_seen or _timestamp_before(path, base + start)
                         try:
-                            found = totals_from_line(loads(line), taken or utc_now(), os.fspath(path))
+                            found = totals_from_line(loads(line), taken or clock.timestamp(), os.fspath(path))
                         except (ValueError, RecursionError):
                             malformed += 1
                             continue
@@ -300,7 +297,7 @@ def subagent_type(path: PathLike) -> str | None:
             meta = jsonlite.loads(handle.read(64 << 10))
     except (OSError, ValueError):
         return None
-    return _text(meta.get("agentType")) if isinstance(meta, dict) else None
+    return text(meta.get("agentType")) if isinstance(meta, dict) else None
 
 
 # Seconds at most. The lag observed on 2.1.332 is 5-50 ms, but on a loaded machine it passed 0.3 s and the Write
@@ -389,7 +386,7 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     stats = IngestResult()  # this batch's counts, added to `result` once it committed
     taken = 0
     again: list[tuple[str, os.stat_result]] = []  # read up to the batch's size, with more to read
-    now = utc_now()
+    now = clock.timestamp()
     with ledger.transaction() as db:
         for path, expected in pending:
             full = stats.bytes_read >= BATCH_BYTES or len(events) >= BATCH_EVENTS

@@ -97,8 +97,8 @@ def _state(delivery: dict) -> str:
 def test_channel(env: Env, channel: str, daily_report: bool) -> None:
     """Send a test alert (or, with --report, today's daily report) through CHANNEL (console, slack, email, or
     slack.2 …) now; exit 2 if it fails."""
+    from .. import clock
     from ..config import load_cached
-    from ..ledger import utc_now
     from ..models import Alert
     from ..outbox import channels, find_channel
 
@@ -121,12 +121,12 @@ def test_channel(env: Env, channel: str, daily_report: bool) -> None:
         period="test",
         used=800_000,
         limit=1_000_000,
-        created_at=utc_now(),
+        created_at=clock.timestamp(),
     )
     if chosen.type == "console":
-        from ..outbox import render
+        from ..outbox import alert_content
 
-        click.echo(render(alert, test=True)["text"])
+        click.echo(alert_content(alert, test=True)["text"])
         click.echo("console: OK (the hook shows alerts like this as a systemMessage).")
         return
     click.echo(f"Sending a test alert through {chosen.describe()} …", err=True)
@@ -139,14 +139,14 @@ def _test_report(env: Env, chosen: Any) -> None:
     It goes straight to the channel rather than through an outbox row: the row's key is the day's, so a test
     delivery would stand in for the real report of that day (one delivery per report and channel), and a
     failed test would keep being retried in the background."""
-    from ..outbox import render_report, report_message
+    from ..outbox import report_message, report_summary
     from ..report_render import render_yaml
     from ..reports import build_report, resolve_period
 
     report = build_report(env.ledger, env.config, resolve_period(env.config))
     message = report_message(report, render_yaml(report))
     if chosen.type == "console":
-        click.echo(render_report(message, test=True)["text"])
+        click.echo(report_summary(message, test=True)["text"])
         click.echo("console: OK (daily reports go to slack and email channels with `reports: true`, not the console).")
         return
     if not chosen.reports:
@@ -158,10 +158,10 @@ def _test_report(env: Env, chosen: Any) -> None:
 
 def _send_test(chosen: Any, item: Any) -> None:
     """Send an alert or a report message, marked as a test, through one channel; a failure exits 2."""
-    from ..delivery import DeliveryError, Settings, send
+    from ..delivery import DeliveryError, DeliverySettings, send
 
     try:
-        result = send(chosen, item, Settings.from_env(), test=True)
+        result = send(chosen, item, DeliverySettings.from_env(), test=True)
     except DeliveryError as exc:
         raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
     click.echo(f"OK: {result}.")

@@ -157,10 +157,6 @@ def session_option(fn: Any) -> Any:
     return click.option("--session", help="Session id (default: the current Claude Code session, else the latest).")(fn)
 
 
-def _stamp() -> str:
-    return clock.timestamp()
-
-
 @workflow.command(name="start")
 @click.argument("name")
 @click.option("--phase", help="The first phase, e.g. PLAN or BUILD.")
@@ -173,7 +169,7 @@ def workflow_start(env: Env, name: str, phase: str | None, session: str | None, 
 
     sid, source = resolve_session(env, session)
     with env.ledger.transaction() as db:
-        run_id = start_run(db, sid, name, _stamp(), phase=phase, source="cli")
+        run_id = start_run(db, sid, name, clock.timestamp(), phase=phase, source="cli")
     result = {"run_id": run_id, "name": name, "phase": phase, "session_id": sid, "session_from": source}
     if as_json:
         print_json(result)
@@ -213,7 +209,7 @@ def workflow_end(env: Env, session: str | None, as_json: bool) -> None:
 
     sid, _ = resolve_session(env, session)
     with env.ledger.transaction() as db:
-        ended = end_runs(db, sid, _stamp())
+        ended = end_runs(db, sid, clock.timestamp())
     if as_json:
         print_json({"ended": ended, "session_id": sid})
         return
@@ -229,7 +225,7 @@ def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
     from ..alerts import acknowledge_alerts
 
     with env.ledger.transaction() as db:
-        count = acknowledge_alerts(db, alert_id, _stamp())
+        count = acknowledge_alerts(db, alert_id, clock.timestamp())
     if as_json:
         print_json({"acknowledged": count, "alert_id": alert_id})
         return

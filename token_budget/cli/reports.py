@@ -31,7 +31,7 @@ def report(env: Env, day: datetime | None, month: datetime | None, fmt: str | No
         tokens report --format html            # writes reports/<day>.html in the data dir
     """
     from ..paths import write_atomically
-    from ..report_render import render
+    from ..report_render import render_report
     from ..reports import resolve_period
 
     if day is not None and month is not None:
@@ -41,7 +41,7 @@ def report(env: Env, day: datetime | None, month: datetime | None, fmt: str | No
     fmt = "json" if as_json else fmt or "yaml"
     period = resolve_period(env.config, day=day.date() if day else None,
                             month=(month.year, month.month) if month else None)
-    text = render(env.ledger, env.config, period, fmt)
+    text = render_report(env.ledger, env.config, period, fmt)
     if output is None and fmt == "html":
         # a terminal full of minified JavaScript helps nobody: the page goes next to the daily reports
         output = str(env.data_dir / "reports" / f"{period.label}.html")

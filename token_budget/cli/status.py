@@ -45,14 +45,14 @@ def status(env: Env, as_json: bool, session: str | None, color: str, width: int 
         tokens status              # the box
         tokens status --json       # the same figures, for scripts and the skill
     """
-    from ..dashboard import render, terminal_width
+    from ..dashboard import render_dashboard, terminal_width
     from ..dashboard import status as status_data
 
     data = status_data(env.ledger, env.config, session_id=session or os.environ.get("CLAUDE_CODE_SESSION_ID"))
     if as_json:
         print_json(data)
         return
-    click.echo(render(data, width=terminal_width(width), color=use_color(color)), color=use_color(color))
+    click.echo(render_dashboard(data, width=terminal_width(width), color=use_color(color)), color=use_color(color))
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
