@@ -91,10 +91,14 @@ class TUI:
         self.proc = subprocess.Popen(["unshare", "-n", "bash", str(d / "run.sh")], env=self.process_env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not self._tmux_ok("has-session") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self.wait_for_prompt()
+        try:
+            deadline = time.monotonic() + 30
+            while not self._tmux_ok("has-session") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.wait_for_prompt()
+        except BaseException:
+            self.__exit__(AssertionError, None, None)  # __exit__ does not run when __enter__ fails: end the session
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
