@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -59,6 +63,32 @@ def set_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
         monkeypatch.setattr("token_budget.clock.now", lambda: moment)
 
     return set_to
+
+
+# -- PostgreSQL: one throw-away server for the session ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    from postgres import PostgresServer, bin_dir
+
+    binaries = bin_dir()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed: apt-get install postgresql (tests/run.sh does it as root)")
+    server = PostgresServer(binaries)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer) -> PostgresServer:
+    """The session's PostgreSQL server, running (a test that stopped it and failed does not leave it down)."""
+    if not postgres_server.running():
+        postgres_server.start()
+    return postgres_server
 
 
 # -- skips: counted, and under CI a failure -----------------------------------------------------------------------

@@ -19,8 +19,9 @@ fail_or_warn() {
 }
 
 # strace, iproute2 and util-linux: the real-CLI tests (network guard, namespace); chromium: the HTML report;
-# faketime: the suite's run under a shifted clock; npm: installs the pinned Claude Code CLI and ccusage.
-packages=(strace iproute2 util-linux chromium faketime npm)
+# faketime: the suite's run under a shifted clock; npm: installs the pinned Claude Code CLI and ccusage;
+# postgresql: the team tests start a throw-away cluster of their own on loopback (tests/postgres.py).
+packages=(strace iproute2 util-linux chromium faketime npm postgresql)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
