@@ -15,12 +15,12 @@ from alert_servers import MailServer, SlackServer, wait_for
 from click.testing import CliRunner
 
 from token_budget import clock, delivery
-from token_budget.alerts import claim
+from token_budget.channels import channels
 from token_budget.cli import cli
 from token_budget.delivery import DeliverySettings, Sender, kick, sender_running
 from token_budget.ledger import Ledger
 from token_budget.models import Alert
-from token_budget.outbox import channels, enqueue
+from token_budget.outbox import enqueue
 
 # aiosmtpd warns (UserWarning) when AUTH is offered without TLS, which these loopback tests do on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -101,9 +101,9 @@ def alert_for(n: int, threshold: int = 90) -> Alert:
 
 
 def claim_and_enqueue(ledger: Ledger, config: dict, alert: Alert) -> None:
-    with ledger.transaction() as db:
-        assert claim(db, alert)
-        enqueue(db, alert.key, alert.threshold, channels(config), now=clock.timestamp())
+    with ledger.transaction():
+        assert ledger.claim_alert(alert)
+        enqueue(ledger, alert.key, alert.threshold, channels(config), now=clock.timestamp())
 
 
 def run_sender(data_dir: Path, settings: DeliverySettings = FAST) -> int:
@@ -315,7 +315,7 @@ def test_an_outage_loses_and_doubles_nothing(
     mail.stop()
     for n in range(1, 4):  # three hooks claim alerts during the outage; each kicks, one sender runs
         claim_and_enqueue(ledger, config, alert_for(n))
-        kick(ledger.db, data_dir)
+        kick(ledger, data_dir)
     assert wait_for(lambda: sender_running(data_dir))
     assert wait_for(lambda: all(a >= 2 for (_, c), (_, a) in states(data_dir).items() if c != "console"))
     [alive] = [c for c in delivery._children if c.poll() is None]  # kicks racing its start-up exited at once
@@ -325,7 +325,7 @@ def test_an_outage_loses_and_doubles_nothing(
     alive.wait(10)
     assert not sender_running(data_dir)
     claim_and_enqueue(ledger, config, alert_for(4))
-    assert kick(ledger.db, data_dir) is True
+    assert kick(ledger, data_dir) is True
     assert wait_for(lambda: sender_running(data_dir))
 
     slack.start()
@@ -351,10 +351,10 @@ def test_a_new_alert_while_the_sender_sleeps_is_picked_up(
     monkeypatch.delenv("SMTP_HOST", raising=False)
     slack.mode = "500"
     claim_and_enqueue(ledger, config, alert_for(1))
-    assert kick(ledger.db, data_dir) is True
+    assert kick(ledger, data_dir) is True
     assert wait_for(lambda: slack.hits >= 2)
     claim_and_enqueue(ledger, config, alert_for(2))
-    assert kick(ledger.db, data_dir) is False  # one sender at a time: the running one takes it
+    assert kick(ledger, data_dir) is False  # one sender at a time: the running one takes it
     slack.mode = "ok"
     assert wait_for(lambda: len(slack.posts) == 2)
     assert wait_for(lambda: not sender_running(data_dir))

@@ -11,9 +11,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "token_budget"
 # The entry points wire the adapters to the core; they are not part of it.
 ENTRY_POINTS = {"token_budget.__main__", "token_budget.entry"}
-# Known and not yet moved (issue 16's alert part): the alert text every channel sends names the slash command of
-# the install route, and the sender process that renders it never loads the adapter. Nothing may join this list.
-NOT_YET_MOVED = {"token_budget.outbox": ["token_budget.claude.commands"]}
+# Known and not yet moved: nothing. (Alert text used to import the adapter for the slash command; the hook now
+# stores its spelling with each delivery.) Nothing may join this list.
+NOT_YET_MOVED: dict[str, list[str]] = {}
 
 
 def module_name(path: Path) -> str:

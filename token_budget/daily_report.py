@@ -47,10 +47,11 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
         if any(isinstance(c, dict) and c.get("reports") is True
                for c in ((config.data.get("alerts") or {}).get("channels") or [])):
             from . import clock
-            from .outbox import channels, enqueue_report
+            from .channels import channels
+            from .outbox import enqueue_report
 
-            with ledger.transaction() as db:
-                enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=clock.timestamp())
+            with ledger.transaction():
+                enqueue_report(ledger, report, text, channels(config), project_dir=project_dir, now=clock.timestamp())
         write_atomically(path, text)
     finally:
         claim.release()

@@ -164,8 +164,8 @@ def save_change(ledger: Ledger, data_dir: Path | str, keys: list[str], value: An
     from .config import save_override
     from .controls import actor, record_change, shown_already
 
-    with ledger.transaction() as db:
+    with ledger.transaction():
         path = save_override(data_dir, keys, value)
         if change:
-            record_change(db, who=actor(), created_at=clock.timestamp(), shown=shown_already(), **change)
+            record_change(ledger, who=actor(), created_at=clock.timestamp(), shown=shown_already(), **change)
     return path

@@ -242,12 +242,11 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
         "SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1", (NOTICE_KIND, n)).fetchone() is None]
     if not fresh:
         return response
-    from ..events import record_event
     from ..periods import iso
 
-    with ledger.transaction() as db:
+    with ledger.transaction():
         for notice in fresh:
-            record_event(db, level="warn", kind=NOTICE_KIND, message=notice, created_at=iso(now))
+            ledger.record_event(level="warn", kind=NOTICE_KIND, message=notice, created_at=iso(now))
     text = "\n".join(f"token-budget: {n}" for n in fresh)
     out = dict(response)
     out["systemMessage"] = f"{out['systemMessage']}\n\n{text}" if out.get("systemMessage") else text
@@ -322,13 +321,12 @@ def _count(n: int, noun: str) -> str:
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
     try:
-        from ..alerts import backlog
-
-        if not any(backlog(ledger.db)):
+        if not any(ledger.outbox_backlog()):
             return  # the common case: nothing to enqueue or send, so the delivery module is not even imported
         from ..delivery import kick
+        from .commands import slash_prefix
 
-        kick(ledger.db, data_dir, config, project_dir)
+        kick(ledger, data_dir, config, project_dir, hint_prefix=slash_prefix())
     except Exception as exc:
         log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
 

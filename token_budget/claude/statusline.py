@@ -102,14 +102,14 @@ def note_windows(ledger, data, payload, now=None):
     reported = parse(payload.get("rate_limits"))
     if not reported:
         return
-    fresh = changed(ledger.db, reported)
+    fresh = changed(ledger, reported)
     if not fresh:
         return
     from .. import clock
     from ..ledger import Ledger
 
-    with Ledger.open(data) as writer, writer.transaction() as db:
-        record_windows(db, fresh, clock.timestamp(now), jsonlite.text(payload.get("session_id")))
+    with Ledger.open(data) as writer, writer.transaction():
+        record_windows(writer, fresh, clock.timestamp(now), jsonlite.text(payload.get("session_id")))
 
 
 def window_figures(states, now=None):
