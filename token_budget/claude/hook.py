@@ -12,9 +12,9 @@ import time
 from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
+from ..paths import data_dir as resolve_data_dir
 from ..safetext import printable
-from . import data_dir as resolve_data_dir
-from . import fastpath
+from . import fastpath, plugin_data
 from .fastpath import HookInputError, transcript_files
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -126,7 +126,7 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
             _watchdog.event = event
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
-        data_dir = resolve_data_dir()
+        data_dir = resolve_data_dir(host=plugin_data())
         if _watchdog is not None:
             _watchdog.data_dir = data_dir
         response = None
@@ -377,7 +377,8 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
     try:
         from ..config import load_cached
 
-        return load_cached(data_dir or resolve_data_dir(), None).get("enforcement", "on_error") == "closed"
+        config = load_cached(data_dir or resolve_data_dir(host=plugin_data()), None)
+        return config.get("enforcement", "on_error") == "closed"
     except Exception:
         return False
 
@@ -391,7 +392,7 @@ def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException 
             import traceback
 
             message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        return append(os.path.join(data_dir or resolve_data_dir(), LOG_NAME), event or "-", message)
+        return append(os.path.join(data_dir or resolve_data_dir(host=plugin_data()), LOG_NAME), event or "-", message)
     except Exception:
         return None
 
