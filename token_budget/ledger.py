@@ -1,4 +1,5 @@
-"""The ledger: one SQLite row per API request, written idempotently, safe under parallel writers.
+"""The ledger: the SQLite backend of storage.Storage. One row per API request, written idempotently, safe under
+parallel writers; and every query the core runs, as a method whose contract storage.py states.
 
 Correctness rests on SQLite, not on an outside lock: every read-source-then-write step runs inside one
 BEGIN IMMEDIATE transaction (the database's single writer lock), and the upsert keeps the larger usage, so a
@@ -173,7 +174,8 @@ class _Transaction:
 
 
 class Ledger:
-    """An open ledger database. Use `Ledger.open(data_dir)`."""
+    """An open ledger database, implementing storage.Storage (the methods' contracts are documented there). Use
+    `Ledger.open(data_dir)`."""
 
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self.db = db
