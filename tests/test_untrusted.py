@@ -413,9 +413,9 @@ def test_no_literal_webhook_in_any_file_the_product_writes(hermetic_env: Path, d
 
 
 def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -> None:
+    from token_budget.channels import Channel
     from token_budget.delivery import DeliveryError, DeliverySettings, send_slack
     from token_budget.models import Alert
-    from token_budget.outbox import Channel
 
     alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
     for url in ("http://hooks.example.com/services/x", "ftp://127.0.0.1/x", "file:///etc/passwd"):
@@ -449,9 +449,9 @@ def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -
 
 
 def test_email_recipients_are_never_expanded_and_logins_need_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.channels import Channel
     from token_budget.delivery import DeliveryError, DeliverySettings, send_email
     from token_budget.models import Alert
-    from token_budget.outbox import Channel
 
     alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
@@ -604,9 +604,9 @@ def test_doctor_says_what_a_project_file_tried(tmp_path: Path, hermetic_env: Pat
 @pytest.mark.parametrize("webhook", ["$ANTHROPIC_API_KEY", "${SMTP_PASSWORD}", "https://h.example/x?k=$SLACK_WEBHOOK",
                                      "${SLACK_WEBHOOK}${ANTHROPIC_API_KEY}"])
 def test_a_webhook_reads_only_a_whole_allowed_variable(webhook: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.channels import Channel
     from token_budget.delivery import DeliveryError, DeliverySettings, send_slack
     from token_budget.models import Alert
-    from token_budget.outbox import Channel
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("SMTP_PASSWORD", SECRET)

@@ -455,3 +455,12 @@ def m012_millisecond_timestamps(db: sqlite3.Connection) -> None:
                 db.execute(f'UPDATE "{table}" SET "{column}" = substr("{column}", 1, 23) || \'Z\' '
                            f'WHERE "{column}" GLOB ?', (_MICROSECONDS,))
 
+
+
+@migration
+def m013_delivery_hint_prefix(db: sqlite3.Connection) -> None:
+    # How the client that queued a delivery spells commands (hints.Hints' prefix: in Claude Code the slash command
+    # of the install route), stored with the delivery so that the sender, which loads no adapter, renders the
+    # alert's commands the way that user types them. NULL: queued before this column, or by no client; the alert
+    # then names the terminal commands only.
+    _run(db, "ALTER TABLE deliveries ADD COLUMN hint_prefix TEXT")
