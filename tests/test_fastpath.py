@@ -331,7 +331,7 @@ def test_a_new_sessions_first_record_drops_records_idle_for_a_week(session: Sess
     assert sorted(p.name for p in folder.iterdir()) == ["recent.json", "sess-1.json", "sess-2.json"]
 
 
-# -- the process entry (fastpath.main): what it spells without os must be what os would say ---------------------
+# -- the process entry (fastpath.start): what it spells without os must be what os would say ---------------------
 
 
 def test_the_data_dir_is_named_as_the_full_path_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ depended on; the next hook of the session answers `{}` from that record only if 
 
 Anything missing, unreadable or different means the full path.
 
-The hook process starts here (`main`, run by run_hook.py). What an idle hook costs is what it imports, so this
+The hook process starts here (`start`, run by run_hook.py). What an idle hook costs is what it imports, so this
 module loads only builtins, `_json` (through jsonlite) and the package's two `__init__` files: no `os` (its
 import is about 10% of a bare start, `_collections_abc` mostly), no `stat`; it calls `posix`
 directly and spells the few path operations it needs for the absolute, normalized paths it handles. Whatever it
@@ -148,14 +148,16 @@ def deadline() -> float:
         return DEADLINE_SECONDS
 
 
-def main() -> None:
-    """The hook process (`python -S run_hook.py EVENT`): answer from the session's record when it holds, else hand
-    the payload to the full path (hook.py), with what is left of the deadline.
+def start() -> tuple[list[str], str, float, bool]:
+    """The hook process (`python -S run_hook.py EVENT`) up to the full path: answer from the session's record when
+    it holds, and end the process; else return what run_hook.py hands to hook.run_watched: (argv, the payload's
+    text, the seconds left of the deadline, whether the record was asked already).
 
     Until the full path's watchdog thread takes over, SIGALRM is the watchdog: it answers for a hook stuck reading
-    its stdin or a file. Either way the process ends with posix._exit once its output is flushed: the interpreter's
-    teardown would cost a hook about a tenth of a bare start, and nothing here needs it (no atexit handler, no
-    thread to wait for; the full path closes its ledger and files before it answers). No garbage collector either."""
+    its stdin or a file. Either way the process ends with posix._exit once its output is flushed (`finish`): the
+    interpreter's teardown would cost a hook about a tenth of a bare start, and nothing here needs it (no atexit
+    handler, no thread to wait for; the full path closes its ledger and files before it answers). No garbage
+    collector either."""
     import _signal
     import gc
 
@@ -190,12 +192,7 @@ def main() -> None:
                 _signal.setitimer(_signal.ITIMER_REAL, 0)
                 finish(0, "{}\n")
     _signal.setitimer(_signal.ITIMER_REAL, 0)
-    from io import StringIO
-
-    from .hook import run_watched
-
-    code = run_watched(argv, StringIO(raw), max(seconds - (time.monotonic() - began), 0.05), tried=tried)
-    finish(code)
+    return argv, raw, max(seconds - (time.monotonic() - began), 0.05), tried
 
 
 def finish(code: int, text: str = "") -> None:
@@ -214,18 +211,31 @@ def out_of_time(event: str, data_dir: str | None, seconds: float, fails_closed: 
     """The watchdog's answer (SIGALRM here, hook.Watchdog's thread later): fail open, or closed for a blocking
     event when the config says so and was read, and end the process at once."""
     why = f"the hook ran out of time ({seconds:g} s) reading its inputs"
-    try:
-        from .hook import log
-
-        log(data_dir, event, why)
-    except Exception:
-        pass
+    log(data_dir, event, why)
     if fails_closed and event in ("UserPromptSubmit", "PreToolUse"):
         posix.write(2, f"token-budget: blocked because {why} and on_error is 'closed'\n".encode())
         posix._exit(2)
     posix.write(1, jsonlite.dumps({"systemMessage": f"token-budget: {why} (enforcement skipped for this event)."})
                 .encode() + b"\n")
     posix._exit(0)
+
+
+LOG_NAME = "hook.log"
+
+
+def log(data_dir: Any, event: str, message: str, exc: BaseException | None = None) -> str | None:
+    """Append to the data dir's hook.log (logfile: capped, one rotation). Never raises."""
+    try:
+        from ..logfile import append
+        from . import data_dir as resolve_data_dir
+
+        if exc is not None and not isinstance(exc, TokenBudgetError):
+            import traceback
+
+            message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        return append(f"{posix.fspath(data_dir or resolve_data_dir())}/{LOG_NAME}", event or "-", message)
+    except Exception:
+        return None
 
 
 def idle_data_dir() -> str | None:

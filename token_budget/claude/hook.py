@@ -15,7 +15,7 @@ from ..paths import daily_report_due
 from ..safetext import printable
 from . import data_dir as resolve_data_dir
 from . import fastpath
-from .fastpath import ASYNC_EVENTS, FIRST_IMPORT, HookInputError, deadline, transcript_files
+from .fastpath import ASYNC_EVENTS, FIRST_IMPORT, HookInputError, deadline, log, transcript_files
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ HOOK_EVENTS = (
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
 # Events whose systemMessage reaches the user at once (the async ones may be cancelled before theirs is read).
 MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
-LOG_NAME = "hook.log"
 NOTICE_KIND = "project_config"
 
 
@@ -93,7 +92,7 @@ _watchdog: Watchdog | None = None
 def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None,
         stderr: TextIO | None = None, *, now: datetime | None = None, tried: bool = False) -> int:
     """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises. `now` is the clock (tests inject it);
-    `tried`: the process's entry (fastpath.main) waited for the turn and asked the record already."""
+    `tried`: the process's entry (fastpath.start) waited for the turn and asked the record already."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     event = argv[0] if argv else ""
     data_dir: str | None = None
@@ -366,20 +365,6 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
         return load_cached(data_dir or resolve_data_dir(), None).get("enforcement", "on_error") == "closed"
     except Exception:
         return False
-
-
-def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
-    """Append to the data dir's hook.log (logfile: capped, one rotation). Never raises."""
-    try:
-        from ..logfile import append
-
-        if exc is not None and not isinstance(exc, TokenBudgetError):
-            import traceback
-
-            message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        return append(os.path.join(data_dir or resolve_data_dir(), LOG_NAME), event or "-", message)
-    except Exception:
-        return None
 
 
 def run_watched(argv: list[str], stdin: TextIO | None = None, seconds: float | None = None, *,

@@ -2,8 +2,8 @@
 
 Run as a script so the interpreter can start with -S (no site-packages scan, the largest fixed cost of a Python
 start); the hot path needs only the standard library and this package, whose parent folder goes first on sys.path.
-The process starts in fastpath.main, which imports neither os nor anything it does not use when the session's
-record answers (see fastpath.py).
+The process starts in fastpath.start, which imports neither os nor anything it does not use when the session's
+record answers (see fastpath.py); only when it cannot does the full path (hook.py) load.
 """
 
 if __name__ == "__main__":
@@ -21,6 +21,11 @@ if __name__ == "__main__":
         import os
 
         sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(here))))
-    from token_budget.claude.fastpath import main
+    from io import StringIO
 
-    main()
+    from token_budget.claude.fastpath import finish, start
+
+    argv, payload, seconds, tried = start()  # returns only when the record cannot answer
+    from token_budget.claude.hook import run_watched
+
+    finish(run_watched(argv, StringIO(payload), seconds, tried=tried))

@@ -9,7 +9,7 @@ if __name__ == "__main__":
     import os
     import sys
 
-    gc.disable()  # as the hook (fastpath.main): a process of milliseconds makes no cycles worth collecting
+    gc.disable()  # as the hook (fastpath.start): a process of milliseconds makes no cycles worth collecting
     # sys.path[0] is this file's folder, whose module names would shadow the standard library's.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from token_budget.claude.statusline import main
