@@ -46,10 +46,10 @@ def _payload(transcript: Path, event: str) -> bytes:
     return payload(transcript, event, tool_use_id=TOOL_USE_ID)
 
 
-def _rows(t: dict[str, float], label: str):  # type: ignore[no-untyped-def]
+def _rows(t: dict[str, float], cpu: dict[str, float], label: str):  # type: ignore[no-untyped-def]
     def row(name: str, key: str, target: float | None) -> Figure:
         return Figure(SECTION, f"{label}, {name}", t[key], t[BARE], BARE, target,
-                      note=f"{t[key] / t[BARE_S]:.2f}x {BARE_S}")
+                      note=f"{t[key] / t[BARE_S]:.2f}x {BARE_S}; CPU time {cpu[key] / cpu[BARE]:.2f}x")
 
     return row
 
@@ -96,14 +96,15 @@ def measure(quick: bool = False) -> list[Figure]:
                     Case("parallel bare", [PYTHON, "-S", "-c", "pass"],
                          beside=[([PYTHON, "-S", "-c", "pass"], b"")] * 8),
                 ]
-            t = alternate(cases, rounds)
+            cpu: dict[str, float] = {}
+            t = alternate(cases, rounds, cpu)
             base, base_s = t[BARE], t[BARE_S]
             if requests == 100_000:
                 figures.append(Figure("Baselines", f"{BARE} of the hook's interpreter", base,
                                       note="measured beside each group of hooks; this one beside the 100k group"))
                 figures.append(Figure("Baselines", f"{BARE_S} of the same interpreter", base_s, base, BARE))
             label = f"{requests // 1000:,}k-request ledger" if requests else "empty ledger"
-            row = _rows(t, label)
+            row = _rows(t, cpu, label)
             figures.append(row("50 MB transcript, PreToolUse that ingests one new request", "grew", 2.0))
             figures.append(row("50 MB transcript, PreToolUse with nothing new (idle)", "idle pre", 1.0))
             figures.append(row("50 MB transcript, PostToolUse with nothing new (idle)", "idle post", 1.0))
