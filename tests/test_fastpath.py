@@ -445,3 +445,27 @@ def test_a_hook_stuck_reading_its_input_answers_by_its_deadline(subprocess_env: 
         finally:
             proc.kill()
     assert code == 0 and "ran out of time (0.5 s)" in out["systemMessage"]
+
+
+def test_a_session_end_with_nothing_to_end_keeps_every_record(session: Session, full_paths: list[str],
+                                                               data_dir: Path, claude_dir: Path) -> None:
+    """SessionEnd writes (and so renews the ledger's version, sending every session's next hook down the full path)
+    only when the session has a workflow run to end; PreCompact only when it has tool calls to forget."""
+    settle(session, full_paths)
+    other = Session(claude_dir, "sess-2")
+    other.spend(100)
+    other.hook("Stop")
+    settle(session, full_paths)
+    version = (data_dir / "ledger.db.version").read_bytes()
+    assert other.hook("SessionEnd", reason="exit") == (0, {})
+    assert other.hook("PreCompact", trigger="manual") == (0, {})
+    assert (data_dir / "ledger.db.version").read_bytes() == version
+    taken = len(full_paths)
+    assert session.hook("PreToolUse") == (0, {}) and len(full_paths) == taken  # still answered by the record
+    with Ledger.open(data_dir) as ledger:  # a run to end: SessionEnd writes
+        ledger.db.execute("INSERT INTO workflow_runs (session_id, name, started_at, source) "
+                          "VALUES ('sess-2', 'sprint', '2026-11-28T09:00:00.000Z', 'env')")
+    assert other.hook("SessionEnd", reason="exit") == (0, {})
+    assert (data_dir / "ledger.db.version").read_bytes() != version
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.db.execute("SELECT ended_at FROM workflow_runs").fetchone()[0] is not None
