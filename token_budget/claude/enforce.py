@@ -82,6 +82,13 @@ def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: dateti
         return
     if event not in ("SessionEnd", "PreCompact"):
         return  # no write transaction for nothing
+    # Nor for a session without workflow runs or remembered tool calls (most): a write renews the ledger's version,
+    # which sends every session's next hook down the full path, and `-p` waits for SessionEnd before it exits.
+    if event == "SessionEnd" and not ledger.has_runs(session):
+        return
+    if event == "PreCompact" and ledger.db.execute("SELECT 1 FROM tool_calls WHERE session_id = ? LIMIT 1",
+                                                   (session,)).fetchone() is None:
+        return
     with ledger.transaction() as db:
         if event == "SessionEnd":
             ledger.end_runs(session, iso(now))
