@@ -15,9 +15,7 @@ from token_budget.ledger import Ledger
 
 PACKAGE = Path(storage.__file__).parent
 SQLITE_BACKEND = {"ledger.py", "migrations.py"}
-# The Claude Code adapter reaches storage through the same methods. The one exception left: the hook's two
-# queries (the unshown notices and PRAGMA data_version), still to move into the backend.
-ADAPTER_EXCEPTIONS = {"hook.py"}
+# The Claude Code adapter reaches storage through the same methods, with no exception.
 PROTOCOLS = [cls for _, cls in inspect.getmembers(storage, inspect.isclass)
              if cls.__module__ == storage.__name__ and cls is not storage.Storage]
 METHODS = sorted({(cls.__name__, name) for cls in PROTOCOLS for name, value in vars(cls).items()
@@ -66,11 +64,10 @@ def test_no_core_module_outside_the_sqlite_backend_holds_sql() -> None:
     assert all(_holds_sql(PACKAGE / name) for name in SQLITE_BACKEND)  # the check can see a query
 
 
-def test_no_adapter_module_holds_sql_but_the_hook() -> None:
-    adapter = [p for p in (PACKAGE / "claude").glob("*.py") if p.name not in ADAPTER_EXCEPTIONS]
-    assert {"doctor.py", "enforce.py", "transcript.py"} <= {p.name for p in adapter}
+def test_no_adapter_module_holds_sql() -> None:
+    adapter = list((PACKAGE / "claude").glob("*.py"))
+    assert {"doctor.py", "enforce.py", "transcript.py", "hook.py"} <= {p.name for p in adapter}
     assert not [p.name for p in adapter if _holds_sql(p)]
-    assert all(_holds_sql(PACKAGE / "claude" / name) for name in ADAPTER_EXCEPTIONS)  # drop it once it moved
 
 
 def test_the_sql_check_finds_a_query_in_a_module(tmp_path: Path) -> None:

@@ -24,6 +24,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     opened.close()
 
 
+@pytest.fixture
+def second_connection(store: object, tmp_path: Path) -> Iterator[object]:
+    """Another connection to the same store, as a parallel hook holds."""
+    from token_budget.ledger import Ledger
+
+    opened = Ledger.open(tmp_path / "data") if isinstance(store, Ledger) else None
+    yield opened
+    if opened is not None:
+        opened.close()
+
+
 def request_at(message_id: str, timestamp: str, *, model: str = "claude-sonnet-4-5", session: str = "s1",
                input_tokens: int = 100, output_tokens: int = 10, cache_read: int = 0, **extra: object) -> UsageEvent:
     return UsageEvent(message_id, timestamp, model, input_tokens=input_tokens, output_tokens=output_tokens,
@@ -186,6 +197,24 @@ def test_claimed_alert_limits_and_events_since(store) -> None:
     assert not store.has_event("block", "s1", f"{DAY}T10:01:00.001Z")
     assert not store.has_event("block", "s2", START) and not store.has_event("block", None, START)
     assert not store.has_event("threshold", "s1", START)
+
+
+def test_a_notice_is_known_by_its_exact_message(store) -> None:
+    store.record_event(level="info", kind="notice", message="the repository's budgets.daily was ignored",
+                       created_at=f"{DAY}T10:00:00.000Z")
+    assert store.has_message("notice", "the repository's budgets.daily was ignored")
+    assert not store.has_message("notice", "the repository's budgets.monthly was ignored")
+    assert not store.has_message("block", "the repository's budgets.daily was ignored")
+
+
+def test_anothers_commit_moves_the_counter_and_ones_own_does_not(store, second_connection) -> None:
+    before = store.others_commits()
+    with store.transaction():
+        store.record([request_at("m-own", f"{DAY}T10:00:00.000Z")], source="hook")
+    assert store.others_commits() == before
+    with second_connection.transaction():
+        second_connection.record([request_at("m-other", f"{DAY}T10:00:01.000Z")], source="hook")
+    assert store.others_commits() != before
 
 
 def test_read_positions_are_saved_with_the_rows_or_not_at_all(store) -> None:

@@ -225,6 +225,9 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
+    def others_commits(self) -> int:
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -564,6 +567,10 @@ class Ledger:
     def has_event(self, kind: str, session_id: str | None, since: str) -> bool:
         return self.db.execute("SELECT 1 FROM events WHERE kind = ? AND session_id IS ? AND created_at >= ? LIMIT 1",
                                (kind, session_id, since)).fetchone() is not None
+
+    def has_message(self, kind: str, message: str) -> bool:
+        return self.db.execute("SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1",
+                               (kind, message)).fetchone() is not None
 
     def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, created_at, level, kind, scope, session_id, alert_key, message, detail FROM events"

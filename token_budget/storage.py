@@ -43,6 +43,11 @@ class Transactional(Protocol):
         """Release the connection. The store is not used afterwards."""
         ...
 
+    def others_commits(self) -> int:
+        """A number that changes whenever another connection commits (SQLite's data_version): read before a
+        decision's queries and compared after, it tells whether the decision saw one state of the store."""
+        ...
+
 
 class UsageStore(Protocol):
     """The requests: one row per API request, and the sums budgets, status and the log need."""
@@ -182,6 +187,10 @@ class EventStore(Protocol):
 
     def has_event(self, kind: str, session_id: str | None, since: str) -> bool:
         """Whether the session (None: no session) has an event of `kind` created at or after `since`."""
+        ...
+
+    def has_message(self, kind: str, message: str) -> bool:
+        """Whether an event of `kind` with exactly this message was ever recorded (a notice shown once)."""
         ...
 
     def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:

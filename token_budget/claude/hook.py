@@ -236,8 +236,7 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
     notices = getattr(config, "notices", None)
     if not notices:
         return response
-    fresh = [n for n in notices if ledger.db.execute(
-        "SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1", (NOTICE_KIND, n)).fetchone() is None]
+    fresh = [n for n in notices if not ledger.has_message(NOTICE_KIND, n)]
     if not fresh:
         return response
     from ..periods import iso
@@ -252,13 +251,12 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
 
 
 def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
-    """The ledger's version token, then SQLite's data_version: read before the decision's queries, compared after.
-    Every writer renews the token before it commits, and data_version moves with any other connection's commit,
-    so a record can only be written for a decision that saw the ledger as of that token."""
+    """The ledger's version token, then the store's count of others' commits: read before the decision's queries,
+    compared after. Every writer renews the token before it commits, and the count moves with any other
+    connection's commit, so a record can only be written for a decision that saw the ledger as of that token."""
     from ..ledger import version_path
 
-    return (fastpath.ledger_version(ledger.path, version_path(ledger.path)),
-            ledger.db.execute("PRAGMA data_version").fetchone()[0])
+    return fastpath.ledger_version(ledger.path, version_path(ledger.path)), ledger.others_commits()
 
 
 def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], ledger: Any, step: Any,
