@@ -48,10 +48,12 @@ class PostgresServer:
         self.port = free_port()
         self.password = secrets.token_hex(16)
         self._databases = 0
-        self._as_user: list[str] = []
+        # As root, the server's tools run as the unprivileged user (subprocess drops the ids itself: runuser lives
+        # in /usr/sbin, which a plain user's PATH lacks).
+        self._as_user: dict[str, object] = {}
         if os.geteuid() == 0:
-            self._as_user = ["runuser", "-u", SERVER_USER, "--"]
             pw = pwd.getpwnam(SERVER_USER)
+            self._as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self.socket_dir.mkdir()
         password_file = self.root / "pwfile"
@@ -64,8 +66,8 @@ class PostgresServer:
         password_file.unlink()
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [*self._as_user, str(self.bin / tool), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        result = subprocess.run([str(self.bin / tool), *args], capture_output=True, text=True, timeout=120,
+                                cwd=self.root, **self._as_user)  # type: ignore[call-overload]
         if result.returncode != 0:
             raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr or result.stdout}\n"
                                f"server log: {self.log.read_text() if self.log.exists() else '(none)'}")
@@ -83,8 +85,8 @@ class PostgresServer:
         self._run("pg_ctl", "stop", "-w", "-D", str(self.data), "-m", mode)
 
     def running(self) -> bool:
-        command = [*self._as_user, str(self.bin / "pg_ctl"), "status", "-D", str(self.data)]
-        return subprocess.run(command, capture_output=True).returncode == 0
+        command = [str(self.bin / "pg_ctl"), "status", "-D", str(self.data)]
+        return subprocess.run(command, capture_output=True, cwd=self.root, **self._as_user).returncode == 0  # type: ignore[call-overload]
 
     def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
         user = user or self.superuser
