@@ -9,8 +9,9 @@ import sqlite3
 
 from .models import Alert
 
-# Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
-NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at)"
+# Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox. A team alert's deliveries are
+# enqueued by the team sync, and only on the one machine the team server gives its claim to (team/sync.py).
+NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at) AND scope NOT LIKE 'team:%'"
 
 
 def backlog(db: sqlite3.Connection) -> tuple[bool, bool]:
