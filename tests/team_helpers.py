@@ -82,6 +82,7 @@ class Machine:
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.root / "data"
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self.claude_dir = self.root / "claude"
         self.claude_dir.mkdir(exist_ok=True)
         self.config = self.root / "token_budgets.yaml"
@@ -117,3 +118,11 @@ def sync_once(machine: Machine) -> dict[str, Any]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def quiet(machine: Machine) -> None:
+    """In-process tests sync by hand (sync_once, on the test's clock): no hook of theirs starts the detached one."""
+    from token_budget.team import DUE_NAME
+
+    machine.write_config("  sync_interval: 3600\n")
+    (machine.data_dir / DUE_NAME).touch()

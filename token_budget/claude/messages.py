@@ -95,6 +95,8 @@ def announce(alert: Alert, state: BudgetState, settings: Settings, now: datetime
            f"{resets(state, settings, now)}."
     ack = f"`{settings.hints.ack(alert.key)}`"
     raise_it = f"`{raise_command(state, settings)}`"
+    if state.scope.startswith("team:"):  # set on the team server: only a lead's command changes it
+        raise_it = f"a team lead's `tokens team budget {state.scope} AMOUNT`"
     if level == "alert":
         return f"{head} Acknowledge with {ack} or adjust with {raise_it}.", None
     if level == "suggest":

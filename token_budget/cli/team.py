@@ -132,9 +132,9 @@ def members(ctx: click.Context, as_json: bool) -> None:
         rows = server.run(lambda: server.conn.execute(
             "SELECT member, db_role FROM token_budget.members WHERE team = %s ORDER BY member",
             (settings.name,)).fetchall())
-        import time
+        from .. import clock
 
-        cache = pull(server, server.team_info(), time.time())
+        cache = pull(server, server.team_info(), clock.now().timestamp())
     used = {m["member"]: m for m in cache["members"]}
     data = [{"member": m, "db_role": role, "tokens": (used.get(m) or {}).get("tokens", 0)} for m, role in rows]
     if as_json:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import time
 
+from .. import clock
 from . import TeamSettings
 
 TYPE_CHECKING = False
@@ -61,7 +61,7 @@ def checks(data_dir: Any, config: Any) -> list[dict[str, Any]]:
     if cache is None or not cache.get("ok_at"):
         add("sync", False, "no successful sync yet: tokens team sync")
     else:
-        age = staleness(cache, time.time())
+        age = staleness(cache, clock.now().timestamp())
         add("sync", age <= settings.max_staleness, f"last synced {age:.0f} s ago"
             + (f" (last error: {cache['error']})" if cache.get("error") else ""))
     return out

@@ -6,8 +6,6 @@ hourly rollup, so it costs the same at 10M requests as at 10k).
 
 from __future__ import annotations
 
-import time
-
 from ..budgets import state_json
 from . import TeamSettings
 from .states import is_stale, read_cache, staleness, team_states
@@ -71,7 +69,7 @@ def live(ledger: Ledger, config: Any, now: datetime) -> dict[str, Any]:
 
     settings = TeamSettings.from_config(config)
     assert settings is not None
-    started = time.time()
+    started = now.timestamp()
     with TeamServer.connect(settings) as server:
         cache = pull(server, server.team_info(), started)
     return summary(ledger, config, now, cache=cache)

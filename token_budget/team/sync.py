@@ -104,7 +104,7 @@ class Sync:
         from ..ledger import Ledger
         from .server import TeamServerError
 
-        started = time.time() if now is None else now
+        started = clock.now().timestamp() if now is None else now
         with Ledger.open(self.data_dir) as ledger:
             try:
                 from .server import TeamServer
@@ -285,7 +285,7 @@ def pull(server: TeamServer, info: dict[str, Any], at: float) -> dict[str, Any]:
         "day": {"period": spans["day"][0], "sums": sums_by(day_rows),
                 "tokens": counted(sums_by(day_rows), classes)},
         "members": members[:TOP_MEMBERS], "member_count": len(members), "me": mine,
-        "ok_at": at, "pulled_at": time.time(), "error": None, "last_attempt_at": at,
+        "ok_at": at, "error": None, "last_attempt_at": at,
     }
 
 
@@ -319,7 +319,7 @@ def loop(data_dir: str) -> int:
     delay = sync.settings.sync_interval
     while True:
         started = time.time()
-        result = sync.run_once(now=started)
+        result = sync.run_once()
         if not result["ok"] and not result.get("transient", True):
             return 1  # a setting to fix (team.name, membership, TLS): the next hook's sync tries again
         delay = sync.settings.sync_interval if result["ok"] else min(delay * 2, MAX_BACKOFF)

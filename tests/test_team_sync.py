@@ -1,0 +1,167 @@
+"""The team sync and team enforcement, on a real PostgreSQL: what one machine pushes the others see, hooks add their
+own usage not yet pushed, a team alert is claimed once for the whole team, and an outage loses nothing.
+
+Hooks run in process (hook.run) on the test's clock; the sync runs in process too (sync_once), so every step
+happens when the test says."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from budget_helpers import NOW, Session
+from team_helpers import Machine, TeamDb, quiet, sync_once
+
+from token_budget.ledger import Ledger
+from token_budget.team.states import read_cache
+
+LIMIT = 100_000
+
+
+@pytest.fixture
+def team(postgres, set_clock) -> TeamDb:  # type: ignore[no-untyped-def]
+    set_clock(NOW)
+    db = TeamDb(postgres)
+    db.set_budget("team:monthly", LIMIT)
+    return db
+
+
+def machine(team: TeamDb, tmp_path: Path, member: str, extra: str = "") -> Machine:
+    m = Machine(tmp_path / member.split("@")[0], member, team.member(member), extra_config=extra)
+    quiet(m)
+    return m
+
+
+def spend(m: Machine, monkeypatch: pytest.MonkeyPatch, tokens: int, event: str = "UserPromptSubmit",
+          now=NOW, **extra) -> dict:  # type: ignore[no-untyped-def]
+    m.use(monkeypatch)
+    session = Session(m.claude_dir, f"sess-{m.member.split('@')[0]}", now=now)
+    if tokens:
+        session.spend(tokens, **extra)
+    code, out = session.hook(event, prompt="go on")
+    assert code == 0
+    return out
+
+
+def team_state(m: Machine, monkeypatch: pytest.MonkeyPatch, now=NOW) -> dict:  # type: ignore[no-untyped-def]
+    from token_budget.budgets import budget_states
+    from token_budget.config import load_cached
+
+    m.use(monkeypatch)
+    with Ledger.open(m.data_dir) as ledger:
+        states = {s.scope: s for s in budget_states(ledger, load_cached(m.data_dir), now=now)}
+    s = states.get("team:monthly")
+    return {"used": s.used, "level": s.level} if s else {}
+
+
+def test_a_machine_sees_the_team_totals_plus_its_own_unpushed_usage(team: TeamDb, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    alice, bob = machine(team, tmp_path, "alice@example.com"), machine(team, tmp_path, "bob@example.com")
+    spend(alice, monkeypatch, 30_000)
+    assert team_state(alice, monkeypatch) == {}  # before the first sync the team's budgets are unknown here
+    assert sync_once(alice)["pushed"] == 1
+    spend(bob, monkeypatch, 20_000)
+    assert sync_once(bob)["ok"]
+    assert team_state(bob, monkeypatch) == {"used": 50_000, "level": "ok"}
+    out = spend(bob, monkeypatch, 35_000)  # not pushed yet: counted from bob's own ledger
+    assert team_state(bob, monkeypatch) == {"used": 85_000, "level": "alert"}
+    assert "team's monthly budget is at 85,000 / 100,000" in out["systemMessage"]
+    assert "a team lead's `tokens team budget team:monthly AMOUNT`" in out["systemMessage"]
+    assert team_state(alice, monkeypatch) == {"used": 30_000, "level": "ok"}  # alice's last pull
+    sync_once(alice)
+    assert team_state(alice, monkeypatch) == {"used": 50_000, "level": "ok"}  # bob's 35k is still on his laptop
+    sync_once(bob)
+    out = spend(bob, monkeypatch, 30_000, event="UserPromptSubmit")  # 115k: past the 110% stop
+    assert out.get("continue") is False and "team's monthly budget" in out["stopReason"]
+    assert "tokens team budget team:monthly" in out["stopReason"]
+    sync_once(bob)
+    assert team.totals()["input"] == 115_000 and team.rollup_matches_requests()
+    with Ledger.open(bob.data_dir) as ledger:
+        assert ledger.db.execute("SELECT COUNT(*) FROM team_unpushed").fetchone()[0] == 0
+
+
+def test_a_request_that_grows_after_a_push_is_pushed_again_and_counted_once(
+        team: TeamDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from builders import response, write_lines
+
+    alice = machine(team, tmp_path, "alice@example.com")
+    session = Session(alice.claude_dir, "sess-a")
+    first = response(session_id="sess-a", timestamp="2026-11-28T14:00:00.000Z", blocks=2, partial_output=1,
+                     input_tokens=1000, output_tokens=9000)
+    write_lines(session.path, first[:1])  # the early streaming line: 1,000 + 1 tokens
+    alice.use(monkeypatch)
+    session.hook("UserPromptSubmit", prompt="x")
+    sync_once(alice)
+    assert team.totals() == {"requests": 1, "input": 1000, "output": 1}
+    write_lines(session.path, first[1:])  # the final line of the same request
+    session.hook("UserPromptSubmit", prompt="x")
+    assert team_state(alice, monkeypatch)["used"] == 10_000  # the server's 1,001 plus the 8,999 it lacks
+    sync_once(alice)
+    assert team.totals() == {"requests": 1, "input": 1000, "output": 9000}
+    assert team_state(alice, monkeypatch)["used"] == 10_000 and team.rollup_matches_requests()
+
+
+def test_a_team_alert_is_claimed_once_for_the_whole_team(team: TeamDb, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    channels = "alerts:\n  channels:\n    - {type: slack, threshold: 80%, webhook: $SLACK_WEBHOOK}\n"
+    alice = machine(team, tmp_path, "alice@example.com", channels)
+    bob = machine(team, tmp_path, "bob@example.com", channels)
+    monkeypatch.setenv("SLACK_WEBHOOK", "http://127.0.0.1:9/services/T/B/X")  # the claim is what is tested here
+    for m, tokens in ((alice, 40_000), (bob, 45_000)):
+        spend(m, monkeypatch, tokens)
+        sync_once(m)
+    sync_once(alice)  # now both know the team is at 85%
+    for m in (alice, bob):  # each crosses 80% on its own figures, each tells its own user
+        out = spend(m, monkeypatch, 0)
+        assert "ALERT: the team's monthly budget is at 85,000" in out.get("systemMessage", ""), out
+    won = [sync_once(m)["claimed"] for m in (alice, bob)]
+    assert sorted(won) == [0, 2]  # the 70% (logged) and 80% alerts: the first machine to sync claims both
+    claims = dict(team.sql("SELECT key, member FROM token_budget.alert_claims"))
+    assert sorted(claims) == ["team:monthly/70/2026-11", "team:monthly/80/2026-11"]
+    key, member = "team:monthly/80/2026-11", claims["team:monthly/80/2026-11"]
+    for m in (alice, bob):
+        with Ledger.open(m.data_dir) as ledger:
+            deliveries = ledger.db.execute("SELECT COUNT(*) FROM deliveries WHERE alert_key = ?", (key,)).fetchone()[0]
+        assert deliveries == (1 if m.member == member else 0)
+
+
+@pytest.mark.parametrize("on_stale", ["local", "open", "closed"])
+def test_an_outage_loses_nothing_and_follows_on_stale(team: TeamDb, postgres, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                      monkeypatch: pytest.MonkeyPatch, set_clock,
+                                                      on_stale: str) -> None:
+    bob = machine(team, tmp_path, "bob@example.com")
+    bob.write_config(f"  sync_interval: 3600\n  on_stale: {on_stale}\n")
+    spend(bob, monkeypatch, 40_000)
+    sync_once(bob)
+    postgres.stop("immediate")
+    try:
+        later = NOW + timedelta(minutes=5)
+        set_clock(later)
+        spend(bob, monkeypatch, 30_000, now=later)
+        failed = sync_once(bob)
+        assert not failed["ok"] and team.server.password not in json.dumps(failed)
+        assert team_state(bob, monkeypatch, later) == {"used": 70_000, "level": "warn"}  # last totals + local
+        stale = NOW + timedelta(minutes=11)
+        set_clock(stale)
+        out = spend(bob, monkeypatch, 0, now=stale)
+        assert "team server has not answered" in json.dumps(out)
+        again = spend(bob, monkeypatch, 0, now=stale)
+        assert "team server has not answered" not in json.dumps(again)  # said once
+        state = team_state(bob, monkeypatch, stale)
+        if on_stale == "open":
+            assert state == {} and again == {}
+        elif on_stale == "local":
+            assert state == {"used": 70_000, "level": "warn"} and again == {}
+        else:
+            assert state["level"] == "block" and again.get("decision") == "block"
+        log = (bob.data_dir / "team.log").read_text()
+        assert "sync failed" in log and team.server.password not in log and bob.dsn not in log
+        assert bob.dsn.split(":")[2].split("@")[0] not in (bob.data_dir / "cache" / "team.json").read_text()
+    finally:
+        postgres.start()
+    assert sync_once(bob)["pushed"] == 1
+    assert sync_once(bob)["pushed"] == 0
+    assert team.totals() == {"requests": 2, "input": 70_000, "output": 0} and team.rollup_matches_requests()
+    assert read_cache(bob.data_dir)["error"] is None
