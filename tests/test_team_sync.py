@@ -165,3 +165,36 @@ def test_an_outage_loses_nothing_and_follows_on_stale(team: TeamDb, postgres, tm
     assert sync_once(bob)["pushed"] == 0
     assert team.totals() == {"requests": 2, "input": 70_000, "output": 0} and team.rollup_matches_requests()
     assert read_cache(bob.data_dir)["error"] is None
+
+
+def test_the_overshoot_across_machines_is_bounded_by_one_sync_interval_each(
+        team: TeamDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """N machines each spend until their own view (the last pulled totals plus their own unpushed usage) blocks.
+    What a machine cannot see is the others' usage since their last push: at most one sync interval each, plus the
+    request each had in flight when it learned. The team's overshoot stays within that, and is not zero."""
+    request, per_interval, machines = 1_000, 3, 3
+    team.set_budget("team:monthly", 50_000)
+    fleet = [machine(team, tmp_path, f"m{i}@example.com") for i in range(machines)]
+    sessions = {m.member: Session(m.claude_dir, f"sess-{i}") for i, m in enumerate(fleet)}
+    blocked = {m.member: False for m in fleet}
+    for m in fleet:
+        sync_once(m)
+    rounds = 0
+    while not all(blocked.values()):
+        rounds += 1
+        for m in fleet:
+            if blocked[m.member]:
+                continue
+            m.use(monkeypatch)
+            sessions[m.member].spend(request)  # the request the last "allow" let through
+            code, out = sessions[m.member].hook("UserPromptSubmit", prompt="next")
+            blocked[m.member] = out.get("decision") == "block" or out.get("continue") is False
+        if rounds % per_interval == 0:
+            for m in fleet:
+                sync_once(m)
+        assert rounds < 100
+    for m in fleet:
+        sync_once(m)
+    overshoot = team.totals()["input"] - 50_000
+    bound = machines * per_interval * request + machines * request
+    assert 0 < overshoot <= bound, (overshoot, bound)

@@ -107,6 +107,8 @@ def _summary_rows(report: dict[str, Any]) -> str:
         ("Optimization savings", f"{percent(report['optimization_savings'])} "
                                  f"({cents(report['savings']['saved'])})"),
     ]
+    if report.get("by_member"):  # `tokens report --team`
+        items.append(("By member", ", ".join(f"{m} {n:,}" for m, n in list(report["by_member"].items())[:10])))
     if report["unpriced_models"]:
         items.append(("Unpriced models", ", ".join(report["unpriced_models"])))
     if report["estimated_models"]:

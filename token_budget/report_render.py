@@ -34,6 +34,9 @@ def yaml_layout(report: dict[str, Any]) -> dict[str, Any]:
         "optimization_savings": percent(report["optimization_savings"]),
         "unpriced_models": list(report["unpriced_models"]),
     }
+    if "by_member" in report:  # `tokens report --team` (team/report.py)
+        body["team"] = report["team"]
+        body["by_member"] = dict(report["by_member"])
     reconciled = report.get("reconciled")
     if reconciled and (reconciled["rows"] or reconciled.get("sessions_checked")):
         body["reconciled"] = (
@@ -53,8 +56,9 @@ def _model_cost(entry: dict[str, Any]) -> str:
 
 
 # the seed's layout groups the report's keys with a blank line between groups
-_YAML_GROUPS = (("date", "month", "timezone", "total_tokens", "total_cost"), ("tokens",), ("by_workflow",),
-                ("by_model",), ("efficiency_score", "optimization_savings", "unpriced_models", "reconciled"))
+_YAML_GROUPS = (("team", "date", "month", "timezone", "total_tokens", "total_cost"), ("tokens",), ("by_member",),
+                ("by_workflow",), ("by_model",),
+                ("efficiency_score", "optimization_savings", "unpriced_models", "reconciled"))
 
 
 def render_yaml(report: dict[str, Any]) -> str:

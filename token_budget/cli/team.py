@@ -181,7 +181,7 @@ def render_team(data: dict[str, Any]) -> list[str]:
 
     lines = [f"Team {data['team']} · you are {data.get('member') or '?'}"]
     for b in data["budgets"]:
-        lines.append(f"  {b['scope']:<22} [{bar(b['percent'], 20)}] {b['percent']:>5.1f}%  "
+        lines.append(f"  {b['scope']:<22} {bar(b['percent'], 20)} {b['percent']:>5.1f}%  "
                      f"{human(b['used'])} / {human(b['limit'])}  {b['level'] if b['level'] != 'ok' else ''}".rstrip())
     if not data["budgets"]:
         lines.append("  no team budgets" + ("" if data.get("synced") else " known yet (not synced)"))

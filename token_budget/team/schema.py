@@ -217,7 +217,7 @@ $fn$;
 
 GRANT USAGE ON SCHEMA {SCHEMA} TO {MEMBER_ROLE};
 GRANT SELECT ON {SCHEMA}.teams, {SCHEMA}.members, {SCHEMA}.hourly, {SCHEMA}.budgets, {SCHEMA}.budget_changes,
-    {SCHEMA}.alert_claims TO {MEMBER_ROLE};
+    {SCHEMA}.alert_claims, {SCHEMA}.schema_migrations TO {MEMBER_ROLE};
 GRANT SELECT, INSERT, UPDATE ON {SCHEMA}.requests TO {MEMBER_ROLE};
 GRANT INSERT ON {SCHEMA}.alert_claims TO {MEMBER_ROLE};
 GRANT EXECUTE ON FUNCTION {SCHEMA}.period_totals(text, timestamptz, timestamptz) TO {MEMBER_ROLE};
