@@ -83,6 +83,8 @@ def render_yaml(report: dict[str, Any]) -> str:
     chunks = []
     for group in _YAML_GROUPS:
         part = {key: body[key] for key in group if key in body}
+        if not part:
+            continue  # a group only some reports have (by_member: the team's)
         text = yaml.dump(part, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
                          width=1_000_000)
         # indenting every line keeps each value: YAML folds a quoted scalar's leading spaces on its next lines
