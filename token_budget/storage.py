@@ -1,0 +1,261 @@
+"""What the core needs from storage, as typing Protocols: a second backend is one new module that implements them.
+
+`ledger.Ledger` is the SQLite backend (the only one today). The core calls these methods and never writes SQL
+itself (tests/test_storage.py checks both: the methods exist on `Ledger` with these signatures, and no core module
+outside the backend and `migrations` holds a query).
+
+Conventions every backend keeps:
+- Timestamps are `clock.timestamp()` strings (UTC, milliseconds, `…T10:00:00.123Z`); they sort as text, and every
+  `start`/`end` pair is a half-open range [start, end) unless a docstring says otherwise.
+- Token counts are integers; money is integer micro-USD (`cost_micros`).
+- `classes` is the configured counted token classes (`Config.counted_classes`: a sequence of "input", "output",
+  "cache_creation", "cache_read"): a "counted" figure sums those classes of each request.
+- Writes that must be atomic together run inside `with store.transaction():`; a method that writes outside one
+  commits at once. A method documented "inside a transaction" is only ever called that way.
+- A failure of the store raises `errors.LedgerError` with what to do about it.
+
+The protocols are split by concept so that a backend for one purpose (a team's shared PostgreSQL store, say) can
+state which it implements; `Storage` is all of them. Method names are stable: a new need is a new method.
+
+This module is imported only by type checkers and tests (the hook must not pay for `typing` at import time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .models import Alert, Degradation, UsageEvent
+    from .pricing import PriceTable
+
+
+class Transactional(Protocol):
+    def transaction(self) -> Any:
+        """A context manager for one write transaction (`with store.transaction(): …`): every write inside it
+        commits together or not at all, and concurrent writers serialise on it. Entering it may also return a
+        backend-specific handle; core code does not use that handle."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection. The store is not used afterwards."""
+        ...
+
+
+class UsageStore(Protocol):
+    """The requests: one row per API request, and the sums budgets, status and the log need."""
+
+    def record(self, events: Sequence[UsageEvent], *, source: str,
+               prices: PriceTable | None = None) -> tuple[int, int]:
+        """Upsert requests by message id; returns (inserted, updated). A request already held is replaced only by
+        a line that wins it (`ledger.replaces`: a parent's own line beats a sidechain copy, then the larger total),
+        so replays and concurrent writers neither lose nor double count. Each row is priced with `prices` (none:
+        cost 0, status "unpriced") and attributed to the workflow run open in its session at its timestamp."""
+        ...
+
+    def rows(self, *, since: str | None = None, until: str | None = None, session: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Sequence[Mapping[str, Any]]:
+        """Request rows (every column of the requests table, by name) in [since, until), optionally of one
+        session, ordered by (timestamp, message_id), oldest first unless `newest_first`; at most `limit`."""
+        ...
+
+    def totals(self, *, since: str | None = None, until: str | None = None,
+               session: str | None = None) -> dict[Any, dict[str, int]]:
+        """{None: sums} over the requests in [since, until) (optionally of one session), the sums keyed
+        requests, input, output, cache_creation_5m, cache_creation_1h, cache_creation, cache_read, cost_micros.
+        Empty when there is no request."""
+        ...
+
+    def count(self) -> int:
+        """How many requests are recorded."""
+        ...
+
+    def totals_by_model(self, classes: Sequence[str], start: str, end: str) -> list[tuple[str, int, int]]:
+        """(model, counted tokens, cost_micros) per model that has requests in [start, end). The daily, monthly
+        and per-model budgets sum these; it runs on every hook, so a backend keeps it cheap for a month."""
+        ...
+
+    def session_totals(self, classes: Sequence[str], session_id: str) -> tuple[int, int]:
+        """(counted tokens, cost_micros) of every request of one session (the per-session budget)."""
+        ...
+
+    def run_totals(self, classes: Sequence[str], run_id: int) -> tuple[int, int]:
+        """(counted tokens, cost_micros) of every request attributed to one workflow run."""
+        ...
+
+    def largest_run(self, classes: Sequence[str], workflow: str, start: str, end: str) -> int:
+        """The counted tokens of the largest run of `workflow`, counting its requests in [start, end); 0 if none."""
+        ...
+
+    def counted_between(self, classes: Sequence[str], start: str, end: str) -> int:
+        """Counted tokens of the requests with start <= timestamp <= end (both bounds inclusive: the burn rate's
+        last hour up to now)."""
+        ...
+
+    def counted_before(self, classes: Sequence[str], timestamp: str, message_id: str, *,
+                       since: str | None = None, run_id: int | None = None) -> int:
+        """Counted tokens of the requests strictly before (timestamp, message_id) in that order, within either
+        the requests at or after `since` or the requests of workflow run `run_id` (the log's running totals)."""
+        ...
+
+    def latest_session(self) -> str | None:
+        """The session of the most recently timestamped request, None when no request has one."""
+        ...
+
+
+class ReportStore(Protocol):
+    """The rows reports aggregate."""
+
+    def report_rows(self, start: str, end: str) -> Sequence[tuple[Any, ...]]:
+        """The requests in [start, end) ordered by timestamp, each as the tuple (timestamp, model, workflow,
+        cost_status, input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens,
+        cache_read_tokens, speed, session_id, agent_id, cost_micros)."""
+        ...
+
+    def subagent_starts(self, sessions: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """(session_id, agent_id, first timestamp, model) per subagent of the given sessions, ordered by first
+        timestamp (the reports' downgrade savings)."""
+        ...
+
+    def reconciled_usage(self, start: str, end: str) -> tuple[int, int, int]:
+        """(rows, tokens of every class, cost_micros) of the auxiliary rows reconciliation added in [start, end)."""
+        ...
+
+
+class AlertStore(Protocol):
+    """Alerts (claimed once per scope, threshold and period) and their acknowledgements."""
+
+    def claim_alert(self, alert: Alert) -> bool:
+        """Record the alert unless its key (scope/threshold/period) is claimed already; True when this call
+        claimed it. A claim made under another token limit is taken over and its acknowledgement dropped (a
+        changed budget re-arms its alerts). Inside a transaction: concurrent hooks agree on one winner."""
+        ...
+
+    def load_alert(self, key: str) -> Alert | None:
+        """The alert claimed under `key`, None when there is none."""
+        ...
+
+    def list_alerts(self, *, limit: int | None = None,
+                    unacknowledged: bool = False) -> list[tuple[Alert, str | None]]:
+        """(alert, acked_at or None), newest claim first (ties by key); only the unacknowledged ones if asked."""
+        ...
+
+    def open_alert_keys(self, *, key: str | None = None, limit: int | None = None) -> list[str]:
+        """Keys of the unacknowledged alerts (only `key`, if given and open), newest first, at most `limit`."""
+        ...
+
+    def acknowledge(self, key: str | None, now: str) -> int:
+        """Acknowledge the alert `key`, or every unacknowledged one when None; returns how many changed."""
+        ...
+
+    def acknowledged_limits(self, periods: Sequence[str]) -> dict[tuple[str, str], dict[int, int]]:
+        """{(scope, period): {acknowledged threshold: the token limit it was claimed under}} for acknowledged
+        alerts whose period is one of `periods` or a workflow run's ("run-<id>")."""
+        ...
+
+    def acknowledged_thresholds(self, scopes: Sequence[str]) -> dict[tuple[str, str], set[int]]:
+        """{(scope, period): acknowledged thresholds} for acknowledged alerts of the given scopes, any period."""
+        ...
+
+
+class EventStore(Protocol):
+    """The events log (crossings, blocks, control changes shown once) and the degradations record."""
+
+    def record_event(self, *, level: str, kind: str, message: str, created_at: str, scope: str | None = None,
+                     session_id: str | None = None, alert_key: str | None = None, detail: str | None = None,
+                     shown_at: str | None = None) -> None:
+        """Append an event. Control events (kinds limit_change, mode_change, ack) keep shown_at empty unless
+        given, so the next hook shows them; every other kind counts as shown when it happens."""
+        ...
+
+    def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
+        """Events at or after `since`, oldest first: the newest `limit` of them. Keys: id, created_at, level,
+        kind, scope, session_id, alert_key, message, detail."""
+        ...
+
+    def last_change_detail(self, subject: str) -> str | None:
+        """The JSON detail of the newest limit_change or mode_change event whose detail's subject is `subject`."""
+        ...
+
+    def take_unshown(self, now: str) -> list[str]:
+        """The messages of the events nobody has shown yet, oldest first, marking them shown at `now`: of
+        concurrent callers, each event goes to exactly one."""
+        ...
+
+    def record_degradation(self, step: Degradation, created_at: str) -> None:
+        """Append a graceful-degradation step (a model downgrade, a deferred workflow, …)."""
+        ...
+
+    def has_degradation(self, session_id: str | None, kind: str, since: str | None = None) -> bool:
+        """Whether the session (None: no session) has a degradation of `kind`, at or after `since` if given."""
+        ...
+
+    def list_degradations(self, *, since: str | None = None, until: str | None = None,
+                          kind: str | None = None) -> list[dict[str, Any]]:
+        """Degradations in [since, until), of one kind if given, in the order recorded. Keys: id, session_id,
+        kind, tool, detail, from_model, to_model, created_at."""
+        ...
+
+    def degradation_counts(self, start: str, end: str) -> dict[str, int]:
+        """{kind: how many} of the degradations recorded in [start, end)."""
+        ...
+
+    def downgrades(self, until: str) -> list[tuple[str, str, str, str]]:
+        """(session_id, created_at, from_model, to_model) of every model downgrade recorded before `until` in a
+        session, in the order recorded."""
+        ...
+
+
+class WorkflowStore(Protocol):
+    """Workflow runs: named stretches of a session that requests are attributed to."""
+
+    def active_runs(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """Open runs, newest first: the session's (at most one), or every open run when no session is given.
+        Keys: id, session_id, name, phase, started_at, source."""
+        ...
+
+    def start_run(self, session_id: str, name: str, now: str, *, phase: str | None = None,
+                  source: str = "cli") -> int:
+        """End the session's open run, if any, and open a new one; returns its id. Inside a transaction."""
+        ...
+
+    def set_run_phase(self, run_id: int, phase: str) -> None:
+        """Set an open run's phase."""
+        ...
+
+    def end_runs(self, session_id: str, now: str) -> int:
+        """End the session's open runs at `now`; returns how many."""
+        ...
+
+    def has_runs(self, session_id: str) -> bool:
+        """Whether the session ever had a run."""
+        ...
+
+
+class SettingsStore(Protocol):
+    """What the hooks remember between runs: the subscription's windows and the limits last seen."""
+
+    def window_rows(self) -> list[tuple[Any, ...]]:
+        """(name, used_percentage, resets_at, used_usd, limit_usd, period, observed_at) per subscription window
+        as last reported; empty when none was (or the store predates them)."""
+        ...
+
+    def record_windows(self, rows: Sequence[tuple[Any, ...]], observed_at: str,
+                       session_id: str | None = None) -> None:
+        """Upsert windows by name, each row (name, used_percentage, resets_at, used_usd, limit_usd, period)."""
+        ...
+
+    def seen_limits(self, project: str) -> str | None:
+        """The limits (canonical JSON text) last seen for a project ("" for none), None before the first look."""
+        ...
+
+    def remember_limits(self, project: str, limits: str, now: str) -> None:
+        """Store the limits seen for a project (replacing what was there)."""
+        ...
+
+
+class Storage(Transactional, UsageStore, ReportStore, AlertStore, EventStore, WorkflowStore, SettingsStore,
+              Protocol):
+    """Everything the core needs from storage. The outbox, the sender and reconciliation follow as their own
+    protocols (added here, never renamed)."""
