@@ -118,3 +118,30 @@ def test_wrong_credentials_fail_without_the_secret_in_the_error(team: TeamDb,
         connect(wrong, "alice@example.com", monkeypatch)
     assert password not in str(failure.value) and "not-" + password not in str(failure.value)
     assert "password authentication failed" in str(failure.value).lower() or "refused" in str(failure.value)
+
+
+def test_the_team_store_answers_the_storage_protocols_questions(team: TeamDb,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the server answers what the core asks a ledger (storage.py), it does so under the same names and
+    signatures, with the same meaning: here checked against a local ledger holding the same requests."""
+    import inspect
+
+    from token_budget import storage
+    from token_budget.models import Alert
+
+    for protocol, names in ((storage.Transactional, ("transaction", "close")),
+                            (storage.UsageStore, ("totals_by_model", "totals", "count")),
+                            (storage.AlertStore, ("claim_alert",))):
+        for name in names:
+            wanted = list(inspect.signature(getattr(protocol, name)).parameters)
+            assert list(inspect.signature(getattr(TeamServer, name)).parameters) == wanted, name
+    start, end = (NOW - timedelta(hours=3)).isoformat(), (NOW + timedelta(hours=1)).isoformat()
+    with connect(team.member("alice@example.com"), "alice@example.com", monkeypatch) as alice:
+        alice.push([row("m1", 100), row("m2", 40, model="claude-haiku-4-5", minutes=70),
+                    row("m3", 7, minutes=60 * 24 * 3)])
+        assert alice.totals_by_model(["input"], start, end) == [("claude-haiku-4-5", 40, 120),
+                                                                ("claude-opus-4-6", 100, 300)]
+        assert alice.totals(since=start, until=end)[None]["input"] == 140
+        assert alice.totals()[None]["requests"] == 3 and alice.count() == 3
+        alert = Alert("team:monthly", "alert", 80, "2026-11", 80, 100, NOW.isoformat())
+        assert alice.claim_alert(alert) is True and alice.claim_alert(alert) is False

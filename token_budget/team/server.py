@@ -170,6 +170,48 @@ class TeamServer:
         return self.run(lambda: self.conn.execute(
             f"SELECT * FROM {SCHEMA}.period_totals(%s, %s, %s)", (self.team, start, end)).fetchall())
 
+    # -- storage.Storage, the part a team store answers (Transactional, UsageStore's sums, AlertStore's claim) ----
+
+    def transaction(self) -> Any:
+        return self.conn.transaction()
+
+    def totals_by_model(self, classes: Sequence[str], start: str, end: str) -> list[tuple[str, int, int]]:
+        """(model, counted tokens, cost_micros) of the whole team per model in [start, end), from the rollup."""
+        picks = {"input": (4,), "output": (5,), "cache_creation": (6, 7), "cache_read": (8,)}
+        out: dict[str, list[int]] = {}
+        for row in self.period_rows(start, end):
+            sums = out.setdefault(row[1], [0, 0])
+            sums[0] += sum(int(row[i]) for c in classes for i in picks[c])
+            sums[1] += int(row[10])
+        return sorted((model, used, cost) for model, (used, cost) in out.items())
+
+    def totals(self, *, since: str | None = None, until: str | None = None,
+               session: str | None = None) -> dict[Any, dict[str, int]]:
+        """{None: sums} of the team's requests in [since, until); with `session`, of one of this member's
+        sessions (row-level security shows a member only their own request rows)."""
+        if session is not None:
+            rows = self.run(lambda: self.conn.execute(
+                f"SELECT 'me', model, workflow, COUNT(*), {', '.join(f'SUM({c})' for c in SUM_COLUMNS)} "
+                f"FROM {SCHEMA}.requests WHERE team = %s AND session_id = %s AND ts >= %s AND ts < %s "
+                "GROUP BY model, workflow",
+                (self.team, session, since or "-infinity", until or "infinity")).fetchall())
+        else:
+            rows = self.period_rows(since or "-infinity", until or "infinity")
+        if not rows:
+            return {}
+        keys = ("requests", "input", "output", "cache_creation_5m", "cache_creation_1h", "cache_read")
+        sums = {k: sum(int(r[3 + i] or 0) for r in rows) for i, k in enumerate(keys)}
+        sums["cost_micros"] = sum(int(r[10] or 0) for r in rows)
+        sums["cache_creation"] = sums["cache_creation_5m"] + sums["cache_creation_1h"]
+        return {None: sums}
+
+    def count(self) -> int:
+        return int(self.run(lambda: self.conn.execute(
+            f"SELECT COALESCE(SUM(requests), 0) FROM {SCHEMA}.hourly WHERE team = %s", (self.team,)).fetchone()[0]))
+
+    def claim_alert(self, alert: Any) -> bool:
+        return self.claim(alert.key, alert.limit)
+
     # -- writing --------------------------------------------------------------------------------------------------
 
     def push(self, rows: Sequence[dict[str, Any]]) -> int:
