@@ -165,11 +165,18 @@ def members_add(env: Env, member: str, db_role: str) -> None:
 def status(env: Env, cached: bool, as_json: bool) -> None:
     """The team's budgets, your share and the top members, fresh from the server (or --cached)."""
     from .. import clock
-    from ..team.status import live, summary
+    from ..team.status import summary
 
-    _settings(env)
+    settings = _settings(env)
     now = clock.now()
-    data = summary(env.ledger, env.config, now) if cached else live(env.ledger, env.config, now)
+    cache = None
+    if not cached:  # fresh totals (read only: nothing is pushed)
+        from ..team.server import TeamServer
+        from ..team.sync import pull
+
+        with TeamServer.connect(settings) as server:
+            cache = pull(server, server.team_info(), now.timestamp())
+    data = summary(env.ledger, env.config, now, cache=cache)
     if as_json:
         print_json(data)
         return

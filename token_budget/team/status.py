@@ -1,7 +1,7 @@
 """What the team looks like from this machine: the Team section of `tokens status`, and `tokens team status`.
 
-From the cache the sync last wrote (no network: `summary`), or fresh from the server (`live`, which reads the
-hourly rollup, so it costs the same at 10M requests as at 10k).
+From the cache the sync last wrote (no network), or from totals just pulled (`tokens team status` reads the
+server's hourly rollup, so it costs the same at 10M requests as at 10k).
 """
 
 from __future__ import annotations
@@ -60,16 +60,3 @@ def summary(ledger: Ledger, config: Any, now: datetime, cache: dict[str, Any] | 
     )
     out["classes"] = classes
     return out
-
-
-def live(ledger: Ledger, config: Any, now: datetime) -> dict[str, Any]:
-    """`tokens team status`: pull fresh totals from the server (read only: nothing is pushed), then summarise."""
-    from .server import TeamServer
-    from .sync import pull
-
-    settings = TeamSettings.from_config(config)
-    assert settings is not None
-    started = now.timestamp()
-    with TeamServer.connect(settings) as server:
-        cache = pull(server, server.team_info(), started)
-    return summary(ledger, config, now, cache=cache)
