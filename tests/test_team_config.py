@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from builders import hook_payload, response, transcript_path, write_lines
+from test_untrusted import user_config
 
 from token_budget.config import load
 from token_budget.errors import ConfigError
@@ -20,13 +21,6 @@ from token_budget.team import TeamSettings
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
 TEAM_BLOCK = "team:\n  name: acme\n  dsn: $TOKEN_BUDGET_TEAM_DSN\n  member: alice@example.com\n"
-
-
-def user_config(hermetic_env: Path, text: str) -> Path:
-    path = hermetic_env / "xdg-config" / "token-budget" / "token_budgets.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def project(tmp_path: Path, text: str) -> Path:

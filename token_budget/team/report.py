@@ -106,26 +106,12 @@ def html_data(agg: Aggregate, report: dict[str, Any], server: TeamServer) -> dic
     """What report_html.render_html draws, for the team: daily tokens per model, the team's budgets now."""
     from .. import clock
     from ..periods import iso
-    from ..reports import by_day_model
+    from ..report_html import page_data
 
-    per_day = by_day_model(agg)
-    models = sorted({m for cells in per_day.values() for m in cells},
-                    key=lambda m: -sum(cells[m].counted for cells in per_day.values() if m in cells))
-    labels = [day.isoformat() for day in agg.period.days]
-    total = agg.total()
     budgets = [budget_row(b, agg, report) for b in server.budgets()
                if b["tokens"] and (b["scope"] != "team:daily" or agg.period.kind == "date")]
-    return {
-        "title": f"Team {server.team} report {agg.period.label}",
-        "report": report,
-        "daily": {"labels": labels,
-                  "series": [{"model": m, "tokens": [per_day.get(d, {}).get(m, Cell()).counted for d in labels]}
-                             for m in models]},
-        "budgets": budgets,
-        "cost_by_workflow": report["by_workflow_cost"],
-        "cache": {"cache_read": total.cache_read, "cache_creation": total.cache_creation, "input": total.input},
-        "generated_at": iso(clock.now()),
-    }
+    return page_data(f"Team {server.team} report {agg.period.label}", report, agg, agg.total(), budgets,
+                     iso(clock.now()))
 
 
 def budget_row(budget: dict[str, Any], agg: Aggregate, report: dict[str, Any]) -> dict[str, Any]:

@@ -185,44 +185,52 @@ CREATE TABLE {SCHEMA}.alert_claims (
 );
 
 -- Team totals over [start, end): whole UTC hours from the rollup, the partial hours at the edges (time zones with
--- a half-hour offset) from the requests. SECURITY DEFINER because a member reads only their own request rows;
--- it answers only for a team the caller belongs to.
-CREATE FUNCTION {SCHEMA}.period_totals(p_team text, p_start timestamptz, p_end timestamptz)
+-- a half-hour offset) from the requests, each edge its own index range. SECURITY DEFINER because a member reads
+-- only their own request rows; it answers only for a team the caller belongs to.
+CREATE FUNCTION {SCHEMA}.period_totals(p_start timestamptz, p_end timestamptz, p_team text)
 RETURNS TABLE (member text, model text, workflow text, requests bigint, input_tokens bigint, output_tokens bigint,
                cache_creation_5m_tokens bigint, cache_creation_1h_tokens bigint, cache_read_tokens bigint,
                total_tokens bigint, cost_micros bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {SCHEMA} AS $fn$
-    WITH allowed AS (
-        SELECT 1 WHERE EXISTS (SELECT 1 FROM {SCHEMA}.members m WHERE m.team = p_team AND m.db_role = session_user)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {SCHEMA} AS $fn$
+DECLARE
+    first_hour timestamptz := date_trunc('hour', p_start, 'UTC');
+    last_hour timestamptz := date_trunc('hour', p_end, 'UTC');
+BEGIN
+    IF NOT (EXISTS (SELECT 1 FROM {SCHEMA}.members m WHERE m.team = p_team AND m.db_role = session_user)
             OR pg_has_role(session_user, '{LEAD_ROLE}', 'MEMBER')
-            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
-    ), bounds AS (
-        SELECT date_trunc('hour', p_start, 'UTC') + CASE WHEN date_trunc('hour', p_start, 'UTC') < p_start
-                   THEN interval '1 hour' ELSE interval '0' END AS first_hour,
-               date_trunc('hour', p_end, 'UTC') AS last_hour
-    ), parts AS (
+            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
+        RETURN;
+    END IF;
+    IF first_hour < p_start THEN
+        first_hour := first_hour + interval '1 hour';
+    END IF;
+    IF first_hour >= last_hour THEN  -- no whole hour inside: the requests themselves
+        first_hour := p_end;
+        last_hour := p_end;
+    END IF;
+    RETURN QUERY
+    SELECT x.member, x.model, x.workflow, SUM(x.requests)::bigint,
+           {", ".join(f"SUM(x.{c})::bigint" for c in SUM_COLUMNS)}
+    FROM (
         SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
-        FROM {SCHEMA}.hourly h, bounds b
-        WHERE h.team = p_team AND h.hour >= b.first_hour AND h.hour < b.last_hour AND b.first_hour < b.last_hour
+        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= first_hour AND h.hour < last_hour
         UNION ALL
-        SELECT r.member, r.model, r.workflow, 1, {_sums("r.")}
-        FROM {SCHEMA}.requests r, bounds b
-        WHERE r.team = p_team AND r.ts >= p_start AND r.ts < p_end
-          AND (b.first_hour >= b.last_hour OR r.ts < b.first_hour OR r.ts >= b.last_hour)
-    )
-    SELECT member, model, workflow, SUM(requests)::bigint,
-           {", ".join(f"SUM({c})::bigint" for c in SUM_COLUMNS)}
-    FROM parts WHERE EXISTS (SELECT 1 FROM allowed) GROUP BY member, model, workflow
-$fn$;
+        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
+        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= p_start AND r.ts < first_hour
+        UNION ALL
+        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
+        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= last_hour AND r.ts < p_end
+    ) AS x GROUP BY x.member, x.model, x.workflow;
+END $fn$;
 
 GRANT USAGE ON SCHEMA {SCHEMA} TO {MEMBER_ROLE};
 GRANT SELECT ON {SCHEMA}.teams, {SCHEMA}.members, {SCHEMA}.hourly, {SCHEMA}.budgets, {SCHEMA}.budget_changes,
     {SCHEMA}.alert_claims, {SCHEMA}.schema_migrations TO {MEMBER_ROLE};
 GRANT SELECT, INSERT, UPDATE ON {SCHEMA}.requests TO {MEMBER_ROLE};
 GRANT INSERT ON {SCHEMA}.alert_claims TO {MEMBER_ROLE};
-GRANT EXECUTE ON FUNCTION {SCHEMA}.period_totals(text, timestamptz, timestamptz) TO {MEMBER_ROLE};
+GRANT EXECUTE ON FUNCTION {SCHEMA}.period_totals(timestamptz, timestamptz, text) TO {MEMBER_ROLE};
 GRANT INSERT, UPDATE, DELETE ON {SCHEMA}.budgets, {SCHEMA}.members TO {LEAD_ROLE};
-REVOKE ALL ON FUNCTION {SCHEMA}.period_totals(text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION {SCHEMA}.period_totals(timestamptz, timestamptz, text) FROM PUBLIC;
 
 ALTER TABLE {SCHEMA}.requests ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON {SCHEMA}.requests FOR ALL

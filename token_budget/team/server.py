@@ -168,7 +168,7 @@ class TeamServer:
     def period_rows(self, start: str, end: str) -> list[tuple[Any, ...]]:
         """(member, model, workflow, requests, *SUM_COLUMNS) over [start, end), from the rollup."""
         return self.run(lambda: self.conn.execute(
-            f"SELECT * FROM {SCHEMA}.period_totals(%s, %s, %s)", (self.team, start, end)).fetchall())
+            f"SELECT * FROM {SCHEMA}.period_totals(%s, %s, %s)", (start, end, self.team)).fetchall())
 
     # -- storage.Storage, the part a team store answers (Transactional, UsageStore's sums, AlertStore's claim) ----
 
