@@ -180,12 +180,46 @@ def status_figures(admin: str, member: str, config: Path, scratch: Path, rounds:
     team_status = [PYTHON, "-m", "token_budget", "team", "status"]
     for argv, env in ((status, base_env), (team_status, team_env)):
         subprocess.run(argv, env=env, capture_output=True, check=True)  # compiles the config cache
-    t = alternate([Case("status", status, env=base_env), Case("team", team_status, env=team_env)], rounds)
+    t = alternate([Case("status", status, env=base_env), Case("team", team_status, env=team_env),
+                   Case("psycopg", [PYTHON, "-c", "import psycopg"], env=team_env)], rounds)
+    pull_s, local_s = _in_process(member, config, local, rounds)
     return [
-        Figure(SECTION, "tokens status, 1M-request local ledger (baseline of the next row)", t["status"]),
+        Figure(SECTION, "tokens status, 1M-request local ledger (baseline of the next two rows)", t["status"]),
         Figure(SECTION, f"tokens team status, {SERVER_ROWS // 1_000_000}M server rows, {MEMBERS} members",
-               t["team"], t["status"], "tokens status", 2.0, note=f"{hourly:,} hourly rollup rows"),
+               t["team"], t["status"], "tokens status", 2.0,
+               note=f"{hourly:,} hourly rollup rows; `python -c 'import psycopg'` alone: {t['psycopg'] * 1000:.0f} ms"),
+        Figure(SECTION, "in process: tokens status's figures from the 1M ledger (baseline of the next row)", local_s),
+        Figure(SECTION, "in process: the team's totals from the server (connect, month and day per member, budgets)",
+               pull_s, local_s, "local figures", 2.0),
     ]
+
+
+def _in_process(member: str, config: Path, local: Path, rounds: int) -> tuple[float, float]:
+    """The same two answers without the interpreter and imports: the server's share against the ledger's."""
+    import statistics
+
+    from token_budget import clock
+    from token_budget.config import load
+    from token_budget.dashboard import status
+    from token_budget.ledger import Ledger
+    from token_budget.team import TeamSettings
+    from token_budget.team.server import TeamServer
+    from token_budget.team.sync import pull
+
+    os.environ["TOKEN_BUDGET_TEAM_DSN"] = member
+    team_config, local_config = load(explicit=str(config)), load(explicit=str(bench_config(CACHE)))
+    settings = TeamSettings.from_config(team_config)
+    pulls, locals_ = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        with TeamServer.connect(settings) as server:
+            pull(server, server.team_info(), clock.now().timestamp())
+        pulls.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        with Ledger.open(local) as ledger:
+            status(ledger, local_config)
+        locals_.append(time.perf_counter() - start)
+    return statistics.median(pulls), statistics.median(locals_)
 
 
 def measure(quick: bool = False) -> list[Figure]:

@@ -102,3 +102,27 @@ def test_with_team_a_hook_reads_the_cache_but_loads_no_driver_and_opens_no_socke
                    capture_output=True, text=True, env=subprocess_env, check=True)
     calls = [line for line in trace.read_text().splitlines() if line.startswith(("socket(", "connect("))]
     assert calls == [], calls
+
+
+@pytest.mark.slow
+def test_the_plugin_environment_gets_psycopg_when_a_team_is_added_later(hermetic_env: Path, tmp_path: Path) -> None:
+    """The plugin's venv was built before the user joined a team: the first sync has the bootstrap install the
+    pinned team extra into it (from PyPI, or TOKEN_BUDGET_WHEELHOUSE), then goes on."""
+    import os
+    import venv
+
+    data = tmp_path / "plugin-data"
+    data.mkdir(mode=0o700)
+    venv.EnvBuilder(with_pip=True).create(data / "venv")
+    (data / "venv" / ".token-budget-ready").write_text("built before the team\n")
+    python = str(data / "venv" / "bin" / "python")
+    user_config(hermetic_env, "timezone: UTC\n" + TEAM_BLOCK)
+    probe = "import importlib.util, sys; print(importlib.util.find_spec('psycopg') is not None)"
+    assert subprocess.run([python, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+    code = (f"import sys; sys.path[0] = {str(ROOT)!r}; from token_budget.team.sync import ensure_driver; "
+            f"ensure_driver({str(data)!r}); import psycopg; print(psycopg.__version__)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.stdout.strip() == "3.3.9", done.stderr + (data / "bootstrap.log").read_text()
+    assert (data / "venv" / ".token-budget-team").exists()
+    assert "installing the team extra" in (data / "team.log").read_text()

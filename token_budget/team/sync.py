@@ -301,12 +301,33 @@ def main(argv: list[str] | None = None) -> int:
     if fd is None:
         return 0
     try:
+        ensure_driver(data_dir)
         return loop(data_dir)
     except Exception as exc:
         log(data_dir, f"error: the sync stopped: {type(exc).__name__}")
         return 1
     finally:
         os.close(fd)
+
+
+def ensure_driver(data_dir: str) -> None:
+    """In the plugin's own environment (<data dir>/venv), a `team:` added after it was built: have the bootstrap
+    install the team extra (pinned) before the first sync. A pip install's user is told by the sync's error."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is not None:
+        return
+    bootstrap = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))),
+                             "scripts", "bootstrap.py")
+    if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(data_dir, "venv")) or \
+            not os.path.exists(bootstrap):
+        return
+    import subprocess
+
+    log(data_dir, "installing the team extra (psycopg) into the plugin's environment")
+    subprocess.run([sys.executable, bootstrap, "--data", data_dir, "--team", "--wait"], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    importlib.invalidate_caches()
 
 
 def loop(data_dir: str) -> int:
