@@ -56,3 +56,30 @@ def test_a_team_limit_reached_on_other_machines_denies_the_tool_and_blocks_the_n
     log = (alice.data_dir / "team.log").read_text()
     assert "sync failed" in log and alice.dsn not in log and alice.dsn.split(":")[2].split("@")[0] not in log
     print(json.dumps(blocked.output["result"]))
+
+
+def test_in_the_tui_the_team_section_shows_and_a_spent_team_budget_blocks_the_prompt(
+        claude_env: ClaudeEnv, postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from .harness import REPO_ROOT
+    from .tui import TUI
+
+    team = TeamDb(postgres)
+    team.set_budget("team:monthly", 100_000)
+    bob = Machine(tmp_path / "bob", "bob@example.com", team.member("bob@example.com"))
+    prefill(bob.data_dir, 99_000)
+    sync_once(bob)
+    alice = Machine(tmp_path / "alice", "alice@example.com", team.member("alice@example.com"))
+    prefill(alice.data_dir, 2_000)
+    sync_once(alice)  # the team at 101,000: past 100%
+    env = {"TOKEN_BUDGET_PYTHON": sys.executable, "TOKEN_BUDGET_HOME": str(alice.data_dir),
+           "TOKEN_BUDGET_CONFIG": str(alice.config), "TOKEN_BUDGET_TEAM_DSN": alice.dsn}
+    with TUI(claude_env, script=[text_turn("never sent")], plugin_dir=REPO_ROOT, extra_env=env,
+             label="tui-team") as tui:
+        tui.send("/token-budget:tokens status")
+        screen = tui.wait_for("Team acme")
+        assert "Team month" in screen and "bob 99,000" in screen
+        tui.send("Summarise the repository")
+        screen = tui.wait_for("Only a team lead can raise it")
+        assert "the team's monthly budget is exhausted: 101,000 / 100,000 tokens" in " ".join(screen.split())
+        assert [r for r in tui.requests() if r.get("kind") == "messages"] == []
+        (tmp_path / "tui-team-screen.txt").write_text(screen)
