@@ -7,7 +7,6 @@ TeamServerError whose text has been redacted: no DSN, password or URL path reach
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..errors import TokenBudgetError
@@ -229,7 +228,10 @@ class TeamServer:
         sets = ", ".join(f"{c} = excluded.{c}" for c in ("machine", *ROW_FIELDS[1:])) + ", updated_at = now()"
         wins = ("((r.is_sidechain AND NOT excluded.is_sidechain) OR (r.is_sidechain = excluded.is_sidechain "
                 "AND excluded.total_tokens > r.total_tokens))")
-        payload = json.dumps(sorted(rows, key=lambda r: r["message_id"]))  # key order: the same lock order everywhere
+        import orjson
+
+        # key order: every pusher locks rows (and their rollup hours) in the same order
+        payload = orjson.dumps(sorted(rows, key=lambda r: r["message_id"])).decode()
         return self.conn.execute(
             f"INSERT INTO {SCHEMA}.requests AS r (team, member, machine, {columns}) "
             f"SELECT %s, %s, %s, {columns} FROM jsonb_to_recordset(%s::jsonb) AS x({types}) "

@@ -130,8 +130,8 @@ class Sync:
         info = server.team_info()
         self._link(ledger, server, info)
         pushed: list[dict[str, Any]] = []
-        while True:
-            rows = self._unpushed(ledger, exclude={r["message_id"] for r in pushed})
+        while True:  # in message id order, a chunk at a time
+            rows = self._unpushed(ledger, after=pushed[-1]["message_id"] if pushed else "")
             if not rows:
                 break
             server.push(rows)
@@ -166,7 +166,8 @@ class Sync:
 
     # -- pushing ---------------------------------------------------------------------------------------------------
 
-    def _unpushed(self, ledger: Ledger, exclude: set[str]) -> list[dict[str, Any]]:
+    def _unpushed(self, ledger: Ledger, after: str) -> list[dict[str, Any]]:
+        """The next PUSH_CHUNK marked requests after message id `after`, as the server's rows."""
         from ..periods import parse
 
         out = []
@@ -174,11 +175,9 @@ class Sync:
             "SELECT r.message_id, r.timestamp, r.model, COALESCE(r.workflow, ''), r.session_id, r.project, "
             "r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_5m_tokens, r.cache_creation_1h_tokens, "
             "r.cache_read_tokens, r.total_tokens, r.cost_micros FROM team_unpushed u "
-            "JOIN requests r ON r.message_id = u.message_id ORDER BY u.message_id LIMIT ?",
-            (PUSH_CHUNK + len(exclude),),
+            "JOIN requests r ON r.message_id = u.message_id WHERE u.message_id > ? ORDER BY u.message_id LIMIT ?",
+            (after, PUSH_CHUNK),
         ):
-            if row[0] in exclude:
-                continue
             (message_id, ts, model, workflow, session, project, side, i, o, c5, c1, r, total, cost) = row
             parse(ts)  # a timestamp the server would refuse fails here, naming nothing secret
             out.append({"message_id": message_id, "ts": ts, "model": model, "workflow": workflow,
@@ -186,8 +185,6 @@ class Sync:
                         "input_tokens": i, "output_tokens": o, "cache_creation_5m_tokens": c5,
                         "cache_creation_1h_tokens": c1, "cache_read_tokens": r, "total_tokens": total,
                         "cost_micros": cost})
-            if len(out) >= PUSH_CHUNK:
-                break
         return out
 
     def _mark_pushed(self, ledger: Ledger, pushed: list[dict[str, Any]]) -> None:
