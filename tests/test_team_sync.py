@@ -198,3 +198,32 @@ def test_the_overshoot_across_machines_is_bounded_by_one_sync_interval_each(
     overshoot = team.totals()["input"] - 50_000
     bound = machines * per_interval * request + machines * request
     assert 0 < overshoot <= bound, (overshoot, bound)
+
+
+def test_new_team_totals_end_the_idle_fast_path(team: TeamDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook with nothing new answers from the session's record; a sync that brings other machines' usage
+    changes the team cache, and the next hook decides again on it (and blocks)."""
+    from token_budget.claude import hook
+
+    alice, bob = machine(team, tmp_path, "alice@example.com"), machine(team, tmp_path, "bob@example.com")
+    spend(alice, monkeypatch, 10_000)
+    sync_once(alice)
+    alice.use(monkeypatch)
+    session = Session(alice.claude_dir, "sess-alice")
+    taken: list[str] = []
+    real = hook.handle
+
+    def spy(event, *args, **kwargs):  # type: ignore[no-untyped-def]
+        taken.append(event)
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(hook, "handle", spy)
+    assert session.hook("PreToolUse") == (0, {})
+    assert session.hook("PreToolUse") == (0, {}) and taken == ["PreToolUse"]  # the second from the record
+    spend(bob, monkeypatch, 95_000)
+    sync_once(bob)
+    sync_once(alice)
+    alice.use(monkeypatch)
+    code, out = session.hook("PreToolUse")
+    assert taken == ["PreToolUse", "UserPromptSubmit", "PreToolUse"]  # bob's prompt, then alice's full path
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny" and "team's monthly" in json.dumps(out)
