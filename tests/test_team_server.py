@@ -90,11 +90,19 @@ def test_a_member_cannot_change_a_team_budget_or_another_members_rows(team: Team
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bob.conn.execute(forged)
         bob.push([row("a1", 10**9)])  # bob's copy of alice's message id changes nothing of hers
+        bob.push([row("b1", 5000)])
+        for lowering in ("UPDATE token_budget.requests SET input_tokens = 0, total_tokens = 5001",  # a smaller class
+                         "UPDATE token_budget.requests SET ts = ts - interval '40 days', total_tokens = 5001, "
+                         "output_tokens = 1",  # out of this month
+                         "UPDATE token_budget.requests SET is_sidechain = true"):  # a replay never takes it back
+            assert bob.conn.execute(lowering).rowcount == 0
         assert bob.budgets() == []
     with connect(lead_dsn, "lead@example.com", monkeypatch) as lead:
         lead.set_budget("team:monthly", 50_000_000, 2000.0)
         assert lead.budgets() == [{"scope": "team:monthly", "tokens": 50_000_000, "usd": 2000.0}]
-    assert team.sql("SELECT member, total_tokens FROM token_budget.requests") == [("alice@example.com", 100)]
+    assert sorted(team.sql("SELECT member, total_tokens, ts FROM token_budget.requests")) == [
+        ("alice@example.com", 100, NOW), ("bob@example.com", 5000, NOW)]
+    assert team.rollup_matches_requests()
     assert team.sql("SELECT scope, new_tokens, changed_by FROM token_budget.budget_changes")[0][:2] == \
         ("team:monthly", 50_000_000)
 

@@ -131,6 +131,29 @@ CREATE TABLE {SCHEMA}.hourly (
 {_rollup_function("roll_inserted", _rows("new_rows", ""))}
 {_rollup_function("roll_updated", _rows("new_rows", "") + " UNION ALL " + _rows("old_rows", "-"))}
 {_rollup_function("roll_deleted", _rows("old_rows", "-"))}
+-- The merge rule as the server's own invariant, whoever writes: an update of a request is taken only when its line
+-- wins (a parent's line over a sidechain replay; else no token class smaller and the total larger), within an hour
+-- of the request's time, and never moves it to another team, member or message. So a member's role (or an agent
+-- holding its credentials) can add usage but never lower the team's totals. Superusers may repair.
+CREATE FUNCTION {SCHEMA}.guard_update() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.team <> OLD.team OR NEW.message_id <> OLD.message_id OR NEW.member <> OLD.member
+            OR abs(extract(epoch FROM NEW.ts - OLD.ts)) > 3600 THEN
+        RETURN NULL;
+    END IF;
+    IF OLD.is_sidechain AND NOT NEW.is_sidechain THEN
+        RETURN NEW;
+    END IF;
+    IF OLD.is_sidechain = NEW.is_sidechain AND NEW.total_tokens > OLD.total_tokens
+            {" ".join(f"AND NEW.{c} >= OLD.{c}" for c in TOKEN_COLUMNS)} THEN
+        RETURN NEW;
+    END IF;
+    RETURN NULL;
+END $fn$;
+CREATE TRIGGER requests_guard BEFORE UPDATE ON {SCHEMA}.requests FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.guard_update();
 CREATE TRIGGER requests_rollup_insert AFTER INSERT ON {SCHEMA}.requests REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.roll_inserted();
 CREATE TRIGGER requests_rollup_update AFTER UPDATE ON {SCHEMA}.requests
