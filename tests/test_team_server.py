@@ -97,11 +97,18 @@ def test_a_member_cannot_change_a_team_budget_or_another_members_rows(team: Team
                          "UPDATE token_budget.requests SET is_sidechain = true"):  # a replay never takes it back
             assert bob.conn.execute(lowering).rowcount == 0
         assert bob.budgets() == []
+    carol_role, carol_password = team.role()
     with connect(lead_dsn, "lead@example.com", monkeypatch) as lead:
         lead.set_budget("team:monthly", 50_000_000, 2000.0)
         assert lead.budgets() == [{"scope": "team:monthly", "tokens": 50_000_000, "usd": 2000.0}]
+        lead.add_member("carol@example.com", carol_role)  # a lead that is no superuser adds members
+    with connect(bob_dsn, "bob@example.com", monkeypatch) as bob, pytest.raises(TeamServerError, match="lead"):
+        bob.add_member("eve@example.com", carol_role)
+    carol_dsn = team.server.dsn(team.dbname, carol_role, carol_password)
+    with connect(carol_dsn, "carol@example.com", monkeypatch) as carol:
+        assert carol.push([row("c1", 7)]) == 1
     assert sorted(team.sql("SELECT member, total_tokens, ts FROM token_budget.requests")) == [
-        ("alice@example.com", 100, NOW), ("bob@example.com", 5000, NOW)]
+        ("alice@example.com", 100, NOW), ("bob@example.com", 5000, NOW), ("carol@example.com", 7, NOW)]
     assert team.rollup_matches_requests()
     assert team.sql("SELECT scope, new_tokens, changed_by FROM token_budget.budget_changes")[0][:2] == \
         ("team:monthly", 50_000_000)

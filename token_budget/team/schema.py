@@ -68,7 +68,7 @@ DO $roles$ BEGIN
         CREATE ROLE {LEAD_ROLE} NOLOGIN;
     END IF;
 END $roles$;
-GRANT {MEMBER_ROLE} TO {LEAD_ROLE};
+GRANT {MEMBER_ROLE} TO {LEAD_ROLE} WITH ADMIN OPTION;  -- a lead is a member too, and adds members
 
 CREATE TABLE {SCHEMA}.teams (
     name text PRIMARY KEY,
