@@ -129,9 +129,7 @@ def members(ctx: click.Context, as_json: bool) -> None:
 
     settings = _settings(env)
     with TeamServer.connect(settings) as server:
-        rows = server.run(lambda: server.conn.execute(
-            "SELECT member, db_role FROM token_budget.members WHERE team = %s ORDER BY member",
-            (settings.name,)).fetchall())
+        rows = server.members()
         from .. import clock
 
         cache = pull(server, server.team_info(), clock.now().timestamp())

@@ -158,6 +158,11 @@ class TeamServer:
                 f"{self.member} is not a member of the team {self.team!r} under the database role {role}.",
                 f"Ask your team lead: tokens team members add {self.member} --db-role {role}", transient=False)
 
+    def members(self) -> list[tuple[str, str]]:
+        """(member, database role) of every member of the team."""
+        return self.run(lambda: self.conn.execute(
+            f"SELECT member, db_role FROM {SCHEMA}.members WHERE team = %s ORDER BY member", (self.team,)).fetchall())
+
     def budgets(self) -> list[dict[str, Any]]:
         rows = self.run(lambda: self.conn.execute(
             f"SELECT scope, limit_tokens, limit_usd FROM {SCHEMA}.budgets WHERE team = %s ORDER BY scope",
