@@ -90,6 +90,10 @@ def hook_figures(member: str, config: Path, scratch: Path, rounds: int) -> list[
     off_t, on_t = cached_transcript("team-off", 50 << 10), cached_transcript("team-on", 50 << 10)
     for path, env in ((off_t, off_env), (on_t, on_env)):  # catch up: the timed hooks see only what is appended
         subprocess.run(hook_argv("PreToolUse"), input=payload(path, "PreToolUse"), env=env, capture_output=True)
+    # The first sync links the ledger and pushes this month's backlog (half the 100k rows): done before timing, as
+    # on a member's machine after the first minutes, so the hooks see the steady state (a spool of one interval).
+    subprocess.run([PYTHON, "-m", "token_budget", "team", "sync"], env={**on_env, "PYTHONPATH": str(ROOT)},
+                   capture_output=True, check=True)
     cases = [
         Case("off grew", hook_argv("PreToolUse"), stdin=payload(off_t, "PreToolUse"), env=off_env,
              before=lambda: append_request(off_t, "team-off")),
