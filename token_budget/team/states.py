@@ -70,10 +70,11 @@ def unpushed(db: Any, spans: dict[str, tuple[str, str, str]]) -> list[tuple[Any,
     return db.execute(
         f"SELECT model, COALESCE(workflow, ''), timestamp >= ? AND timestamp < ?, timestamp >= ? AND timestamp < ?, "
         f"{cols} FROM ("
+        # CROSS JOIN: the spool drives (a few rows), never the month's requests through their time index
         f"SELECT x.model, x.workflow, x.timestamp, 1 AS sign, {side} FROM team_unpushed u "
-        "JOIN requests x ON x.message_id = u.message_id "
+        "CROSS JOIN requests x ON x.message_id = u.message_id "
         f"UNION ALL SELECT x.model, x.workflow, x.timestamp, -1, {side} FROM team_unpushed u "
-        "JOIN team_pushed x ON x.message_id = u.message_id"
+        "CROSS JOIN team_pushed x ON x.message_id = u.message_id"
         ") WHERE timestamp >= ? AND timestamp < ? GROUP BY 1, 2, 3, 4",
         (d0, d1, m0, m1, min(d0, m0), max(d1, m1)),
     ).fetchall()
