@@ -210,14 +210,9 @@ def test_new_team_totals_end_the_idle_fast_path(team: TeamDb, tmp_path: Path, mo
     sync_once(alice)
     alice.use(monkeypatch)
     session = Session(alice.claude_dir, "sess-alice")
-    taken: list[str] = []
+    taken: list[str] = []  # the events that took the full path (hook.handle), as tests/test_fastpath.py records
     real = hook.handle
-
-    def spy(event, *args, **kwargs):  # type: ignore[no-untyped-def]
-        taken.append(event)
-        return real(event, *args, **kwargs)
-
-    monkeypatch.setattr(hook, "handle", spy)
+    monkeypatch.setattr(hook, "handle", lambda event, *a, **k: taken.append(event) or real(event, *a, **k))
     assert session.hook("PreToolUse") == (0, {})
     assert session.hook("PreToolUse") == (0, {}) and taken == ["PreToolUse"]  # the second from the record
     spend(bob, monkeypatch, 95_000)

@@ -20,18 +20,25 @@ from .test_enforcement import BLOCKED_PROMPT, prefill, run
 pytestmark = pytest.mark.e2e
 
 
-def test_a_team_limit_reached_on_other_machines_denies_the_tool_and_blocks_the_next_prompt(
-        claude_env: ClaudeEnv, postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def team_of_two(postgres, tmp_path: Path, *, bob_used: int, alice_used: int) -> tuple[TeamDb, Machine, dict]:  # type: ignore[no-untyped-def]
+    """A team with a 100,000-token month: bob's usage pushed from his machine, alice's from hers, alice's cache
+    pulled; and the environment of alice's Claude Code."""
     team = TeamDb(postgres)
     team.set_budget("team:monthly", 100_000)
     bob = Machine(tmp_path / "bob", "bob@example.com", team.member("bob@example.com"))
-    prefill(bob.data_dir, 60_000)
+    prefill(bob.data_dir, bob_used)
     assert sync_once(bob)["pushed"] == 1
     alice = Machine(tmp_path / "alice", "alice@example.com", team.member("alice@example.com"))
-    prefill(alice.data_dir, 35_000)
-    assert sync_once(alice)["ok"]  # alice's cache: the team at 95,000
+    prefill(alice.data_dir, alice_used)
+    assert sync_once(alice)["ok"]
     env = {"TOKEN_BUDGET_PYTHON": sys.executable, "TOKEN_BUDGET_HOME": str(alice.data_dir),
            "TOKEN_BUDGET_CONFIG": str(alice.config), "TOKEN_BUDGET_TEAM_DSN": alice.dsn}
+    return team, alice, env
+
+
+def test_a_team_limit_reached_on_other_machines_denies_the_tool_and_blocks_the_next_prompt(
+        claude_env: ClaudeEnv, postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    team, alice, env = team_of_two(postgres, tmp_path, bob_used=60_000, alice_used=35_000)  # the team at 95,000
 
     crossing = run(claude_env, "Create the marker file",
                    [bash_turn("touch marker-1", input_tokens=6000, output_tokens=10),
@@ -63,16 +70,7 @@ def test_in_the_tui_the_team_section_shows_and_a_spent_team_budget_blocks_the_pr
     from .harness import REPO_ROOT
     from .tui import TUI
 
-    team = TeamDb(postgres)
-    team.set_budget("team:monthly", 100_000)
-    bob = Machine(tmp_path / "bob", "bob@example.com", team.member("bob@example.com"))
-    prefill(bob.data_dir, 99_000)
-    sync_once(bob)
-    alice = Machine(tmp_path / "alice", "alice@example.com", team.member("alice@example.com"))
-    prefill(alice.data_dir, 2_000)
-    sync_once(alice)  # the team at 101,000: past 100%
-    env = {"TOKEN_BUDGET_PYTHON": sys.executable, "TOKEN_BUDGET_HOME": str(alice.data_dir),
-           "TOKEN_BUDGET_CONFIG": str(alice.config), "TOKEN_BUDGET_TEAM_DSN": alice.dsn}
+    _, _, env = team_of_two(postgres, tmp_path, bob_used=99_000, alice_used=2_000)  # the team at 101,000
     with TUI(claude_env, script=[text_turn("never sent")], plugin_dir=REPO_ROOT, extra_env=env,
              label="tui-team") as tui:
         tui.send("/token-budget:tokens status")
