@@ -222,3 +222,36 @@ def test_new_team_totals_end_the_idle_fast_path(team: TeamDb, tmp_path: Path, mo
     code, out = session.hook("PreToolUse")
     assert taken == ["PreToolUse", "UserPromptSubmit", "PreToolUse"]  # bob's prompt, then alice's full path
     assert out["hookSpecificOutput"]["permissionDecision"] == "deny" and "team's monthly" in json.dumps(out)
+
+
+def test_team_model_and_workflow_budgets_bind_only_their_sessions(team: TeamDb, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.budgets import budget_states
+    from token_budget.config import load_cached
+
+    team.set_budget("team:model:claude-opus", 50_000)
+    team.set_budget("team:workflow:review", 20_000)
+    alice = machine(team, tmp_path, "alice@example.com")
+    spend(alice, monkeypatch, 30_000, model="claude-opus-4-6")  # alice's opus session
+    sync_once(alice)
+    monkeypatch.setenv("TOKEN_BUDGET_WORKFLOW", "review")
+    alice.use(monkeypatch)
+    reviewer = Session(alice.claude_dir, "sess-review")
+    reviewer.spend(1_000, model="claude-sonnet-4-5-20250929")
+    reviewer.hook("UserPromptSubmit", prompt="review it")  # opens the review run (from the environment)
+    monkeypatch.delenv("TOKEN_BUDGET_WORKFLOW")
+    reviewer.spend(20_500, model="claude-sonnet-4-5-20250929")  # the run: 20,500 of 20,000
+    out = reviewer.hook("UserPromptSubmit", prompt="go on")[1]
+    assert "team's review workflow budget (this month) is exhausted" in out.get("reason", ""), out
+    sync_once(alice)
+
+    def scopes(session: str | None, model: str | None) -> dict[str, int]:
+        with Ledger.open(alice.data_dir) as ledger:
+            states = budget_states(ledger, load_cached(alice.data_dir), now=NOW, session_id=session, model=model)
+        return {s.scope: s.used for s in states if s.scope.startswith("team:")}
+
+    assert scopes(None, None) == {"team:monthly": 51_500, "team:model:claude-opus": 30_000,
+                                  "team:workflow:review": 20_500}  # the dashboard sees them all
+    assert scopes("sess-review", "claude-sonnet-4-5-20250929") == {"team:monthly": 51_500,
+                                                                   "team:workflow:review": 20_500}
+    assert scopes("sess-alice", "claude-opus-4-6") == {"team:monthly": 51_500, "team:model:claude-opus": 30_000}
