@@ -34,17 +34,17 @@ _n = itertools.count()
 def seed_pending(data: Path) -> None:
     """Claim a fresh alert with its Slack delivery, as a previous hook would have."""
     from token_budget import clock
-    from token_budget.alerts import claim
+    from token_budget.channels import channels
     from token_budget.ledger import Ledger
     from token_budget.models import Alert
-    from token_budget.outbox import channels, enqueue
+    from token_budget.outbox import enqueue
 
     n = next(_n)
-    with Ledger.open(data) as ledger, ledger.transaction() as db:
+    with Ledger.open(data) as ledger, ledger.transaction():
         alert = Alert("daily", "alert", 80, f"bench-{n}", 800_000, 1_000_000, clock.timestamp())
-        claim(db, alert)
+        ledger.claim_alert(alert)
         enqueue(
-            db,
+            ledger,
             alert.key,
             alert.threshold,
             channels(

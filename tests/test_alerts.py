@@ -12,23 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from token_budget.alerts import claim
+from token_budget.alert_render import alert_content, slack_payload
+from token_budget.channels import AlertConfigError, Channel, channel_problems, channels, expand, redact
 from token_budget.cli import cli
 from token_budget.ledger import Ledger
 from token_budget.models import Alert
-from token_budget.outbox import (
-    AlertConfigError,
-    Channel,
-    alert_content,
-    channel_problems,
-    channels,
-    enqueue,
-    enqueue_missing,
-    expand,
-    list_alerts,
-    redact,
-    slack_payload,
-)
+from token_budget.outbox import alerts_with_deliveries, enqueue, enqueue_missing
 
 SEED_CHANNELS = {
     "alerts": {
@@ -117,10 +106,10 @@ def test_channel_problems_lists_what_stops_each_channel() -> None:
 
 
 def test_claim_enqueues_one_delivery_per_channel_at_or_below_the_threshold(ledger: Ledger) -> None:
-    with ledger.transaction() as db:
-        assert claim(db, make_alert(threshold=90))
+    with ledger.transaction():
+        assert ledger.claim_alert(make_alert(threshold=90))
         assert (
-            enqueue(db, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00Z")
+            enqueue(ledger, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00Z")
             == 1
         )
     assert delivery_states(ledger) == {
@@ -130,12 +119,12 @@ def test_claim_enqueues_one_delivery_per_channel_at_or_below_the_threshold(ledge
 
 
 def test_claims_made_without_channels_are_enqueued_later(ledger: Ledger) -> None:
-    with ledger.transaction() as db:
-        claim(db, make_alert(threshold=100, level="block"))
-    with ledger.transaction() as db:
-        assert enqueue_missing(db, channels(SEED_CHANNELS), project_dir=None, now="2026-11-28T10:31:00Z") == 2
-    with ledger.transaction() as db:
-        assert enqueue_missing(db, channels(SEED_CHANNELS), project_dir=None, now="2026-11-28T10:32:00Z") == 0
+    with ledger.transaction():
+        ledger.claim_alert(make_alert(threshold=100, level="block"))
+    with ledger.transaction():
+        assert enqueue_missing(ledger, channels(SEED_CHANNELS), project_dir=None, now="2026-11-28T10:31:00Z") == 2
+    with ledger.transaction():
+        assert enqueue_missing(ledger, channels(SEED_CHANNELS), project_dir=None, now="2026-11-28T10:32:00Z") == 0
     assert sorted(c for _, c in delivery_states(ledger)) == ["console", "email", "slack"]
 
 
@@ -149,9 +138,9 @@ def test_the_outbox_never_holds_an_expanded_secret(ledger: Ledger, monkeypatch: 
             ]
         }
     }
-    with ledger.transaction() as db:
-        claim(db, make_alert())
-        enqueue_missing(db, channels(literal), project_dir=None, now="2026-11-28T10:31:00Z")
+    with ledger.transaction():
+        ledger.claim_alert(make_alert())
+        enqueue_missing(ledger, channels(literal), project_dir=None, now="2026-11-28T10:31:00Z")
     ledger.db.commit()
     raw = Path(ledger.path).read_bytes() + Path(ledger.path + "-wal").read_bytes()
     assert b"SECRET" not in raw
@@ -161,9 +150,9 @@ def test_the_outbox_never_holds_an_expanded_secret(ledger: Ledger, monkeypatch: 
 # -- the message ------------------------------------------------------------------------------------------------
 
 
-def test_text_follows_the_seed_alert_format(monkeypatch) -> None:
-    monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")  # a plugin install: its slash command is namespaced
-    assert alert_content(make_alert())["text"] == (
+def test_text_follows_the_seed_alert_format() -> None:
+    # queued by a plugin install's hook: its slash command is namespaced
+    assert alert_content(make_alert(), prefix="/token-budget:tokens")["text"] == (
         "⚠️ TOKEN BUDGET ALERT\n"
         "\n"
         "Workflow: sprint\n"
@@ -209,9 +198,9 @@ def test_slack_payload_has_text_and_blocks_with_markup_escaped() -> None:
 
 def test_tokens_alerts_lists_delivery_state_per_channel(ledger: Ledger) -> None:
     with ledger.transaction() as db:
-        claim(db, make_alert())
+        ledger.claim_alert(make_alert())
         enqueue(
-            db, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
+            ledger, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
         )
         db.execute(
             "UPDATE deliveries SET attempts = 2, last_error = 'slack: HTTP 500 from http://127.0.0.1:9/[redacted]' "
@@ -229,10 +218,10 @@ def test_tokens_alerts_lists_delivery_state_per_channel(ledger: Ledger) -> None:
 
 
 def test_tokens_alerts_json(ledger: Ledger) -> None:
-    with ledger.transaction() as db:
-        claim(db, make_alert())
+    with ledger.transaction():
+        ledger.claim_alert(make_alert())
         enqueue(
-            db, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
+            ledger, "workflow:sprint/90/run-7", 90, channels(SEED_CHANNELS), now="2026-11-28T10:30:00.000000Z"
         )
     result = CliRunner().invoke(cli, ["alerts", "--json"], catch_exceptions=False)
     data = json.loads(result.output)
@@ -251,7 +240,7 @@ def test_tokens_alerts_json(ledger: Ledger) -> None:
         ("console", "delivered", 0),
         ("slack", "pending", 0),
     ]
-    assert list_alerts(Ledger.open(Path(ledger.path).parent).db) == data["alerts"]
+    assert alerts_with_deliveries(Ledger.open(Path(ledger.path).parent)) == data["alerts"]
 
 
 def test_tokens_alerts_test_with_an_unset_webhook_says_what_to_export() -> None:

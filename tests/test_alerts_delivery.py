@@ -15,12 +15,12 @@ from alert_servers import MailServer, SlackServer, wait_for
 from click.testing import CliRunner
 
 from token_budget import clock, delivery
-from token_budget.alerts import claim
+from token_budget.channels import channels
 from token_budget.cli import cli
 from token_budget.delivery import DeliverySettings, Sender, kick, sender_running
 from token_budget.ledger import Ledger
 from token_budget.models import Alert
-from token_budget.outbox import channels, enqueue
+from token_budget.outbox import enqueue
 
 # aiosmtpd warns (UserWarning) when AUTH is offered without TLS, which these loopback tests do on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -101,9 +101,9 @@ def alert_for(n: int, threshold: int = 90) -> Alert:
 
 
 def claim_and_enqueue(ledger: Ledger, config: dict, alert: Alert) -> None:
-    with ledger.transaction() as db:
-        assert claim(db, alert)
-        enqueue(db, alert.key, alert.threshold, channels(config), now=clock.timestamp())
+    with ledger.transaction():
+        assert ledger.claim_alert(alert)
+        enqueue(ledger, alert.key, alert.threshold, channels(config), now=clock.timestamp())
 
 
 def run_sender(data_dir: Path, settings: DeliverySettings = FAST) -> int:
@@ -315,7 +315,7 @@ def test_an_outage_loses_and_doubles_nothing(
     mail.stop()
     for n in range(1, 4):  # three hooks claim alerts during the outage; each kicks, one sender runs
         claim_and_enqueue(ledger, config, alert_for(n))
-        kick(ledger.db, data_dir)
+        kick(ledger, data_dir)
     assert wait_for(lambda: sender_running(data_dir))
     assert wait_for(lambda: all(a >= 2 for (_, c), (_, a) in states(data_dir).items() if c != "console"))
     [alive] = [c for c in delivery._children if c.poll() is None]  # kicks racing its start-up exited at once
@@ -325,7 +325,7 @@ def test_an_outage_loses_and_doubles_nothing(
     alive.wait(10)
     assert not sender_running(data_dir)
     claim_and_enqueue(ledger, config, alert_for(4))
-    assert kick(ledger.db, data_dir) is True
+    assert kick(ledger, data_dir) is True
     assert wait_for(lambda: sender_running(data_dir))
 
     slack.start()
@@ -351,10 +351,10 @@ def test_a_new_alert_while_the_sender_sleeps_is_picked_up(
     monkeypatch.delenv("SMTP_HOST", raising=False)
     slack.mode = "500"
     claim_and_enqueue(ledger, config, alert_for(1))
-    assert kick(ledger.db, data_dir) is True
+    assert kick(ledger, data_dir) is True
     assert wait_for(lambda: slack.hits >= 2)
     claim_and_enqueue(ledger, config, alert_for(2))
-    assert kick(ledger.db, data_dir) is False  # one sender at a time: the running one takes it
+    assert kick(ledger, data_dir) is False  # one sender at a time: the running one takes it
     slack.mode = "ok"
     assert wait_for(lambda: len(slack.posts) == 2)
     assert wait_for(lambda: not sender_running(data_dir))
@@ -372,3 +372,73 @@ def test_a_second_sender_exits_at_once(data_dir: Path, ledger: Ledger) -> None:
     finally:
         os.close(fd)
     assert not sender_running(data_dir)
+
+
+# -- the command spelling of the install route that queued the alert ------------------------------------------
+
+
+@pytest.mark.parametrize(("route", "other_env", "spelled"), [
+    ("plugin", None, "/token-budget:tokens"),  # queued by the plugin's hook, sent by a process outside it
+    ("pip", "/plugin", "/tokens"),  # queued by a pip install's hook, sent where CLAUDE_PLUGIN_ROOT happens to be set
+])
+def test_slack_and_email_name_the_slash_command_of_the_hook_that_queued_the_alert(
+    slack: SlackServer, mail: MailServer, tmp_path: Path, claude_dir: Path, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, route: str, other_env: str | None, spelled: str,
+) -> None:
+    import yaml
+    from budget_helpers import Session
+
+    path = tmp_path / "budgets.yaml"
+    path.write_text(yaml.safe_dump({"timezone": "UTC", "budgets": {"global": {"daily_limit": 1000}}, "alerts": {
+        "channels": [{"type": "slack", "threshold": "80%", "webhook": "$SLACK_WEBHOOK"},
+                     {"type": "email", "threshold": "80%", "to": ["admin@company.com"]}]}}))
+    monkeypatch.setenv("TOKEN_BUDGET_CONFIG", str(path))
+    if route == "plugin":
+        monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")
+    else:
+        monkeypatch.delenv("CLAUDE_PLUGIN_ROOT", raising=False)
+    real_spawn = delivery.spawn
+    monkeypatch.setattr(delivery, "spawn", lambda data_dir: None)  # the hook queues; the sender runs below
+    session = Session(claude_dir, now=clock.now())
+    session.spend(850)
+    session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})
+    key = f"daily/80/{session.now.date().isoformat()}"
+    assert set(states(data_dir)) == {(key, "slack"), (key, "email")}
+
+    # The real detached sender, in an environment that says the other route: what it renders comes from the queue.
+    if other_env:
+        monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", other_env)
+    else:
+        monkeypatch.delenv("CLAUDE_PLUGIN_ROOT")
+    real_spawn(data_dir)
+    assert wait_for(lambda: slack.posts and mail.messages)
+    assert wait_for(lambda: not sender_running(data_dir))
+    assert {state for state, _ in states(data_dir).values()} == {"delivered"}
+
+    ack, adjust = f"{spelled} ack {key}", f"{spelled} budget daily 1200"
+    [post] = slack.posts
+    action = post["blocks"][-1]["text"]["text"]
+    assert f"`tokens ack {key}` (in Claude Code: `{ack}`)" in action
+    assert f"`tokens budget daily 1200` (in Claude Code: `{adjust}`)" in action
+    assert f"(in Claude Code: {ack})" in post["text"]
+    [mailed] = mail.messages
+    text = mailed["message"].get_body(("plain",)).get_content()
+    html = mailed["message"].get_body(("html",)).get_content()
+    assert f"- Acknowledge: tokens ack {key}   (in Claude Code: {ack})" in text
+    assert f"- Adjust: tokens budget daily 1200   (in Claude Code: {adjust})" in text
+    assert f"(in Claude Code: <code>{ack}</code>)" in html
+    wrong = "/tokens " if route == "plugin" else "/token-budget:tokens"
+    assert wrong not in action + post["text"] + text + html
+
+
+def test_an_alert_queued_without_a_spelling_names_the_terminal_commands_only(
+    slack: SlackServer, mail: MailServer, config: dict, ledger: Ledger, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")  # the sender's environment is not where the spelling comes from
+    claim_and_enqueue(ledger, config, alert_for(1))  # queued by no client (as rows from before the spelling was kept)
+    assert run_sender(data_dir) == 2
+    [post] = slack.posts
+    assert "`tokens ack workflow:w1/90/run-1`" in post["blocks"][-1]["text"]["text"]
+    [mailed] = mail.messages
+    assert "in Claude Code" not in post["text"] + mailed["message"].get_body(("plain",)).get_content()

@@ -11,9 +11,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "token_budget"
 # The entry points wire the adapters to the core; they are not part of it.
 ENTRY_POINTS = {"token_budget.__main__", "token_budget.entry"}
-# Known and not yet moved (issue 16's alert part): the alert text every channel sends names the slash command of
-# the install route, and the sender process that renders it never loads the adapter. Nothing may join this list.
-NOT_YET_MOVED = {"token_budget.outbox": ["token_budget.claude.commands"]}
+# Known and not yet moved: nothing. (Alert text used to import the adapter for the slash command; the hook now
+# stores its spelling with each delivery.) Nothing may join this list.
+NOT_YET_MOVED: dict[str, list[str]] = {}
 
 
 def module_name(path: Path) -> str:
@@ -127,10 +127,23 @@ def test_the_plugin_data_folder_is_the_adapters_to_read(monkeypatch, tmp_path: P
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("CLAUDE_PLUGIN_DATA", str(tmp_path / "plugin"))
     assert paths.data_dir(create=False) == str(tmp_path / "xdg" / "token-budget")
-    assert claude.data_dir(create=False) == str(tmp_path / "plugin")
+    assert paths.data_dir(create=False, host=claude.plugin_data()) == str(tmp_path / "plugin")
     monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "home"))
-    assert claude.data_dir(create=False) == str(tmp_path / "home")
-    assert claude.data_dir(tmp_path / "explicit", create=False) == str(tmp_path / "explicit")
+    assert paths.data_dir(create=False, host=claude.plugin_data()) == str(tmp_path / "home")
+    assert paths.data_dir(tmp_path / "explicit", create=False, host=claude.plugin_data()) == str(tmp_path / "explicit")
+
+
+def test_one_function_owns_the_data_dir_rule() -> None:
+    """paths.data_dir is the only function of that name (the CLI's Env.data_dir is its value for one command); the
+    adapter supplies its host folder as input."""
+    defined = [f"{p.relative_to(PACKAGE)}:{node.lineno}" for p in PACKAGE.rglob("*.py")
+               for node in ast.parse(p.read_text()).body
+               if isinstance(node, ast.FunctionDef) and node.name == "data_dir"]
+    assert defined == [f"paths.py:{_line_of(PACKAGE / 'paths.py', 'def data_dir(')}"]
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), start=1) if line.startswith(text))
 
 
 def test_the_readme_architecture_section_names_every_module() -> None:

@@ -317,7 +317,6 @@ def test_a_session_never_runs_past_the_stop_by_more_than_the_request_in_flight(
     session = Session(claude_dir)
     session.hook("PreToolUse", tool_name="Read", tool_input={"file_path": "/tmp/proj/notes.md"})
     session.tool_input = None
-    from token_budget.alerts import acknowledge
 
     stopped = False
     acked = False
@@ -328,8 +327,8 @@ def test_a_session_never_runs_past_the_stop_by_more_than_the_request_in_flight(
             stopped = True
             break
         if out.get("hookSpecificOutput", {}).get("permissionDecision") == "deny" and not acked:
-            with Ledger.open(data_dir) as ledger, ledger.transaction() as db:  # the user acknowledges the block
-                acknowledge(db, None, "2026-11-28T15:00:00.000Z")
+            with Ledger.open(data_dir) as ledger, ledger.transaction():  # the user acknowledges the block
+                ledger.acknowledge(None, "2026-11-28T15:00:00.000Z")
             acked = True
     assert stopped
     with Ledger.open(data_dir) as ledger:

@@ -214,8 +214,8 @@ def test_every_command_any_message_suggests_runs(tmp_path: Path, monkeypatch, cl
     """Hook messages at each level, the alert on every channel (console text, Slack, email), the dashboard and
     the slash help: every command they name, for the route in use, runs without an error; the raise is the same
     everywhere."""
+    from token_budget.alert_render import alert_content, slack_payload
     from token_budget.delivery import email_message
-    from token_budget.outbox import alert_content, load_alert, slack_payload
 
     if route == "plugin":
         monkeypatch.setenv("CLAUDE_PLUGIN_ROOT", "/plugin")
@@ -233,9 +233,12 @@ def test_every_command_any_message_suggests_runs(tmp_path: Path, monkeypatch, cl
     with Ledger.open(_data_dir()) as ledger:
         keys = [r[0] for r in ledger.db.execute("SELECT key FROM alerts")]
         for key in keys:
-            alert = load_alert(ledger.db, key)
-            texts += [alert_content(alert)["text"], json.dumps(slack_payload(alert), ensure_ascii=False),
-                      email_message(alert, "a@example.org", ["b@example.org"]).as_string()]
+            alert = ledger.load_alert(key)
+            # as the sender renders it: with the spelling the hook stored when it queued the alert
+            [(prefix,)] = set(ledger.db.execute("SELECT hint_prefix FROM deliveries WHERE alert_key = ?", (key,)))
+            texts += [alert_content(alert, prefix=prefix)["text"],
+                      json.dumps(slack_payload(alert, prefix=prefix), ensure_ascii=False),
+                      email_message(alert, "a@example.org", ["b@example.org"], prefix=prefix).as_string()]
     texts.append(invoke("status")[1])
     prefix = {"terminal": "tokens", "pip": "/tokens", "plugin": "/token-budget:tokens"}[route]
     commands = set().union(*(suggested_commands(t) for t in texts))

@@ -24,10 +24,10 @@ from kills import Killer, enough_trials
 from test_concurrency import expected_totals, ledger_totals
 
 from token_budget import clock
-from token_budget.alerts import claim
+from token_budget.channels import channels
 from token_budget.ledger import Ledger
 from token_budget.models import Alert
-from token_budget.outbox import channels, enqueue
+from token_budget.outbox import enqueue
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
@@ -297,8 +297,8 @@ def test_senders_killed_mid_send_lose_no_alert(data_dir: Path, subprocess_env: d
             with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
                 alert = Alert(f"workflow:{name}", "alert", 80, f"run-{trial}", 800, 1000, clock.timestamp(),
                               workflow=name)
-                assert claim(db, alert)
-                enqueue(db, alert.key, alert.threshold, spec, now=clock.timestamp())
+                assert ledger.claim_alert(alert)
+                enqueue(ledger, alert.key, alert.threshold, spec, now=clock.timestamp())
             sender = subprocess.Popen([sys.executable, "-S", "-c", code, str(data_dir)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             outcome = killer.kill(sender) if killer.finishes else killer.calibrate(sender)

@@ -192,13 +192,12 @@ def test_prompts_running_tokens_are_answered_here_even_when_blocked_or_stopped(s
 
 
 def test_a_block_acknowledged_lets_work_go_on_until_the_stop(scoped, data_dir: Path) -> None:
-    from token_budget.alerts import acknowledge
 
     session = scoped("daily")
     session.spend(1000)
     assert session.hook("UserPromptSubmit", prompt="go")[1]["decision"] == "block"
-    with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
-        assert acknowledge(db, "daily/100/2026-11-28", "2026-11-28T15:00:00.000Z") == 1
+    with Ledger.open(data_dir) as ledger, ledger.transaction():
+        assert ledger.acknowledge("daily/100/2026-11-28", "2026-11-28T15:00:00.000Z") == 1
     assert session.hook("UserPromptSubmit", prompt="go") == (0, {})
     assert session.hook("PreToolUse") == (0, {})
     session.spend(100)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from token_budget import budgets, levels, models, outbox, policy, trust, windows
+from token_budget import budgets, channels, levels, models, policy, trust, windows
 from token_budget.claude import enforce, messages
 from token_budget.config import Config
 from token_budget.levels import LEVELS, alert_key, level_for, parse_percent, severity, thresholds
@@ -21,8 +21,8 @@ def test_a_percentage_reads_the_same_wherever_it_is_written(value: object, expec
 
 def test_a_channel_threshold_is_read_by_the_same_parser() -> None:
     config = {"alerts": {"channels": [{"type": "console", "threshold": "usage > 90%"}, {"type": "console"}]}}
-    assert [c.threshold for c in outbox.channels(config)] == [90, 0]
-    assert not hasattr(outbox, "percent")
+    assert [c.threshold for c in channels.channels(config)] == [90, 0]
+    assert not hasattr(channels, "percent")
 
 
 def test_thresholds_default_to_70_80_90_100_110_and_the_seed_alert_threshold_moves_the_alert() -> None:

@@ -14,7 +14,6 @@ from budget_helpers import write_config
 from token_budget.alerts import acknowledge_alerts
 from token_budget.config import load, load_cached
 from token_budget.errors import TokenBudgetError
-from token_budget.events import list_events
 from token_budget.ledger import Ledger
 from token_budget.limits import override_keys, parse_amount, set_budget, set_mode, window_share
 from token_budget.models import Alert
@@ -67,7 +66,7 @@ def test_set_budget_saves_the_override_and_records_who_changed_what(config, data
         assert workflow.value == {"tokens": 5000, "usd": 3.0}  # beside the token limit, not instead of it
         set_mode(ledger, config, data_dir, "economy")
         set_mode(ledger, load_cached(data_dir), data_dir, "economy")  # no change, no event
-        events = [(e["kind"], json.loads(e["detail"])) for e in list_events(ledger.db)]
+        events = [(e["kind"], json.loads(e["detail"])) for e in ledger.list_events()]
     saved = json.loads((data_dir / "overrides.json").read_text())
     assert saved == {"budgets": {"global": {"daily_limit_usd": 25.0}, "per_workflow": {"sprint": {"tokens": 5000,
                                                                                                    "usd": 3.0}}},
@@ -81,18 +80,16 @@ def test_set_budget_saves_the_override_and_records_who_changed_what(config, data
 
 
 def test_acknowledging_records_each_ack_and_an_unknown_key_lists_the_open_ones(data_dir: Path) -> None:
-    with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
-        from token_budget.alerts import claim
-
+    with Ledger.open(data_dir) as ledger, ledger.transaction():
         for threshold in (80, 100):
-            claim(db, Alert(scope="daily", level="alert", threshold=threshold, period="2026-11-28", used=900,
+            ledger.claim_alert(Alert(scope="daily", level="alert", threshold=threshold, period="2026-11-28", used=900,
                             limit=1000, created_at="2026-11-28T10:00:00.000Z"))
         with pytest.raises(TokenBudgetError, match="daily/100/2026-11-28"):
-            acknowledge_alerts(db, "daily/90/2026-11-28", "2026-11-28T11:00:00.000Z")
-        assert acknowledge_alerts(db, "daily|100|2026-11-28", "2026-11-28T11:00:00.000Z") == 1  # the old form
-        assert acknowledge_alerts(db, None, "2026-11-28T11:00:01.000Z") == 1
-        assert acknowledge_alerts(db, None, "2026-11-28T11:00:02.000Z") == 0
-        acks = [e["message"] for e in list_events(db) if e["kind"] == "ack"]
+            acknowledge_alerts(ledger, "daily/90/2026-11-28", "2026-11-28T11:00:00.000Z")
+        assert acknowledge_alerts(ledger, "daily|100|2026-11-28", "2026-11-28T11:00:00.000Z") == 1  # the old form
+        assert acknowledge_alerts(ledger, None, "2026-11-28T11:00:01.000Z") == 1
+        assert acknowledge_alerts(ledger, None, "2026-11-28T11:00:02.000Z") == 0
+        acks = [e["message"] for e in ledger.list_events() if e["kind"] == "ack"]
     assert acks == ["the 100% alert of the daily budget (daily/100/2026-11-28) acknowledged (terminal)",
                     "the 80% alert of the daily budget (daily/80/2026-11-28) acknowledged (terminal)"]
 
@@ -100,13 +97,13 @@ def test_acknowledging_records_each_ack_and_an_unknown_key_lists_the_open_ones(d
 def test_a_session_is_the_one_given_else_the_current_else_the_latest_recorded(data_dir: Path) -> None:
     with Ledger.open(data_dir) as ledger:
         db = ledger.db
-        assert resolve_session(db, (None, "--session"), (None, "$ENV")) is None
+        assert resolve_session(ledger, (None, "--session"), (None, "$ENV")) is None
         db.execute("INSERT INTO requests (message_id, timestamp, session_id, model, source, recorded_at) VALUES "
                    "('a', '2026-11-28T10:00:00.000Z', 's-old', 'm', 'hook', 'x'), "
                    "('b', '2026-11-28T11:00:00.000Z', 's-new', 'm', 'hook', 'x')")
-        assert resolve_session(db, (None, "--session"), (None, "$ENV")) == ("s-new", "the latest recorded request")
-        assert resolve_session(db, (None, "--session"), ("s-env", "$ENV")) == ("s-env", "$ENV")
-        assert resolve_session(db, ("s-cli", "--session"), ("s-env", "$ENV")) == ("s-cli", "--session")
+        assert resolve_session(ledger, (None, "--session"), (None, "$ENV")) == ("s-new", "the latest recorded request")
+        assert resolve_session(ledger, (None, "--session"), ("s-env", "$ENV")) == ("s-env", "$ENV")
+        assert resolve_session(ledger, ("s-cli", "--session"), ("s-env", "$ENV")) == ("s-cli", "--session")
 
 
 def test_log_days_are_local_days(config) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from token_budget import outbox, policy
+from token_budget import alert_render, policy
 from token_budget.claude import messages
 from token_budget.claude.commands import command_of, workflow_for_prompt
 from token_budget.models import Alert, BudgetState
@@ -47,7 +47,7 @@ def test_the_hook_and_the_alert_channels_suggest_the_same_raise() -> None:
     kwargs = {"event_kind": "prompt", "settings": Settings(), "now": NOW}
     reason = messages.with_reason(policy.evaluate([state], **kwargs), [state], **kwargs).reason
     alert = Alert("daily", "block", 100, "2026-11-30", state.used, state.limit, "")
-    slack = outbox.commands(alert, "/tokens")["budget"]
+    slack = alert_render.commands(alert, "/tokens")["budget"]
     assert slack == "tokens budget daily 1500000"
     assert f"`{slack}`" in reason
 

@@ -130,7 +130,7 @@ def test_subagent_requests_count_for_the_session_and_nothing_is_added(data_dir: 
     ingest(data_dir, main, side)
     assert rows(data_dir, source="reconciled") == []
     with Ledger.open(data_dir) as ledger:
-        found = summary(ledger.db)
+        found = summary(ledger)
     assert (found["sessions_checked"], found["drift"], found["ledger_above_client"]) == (1, [], [])
 
 
@@ -152,7 +152,7 @@ def test_the_ledger_above_claude_codes_figure_is_reported_never_subtracted(data_
     ingest(data_dir, path)
     assert rows(data_dir, source="reconciled") == []
     with Ledger.open(data_dir) as ledger:
-        (above,) = summary(ledger.db)["ledger_above_client"]
+        (above,) = summary(ledger)["ledger_above_client"]
     assert above["above"][SONNET] == {"input": 500, "output": 10, "cache_creation_5m": 250, "cache_creation_1h": 0,
                                       "cache_read": 2000}
     result = CliRunner().invoke(cli, ["doctor", "--json", "--claude-dir", str(claude_dir)])
@@ -191,7 +191,7 @@ def test_a_fork_starts_from_its_parents_totals_and_nothing_is_counted_twice(data
     everything = sum(micros(**p) for p in (REQ1, AUX1, REQ2, AUX2, REQ3, AUX3))
     assert session_cost(data_dir) == everything  # the fork's own figure: every request of both, once
     with Ledger.open(data_dir) as ledger:
-        found = summary(ledger.db)
+        found = summary(ledger)
     assert (found["sessions_checked"], found["drift"], found["ledger_above_client"]) == (2, [], [])
     assert found["reconciled_tokens"] == 900 + 16 + 250 + 5
 

@@ -15,13 +15,14 @@ from click.testing import CliRunner
 from test_reports import DAY, fixed_events, start_run
 
 from token_budget import clock
+from token_budget.channels import channels
 from token_budget.cli import cli
 from token_budget.config import load
 from token_budget.daily_report import write_daily_if_due
 from token_budget.delivery import sender_running
 from token_budget.ledger import Ledger
 from token_budget.models import UsageEvent
-from token_budget.outbox import channels, enqueue_report
+from token_budget.outbox import enqueue_report
 from token_budget.report_render import render_yaml
 from token_budget.reports import build_report, day_period
 
@@ -153,8 +154,8 @@ def test_enqueuing_a_day_again_adds_no_second_delivery(config, ledger: Ledger, d
     # A crash after the enqueue committed but before the file was written: the next hook enqueues again.
     report = build_report(ledger, config, day_period(date(2026, 11, 27), config))
     for _ in range(2):
-        with ledger.transaction() as db:
-            enqueue_report(db, report, render_yaml(report), channels(config), now=clock.timestamp())
+        with ledger.transaction():
+            enqueue_report(ledger, report, render_yaml(report), channels(config), now=clock.timestamp())
     rows = [(kind, state) for kind, _, _, state, _ in deliveries(data_dir)]
     assert rows == [("report", "pending"), ("report", "pending")]
 

@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from token_budget.alerts import claim
 from token_budget.cli import cli
 from token_budget.config import load
 from token_budget.dashboard import render_dashboard, status
-from token_budget.events import record_degradation
 from token_budget.ledger import Ledger
 from token_budget.models import Alert, Degradation, UsageEvent
-from token_budget.workflows import start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "fixtures" / "status"
@@ -67,7 +64,7 @@ def ledger(data_dir: Path, config_file: Path, set_clock) -> Ledger:
     set_clock(NOW)
     config = load(None, data_dir=data_dir)
     with Ledger.open(data_dir) as led, led.transaction() as db:
-        start_run(db, "sess-1", "sprint", "2026-11-28T13:00:00.000Z", phase="BUILD")
+        led.start_run("sess-1", "sprint", "2026-11-28T13:00:00.000Z", phase="BUILD")
         led.record(
             [
                 event(
@@ -82,11 +79,10 @@ def ledger(data_dir: Path, config_file: Path, set_clock) -> Ledger:
             source="test",
             prices=config.prices,
         )
-        claim(db, Alert("daily", "alert", 80, "2026-11-28", 790_000, 1_000_000, "2026-11-28T15:15:01.000Z"))
-        claim(db, Alert("daily", "warn", 70, "2026-11-28", 750_000, 1_000_000, "2026-11-28T14:45:01.000Z"))
+        led.claim_alert(Alert("daily", "alert", 80, "2026-11-28", 790_000, 1_000_000, "2026-11-28T15:15:01.000Z"))
+        led.claim_alert(Alert("daily", "warn", 70, "2026-11-28", 750_000, 1_000_000, "2026-11-28T14:45:01.000Z"))
         db.execute("UPDATE alerts SET acked_at = '2026-11-28T15:00:00.000Z' WHERE threshold = 70")
-        record_degradation(
-            db,
+        led.record_degradation(
             Degradation("defer_workflow", "sess-1", detail=json.dumps({"workflow": "test_backend"})),
             "2026-11-28T15:16:00.000Z",
         )
@@ -188,5 +184,5 @@ def test_a_daily_limit_far_beyond_the_pace_does_not_overflow(ledger: Ledger, dat
     from token_budget.dashboard import burn_rate
 
     budgets = [{"scope": "daily", "used": 10, "limit": 10**15, "resets_at": "2026-11-29T00:00:00.000Z"}]
-    out = burn_rate(ledger, "input_tokens", NOW, budgets)
+    out = burn_rate(ledger, ("input",), NOW, budgets)
     assert out["tokens_per_hour"] > 0 and out["daily_exhausted_at"] is None and out["before_reset"] is False

@@ -125,9 +125,9 @@ def test_a_plugin_ledger_is_found_when_no_data_dir_is_set(
     plugin.parent.mkdir(parents=True)
     data_dir.rename(plugin)
     monkeypatch.delenv("TOKEN_BUDGET_HOME")
-    assert statusline.data_dir() == str(plugin)
+    assert statusline.find_data_dir() == str(plugin)
     assert line(PAYLOAD).startswith("day 75.0%")
-    assert statusline.data_dir(str(data_dir)) == str(data_dir)  # --data-dir wins
+    assert statusline.find_data_dir(str(data_dir)) == str(data_dir)  # --data-dir wins
 
 
 def test_launcher_uses_the_hook_config_cache_and_imports_no_heavy_module(

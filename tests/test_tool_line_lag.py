@@ -73,25 +73,44 @@ def test_a_subagent_tool_line_is_awaited_in_the_subagent_file(tmp_path, monkeypa
     assert out["hookSpecificOutput"]["permissionDecision"] == "deny", out
 
 
-def test_no_wait_when_the_line_is_there_or_the_file_ends_with_an_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+class SteppedTime:
+    """Stands in for the `time` module of token_budget.claude.transcript: each sleep advances a private
+    monotonic clock and is counted, so how long the wait lasts is checked without reading a real clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds
+
+
+def test_no_wait_when_the_line_is_there_or_the_file_ends_with_an_answer(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = SteppedTime()
+    monkeypatch.setattr(transcript, "time", clock)
     s = Session(tmp_path / "claude")
     write_lines(s.path, tool_use_response(s, "toolu_here", 10))
     for tool_use_id in ("toolu_here", "toolu_other_block_of_the_same_answer"):
-        t0 = time.monotonic()
         transcript.await_tool_use_line([s.path], tool_use_id)
-        assert time.monotonic() - t0 < 0.05
+    assert clock.sleeps == 0
 
 
-def test_the_wait_is_bounded_when_the_line_never_comes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_wait_is_bounded_when_the_line_never_comes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = SteppedTime()
+    monkeypatch.setattr(transcript, "time", clock)
     s = Session(tmp_path / "claude")
     write_lines(s.path, user_line("hello", session_id=s.session_id))
-    t0 = time.monotonic()
+    start = clock.now
     transcript.await_tool_use_line([s.path], "toolu_never")
-    assert transcript.TOOL_LINE_WAIT <= time.monotonic() - t0 < transcript.TOOL_LINE_WAIT + 0.2
-    t0 = time.monotonic()
+    assert transcript.TOOL_LINE_WAIT <= clock.now - start < transcript.TOOL_LINE_WAIT + 0.05
+    sleeps = clock.sleeps
     transcript.await_tool_use_line([s.path], None)  # nothing to wait for
     transcript.await_tool_use_line([], "toolu_x")
-    assert time.monotonic() - t0 < 0.05
+    assert clock.sleeps == sleeps
 
 
 def test_the_wait_reads_only_what_is_new_since_the_ledger_last_read(data_dir: Path, claude_dir: Path,

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,10 +60,9 @@ PIP_ROUTE = [sys.executable, "-m", "token_budget", "hook"]  # `tokens install` -
 
 
 def run_hook_process(payload: dict[str, Any], env: dict[str, str], event: str, timeout: float = 30.0,
-                     route: list[str] = PLUGIN_ROUTE) -> tuple[int, dict[str, Any], float, int, str]:
-    """A real hook process as Claude Code starts it (python -S run_hook.py): exit code, answer, seconds taken,
+                     route: list[str] = PLUGIN_ROUTE) -> tuple[int, dict[str, Any], int, str]:
+    """A real hook process as Claude Code starts it (python -S run_hook.py): exit code, answer,
     peak RSS in KiB (from wait4, the kernel's own count) and stderr."""
-    started = time.monotonic()
     proc = subprocess.Popen([*route, event], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -87,9 +85,8 @@ def run_hook_process(payload: dict[str, Any], env: dict[str, str], event: str, t
         reader.join()
     proc.stdout.close()
     proc.stderr.close()
-    elapsed = time.monotonic() - started
     text = out[0].decode().strip()
-    return proc.returncode, (json.loads(text) if text else {}), elapsed, usage.ru_maxrss, err[0].decode()
+    return proc.returncode, (json.loads(text) if text else {}), usage.ru_maxrss, err[0].decode()
 
 
 @pytest.fixture
@@ -132,7 +129,7 @@ def test_a_hostile_repo_config_sends_nothing_to_its_listener(tmp_path: Path, cla
         main = write_lines(transcript_path(claude_dir), response(input_tokens=5_000, timestamp=now))
         hook_env["SMTP_HOST"] = "127.0.0.1"
         for event in ("SessionStart", "UserPromptSubmit", "PostToolUse"):
-            code, out, _, _, _ = run_hook_process(hook_payload(event, main, cwd=str(root), prompt="go"),
+            code, out, _, _ = run_hook_process(hook_payload(event, main, cwd=str(root), prompt="go"),
                                                   hook_env, event)
             assert code == 0
         assert not wait_for(lambda: server.hits > 0, timeout=3.0)  # a sender, had one started, posts within ms
@@ -291,7 +288,7 @@ ALIAS_BOMB = "\n".join(["pricing:", "  a: &a [x, x, x, x, x, x, x, x, x]"]
 
 
 def _baseline(hook_env: dict[str, str], main: Path, cwd: Path) -> int:
-    code, _, _, rss, _ = run_hook_process(hook_payload("Stop", main, cwd=str(cwd)), hook_env, "Stop")
+    code, _, rss, _ = run_hook_process(hook_payload("Stop", main, cwd=str(cwd)), hook_env, "Stop")
     assert code == 0
     return rss
 
@@ -340,11 +337,10 @@ def test_hostile_inputs_get_an_answer_fast_in_bounded_memory(kind: str, tmp_path
     baseline = _baseline(hook_env, write_lines(transcript_path(claude_dir, "sess-base"),
                                                response(input_tokens=1, timestamp=STAMP)), repo(tmp_path, None, "b"))
     payload, event = plant(kind, tmp_path, claude_dir)
-    code, out, seconds, rss, err = run_hook_process(payload, hook_env, event, timeout=20)
+    code, out, rss, err = run_hook_process(payload, hook_env, event, timeout=20)
     assert code == 0, err
-    assert seconds < 5.0
     assert rss < baseline + 64 * 1024, (rss, baseline)  # KiB: nowhere near a file's worth of /dev/zero
-    assert "enforcement skipped" not in json.dumps(out)
+    assert "enforcement skipped" not in json.dumps(out)  # answered by the hook, not by its watchdog's deadline
     with Ledger.open(hermetic_env / "data") as ledger:
         total = ledger.db.execute("SELECT COALESCE(SUM(input_tokens), 0) FROM requests").fetchone()[0]
     assert total < 10**9  # the linked-in folder was never read
@@ -375,8 +371,8 @@ def test_the_watchdog_answers_when_the_ledger_lock_is_held(tmp_path: Path, claud
     holder.execute("BEGIN IMMEDIATE")
     try:
         hook_env["TOKEN_BUDGET_HOOK_DEADLINE"] = "1"
-        code, out, seconds, _, _ = run_hook_process(hook_payload("Stop", main), hook_env, "Stop", route=route)
-        assert code == 0 and "ran out of time" in out["systemMessage"] and seconds < 5.0
+        code, out, _, _ = run_hook_process(hook_payload("Stop", main), hook_env, "Stop", route=route)
+        assert code == 0 and "ran out of time" in out["systemMessage"]  # the watchdog's answer, not the lock's
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -387,12 +383,12 @@ def test_the_watchdog_answers_when_the_ledger_lock_is_held(tmp_path: Path, claud
     holder = sqlite3.connect(data_dir / "ledger.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        code, out, seconds, _, err = run_hook_process(hook_payload("UserPromptSubmit", main, prompt="go"), hook_env,
+        code, out, _, err = run_hook_process(hook_payload("UserPromptSubmit", main, prompt="go"), hook_env,
                                                       "UserPromptSubmit", route=route)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert code == 2 and "ran out of time" in err and seconds < 5.0
+    assert code == 2 and "ran out of time" in err
 
 
 # -- secrets by name only --------------------------------------------------------------------------------------
@@ -417,9 +413,9 @@ def test_no_literal_webhook_in_any_file_the_product_writes(hermetic_env: Path, d
 
 
 def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -> None:
+    from token_budget.channels import Channel
     from token_budget.delivery import DeliveryError, DeliverySettings, send_slack
     from token_budget.models import Alert
-    from token_budget.outbox import Channel
 
     alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
     for url in ("http://hooks.example.com/services/x", "ftp://127.0.0.1/x", "file:///etc/passwd"):
@@ -453,9 +449,9 @@ def test_webhooks_are_https_and_redirects_are_not_followed(hermetic_env: Path) -
 
 
 def test_email_recipients_are_never_expanded_and_logins_need_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.channels import Channel
     from token_budget.delivery import DeliveryError, DeliverySettings, send_email
     from token_budget.models import Alert
-    from token_budget.outbox import Channel
 
     alert = Alert(scope="daily", level="alert", threshold=80, period="2026-11-28", used=8, limit=10, created_at=STAMP)
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
@@ -608,9 +604,9 @@ def test_doctor_says_what_a_project_file_tried(tmp_path: Path, hermetic_env: Pat
 @pytest.mark.parametrize("webhook", ["$ANTHROPIC_API_KEY", "${SMTP_PASSWORD}", "https://h.example/x?k=$SLACK_WEBHOOK",
                                      "${SLACK_WEBHOOK}${ANTHROPIC_API_KEY}"])
 def test_a_webhook_reads_only_a_whole_allowed_variable(webhook: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.channels import Channel
     from token_budget.delivery import DeliveryError, DeliverySettings, send_slack
     from token_budget.models import Alert
-    from token_budget.outbox import Channel
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("SMTP_PASSWORD", SECRET)

@@ -223,8 +223,8 @@ def test_tokens_budget_sets_a_windows_share(windowed, data_dir: Path) -> None:
 
 
 def test_slack_and_email_say_percentage_points_of_the_window_not_tokens() -> None:
+    from token_budget.alert_render import alert_content
     from token_budget.models import Alert
-    from token_budget.outbox import alert_content
 
     alert = Alert("five_hour", "alert", 80, "2026-11-28T17:00:00.000Z", 4000, 5000, "2026-11-28T15:00:00.000Z")
     content = alert_content(alert)

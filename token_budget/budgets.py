@@ -8,12 +8,10 @@ style, and globs and exact ids work too). Standard library only and no Claude Co
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from . import clock, jsonlite
 from .families import model_matches
-from .ledger import Ledger, counted_sql
 from .levels import level_for, thresholds
 from .models import BudgetState
 from .periods import day_bounds, month_bounds, today, zone
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Config
+    from .storage import Storage
 
 
 
@@ -33,50 +32,10 @@ def split_limit(value: Any) -> tuple[int, float | None]:
     return int(value or 0), None
 
 
-# -- period sums -----------------------------------------------------------------------------------------------
-
-HOUR_SUFFIX = ":00:00.000Z"
-
-
-def totals_by_model(db: sqlite3.Connection, counted: str, start: str, end: str) -> list[tuple[str, int, int]]:
-    """(model, counted tokens, cost in micro-USD) over the requests in [start, end) (canonical UTC bounds), one row
-    per model that has requests there.
-
-    The whole UTC hours inside the period come from the hourly_totals rollup (kept by triggers in the writing
-    transaction), the partial hours at its edges from the requests themselves: exact in any time zone, and a month
-    costs ~720 rollup rows per model instead of every request of the month.
-    """
-    canonical = len(start) == len(end) == 24 and start[10] == end[10] == "T"
-    first = (start[:13] if start[13:] == HOUR_SUFFIX else _next_hour(start)) if canonical else ""
-    last = end[:13]
-    if not canonical or first >= last:  # no whole hour inside: the live sum is as cheap
-        return db.execute(
-            f"SELECT model, COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-            "WHERE timestamp >= ? AND timestamp < ? GROUP BY model", (start, end),
-        ).fetchall()
-    live = (f"SELECT model, 1 AS n, {counted} AS used, cost_micros FROM requests "
-            "WHERE timestamp >= ? AND timestamp < ?")
-    return db.execute(
-        "SELECT model, COALESCE(SUM(used), 0), COALESCE(SUM(cost_micros), 0) FROM ("
-        f"SELECT model, requests AS n, {counted} AS used, cost_micros FROM hourly_totals "
-        "WHERE hour >= ? AND hour < ? "
-        f"UNION ALL {live} UNION ALL {live}) GROUP BY model HAVING SUM(n) > 0",
-        (first, last, start, first + HOUR_SUFFIX, last + HOUR_SUFFIX, end),
-    ).fetchall()
-
-
-def _next_hour(bound: str) -> str:
-    from datetime import timedelta
-
-    from .periods import iso, parse
-
-    return iso(parse(bound[:13] + HOUR_SUFFIX) + timedelta(hours=1))[:13]
-
-
 # -- the states ------------------------------------------------------------------------------------------------
 
 
-def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None, session_id: str | None = None,
+def budget_states(ledger: Storage, config: Config, *, now: datetime | None = None, session_id: str | None = None,
                   model: str | None = None) -> list[BudgetState]:
     """Every budget that applies now: daily, monthly, the session's, its active workflow run's, and each model's.
 
@@ -86,13 +45,12 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
     now = now or clock.now()
     tz = zone(config.timezone)
     limits = thresholds(config)
-    counted = counted_sql(config.counted_classes)
-    db = ledger.db
+    classes = config.counted_classes
     day = today(tz, now)
     d0, d1 = day_bounds(day, tz)
     m0, m1 = month_bounds(day.year, day.month, tz)
     glob = config.get("budgets", "global", default={}) or {}
-    acked = _acked(db, (day.isoformat(), day.strftime("%Y-%m"), session_id or ""))
+    acked = ledger.acknowledged_limits((day.isoformat(), day.strftime("%Y-%m"), session_id or ""))
     states: list[BudgetState] = []
 
     def add(scope: str, used: int, cost_micros: int, limit_value: Any, period: str, resets: str | None,
@@ -109,33 +67,25 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
         states.append(BudgetState(scope, used, tokens, level_for(probe.percent, limits), period, resets, used_usd,
                                   usd, held))
 
-    by_model = totals_by_model(db, counted, d0, d1)
+    by_model = ledger.totals_by_model(classes, d0, d1)
     day_used = sum(r[1] for r in by_model)
     day_cost = sum(r[2] for r in by_model)
     add("daily", day_used, day_cost, glob.get("daily_limit"), day.isoformat(), d1, glob.get("daily_limit_usd"))
     if glob.get("monthly_limit") or glob.get("monthly_limit_usd") is not None:
-        month = totals_by_model(db, counted, m0, m1)
+        month = ledger.totals_by_model(classes, m0, m1)
         used, cost = sum(r[1] for r in month), sum(r[2] for r in month)
         add("monthly", used, cost, glob.get("monthly_limit"), day.strftime("%Y-%m"), m1,
             glob.get("monthly_limit_usd"))
     per_session = config.get("budgets", "per_session")
     if session_id and per_session:
-        used, cost = db.execute(
-            f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests WHERE session_id = ?",
-            (session_id,),
-        ).fetchone()
+        used, cost = ledger.session_totals(classes, session_id)
         add("session", used, cost, per_session, session_id, None)
     per_workflow = config.get("budgets", "per_workflow", default={}) or {}
     if per_workflow:
-        from .workflows import active_runs
-
-        for run in active_runs(db, session_id):
+        for run in ledger.active_runs(session_id):
             if run["name"] not in per_workflow:
                 continue
-            used, cost = db.execute(
-                f"SELECT COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-                "WHERE workflow_run_id = ?", (run["id"],),
-            ).fetchone()
+            used, cost = ledger.run_totals(classes, run["id"])
             add(f"workflow:{run['name']}", used, cost, per_workflow[run["name"]], f"run-{run['id']}", None)
     for key, value in (config.get("budgets", "per_model", default={}) or {}).items():
         used = cost = 0
@@ -146,23 +96,12 @@ def budget_states(ledger: Ledger, config: Config, *, now: datetime | None = None
         add(f"model:{key}", used, cost, value, day.isoformat(), d1)
     from .windows import window_states
 
-    states += window_states(db, config, now, lambda percent: level_for(percent, limits))
+    states += window_states(ledger, config, now, lambda percent: level_for(percent, limits))
     if config.get("team"):  # team budgets: only a user config with `team:` loads their module
         from .team.states import team_states
 
-        states += team_states(ledger, config, now, limits, _acked, session_id=session_id, model=model)
+        states += team_states(ledger, config, now, limits, session_id=session_id, model=model)
     return states
-
-
-def _acked(db: sqlite3.Connection, periods: tuple[str, ...]) -> dict[tuple[str, str], dict[int, int]]:
-    """(scope, period) → {acknowledged threshold: the token limit it was acknowledged under}."""
-    out: dict[tuple[str, str], dict[int, int]] = {}
-    for scope, period, threshold, limit in db.execute(
-        "SELECT scope, period, threshold, limit_tokens FROM alerts WHERE acked_at IS NOT NULL AND "
-        "(period IN (?, ?, ?) OR period LIKE 'run-%')", periods,
-    ):
-        out.setdefault((scope, period), {})[threshold] = limit
-    return out
 
 
 def state_json(state: BudgetState) -> dict[str, Any]:
@@ -181,17 +120,16 @@ def state_json(state: BudgetState) -> dict[str, Any]:
     return data
 
 
-def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None,
+def budget_status(ledger: Storage, config: Config, *, now: datetime | None = None,
                   session_id: str | None = None) -> dict[str, Any]:
     """The budget part of `tokens status --json`: every budget, the active workflow run, the mode, deferrals."""
-    from .events import list_degradations
     from .policy import Settings, economy_active
-    from .workflows import active_runs, priority
+    from .workflows import priority
 
     now = now or clock.now()
     states = budget_states(ledger, config, now=now, session_id=session_id)
     settings = Settings.from_config(config)
-    runs = active_runs(ledger.db, session_id)
+    runs = ledger.active_runs(session_id)
     workflow = None
     if runs:
         run = runs[0]
@@ -204,7 +142,7 @@ def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None
     tz = zone(config.timezone)
     since = day_bounds(today(tz, now), tz)[0]
     deferred = sorted({jsonlite.loads(d["detail"] or "{}").get("workflow") for d in
-                       list_degradations(ledger.db, since=since, kind="defer_workflow")} - {None})
+                       ledger.list_degradations(since=since, kind="defer_workflow")} - {None})
     return {
         "budgets": [state_json(s) for s in states],
         "workflow": workflow,
@@ -216,10 +154,8 @@ def budget_status(ledger: Ledger, config: Config, *, now: datetime | None = None
     }
 
 
-def _run_used(ledger: Ledger, config: Config, run_id: int) -> int:
-    counted = counted_sql(config.counted_classes)
-    return ledger.db.execute(f"SELECT COALESCE(SUM({counted}), 0) FROM requests WHERE workflow_run_id = ?",
-                             (run_id,)).fetchone()[0]
+def _run_used(ledger: Storage, config: Config, run_id: int) -> int:
+    return ledger.run_totals(config.counted_classes, run_id)[0]
 
 
 # -- suggestions from history ----------------------------------------------------------------------------------
@@ -248,7 +184,7 @@ def percentile(values: list[int], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def suggest(ledger: Ledger, config: Config, *, now: datetime | None = None,
+def suggest(ledger: Storage, config: Config, *, now: datetime | None = None,
             days: int = SUGGEST_DAYS) -> dict[str, Any]:
     """Budgets from the user's own history: the 90th percentile of daily counted tokens over the last `days` full
     days with any usage (as Claude-Code-Usage-Monitor sets its limits), for the daily budget and for each
@@ -257,14 +193,13 @@ def suggest(ledger: Ledger, config: Config, *, now: datetime | None = None,
 
     now = now or clock.now()
     tz = zone(config.timezone)
-    counted = counted_sql(config.counted_classes)
     per_model = config.get("budgets", "per_model", default={}) or {}
     daily: list[int] = []
     by_key: dict[str, list[int]] = {k: [] for k in per_model}
     first = today(tz, now) - timedelta(days=days)
     for offset in range(days):
         start, end = day_bounds(first + timedelta(days=offset), tz)
-        rows = totals_by_model(ledger.db, counted, start, end)
+        rows = ledger.totals_by_model(config.counted_classes, start, end)
         total = sum(r[1] for r in rows)
         if not total:
             continue

@@ -9,22 +9,20 @@ Standard library only: the hook calls `notice_config_changes` and `take_unshown`
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from . import jsonlite
-from .events import record_event
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from .ledger import Ledger
+    from .storage import Storage
 
 ACTOR_ENV = "TOKEN_BUDGET_ACTOR"  # set by the slash command handler; a terminal leaves it unset
 TERMINAL = "terminal"
 CONFIG_FILE = "config file"
-KINDS = ("limit_change", "mode_change", "ack")
+KINDS = ("limit_change", "mode_change", "ack")  # control events: shown to the user once, by the next hook
 
 
 def actor() -> str:
@@ -60,7 +58,7 @@ def describe(value: Any) -> str:
     return "0 (no limit)" if value == 0 else f"{value:,}"
 
 
-def record_change(db: sqlite3.Connection, *, kind: str, subject: str, old: Any, new: Any, who: str,
+def record_change(store: Storage, *, kind: str, subject: str, old: Any, new: Any, who: str,
                   created_at: str, shown: bool = False, scope: str | None = None) -> None:
     """One control event. `shown`: the user already saw it (they made it with the slash command)."""
     what = {"limit_change": f"the {subject} budget", "mode_change": "the mode", "ack": subject}[kind]
@@ -68,61 +66,49 @@ def record_change(db: sqlite3.Connection, *, kind: str, subject: str, old: Any, 
         message = f"{what} acknowledged ({who})"
     else:
         message = f"{what} changed from {describe(old)} to {describe(new)} ({who})"
-    record_event(db, level="info", kind=kind, message=message, created_at=created_at, scope=scope,
-                 detail=jsonlite.dumps({"who": who, "old": old, "new": new, "subject": subject}),
-                 shown_at=created_at if shown else None)
+    store.record_event(level="info", kind=kind, message=message, created_at=created_at, scope=scope,
+                       detail=jsonlite.dumps({"who": who, "old": old, "new": new, "subject": subject}),
+                       shown_at=created_at if shown else None)
 
 
-def notice_config_changes(ledger: Ledger, config: Any, project: str | None, now: str,
+def notice_config_changes(ledger: Storage, config: Any, project: str | None, now: str,
                           reload: Callable[[], Any] | None = None) -> None:
     """Record limit and mode changes nobody recorded (an edited config file) since the hooks last looked.
 
     `reload` reads the config again: when this hook's copy differs from what was seen last, it may be older than
     a change another process has made since, so the comparison is made on a fresh read, under the ledger's write
     lock (which `tokens budget` and `tokens mode` hold while they save and record a change)."""
-    db = ledger.db
     current = limits(config)
     text = jsonlite.dumps(current, sort_keys=True)
     key = project or ""
-    row = db.execute("SELECT limits FROM limits_seen WHERE project = ?", (key,)).fetchone()
-    if row is not None and row[0] == text:
+    if ledger.seen_limits(key) == text:
         return
-    with ledger.transaction() as db:
+    with ledger.transaction():
         if reload is not None:
             current = limits(reload())
             text = jsonlite.dumps(current, sort_keys=True)
-        row = db.execute("SELECT limits FROM limits_seen WHERE project = ?", (key,)).fetchone()
-        if row is not None and row[0] == text:
+        seen = ledger.seen_limits(key)
+        if seen == text:
             return
-        before = jsonlite.loads(row[0]) if row else None
-        db.execute("INSERT INTO limits_seen (project, limits, updated_at) VALUES (?, ?, ?) ON CONFLICT(project) "
-                   "DO UPDATE SET limits = excluded.limits, updated_at = excluded.updated_at", (key, text, now))
+        before = jsonlite.loads(seen) if seen is not None else None
+        ledger.remember_limits(key, text, now)
         if before is None:
             return  # the first look: nothing to compare with
         for name in sorted(set(before) | set(current)):
             old, new = before.get(name), current.get(name)
-            if old == new or _already_recorded(db, name, new):
+            if old == new or _already_recorded(ledger, name, new):
                 continue
             kind = "mode_change" if name == "mode" else "limit_change"
-            record_change(db, kind=kind, subject=name, old=old, new=new, who=CONFIG_FILE, created_at=now,
+            record_change(ledger, kind=kind, subject=name, old=old, new=new, who=CONFIG_FILE, created_at=now,
                           scope=None if name == "mode" else name)
 
 
-def _already_recorded(db: sqlite3.Connection, name: str, new: Any) -> bool:
+def _already_recorded(store: Storage, name: str, new: Any) -> bool:
     """A command recorded this change itself (the overrides it wrote are what changed the config)."""
-    row = db.execute("SELECT detail FROM events WHERE kind IN ('limit_change', 'mode_change') AND "
-                     "json_extract(detail, '$.subject') = ? ORDER BY id DESC LIMIT 1", (name,)).fetchone()
-    return bool(row) and jsonlite.loads(row[0]).get("new") == new
+    detail = store.last_change_detail(name)
+    return detail is not None and jsonlite.loads(detail).get("new") == new
 
 
-def take_unshown(ledger: Ledger, now: str) -> list[str]:
+def take_unshown(ledger: Storage, now: str) -> list[str]:
     """The control events nobody has shown the user yet; this call shows them (one hook wins each)."""
-    if ledger.db.execute("SELECT 1 FROM events WHERE shown_at IS NULL LIMIT 1").fetchone() is None:
-        return []
-    with ledger.transaction() as db:
-        rows = db.execute("SELECT id, message FROM events WHERE shown_at IS NULL ORDER BY id").fetchall()
-        if rows:
-            marks = ",".join("?" * len(rows))
-            db.execute(f"UPDATE events SET shown_at = ? WHERE id IN ({marks}) AND shown_at IS NULL",
-                       [now, *(r[0] for r in rows)])
-    return [f"token-budget: {r[1]}." for r in rows]
+    return [f"token-budget: {message}." for message in ledger.take_unshown(now)]

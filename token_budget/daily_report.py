@@ -7,13 +7,16 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Config
-from .ledger import Ledger
 from .paths import daily_report_due, daily_report_path, ensure_private_dir, write_atomically
 from .report_render import render_yaml
 from .reports import build_report, day_period
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storage import Storage
 
-def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: datetime | None = None,
+
+def write_daily_if_due(ledger: Storage, config: Config, data_dir: Path, now: datetime | None = None,
                        project_dir: str | None = None) -> Path | None:
     """At the first call of a new local day, write yesterday's report to reports/YYYY-MM-DD.yaml; else None.
 
@@ -47,10 +50,11 @@ def write_daily_if_due(ledger: Ledger, config: Config, data_dir: Path, now: date
         if any(isinstance(c, dict) and c.get("reports") is True
                for c in ((config.data.get("alerts") or {}).get("channels") or [])):
             from . import clock
-            from .outbox import channels, enqueue_report
+            from .channels import channels
+            from .outbox import enqueue_report
 
-            with ledger.transaction() as db:
-                enqueue_report(db, report, text, channels(config), project_dir=project_dir, now=clock.timestamp())
+            with ledger.transaction():
+                enqueue_report(ledger, report, text, channels(config), project_dir=project_dir, now=clock.timestamp())
         write_atomically(path, text)
     finally:
         claim.release()

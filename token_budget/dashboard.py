@@ -12,10 +12,15 @@ from . import clock
 from .config import Config
 from .families import label as model_label
 from .hints import Hints
-from .ledger import Ledger, counted_sql
 from .levels import painted
 from .periods import day_bounds, iso, parse, today, zone
 from .safetext import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .storage import Storage
 
 BURN_WINDOW = timedelta(hours=1)
 MIN_WIDTH, MAX_WIDTH = 60, 80
@@ -25,26 +30,26 @@ MIN_WIDTH, MAX_WIDTH = 60, 80
 
 
 def status(
-    ledger: Ledger, config: Config, *, now: datetime | None = None, session_id: str | None = None
+    ledger: Storage, config: Config, *, now: datetime | None = None, session_id: str | None = None
 ) -> dict[str, Any]:
     """`tokens status --json`: budget_status() plus unbudgeted models, the burn rate and open alerts."""
-    from .budgets import budget_status, totals_by_model
+    from .budgets import budget_status
     from .families import model_matches
 
     now = now or clock.now()
     data = budget_status(ledger, config, now=now, session_id=session_id)
     tz = zone(config.timezone)
     day_start, day_end = day_bounds(today(tz, now), tz)
-    counted = counted_sql(config.counted_classes)
+    classes = config.counted_classes
     keys = [b["scope"][6:] for b in data["budgets"] if b["scope"].startswith("model:")]
     unbudgeted: dict[str, int] = {}
-    for model, used, _cost in sorted(totals_by_model(ledger.db, counted, day_start, day_end)):
+    for model, used, _cost in sorted(ledger.totals_by_model(classes, day_start, day_end)):
         if used and not any(model_matches(k, model) for k in keys):
             unbudgeted[model] = used
     data["now"] = iso(now)
     data["session_id"] = session_id
     data["unbudgeted_models"] = [{"model": m, "used": u} for m, u in unbudgeted.items()]
-    data["burn_rate"] = burn_rate(ledger, counted, now, data["budgets"])
+    data["burn_rate"] = burn_rate(ledger, classes, now, data["budgets"])
     data["alerts"] = [a for a in unacknowledged_alerts(ledger) if of_current_limit(a, data["budgets"])]
     data["windows"] = subscription_windows(ledger, now)
     if config.get("team"):  # team mode: from the sync's cache (team/status.py), never the network
@@ -67,28 +72,26 @@ def superseded(alert: dict[str, Any], budgets: list[dict[str, Any]]) -> bool:
                for b in budgets)
 
 
-def subscription_windows(ledger: Ledger, now: datetime) -> list[dict[str, Any]]:
+def subscription_windows(ledger: Storage, now: datetime) -> list[dict[str, Any]]:
     """The subscription's windows as last reported, each marked stale once its reset time has passed."""
     from .windows import WINDOWS, latest
 
-    held = latest(ledger.db)
+    rows = ledger.window_rows()
+    held = latest(ledger)
     if not held:
         return []
     moment = iso(now)
-    seen = dict(ledger.db.execute("SELECT name, observed_at FROM subscription_windows").fetchall())
+    seen = {row[0]: row[6] for row in rows}
     return [{"name": name, "label": WINDOWS[name], "used_percentage": w.used_percentage, "resets_at": w.resets_at,
              "used_usd": w.used_usd, "limit_usd": w.limit_usd, "period": w.period, "observed_at": seen.get(name),
              "stale": w.resets_at is not None and w.resets_at <= moment}
             for name, w in sorted(held.items(), key=lambda item: list(WINDOWS).index(item[0]))]
 
 
-def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
+def burn_rate(ledger: Storage, classes: Sequence[str], now: datetime, budgets: list[dict[str, Any]]) -> dict[str, Any]:
     """Counted tokens in the last hour, and when the daily budget runs out if that pace holds."""
     since = iso(now - BURN_WINDOW)
-    per_hour = ledger.db.execute(
-        f"SELECT COALESCE(SUM({counted}), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?",
-        (since, iso(now)),
-    ).fetchone()[0]
+    per_hour = ledger.counted_between(classes, since, iso(now))
     daily = next((b for b in budgets if b["scope"] == "daily"), None)
     out: dict[str, Any] = {
         "window_minutes": int(BURN_WINDOW.total_seconds() // 60),
@@ -111,25 +114,11 @@ def burn_rate(ledger: Ledger, counted: str, now: datetime, budgets: list[dict[st
     return out
 
 
-def unacknowledged_alerts(ledger: Ledger) -> list[dict[str, Any]]:
+def unacknowledged_alerts(ledger: Storage) -> list[dict[str, Any]]:
     """Alerts nobody has acknowledged yet (`tokens ack`), newest first."""
-    cursor = ledger.db.execute(
-        "SELECT key, scope, level, threshold, period, used, limit_tokens, created_at FROM alerts "
-        "WHERE acked_at IS NULL ORDER BY created_at DESC, key"
-    )
-    return [
-        {
-            "id": key,
-            "scope": scope,
-            "level": level,
-            "threshold": threshold,
-            "period": period,
-            "used": used,
-            "limit": limit,
-            "created_at": created,
-        }
-        for key, scope, level, threshold, period, used, limit, created in cursor
-    ]
+    return [{"id": a.key, "scope": a.scope, "level": a.level, "threshold": a.threshold, "period": a.period,
+             "used": a.used, "limit": a.limit, "created_at": a.created_at}
+            for a, _acked in ledger.list_alerts(unacknowledged=True)]
 
 
 # -- text ----------------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ the hook imports `kick`; urllib, smtplib, email and subprocess are imported wher
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .paths import PathLike
+    from .storage import Storage
 
 LOCK_NAME = "alert-sender.lock"
 LOG_NAME = "alerts.log"
@@ -83,22 +83,19 @@ class DeliveryError(Exception):
 # -- the hook's side -------------------------------------------------------------------------------------------
 
 
-def kick(db: sqlite3.Connection, data_dir: PathLike, config: Any = None, project_dir: str | None = None) -> bool:
-    """After the hook's transaction commits: enqueue any claim not yet enqueued, and start a sender when deliveries
-    are pending and none runs. Returns True when it started one. Adds two indexed queries to a hook, or a Popen."""
-    from .alerts import backlog
-
-    to_enqueue, pending = backlog(db)
+def kick(store: Storage, data_dir: PathLike, config: Any = None, project_dir: str | None = None, *,
+         hint_prefix: str | None = None) -> bool:
+    """After the hook's transaction commits: enqueue any claim not yet enqueued (`hint_prefix`: how the calling
+    client spells commands, kept with each delivery), and start a sender when deliveries are pending and none
+    runs. Returns True when it started one. Adds two indexed queries to a hook, or a Popen."""
+    to_enqueue, pending = store.outbox_backlog()
     if to_enqueue and config is not None:
-        from .outbox import channels, enqueue_missing
+        from .channels import channels
+        from .outbox import enqueue_missing
 
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            pending = enqueue_missing(db, channels(config), project_dir=project_dir, now=clock.timestamp()) or pending
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with store.transaction():
+            pending = enqueue_missing(store, channels(config), project_dir=project_dir, now=clock.timestamp(),
+                                      hint_prefix=hint_prefix) or pending
     if not pending or sender_running(data_dir):
         return False
     spawn(data_dir)
@@ -146,7 +143,6 @@ class Sender:
         self.data_dir = data_dir
         self.settings = settings or DeliverySettings.from_env()
         self.ledger = Ledger.open(data_dir)
-        self.db = self.ledger.db
         self._configs: dict[str | None, Any] = {}
 
     def run(self, lock_fd: int) -> int:
@@ -155,24 +151,20 @@ class Sender:
 
         sent = 0
         while True:
-            row = self.db.execute(
-                "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at, kind "
-                "FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
-                (clock.timestamp(),),
-            ).fetchone()
-            if row is not None:
-                sent += self.deliver(*row)
+            due = self.ledger.next_due_delivery(clock.timestamp())
+            if due is not None:
+                sent += self.deliver(due["id"], due["alert_key"], due["channel"], due["type"], due["spec"],
+                                     due["project_dir"], due["attempts"], due["created_at"], due["kind"],
+                                     due["hint_prefix"])
                 continue
-            next_at = self.db.execute(
-                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'"
-            ).fetchone()[0]
+            next_at = self.ledger.next_attempt_at()
             if next_at is not None:
                 time.sleep(min(max(_epoch(next_at) - time.time(), 0.01), POLL_SECONDS))
                 continue
             # Release, then look once more: a hook that enqueued just before the release saw the lock held and
             # started no sender, so this one must notice its row (the hook commits before it probes the lock).
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            if self.db.execute("SELECT 1 FROM deliveries WHERE state = 'pending' LIMIT 1").fetchone() is None:
+            if self.ledger.next_attempt_at() is None:
                 return sent
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -190,25 +182,21 @@ class Sender:
         attempts: int,
         created_at: str,
         item_kind: str = "alert",
+        hint_prefix: str | None = None,
     ) -> int:
         """One attempt: recorded before sending and after, so a crash in between means a repeat, not a loss.
-        `item_kind` is 'alert' (key names an alert) or 'report' (key names a daily report in report_messages)."""
-        from .outbox import load_alert, load_report
+        `item_kind` is 'alert' (key names an alert) or 'report' (key names a daily report in report_messages);
+        `hint_prefix` is how the client that queued it spells commands."""
+        from .outbox import load_report
 
-        started = clock.timestamp()
-        with self.ledger.transaction() as db:
-            db.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
-            attempt_id = db.execute(
-                "INSERT INTO delivery_attempts (delivery_id, started_at) VALUES (?, ?)",
-                (delivery_id, started),
-            ).lastrowid
+        attempt_id = self.ledger.start_attempt(delivery_id, clock.timestamp())
         attempts += 1
-        alert = load_report(self.db, key) if item_kind == "report" else load_alert(self.db, key)
+        alert = load_report(self.ledger, key) if item_kind == "report" else self.ledger.load_alert(key)
         try:
             if alert is None:
                 raise DeliveryError(f"{item_kind} {key} is no longer in the ledger", permanent=True)
             channel = self.channel(name, spec, project_dir)
-            send(channel, alert, self.settings)
+            send(channel, alert, self.settings, prefix=hint_prefix)
         except Exception as exc:
             error = exc if isinstance(exc, DeliveryError) else classify(exc)
             expired = time.time() - _epoch(created_at) >= self.settings.give_up_after
@@ -216,37 +204,21 @@ class Sender:
             message = str(error) + (
                 " (gave up: retried for too long)" if expired and not error.permanent else ""
             )
-            with self.ledger.transaction() as db:
-                db.execute(
-                    "UPDATE delivery_attempts SET finished_at = ?, outcome = 'error', error = ? WHERE id = ?",
-                    (clock.timestamp(), message, attempt_id),
-                )
-                db.execute(
-                    "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                    (state, message, _at(self.settings.backoff(attempts)), delivery_id),
-                )
+            self.ledger.attempt_failed(attempt_id, delivery_id, clock.timestamp(), message, give_up=state == "failed",
+                                       retry_at=_at(self.settings.backoff(attempts)))
             log(
                 self.data_dir,
                 f"{'warning' if state == 'failed' else 'retry'}: {item_kind} {key} via {name}, attempt "
                 f"{attempts}: {message}",
             )
             return 0
-        done = clock.timestamp()
-        with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE delivery_attempts SET finished_at = ?, outcome = 'ok' WHERE id = ?",
-                (done, attempt_id),
-            )
-            db.execute(
-                "UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?",
-                (done, delivery_id),
-            )
+        self.ledger.attempt_succeeded(attempt_id, delivery_id, clock.timestamp())
         log(self.data_dir, f"delivered: {item_kind} {key} via {name}, attempt {attempts}")
         return 1
 
     def channel(self, name: str, spec: str, project_dir: str | None) -> Any:
         """The channel as configured now (a literal webhook is only there), else as it was enqueued."""
-        from .outbox import Channel, channels, find_channel
+        from .channels import Channel, channels, find_channel
 
         stored = Channel.from_spec(name, jsonlite.loads(spec))
         if project_dir not in self._configs:
@@ -275,7 +247,7 @@ class Sender:
 
 def classify(exc: BaseException) -> DeliveryError:
     """An unexpected exception as a (transient) DeliveryError, with nothing but its type and redacted text."""
-    from .outbox import redact
+    from .channels import redact
 
     return DeliveryError(redact(f"{type(exc).__name__}: {exc}", _env_secrets()))
 
@@ -309,22 +281,26 @@ def main(argv: list[str] | None = None) -> int:
 # -- transports ------------------------------------------------------------------------------------------------
 
 
-def send(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
-    """Send one alert (or daily report) through one channel, synchronously; returns what was done."""
+def send(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False,
+         prefix: str | None = None) -> str:
+    """Send one alert (or daily report) through one channel, synchronously; returns what was done. `prefix`: how
+    the client that queued the alert spells commands (alert_render.commands)."""
     if channel.type == "console":
         return "console: shown by the hook as a systemMessage"
     if channel.type == "slack":
-        return send_slack(channel, alert, settings, test=test)
+        return send_slack(channel, alert, settings, test=test, prefix=prefix)
     if channel.type == "email":
-        return send_email(channel, alert, settings, test=test)
+        return send_email(channel, alert, settings, test=test, prefix=prefix)
     raise DeliveryError(f"{channel.name}: unknown channel type {channel.type!r}", permanent=True)
 
 
-def send_slack(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
+def send_slack(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False,
+               prefix: str | None = None) -> str:
     import urllib.error
     import urllib.request
 
-    from .outbox import AlertConfigError, expand, redact, slack_body
+    from .alert_render import slack_body
+    from .channels import AlertConfigError, expand, redact
 
     if not channel.webhook:
         raise DeliveryError(
@@ -343,7 +319,7 @@ def send_slack(channel: Any, alert: Any, settings: DeliverySettings, *, test: bo
             permanent=True,
             hint="Slack incoming webhooks look like https://hooks.slack.com/services/…",
         )
-    body = jsonlite.dumps(slack_body(alert, test=test)).encode()
+    body = jsonlite.dumps(slack_body(alert, test=test, prefix=prefix)).encode()
     request = urllib.request.Request(
         url,
         data=body,
@@ -454,16 +430,17 @@ class SMTPSettings:
         )
 
 
-def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool = False) -> Any:
+def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool = False,
+                  prefix: str | None = None) -> Any:
     import email.policy
     import hashlib
     from email.message import EmailMessage
     from email.utils import formatdate
 
-    from .outbox import ReportMessage, alert_content, html_body, report_html_body, report_summary
+    from .alert_render import alert_content, html_body, report_html_body, report_summary
 
-    report = isinstance(alert, ReportMessage)
-    rendered = report_summary(alert, test=test) if report else alert_content(alert, test=test)
+    report = getattr(alert, "kind", None) == "report"
+    rendered = report_summary(alert, test=test) if report else alert_content(alert, test=test, prefix=prefix)
     # Headers up to RFC 5322's 998 characters: folding a long Subject at 78 makes Python's generator emit a fold
     # right after "Subject:", which some readers show as a leading space.
     msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
@@ -481,15 +458,16 @@ def email_message(alert: Any, sender: str, recipients: list[str], *, test: bool 
         return msg
     msg["X-Token-Budget-Alert"] = alert.key
     msg.set_content(rendered["text"])
-    msg.add_alternative(html_body(alert, test=test), subtype="html")
+    msg.add_alternative(html_body(alert, test=test, prefix=prefix), subtype="html")
     return msg
 
 
-def send_email(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False) -> str:
+def send_email(channel: Any, alert: Any, settings: DeliverySettings, *, test: bool = False,
+               prefix: str | None = None) -> str:
     import smtplib
     import ssl
 
-    from .outbox import AlertConfigError, literal_address, redact
+    from .channels import AlertConfigError, literal_address, redact
 
     smtp = SMTPSettings.from_env()
     try:
@@ -531,7 +509,7 @@ def send_email(channel: Any, alert: Any, settings: DeliverySettings, *, test: bo
                 client.ehlo()
             if smtp.username and smtp.password:
                 client.login(smtp.username, smtp.password)
-            client.send_message(email_message(alert, smtp.sender, recipients, test=test))
+            client.send_message(email_message(alert, smtp.sender, recipients, test=test, prefix=prefix))
     except DeliveryError:
         raise
     except smtplib.SMTPRecipientsRefused as exc:

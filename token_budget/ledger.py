@@ -1,4 +1,5 @@
-"""The ledger: one SQLite row per API request, written idempotently, safe under parallel writers.
+"""The ledger: the SQLite backend of storage.Storage. One row per API request, written idempotently, safe under
+parallel writers; and every query the core runs, as a method whose contract storage.py states.
 
 Correctness rests on SQLite, not on an outside lock: every read-source-then-write step runs inside one
 BEGIN IMMEDIATE transaction (the database's single writer lock), and the upsert keeps the larger usage, so a
@@ -14,13 +15,15 @@ from collections.abc import Sequence
 from . import clock
 from .errors import LedgerError
 from .migrations import MIGRATIONS, migrate
-from .models import UsageEvent
+from .models import Alert, UsageEvent
 from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
+from .reconcile import SOURCE as RECONCILED  # the source of the rows reconciliation adds
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
+    from .models import Degradation
     from .paths import PathLike
     from .pricing import PriceTable
 
@@ -171,7 +174,8 @@ class _Transaction:
 
 
 class Ledger:
-    """An open ledger database. Use `Ledger.open(data_dir)`."""
+    """An open ledger database, implementing storage.Storage (the methods' contracts are documented there). Use
+    `Ledger.open(data_dir)`."""
 
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self.db = db
@@ -378,7 +382,540 @@ class Ledger:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]  # type: ignore[no-any-return]
+
+    # -- sums for budgets, status and the log (storage.UsageStore) -------------------------------------------
+
+    def totals_by_model(self, classes: Sequence[str], start: str, end: str) -> list[tuple[str, int, int]]:
+        """(model, counted tokens, cost in micro-USD) over the requests in [start, end) (canonical UTC bounds),
+        one row per model that has requests there.
+
+        The whole UTC hours inside the period come from the hourly_totals rollup (kept by triggers in the writing
+        transaction), the partial hours at its edges from the requests themselves: exact in any time zone, and a
+        month costs ~720 rollup rows per model instead of every request of the month.
+        """
+        counted = counted_sql(classes)
+        canonical = len(start) == len(end) == 24 and start[10] == end[10] == "T"
+        first = (start[:13] if start[13:] == HOUR_SUFFIX else _next_hour(start)) if canonical else ""
+        last = end[:13]
+        if not canonical or first >= last:  # no whole hour inside: the live sum is as cheap
+            return self.db.execute(
+                f"SELECT model, COALESCE(SUM({counted}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+                "WHERE timestamp >= ? AND timestamp < ? GROUP BY model", (start, end),
+            ).fetchall()
+        live = (f"SELECT model, 1 AS n, {counted} AS used, cost_micros FROM requests "
+                "WHERE timestamp >= ? AND timestamp < ?")
+        return self.db.execute(
+            "SELECT model, COALESCE(SUM(used), 0), COALESCE(SUM(cost_micros), 0) FROM ("
+            f"SELECT model, requests AS n, {counted} AS used, cost_micros FROM hourly_totals "
+            "WHERE hour >= ? AND hour < ? "
+            f"UNION ALL {live} UNION ALL {live}) GROUP BY model HAVING SUM(n) > 0",
+            (first, last, start, first + HOUR_SUFFIX, last + HOUR_SUFFIX, end),
+        ).fetchall()
+
+    def session_totals(self, classes: Sequence[str], session_id: str) -> tuple[int, int]:
+        return self._sums(classes, "session_id = ?", (session_id,))
+
+    def run_totals(self, classes: Sequence[str], run_id: int) -> tuple[int, int]:
+        return self._sums(classes, "workflow_run_id = ?", (run_id,))
+
+    def _sums(self, classes: Sequence[str], where: str, args: tuple[Any, ...]) -> tuple[int, int]:
+        used, cost = self.db.execute(
+            f"SELECT COALESCE(SUM({counted_sql(classes)}), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+            f"WHERE {where}", args).fetchone()
+        return used, cost
+
+    def largest_run(self, classes: Sequence[str], workflow: str, start: str, end: str) -> int:
+        return self.db.execute(  # type: ignore[no-any-return]
+            f"SELECT COALESCE(MAX(t), 0) FROM (SELECT SUM({counted_sql(classes)}) AS t FROM requests "
+            "WHERE workflow = ? AND timestamp >= ? AND timestamp < ? GROUP BY workflow_run_id)", (workflow, start, end),
+        ).fetchone()[0]
+
+    def counted_between(self, classes: Sequence[str], start: str, end: str) -> int:
+        return self.db.execute(  # type: ignore[no-any-return]
+            f"SELECT COALESCE(SUM({counted_sql(classes)}), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?",
+            (start, end)).fetchone()[0]
+
+    def counted_before(self, classes: Sequence[str], timestamp: str, message_id: str, *,
+                       since: str | None = None, run_id: int | None = None) -> int:
+        scope, arg = ("workflow_run_id = ?", run_id) if run_id is not None else ("timestamp >= ?", since or "")
+        return self.db.execute(  # type: ignore[no-any-return]
+            f"SELECT COALESCE(SUM({counted_sql(classes)}), 0) FROM requests WHERE {scope} "
+            "AND (timestamp < ? OR (timestamp = ? AND message_id < ?))", (arg, timestamp, timestamp, message_id),
+        ).fetchone()[0]
+
+    def latest_session(self) -> str | None:
+        row = self.db.execute("SELECT session_id FROM requests WHERE session_id IS NOT NULL "
+                              "ORDER BY timestamp DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    # -- the rows reports aggregate (storage.ReportStore) ----------------------------------------------------
+
+    def report_rows(self, start: str, end: str) -> list[tuple[Any, ...]]:
+        return self.db.execute(
+            "SELECT timestamp, model, workflow, cost_status, input_tokens, output_tokens, cache_creation_5m_tokens, "
+            "cache_creation_1h_tokens, cache_read_tokens, speed, session_id, agent_id, cost_micros "
+            "FROM requests WHERE timestamp >= ? AND timestamp < ? ORDER BY timestamp", (start, end)).fetchall()
+
+    def subagent_starts(self, sessions: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        found: list[tuple[str, str, str, str]] = []
+        unique = sorted(set(sessions))
+        for begin in range(0, len(unique), 400):
+            chunk = unique[begin : begin + 400]
+            marks = ",".join("?" * len(chunk))
+            found += self.db.execute(
+                f"SELECT session_id, agent_id, MIN(timestamp), model FROM requests WHERE agent_id IS NOT NULL "
+                f"AND session_id IN ({marks}) GROUP BY session_id, agent_id", chunk).fetchall()
+        return sorted(found, key=lambda row: row[2])
+
+    def reconciled_usage(self, start: str, end: str) -> tuple[int, int, int]:
+        requests, tokens, micros = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens + cache_creation_5m_tokens + "
+            "cache_creation_1h_tokens + cache_read_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
+            "WHERE source = ? AND timestamp >= ? AND timestamp < ?", (RECONCILED, start, end)).fetchone()
+        return requests, tokens, micros
+
+    # -- alerts (storage.AlertStore) -------------------------------------------------------------------------
+
+    def claim_alert(self, alert: Alert) -> bool:
+        cursor = self.db.execute(
+            "INSERT INTO alerts (key, scope, level, threshold, period, used, limit_tokens, workflow, "
+            "recommendation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET level = excluded.level, used = excluded.used, "
+            "limit_tokens = excluded.limit_tokens, recommendation = excluded.recommendation, "
+            "created_at = excluded.created_at, acked_at = NULL WHERE alerts.limit_tokens != excluded.limit_tokens",
+            (alert.key, alert.scope, alert.level, alert.threshold, alert.period, alert.used, alert.limit,
+             alert.workflow, alert.recommendation, alert.created_at),
+        )
+        return cursor.rowcount == 1
+
+    def load_alert(self, key: str) -> Alert | None:
+        row = self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE key = ?", (key,)).fetchone()
+        return _alert(row) if row else None
+
+    def list_alerts(self, *, limit: int | None = None,
+                    unacknowledged: bool = False) -> list[tuple[Alert, str | None]]:
+        sql = f"SELECT {ALERT_COLUMNS}, acked_at FROM alerts"
+        if unacknowledged:
+            sql += " WHERE acked_at IS NULL"
+        sql += " ORDER BY created_at DESC, key"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [(_alert(row), row[-1]) for row in self.db.execute(sql).fetchall()]
+
+    def open_alert_keys(self, *, key: str | None = None, limit: int | None = None) -> list[str]:
+        sql = "SELECT key FROM alerts WHERE acked_at IS NULL" + (" AND key = ?" if key else "")
+        sql += " ORDER BY created_at DESC, key" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [r[0] for r in self.db.execute(sql, (key,) if key else ())]
+
+    def acknowledge(self, key: str | None, now: str) -> int:
+        if key:
+            return self.db.execute("UPDATE alerts SET acked_at = ? WHERE key = ? AND acked_at IS NULL",
+                                   (now, key)).rowcount
+        return self.db.execute("UPDATE alerts SET acked_at = ? WHERE acked_at IS NULL", (now,)).rowcount
+
+    def acknowledged_limits(self, periods: Sequence[str]) -> dict[tuple[str, str], dict[int, int]]:
+        out: dict[tuple[str, str], dict[int, int]] = {}
+        marks = ",".join("?" * len(periods)) or "NULL"
+        for scope, period, threshold, limit in self.db.execute(
+            "SELECT scope, period, threshold, limit_tokens FROM alerts WHERE acked_at IS NOT NULL AND "
+            f"(period IN ({marks}) OR period LIKE 'run-%')", tuple(periods),
+        ):
+            out.setdefault((scope, period), {})[threshold] = limit
+        return out
+
+    def acknowledged_thresholds(self, scopes: Sequence[str]) -> dict[tuple[str, str], set[int]]:
+        out: dict[tuple[str, str], set[int]] = {}
+        marks = ",".join("?" * len(scopes)) or "NULL"
+        for scope, period, threshold in self.db.execute(
+                f"SELECT scope, period, threshold FROM alerts WHERE acked_at IS NOT NULL AND scope IN ({marks})",
+                tuple(scopes)):
+            out.setdefault((scope, period), set()).add(threshold)
+        return out
+
+    # -- events and degradations (storage.EventStore) --------------------------------------------------------
+
+    def record_event(self, *, level: str, kind: str, message: str, created_at: str, scope: str | None = None,
+                     session_id: str | None = None, alert_key: str | None = None, detail: str | None = None,
+                     shown_at: str | None = None) -> None:
+        from .controls import KINDS as CONTROL_KINDS  # shown to the user by the next hook: shown_at stays empty
+
+        if shown_at is None and kind not in CONTROL_KINDS:
+            shown_at = created_at
+        self.db.execute(
+            "INSERT INTO events (created_at, level, kind, scope, session_id, alert_key, message, detail, shown_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (created_at, level, kind, scope, session_id, alert_key, message, detail, shown_at),
+        )
+
+    def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, created_at, level, kind, scope, session_id, alert_key, message, detail FROM events"
+        args: list[Any] = []
+        if since:
+            sql += " WHERE created_at >= ?"
+            args.append(since)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return _dicts(self.db.execute(sql, args))[::-1]
+
+    def last_change_detail(self, subject: str) -> str | None:
+        row = self.db.execute("SELECT detail FROM events WHERE kind IN ('limit_change', 'mode_change') AND "
+                              "json_extract(detail, '$.subject') = ? ORDER BY id DESC LIMIT 1", (subject,)).fetchone()
+        return row[0] if row else None
+
+    def take_unshown(self, now: str) -> list[str]:
+        if self.db.execute("SELECT 1 FROM events WHERE shown_at IS NULL LIMIT 1").fetchone() is None:
+            return []
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, message FROM events WHERE shown_at IS NULL ORDER BY id").fetchall()
+            if rows:
+                marks = ",".join("?" * len(rows))
+                db.execute(f"UPDATE events SET shown_at = ? WHERE id IN ({marks}) AND shown_at IS NULL",
+                           [now, *(r[0] for r in rows)])
+        return [r[1] for r in rows]
+
+    def record_degradation(self, step: Degradation, created_at: str) -> None:
+        self.db.execute(
+            "INSERT INTO degradations (session_id, kind, tool, detail, from_model, to_model, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (step.session_id, step.kind, step.tool, step.detail, step.from_model, step.to_model, created_at),
+        )
+
+    def has_degradation(self, session_id: str | None, kind: str, since: str | None = None) -> bool:
+        sql = "SELECT 1 FROM degradations WHERE session_id IS ? AND kind = ?"
+        args: list[Any] = [session_id, kind]
+        if since:
+            sql += " AND created_at >= ?"
+            args.append(since)
+        return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
+
+    def list_degradations(self, *, since: str | None = None, until: str | None = None,
+                          kind: str | None = None) -> list[dict[str, Any]]:
+        clauses, args = [], []
+        for clause, value in (("created_at >= ?", since), ("created_at < ?", until), ("kind = ?", kind)):
+            if value:
+                clauses.append(clause)
+                args.append(value)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return _dicts(self.db.execute(
+            f"SELECT id, session_id, kind, tool, detail, from_model, to_model, created_at FROM degradations{where} "
+            "ORDER BY id", args))
+
+    def degradation_counts(self, start: str, end: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT kind, COUNT(*) FROM degradations WHERE created_at >= ? AND created_at < ? "
+                               "GROUP BY kind ORDER BY kind", (start, end))
+        return dict(rows.fetchall())
+
+    def downgrades(self, until: str) -> list[tuple[str, str, str, str]]:
+        return self.db.execute(
+            "SELECT session_id, created_at, from_model, to_model FROM degradations WHERE from_model IS NOT NULL "
+            "AND to_model IS NOT NULL AND from_model != to_model AND session_id IS NOT NULL AND created_at < ? "
+            "ORDER BY created_at, rowid", (until,),
+        ).fetchall()
+
+    # -- workflow runs (storage.WorkflowStore) ---------------------------------------------------------------
+
+    def active_runs(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, session_id, name, phase, started_at, source FROM workflow_runs WHERE ended_at IS NULL"
+        args: tuple[Any, ...] = ()
+        if session_id is not None:
+            sql += " AND session_id = ?"
+            args = (session_id,)
+        return _dicts(self.db.execute(sql + " ORDER BY started_at DESC, id DESC", args))
+
+    def start_run(self, session_id: str, name: str, now: str, *, phase: str | None = None,
+                  source: str = "cli") -> int:
+        self.end_runs(session_id, now)
+        cursor = self.db.execute(
+            "INSERT INTO workflow_runs (session_id, name, phase, started_at, source) VALUES (?, ?, ?, ?, ?)",
+            (session_id, name, phase, now, source),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def set_run_phase(self, run_id: int, phase: str) -> None:
+        self.db.execute("UPDATE workflow_runs SET phase = ? WHERE id = ?", (phase, run_id))
+
+    def end_runs(self, session_id: str, now: str) -> int:
+        return self.db.execute(
+            "UPDATE workflow_runs SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL", (now, session_id)
+        ).rowcount
+
+    def has_runs(self, session_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM workflow_runs WHERE session_id = ? LIMIT 1",
+                               (session_id,)).fetchone() is not None
+
+    # -- what hooks remember between runs (storage.SettingsStore) --------------------------------------------
+
+    def window_rows(self) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.execute("SELECT name, used_percentage, resets_at, used_usd, limit_usd, period, "
+                                   "observed_at FROM subscription_windows").fetchall()
+        except sqlite3.OperationalError:  # no such table: a read-only ledger not migrated yet
+            return []
+
+    def record_windows(self, rows: Sequence[tuple[Any, ...]], observed_at: str,
+                       session_id: str | None = None) -> None:
+        self.db.executemany(
+            "INSERT INTO subscription_windows (name, used_percentage, resets_at, used_usd, limit_usd, period, "
+            "observed_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "used_percentage = excluded.used_percentage, resets_at = excluded.resets_at, "
+            "used_usd = excluded.used_usd, limit_usd = excluded.limit_usd, period = excluded.period, "
+            "observed_at = excluded.observed_at, session_id = excluded.session_id",
+            [(*row[:6], observed_at, session_id) for row in rows],
+        )
+
+    def seen_limits(self, project: str) -> str | None:
+        row = self.db.execute("SELECT limits FROM limits_seen WHERE project = ?", (project,)).fetchone()
+        return row[0] if row else None
+
+    def remember_limits(self, project: str, limits: str, now: str) -> None:
+        self.db.execute("INSERT INTO limits_seen (project, limits, updated_at) VALUES (?, ?, ?) ON CONFLICT(project) "
+                        "DO UPDATE SET limits = excluded.limits, updated_at = excluded.updated_at",
+                        (project, limits, now))
+
+    # -- the outbox and its sender (storage.OutboxStore) -----------------------------------------------------
+
+    def outbox_backlog(self) -> tuple[bool, bool]:
+        to_enqueue, pending = self.db.execute(
+            f"SELECT EXISTS (SELECT 1 FROM alerts WHERE {NOT_ENQUEUED}), "
+            "EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending')"
+        ).fetchone()
+        return bool(to_enqueue), bool(pending)
+
+    def alerts_to_enqueue(self) -> list[tuple[str, int]]:
+        return self.db.execute(f"SELECT key, threshold FROM alerts WHERE {NOT_ENQUEUED} ORDER BY created_at").fetchall()
+
+    def enqueue_delivery(self, key: str, channel: str, channel_type: str, spec: str, *, project_dir: str | None,
+                         done: bool, now: str, hint_prefix: str | None = None) -> None:
+        # A re-armed claim (the limit changed) resets its deliveries: it is a new alert on the same key.
+        self.db.execute(
+            "INSERT INTO deliveries (alert_key, channel, type, spec, project_dir, state, next_attempt_at, created_at, "
+            "delivered_at, hint_prefix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key, channel) DO "
+            "UPDATE SET type = excluded.type, spec = excluded.spec, project_dir = excluded.project_dir, "
+            "state = excluded.state, attempts = 0, next_attempt_at = excluded.next_attempt_at, last_error = NULL, "
+            "created_at = excluded.created_at, delivered_at = excluded.delivered_at, "
+            "hint_prefix = excluded.hint_prefix",
+            (key, channel, channel_type, spec, project_dir, "delivered" if done else "pending", now, now,
+             now if done else None, hint_prefix),
+        )
+
+    def mark_enqueued(self, key: str) -> None:
+        # enqueued_at = created_at marks this claim as enqueued; a re-armed claim gets a new created_at.
+        self.db.execute("UPDATE alerts SET enqueued_at = created_at WHERE key = ?", (key,))
+
+    def deliveries_of(self, key: str, kind: str) -> list[dict[str, Any]]:
+        return [
+            {"channel": d[0], "type": d[1], "state": d[2], "attempts": d[3],
+             "next_attempt_at": d[4] if d[2] == "pending" else None, "last_error": d[5], "delivered_at": d[6]}
+            for d in self.db.execute(
+                "SELECT channel, type, state, attempts, next_attempt_at, last_error, delivered_at FROM deliveries "
+                "WHERE alert_key = ? AND kind = ? ORDER BY id", (key, kind))
+        ]
+
+    def store_report(self, key: str, period: str, report: str, yaml: str, now: str) -> None:
+        self.db.execute(
+            "INSERT INTO report_messages (key, period, report, yaml, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET report = excluded.report, yaml = excluded.yaml",
+            (key, period, report, yaml, now),
+        )
+
+    def enqueue_report_delivery(self, key: str, channel: str, channel_type: str, spec: str, *,
+                                project_dir: str | None, now: str) -> int:
+        return self.db.execute(
+            "INSERT INTO deliveries (alert_key, kind, channel, type, spec, project_dir, state, "
+            "next_attempt_at, created_at) VALUES (?, 'report', ?, ?, ?, ?, 'pending', ?, ?) "
+            "ON CONFLICT (alert_key, channel) DO NOTHING",
+            (key, channel, channel_type, spec, project_dir, now, now),
+        ).rowcount
+
+    def stored_report(self, key: str) -> tuple[str, str, str, str] | None:
+        return self.db.execute("SELECT key, period, report, yaml FROM report_messages WHERE key = ?",  # type: ignore[no-any-return]
+                               (key,)).fetchone()
+
+    def stored_reports(self, *, limit: int | None = None) -> list[tuple[str, str, str]]:
+        sql = "SELECT key, period, created_at FROM report_messages ORDER BY period DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.db.execute(sql).fetchall()
+
+    def next_due_delivery(self, now: str) -> dict[str, Any] | None:
+        rows = _dicts(self.db.execute(
+            "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at, kind, hint_prefix "
+            "FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+            (now,)))
+        return rows[0] if rows else None
+
+    def next_attempt_at(self) -> str | None:
+        return self.db.execute(  # type: ignore[no-any-return]
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()[0]
+
+    def start_attempt(self, delivery_id: int, now: str) -> int:
+        with self.transaction() as db:
+            db.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
+            return int(db.execute("INSERT INTO delivery_attempts (delivery_id, started_at) VALUES (?, ?)",
+                                  (delivery_id, now)).lastrowid or 0)
+
+    def attempt_failed(self, attempt_id: int, delivery_id: int, now: str, error: str, *, give_up: bool,
+                       retry_at: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE delivery_attempts SET finished_at = ?, outcome = 'error', error = ? WHERE id = ?",
+                       (now, error, attempt_id))
+            db.execute("UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                       ("failed" if give_up else "pending", error, retry_at, delivery_id))
+
+    def attempt_succeeded(self, attempt_id: int, delivery_id: int, now: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE delivery_attempts SET finished_at = ?, outcome = 'ok' WHERE id = ?", (now, attempt_id))
+            db.execute("UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?",
+                       (now, delivery_id))
+
+    # -- reconciliation with the client's own totals (storage.ReconcileStore) --------------------------------
+
+    def add_client_totals(self, session_id: str, fingerprint: str, taken_at: str, total_cost_micros: int,
+                          model_usage: str, unknown_model_cost: bool, path: str | None, now: str) -> bool:
+        return self.db.execute(
+            "INSERT OR IGNORE INTO client_totals (session_id, fingerprint, taken_at, total_cost_micros, model_usage, "
+            "unknown_model_cost, path, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, fingerprint, taken_at, total_cost_micros, model_usage, int(unknown_model_cost), path, now),
+        ).rowcount > 0
+
+    def latest_client_totals(self, sessions: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        unique = sorted(set(sessions))
+        for start in range(0, len(unique), 400):
+            chunk = unique[start : start + 400]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT session_id, MAX(taken_at) FROM client_totals "
+                                         f"WHERE session_id IN ({marks}) GROUP BY session_id", chunk).fetchall())
+        return found
+
+    def sessions_to_reconcile(self, sessions: Sequence[str]) -> set[str]:
+        related: set[str] = set()
+        unique = sorted(set(sessions))
+        for start in range(0, len(unique), 400):
+            chunk = unique[start : start + 400]
+            marks = ",".join("?" * len(chunk))
+            related.update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT session_id FROM client_totals WHERE session_id IN ({marks})", chunk))
+            related.update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT session_id FROM shared_requests WHERE owner_session IN ({marks}) "
+                f"UNION SELECT DISTINCT owner_session FROM shared_requests WHERE session_id IN ({marks})",
+                chunk + chunk))
+        return related
+
+    def client_snapshots(self, session_id: str) -> list[tuple[str, int, str, int]]:
+        return self.db.execute(
+            "SELECT taken_at, total_cost_micros, model_usage, unknown_model_cost FROM client_totals "
+            "WHERE session_id = ? ORDER BY taken_at, total_cost_micros", (session_id,)).fetchall()
+
+    def shared_with(self, session_id: str) -> list[tuple[str, str]]:
+        return self.db.execute(
+            "SELECT s.owner_session, MAX(r.timestamp) FROM shared_requests s JOIN requests r ON r.message_id = "
+            "s.message_id WHERE s.session_id = ? AND s.owner_session IS NOT NULL GROUP BY s.owner_session "
+            "UNION ALL SELECT s.session_id, MAX(r.timestamp) FROM shared_requests s JOIN requests r "
+            "ON r.message_id = s.message_id WHERE s.owner_session = ? GROUP BY s.session_id",
+            (session_id, session_id),
+        ).fetchall()
+
+    def return_copies(self, fork: str, parent: str, cut: str) -> None:
+        taken = [r[0] for r in self.db.execute(
+            "SELECT r.message_id FROM shared_requests s JOIN requests r ON r.message_id = s.message_id "
+            "WHERE s.owner_session = ? AND s.session_id = ? AND r.timestamp <= ? AND r.source != ?",
+            (fork, parent, cut, RECONCILED))]
+        for message_id in taken:
+            self.db.execute("UPDATE requests SET session_id = ? WHERE message_id = ?", (parent, message_id))
+            self.db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?", (message_id, parent))
+            self.db.execute("UPDATE shared_requests SET owner_session = ? WHERE message_id = ?", (parent, message_id))
+            self.db.execute("INSERT OR IGNORE INTO shared_requests (message_id, session_id, owner_session) "
+                            "VALUES (?, ?, ?)", (message_id, fork, parent))
+
+    def session_figures(self, session_id: str, cut: str | None, upto: str) -> dict[str, list[int]]:
+        copied = ("AND NOT (timestamp <= :cut AND (session_id IS NOT :s OR message_id IN "
+                  "(SELECT message_id FROM shared_requests)))") if cut else ""
+        rows = self.db.execute(
+            f"SELECT model, {_CLASS_SUMS}, SUM(cost_micros), COUNT(*) FROM requests WHERE source != '{RECONCILED}' "
+            "AND (session_id = :s OR message_id IN (SELECT message_id FROM shared_requests WHERE session_id = :s)) "
+            f"AND timestamp <= :upto {copied} GROUP BY model",
+            {"s": session_id, "cut": cut, "upto": upto},
+        ).fetchall()
+        return {r[0]: [v or 0 for v in r[1:]] for r in rows}
+
+    def reconciled_figures(self, session_id: str) -> dict[str, list[int]]:
+        return {r[0]: list(r[1:]) for r in self.db.execute(
+            f"SELECT model, {_CLASS_SUMS}, SUM(cost_micros), COUNT(*) FROM requests WHERE session_id = ? AND "
+            "source = ? GROUP BY model", (session_id, RECONCILED))}
+
+    def session_place(self, session_id: str) -> tuple[str | None, str | None, str | None]:
+        return self.db.execute(  # type: ignore[no-any-return]
+            "SELECT project, cwd, git_branch FROM requests WHERE session_id = ? AND source != ? "
+            "ORDER BY timestamp DESC LIMIT 1", (session_id, RECONCILED)).fetchone() or (None, None, None)
+
+    def drop_reconciled(self, session_id: str, model: str) -> None:
+        self.db.execute("DELETE FROM requests WHERE session_id = ? AND model = ? AND source = ?",
+                        (session_id, model, RECONCILED))
+
+    def has_request(self, message_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM requests WHERE message_id = ?", (message_id,)).fetchone() is not None
+
+    def set_cost(self, message_id: str, cost_micros: int, cost_status: str) -> None:
+        self.db.execute("UPDATE requests SET cost_micros = ?, cost_status = ? WHERE message_id = ?",
+                        (cost_micros, cost_status, message_id))
+
+    def record_reconciliation(self, session_id: str, *, checked_at: str, taken_at: str, parent_session: str | None,
+                              client_cost_micros: int, ledger_cost_micros: int, requests: int,
+                              reconciled_cost_micros: int, reconciled_tokens: str, above: str,
+                              unknown_model_cost: int) -> None:
+        self.db.execute(
+            "INSERT INTO reconciliations (session_id, checked_at, taken_at, parent_session, client_cost_micros, "
+            "ledger_cost_micros, requests, reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
+            "checked_at = excluded.checked_at, taken_at = excluded.taken_at, "
+            "parent_session = excluded.parent_session, client_cost_micros = excluded.client_cost_micros, "
+            "ledger_cost_micros = excluded.ledger_cost_micros, requests = excluded.requests, "
+            "reconciled_cost_micros = excluded.reconciled_cost_micros, "
+            "reconciled_tokens = excluded.reconciled_tokens, above = excluded.above, "
+            "unknown_model_cost = excluded.unknown_model_cost",
+            (session_id, checked_at, taken_at, parent_session, client_cost_micros, ledger_cost_micros, requests,
+             reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost),
+        )
+
+    def reconciliations(self, *, start: str | None = None, end: str | None = None) -> list[tuple[Any, ...]]:
+        where, args = "", []
+        if start is not None and end is not None:
+            where, args = " WHERE taken_at >= ? AND taken_at < ?", [start, end]
+        return self.db.execute(
+            "SELECT session_id, checked_at, taken_at, parent_session, client_cost_micros, ledger_cost_micros, "
+            "requests, reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost "
+            f"FROM reconciliations{where} ORDER BY taken_at", args).fetchall()
+
+
+HOUR_SUFFIX = ":00:00.000Z"
+_CLASS_SUMS = ", ".join(f"SUM({c})" for c in ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
+                                               "cache_creation_1h_tokens", "cache_read_tokens"))
+# Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
+# A team alert's deliveries are enqueued by the team sync, and only on the one machine the team server gives its
+# claim to (team/sync.py).
+NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at) AND scope NOT LIKE 'team:%'"
+ALERT_COLUMNS = "key, scope, level, threshold, period, used, limit_tokens, workflow, recommendation, created_at"
+
+
+def _next_hour(bound: str) -> str:
+    from datetime import timedelta
+
+    from .periods import iso, parse
+
+    return iso(parse(bound[:13] + HOUR_SUFFIX) + timedelta(hours=1))[:13]
+
+
+def _alert(row: Sequence[Any]) -> Alert:
+    _key, scope, level, threshold, period, used, limit, workflow, recommendation, created_at = row[:10]
+    return Alert(scope, level, threshold, period, used, limit, created_at, workflow, recommendation)
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def reprice(ledger: Ledger, prices: PriceTable) -> tuple[int, dict[str, int]]:

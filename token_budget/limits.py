@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .config import Config
-    from .ledger import Ledger
+    from .storage import Storage
 
 GLOBAL_SCOPES = {"daily": "daily_limit", "monthly": "monthly_limit"}
 
@@ -140,7 +140,7 @@ def stored_value(config: Config, keys: list[str], kind: str, amount: str) -> tup
     return keys, stored, unit, value
 
 
-def set_budget(ledger: Ledger, config: Config, data_dir: Path | str, scope: str, amount: str) -> BudgetChange:
+def set_budget(ledger: Storage, config: Config, data_dir: Path | str, scope: str, amount: str) -> BudgetChange:
     """Set one budget from what the user typed (`300k`, `$20`, `80%` of a window) and record the change."""
     keys, kind = override_keys(config, scope)
     keys, stored, unit, parsed = stored_value(config, keys, kind, amount)
@@ -150,22 +150,22 @@ def set_budget(ledger: Ledger, config: Config, data_dir: Path | str, scope: str,
     return BudgetChange(scope, keys, stored, path, kind, unit, parsed)
 
 
-def set_mode(ledger: Ledger, config: Config, data_dir: Path | str, mode: str) -> Path:
+def set_mode(ledger: Storage, config: Config, data_dir: Path | str, mode: str) -> Path:
     """Set the mode (economy, normal, auto); a change is recorded, setting the same mode again is not."""
     old = config.get("mode", default="normal") or "normal"
     change = {"kind": "mode_change", "subject": "mode", "old": old, "new": mode} if old != mode else {}
     return save_change(ledger, data_dir, ["mode"], mode, **change)
 
 
-def save_change(ledger: Ledger, data_dir: Path | str, keys: list[str], value: Any, **change: Any) -> Path:
+def save_change(ledger: Storage, data_dir: Path | str, keys: list[str], value: Any, **change: Any) -> Path:
     """Save an override and record the change as an event (who made it, the old and the new value; the next hook
     shows it to the user), in one ledger transaction: a hook that reads the new override waits for the event, so
     it never takes the change for a config file edit."""
     from .config import save_override
     from .controls import actor, record_change, shown_already
 
-    with ledger.transaction() as db:
+    with ledger.transaction():
         path = save_override(data_dir, keys, value)
         if change:
-            record_change(db, who=actor(), created_at=clock.timestamp(), shown=shown_already(), **change)
+            record_change(ledger, who=actor(), created_at=clock.timestamp(), shown=shown_already(), **change)
     return path

@@ -456,9 +456,17 @@ def m012_millisecond_timestamps(db: sqlite3.Connection) -> None:
                            f'WHERE "{column}" GLOB ?', (_MICROSECONDS,))
 
 
+@migration
+def m013_delivery_hint_prefix(db: sqlite3.Connection) -> None:
+    # How the client that queued a delivery spells commands (hints.Hints' prefix: in Claude Code the slash command
+    # of the install route), stored with the delivery so that the sender, which loads no adapter, renders the
+    # alert's commands the way that user types them. NULL: queued before this column, or by no client; the alert
+    # then names the terminal commands only.
+    _run(db, "ALTER TABLE deliveries ADD COLUMN hint_prefix TEXT")
+
 
 @migration
-def m013_team_sync(db: sqlite3.Connection) -> None:
+def m014_team_sync(db: sqlite3.Connection) -> None:
     # Team mode (token_budget/team/): what of this ledger the team server has. team_link holds one row once this
     # data dir syncs with a team; from then on the triggers mark every written request in team_unpushed (before it,
     # a condition on an empty table is all they cost), the sync process pushes the marked rows and records what the

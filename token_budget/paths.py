@@ -39,18 +39,24 @@ def packaged_schemas_dir() -> str:
 
 
 def data_dir(explicit: PathLike | None = None, *, create: bool = True, host: str | None = None) -> str:
-    """--data-dir > $TOKEN_BUDGET_HOME > `host` (the folder an adapter's host gives it, such as a plugin's data
-    folder) > $XDG_DATA_HOME/token-budget."""
-    env = os.environ
-    chosen = explicit or env.get("TOKEN_BUDGET_HOME") or host
-    if chosen:
-        path = os.path.normpath(os.path.expanduser(os.fspath(chosen)))
-    else:
-        xdg = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        path = os.path.join(xdg, "token-budget")
+    """The data dir, the one rule every caller uses: --data-dir > $TOKEN_BUDGET_HOME > `host` (the folder an
+    adapter's host gives it, such as a plugin's data folder) > $XDG_DATA_HOME/token-budget."""
+    path = named_data_dir(explicit, host) or default_data_dir()
     if create:
         ensure_private_dir(path)
     return path
+
+
+def named_data_dir(explicit: PathLike | None = None, host: str | None = None) -> str | None:
+    """The data dir something names (the first three steps of `data_dir`'s rule), None when nothing does."""
+    chosen = explicit or os.environ.get("TOKEN_BUDGET_HOME") or host
+    return os.path.normpath(os.path.expanduser(os.fspath(chosen))) if chosen else None
+
+
+def default_data_dir() -> str:
+    """The data dir when nothing names one: $XDG_DATA_HOME/token-budget (~/.local/share/token-budget)."""
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(xdg, "token-budget")
 
 
 def ensure_private_dir(path: PathLike) -> None:

@@ -10,21 +10,23 @@ from typing import Any
 
 from . import clock
 from .config import Config
-from .ledger import Ledger
 from .paths import PACKAGE_DIR
 from .periods import iso, today, zone
 from .reports import Cell, Period, aggregate, by_day_model, cents, days_period, percent, report_from
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storage import Storage
 
 ASSETS_DIR = Path(PACKAGE_DIR, "assets")
 HISTORY_DAYS = 30  # the HTML page's daily chart
 
 
-def budget_rows(ledger: Ledger, config: Config, period: Period, now: datetime | None = None) -> list[dict[str, Any]]:
+def budget_rows(ledger: Storage, config: Config, period: Period, now: datetime | None = None) -> list[dict[str, Any]]:
     """Each configured budget's use against its limit at the end of the period (or now, if that is earlier), as
     `tokens status` computes it; a workflow's budget shows its largest run in the period (runs end, they don't reset).
     """
     from .budgets import budget_states
-    from .ledger import counted_sql
     from .periods import parse
 
     at = min(now or clock.now(), parse(period.end) - timedelta(milliseconds=1))
@@ -34,21 +36,17 @@ def budget_rows(ledger: Ledger, config: Config, period: Period, now: datetime | 
             label = state.scope.split(":", 1)[-1]
             rows.append({"scope": state.scope, "label": f"{label} ({state.period})", "used": state.used,
                          "limit": state.limit, "percent": state.percent, "level": state.level})
-    counted = counted_sql(config.counted_classes)
     for name, limit in (config.get("budgets", "per_workflow", default={}) or {}).items():
         tokens = limit.get("tokens") if isinstance(limit, dict) else limit
         if not isinstance(tokens, int) or tokens <= 0:
             continue
-        used = ledger.db.execute(
-            f"SELECT COALESCE(MAX(t), 0) FROM (SELECT SUM({counted}) AS t FROM requests WHERE workflow = ? "
-            "AND timestamp >= ? AND timestamp < ? GROUP BY workflow_run_id)", (name, period.start, period.end),
-        ).fetchone()[0]
+        used = ledger.largest_run(config.counted_classes, name, period.start, period.end)
         rows.append({"scope": f"workflow:{name}", "label": f"{name} (largest run)", "used": used, "limit": tokens,
                      "percent": round(100.0 * used / tokens, 1), "level": None})
     return rows
 
 
-def html_data(ledger: Ledger, config: Config, period: Period, *, now: datetime | None = None,
+def html_data(ledger: Storage, config: Config, period: Period, *, now: datetime | None = None,
               prices: Any = None) -> dict[str, Any]:
     """Everything the HTML page draws, as one JSON-able mapping."""
     if prices is None:

@@ -8,8 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 from .config import Config
-from .ledger import Ledger
 from .reports import Aggregate, Cell, Period, aggregate, by_day_model, cents, percent, report_from, usd
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storage import Storage
 
 FORMATS = ("yaml", "json", "csv", "html", "ccusage")
 
@@ -150,7 +153,7 @@ def _ccusage_counts(cell: Cell, *, total_key: str | None = "totalTokens",
 # -- one entry point for the CLI -----------------------------------------------------------------------------
 
 
-def render_report(ledger: Ledger, config: Config, period: Period, fmt: str, *, now: datetime | None = None) -> str:
+def render_report(ledger: Storage, config: Config, period: Period, fmt: str, *, now: datetime | None = None) -> str:
     """The report for `period` in one of FORMATS, as text."""
     if fmt == "html":
         from .report_html import html_data, render_html

@@ -16,15 +16,17 @@ stdlib and the core.
 
 from __future__ import annotations
 
-import sqlite3
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from .config import Config
-from .ledger import Ledger
 from .periods import day_bounds, month_bounds, today, zone, zone_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storage import Storage
 
 NO_WORKFLOW = "(none)"  # the by_workflow key of requests made outside any workflow run
 
@@ -138,14 +140,7 @@ class Aggregate:
         return out
 
 
-_ROW_SQL = (
-    "SELECT timestamp, model, workflow, cost_status, input_tokens, output_tokens, cache_creation_5m_tokens, "
-    "cache_creation_1h_tokens, cache_read_tokens, speed, session_id, agent_id, cost_micros "
-    "FROM requests WHERE timestamp >= ? AND timestamp < ? ORDER BY timestamp"
-)
-
-
-def aggregate(ledger: Ledger, config: Config, period: Period, *, prices: Any = None) -> Aggregate:
+def aggregate(ledger: Storage, config: Config, period: Period, *, prices: Any = None) -> Aggregate:
     """One pass over the period's requests. `prices` (a PriceTable) prices the no-caching baseline."""
     from .models import UsageEvent
 
@@ -156,11 +151,11 @@ def aggregate(ledger: Ledger, config: Config, period: Period, *, prices: Any = N
     labels = [day.isoformat() for day in period.days]
     classes = config.counted_classes
     picks = [("input", "output", "cache_creation", "cache_read").index(c) for c in classes]
-    downgraded = downgraded_agents(ledger.db, period.end)
-    agg = Aggregate(period, classes, optimizations=recorded_optimizations(ledger.db, period.start, period.end),
-                    reconciled=reconciled_in(ledger.db, period.start, period.end))
+    downgraded = downgraded_agents(ledger, period.end)
+    agg = Aggregate(period, classes, optimizations=ledger.degradation_counts(period.start, period.end),
+                    reconciled=reconciled_in(ledger, period.start, period.end))
     for (ts, model, workflow, status, inp, out, cc5, cc1, cr, speed, session, agent,
-         micros) in ledger.db.execute(_ROW_SQL, (period.start, period.end)):
+         micros) in ledger.report_rows(period.start, period.end):
         day = labels[max(bisect_right(starts, ts) - 1, 0)]
         key = (day, workflow or NO_WORKFLOW, model, status)
         cell = agg.cells.get(key)
@@ -195,14 +190,7 @@ def aggregate(ledger: Ledger, config: Config, period: Period, *, prices: Any = N
 # -- recorded optimisations (the enforcement engine's `degradations` table) ----------------------------------
 
 
-def recorded_optimizations(db: sqlite3.Connection, start: str, end: str) -> dict[str, int]:
-    """How many optimisations of each kind were recorded in the period."""
-    rows = db.execute("SELECT kind, COUNT(*) FROM degradations WHERE created_at >= ? AND created_at < ? "
-                      "GROUP BY kind ORDER BY kind", (start, end))
-    return {kind: n for kind, n in rows}
-
-
-def downgraded_agents(db: sqlite3.Connection, until: str) -> dict[tuple[str, str], str]:
+def downgraded_agents(ledger: Storage, until: str) -> dict[tuple[str, str], str]:
     """(session, agent id) -> the model asked for, for each subagent a recorded downgrade moved to a cheaper model.
 
     A downgrade rewrites one Task call's model, and the transcript does not say which subagent that call started;
@@ -210,20 +198,11 @@ def downgraded_agents(db: sqlite3.Connection, until: str) -> dict[tuple[str, str
     it was moved to, and not claimed by an earlier downgrade. A subagent that picked a cheap model by itself is
     therefore never counted as a saving unless a downgrade is recorded just before it.
     """
-    downgrades = db.execute(
-        "SELECT session_id, created_at, from_model, to_model FROM degradations WHERE from_model IS NOT NULL "
-        "AND to_model IS NOT NULL AND from_model != to_model AND session_id IS NOT NULL AND created_at < ? "
-        "ORDER BY created_at, rowid", (until,),
-    ).fetchall()
+    downgrades = ledger.downgrades(until)
     if not downgrades:
         return {}
-    sessions = sorted({row[0] for row in downgrades})
-    marks = ",".join("?" * len(sessions))
     starts: dict[str, list[tuple[str, str, str]]] = {}  # session -> [(first timestamp, agent id, model)]
-    for session, agent, first, model in db.execute(
-        f"SELECT session_id, agent_id, MIN(timestamp), model FROM requests WHERE agent_id IS NOT NULL "
-        f"AND session_id IN ({marks}) GROUP BY session_id, agent_id ORDER BY 3", sessions,
-    ):
+    for session, agent, first, model in ledger.subagent_starts(sorted({row[0] for row in downgrades})):
         starts.setdefault(session, []).append((first, agent, model))
     from .budgets import model_matches
 
@@ -252,21 +231,18 @@ def efficiency(cell: Cell) -> float:
     return _ratio(cell.cache_read, cell.input + cell.cache_creation + cell.cache_read)
 
 
-def build_report(ledger: Ledger, config: Config, period: Period, *, prices: Any = None) -> dict[str, Any]:
+def build_report(ledger: Storage, config: Config, period: Period, *, prices: Any = None) -> dict[str, Any]:
     """The report mapping of interface.md (plus extra keys), for one day or month."""
     return report_from(aggregate(ledger, config, period, prices=prices))
 
 
-def reconciled_in(db: sqlite3.Connection, start: str, end: str) -> dict[str, Any]:
+def reconciled_in(ledger: Storage, start: str, end: str) -> dict[str, Any]:
     """The auxiliary usage added in [start, end) from the client's own totals (reconcile.py): requests that are
     in no transcript, counted in the totals above."""
-    requests, tokens, micros = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens + cache_creation_5m_tokens + "
-        "cache_creation_1h_tokens + cache_read_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-        "WHERE source = 'reconciled' AND timestamp >= ? AND timestamp < ?", (start, end)).fetchone()
+    requests, tokens, micros = ledger.reconciled_usage(start, end)
     from .reconcile import summary
 
-    checked = summary(db, start=start, end=end)
+    checked = summary(ledger, start=start, end=end)
     return {"rows": requests, "tokens": tokens, "cost": usd(micros), "sessions_checked": checked["sessions_checked"],
             "drift": checked["drift"], "ledger_above_client": checked["ledger_above_client"]}
 

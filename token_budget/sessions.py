@@ -3,15 +3,16 @@ else the session of the latest recorded request."""
 
 from __future__ import annotations
 
-import sqlite3
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storage import Storage
 
 
-def resolve_session(db: sqlite3.Connection, *candidates: tuple[str | None, str]) -> tuple[str, str] | None:
+def resolve_session(store: Storage, *candidates: tuple[str | None, str]) -> tuple[str, str] | None:
     """(session id, where it came from): the first candidate (id, source) with an id, else the latest recorded
     request's session; None when there is none."""
     for session, source in candidates:
         if session:
             return session, source
-    row = db.execute("SELECT session_id FROM requests WHERE session_id IS NOT NULL "
-                     "ORDER BY timestamp DESC LIMIT 1").fetchone()
-    return (row[0], "the latest recorded request") if row else None
+    latest = store.latest_session()
+    return (latest, "the latest recorded request") if latest else None

@@ -255,7 +255,156 @@ class SettingsStore(Protocol):
         ...
 
 
+class OutboxStore(Protocol):
+    """The outbox: one delivery per (alert, channel) and per (daily report, reports channel), and the sender's
+    attempts. `kind` is "alert" (the key names an alert) or "report" (it names a stored report message)."""
+
+    def outbox_backlog(self) -> tuple[bool, bool]:
+        """(a claimed alert waits to be enqueued, a delivery is pending): whether a hook has anything to kick.
+        Runs on every evaluated hook: a backend answers it from indexes."""
+        ...
+
+    def alerts_to_enqueue(self) -> list[tuple[str, int]]:
+        """(key, threshold) of every claim whose deliveries are not queued yet (new, or re-armed by a new limit),
+        oldest claim first."""
+        ...
+
+    def enqueue_delivery(self, key: str, channel: str, channel_type: str, spec: str, *, project_dir: str | None,
+                         done: bool, now: str, hint_prefix: str | None = None) -> None:
+        """Queue the alert `key` for one channel (name, type and its spec as JSON, secrets left as `$NAME`): pending,
+        or delivered at once when `done` (the console). Queuing a key and channel again resets that delivery (a
+        re-armed alert is a new alert). `hint_prefix`: how the queuing client spells commands (hints.Hints), kept
+        for the sender's rendering. Inside a transaction, with `mark_enqueued`."""
+        ...
+
+    def mark_enqueued(self, key: str) -> None:
+        """The claim `key` has its deliveries queued (until it is re-armed)."""
+        ...
+
+    def deliveries_of(self, key: str, kind: str) -> list[dict[str, Any]]:
+        """The deliveries of one alert or report in the order queued. Keys: channel, type, state (pending,
+        delivered, failed), attempts, next_attempt_at (None unless pending), last_error, delivered_at."""
+        ...
+
+    def store_report(self, key: str, period: str, report: str, yaml: str, now: str) -> None:
+        """Keep a daily report (its mapping as JSON, and its YAML) for the sender under `key`; storing the same key
+        again replaces the content."""
+        ...
+
+    def enqueue_report_delivery(self, key: str, channel: str, channel_type: str, spec: str, *,
+                                project_dir: str | None, now: str) -> int:
+        """Queue the stored report `key` for one channel; 1 when added, 0 when that delivery exists already."""
+        ...
+
+    def stored_report(self, key: str) -> tuple[str, str, str, str] | None:
+        """(key, period, report JSON, YAML) of a stored report, None when there is none."""
+        ...
+
+    def stored_reports(self, *, limit: int | None = None) -> list[tuple[str, str, str]]:
+        """(key, period, created_at) of the stored reports, newest period first, at most `limit`."""
+        ...
+
+    def next_due_delivery(self, now: str) -> dict[str, Any] | None:
+        """The pending delivery due first (next_attempt_at <= now), None when none is due. Keys: id, alert_key,
+        channel, type, spec, project_dir, attempts, created_at, kind, hint_prefix."""
+        ...
+
+    def next_attempt_at(self) -> str | None:
+        """When the earliest pending delivery is due; None when nothing is pending."""
+        ...
+
+    def start_attempt(self, delivery_id: int, now: str) -> int:
+        """Count an attempt on a delivery and record its start (committed before sending, so a crash while
+        sending repeats the delivery rather than losing it); returns the attempt's id."""
+        ...
+
+    def attempt_failed(self, attempt_id: int, delivery_id: int, now: str, error: str, *, give_up: bool,
+                       retry_at: str) -> None:
+        """Record a failed attempt (its redacted error): the delivery is failed for good when `give_up`, else
+        pending again from `retry_at`. Commits."""
+        ...
+
+    def attempt_succeeded(self, attempt_id: int, delivery_id: int, now: str) -> None:
+        """Record a successful attempt: the delivery is delivered at `now`. Commits."""
+        ...
+
+
+class ReconcileStore(Protocol):
+    """Reconciliation with the client's own per-session totals (reconcile.py): snapshots of the client's figures,
+    requests shared between a session and its forks, and the auxiliary rows (source "reconciled") that make the
+    ledger add up to what the client counted. A store that never ingests transcripts need not implement it."""
+
+    def add_client_totals(self, session_id: str, fingerprint: str, taken_at: str, total_cost_micros: int,
+                          model_usage: str, unknown_model_cost: bool, path: str | None, now: str) -> bool:
+        """Keep one snapshot of the client's figures (model_usage: JSON {model: [5 classes, cost]}); False when
+        the session already has a snapshot with this fingerprint."""
+        ...
+
+    def latest_client_totals(self, sessions: Sequence[str]) -> dict[str, str]:
+        """{session: taken_at of its latest snapshot} for the given sessions that have one."""
+        ...
+
+    def sessions_to_reconcile(self, sessions: Sequence[str]) -> set[str]:
+        """Of the given sessions, those with client figures, plus every session sharing requests with one of
+        them (as owner or as holder of a copy)."""
+        ...
+
+    def client_snapshots(self, session_id: str) -> list[tuple[str, int, str, int]]:
+        """(taken_at, total_cost_micros, model_usage JSON, unknown_model_cost) of a session's snapshots, in the
+        order taken (ties by cost)."""
+        ...
+
+    def shared_with(self, session_id: str) -> list[tuple[str, str]]:
+        """(other session, the latest timestamp of a request they share) for every session that owns a request
+        this one holds a copy of, or holds a copy of a request this one owns."""
+        ...
+
+    def return_copies(self, fork: str, parent: str, cut: str) -> None:
+        """Give the parent back the requests up to `cut` (inclusive) that the fork owns and the parent holds
+        copies of (the fork's file was read first); the fork keeps them as copies. Not the reconciled rows."""
+        ...
+
+    def session_figures(self, session_id: str, cut: str | None, upto: str) -> dict[str, list[int]]:
+        """{model: [5 token classes, cost_micros, requests]} of the session's requests (those it owns or holds a
+        copy of, not reconciled rows) with timestamp <= upto, leaving out, when `cut` is given, the requests up
+        to `cut` that are copies or another session's."""
+        ...
+
+    def reconciled_figures(self, session_id: str) -> dict[str, list[int]]:
+        """{model: [5 token classes, cost_micros, rows]} of the session's reconciled rows."""
+        ...
+
+    def session_place(self, session_id: str) -> tuple[str | None, str | None, str | None]:
+        """(project, cwd, git_branch) of the session's latest request that is not a reconciled row."""
+        ...
+
+    def drop_reconciled(self, session_id: str, model: str) -> None:
+        """Delete the session's reconciled rows of one model."""
+        ...
+
+    def has_request(self, message_id: str) -> bool:
+        """Whether a request with this message id is recorded."""
+        ...
+
+    def set_cost(self, message_id: str, cost_micros: int, cost_status: str) -> None:
+        """Replace one request's cost and cost status."""
+        ...
+
+    def record_reconciliation(self, session_id: str, *, checked_at: str, taken_at: str, parent_session: str | None,
+                              client_cost_micros: int, ledger_cost_micros: int, requests: int,
+                              reconciled_cost_micros: int, reconciled_tokens: str, above: str,
+                              unknown_model_cost: int) -> None:
+        """Keep the latest reconciliation result of a session (replacing the previous one); reconciled_tokens and
+        above are JSON {model: [5 classes]}."""
+        ...
+
+    def reconciliations(self, *, start: str | None = None, end: str | None = None) -> list[tuple[Any, ...]]:
+        """The results, ordered by taken_at, those whose figures were taken in [start, end) when both are given:
+        (session_id, checked_at, taken_at, parent_session, client_cost_micros, ledger_cost_micros, requests,
+        reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost)."""
+        ...
+
+
 class Storage(Transactional, UsageStore, ReportStore, AlertStore, EventStore, WorkflowStore, SettingsStore,
-              Protocol):
-    """Everything the core needs from storage. The outbox, the sender and reconciliation follow as their own
-    protocols (added here, never renamed)."""
+              OutboxStore, ReconcileStore, Protocol):
+    """Everything the core needs from storage."""

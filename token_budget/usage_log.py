@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from .config import Config
-from .ledger import Ledger, counted_sql
 from .periods import day_bounds, local_day, zone
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .storage import Storage
 
-def request_key(row: sqlite3.Row) -> str:
+
+def request_key(row: Mapping[str, Any]) -> str:
     """`msg_…:req_…`, or the message id alone when Claude Code wrote no request id."""
     return f"{row['message_id']}:{row['request_id']}" if row["request_id"] else row["message_id"]
 
 
-def token_counts(row: sqlite3.Row, classes: tuple[str, ...]) -> dict[str, int]:
+def token_counts(row: Mapping[str, Any], classes: tuple[str, ...]) -> dict[str, int]:
     tokens = {
         "input": row["input_tokens"],
         "output": row["output_tokens"],
@@ -34,13 +37,12 @@ def day_range(config: Config, since: date | None, until: date | None) -> tuple[s
     return (day_bounds(since, tz)[0] if since else None), (day_bounds(until, tz)[1] if until else None)
 
 
-def log_entries(ledger: Ledger, config: Config, *, since: str | None = None, until: str | None = None,
+def log_entries(ledger: Storage, config: Config, *, since: str | None = None, until: str | None = None,
                 session: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """The newest `limit` requests (all when None) in the range, oldest first, with cumulative counted tokens."""
     tz = zone(config.timezone)
     rows = ledger.rows(since=since, until=until, session=session, limit=limit, newest_first=True)[::-1]
     classes = config.counted_classes
-    counted = counted_sql(classes)
     running_day: dict[Any, int] = {}
     running_run: dict[Any, int] = {}
     entries = []
@@ -49,12 +51,12 @@ def log_entries(ledger: Ledger, config: Config, *, since: str | None = None, unt
         day = local_day(row["timestamp"], tz)
         if day not in running_day:
             start, _ = day_bounds(day, tz)
-            running_day[day] = _sum_before(ledger, counted, row, "timestamp >= ?", start)
+            running_day[day] = ledger.counted_before(classes, row["timestamp"], row["message_id"], since=start)
         running_day[day] += tokens["counted"]
         run = row["workflow_run_id"]
         if run is not None:
             if run not in running_run:
-                running_run[run] = _sum_before(ledger, counted, row, "workflow_run_id = ?", run)
+                running_run[run] = ledger.counted_before(classes, row["timestamp"], row["message_id"], run_id=run)
             running_run[run] += tokens["counted"]
         entries.append({
             "request_id": request_key(row),
@@ -81,10 +83,3 @@ def log_entries(ledger: Ledger, config: Config, *, since: str | None = None, unt
         })
     return entries
 
-
-def _sum_before(ledger: Ledger, counted: str, row: sqlite3.Row, scope_sql: str, scope_arg: Any) -> int:
-    """Counted tokens in the scope strictly before `row`, in (timestamp, message_id) order."""
-    sql = (f"SELECT COALESCE(SUM({counted}), 0) FROM requests WHERE {scope_sql} "
-           "AND (timestamp < ? OR (timestamp = ? AND message_id < ?))")
-    ts = row["timestamp"]
-    return ledger.db.execute(sql, (scope_arg, ts, ts, row["message_id"])).fetchone()[0]

@@ -14,9 +14,10 @@ from ._records import record
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
-    import sqlite3
     from datetime import datetime
     from typing import Any
+
+    from .storage import Storage
 
 WINDOWS = {"five_hour": "5-hour window", "seven_day": "weekly window", "spend_limit": "spend limit"}
 SCALE = 100  # BudgetState counts hundredths of a percentage point, so percent stays exact to 0.01
@@ -76,34 +77,21 @@ def parse(rate_limits: Any) -> list[Window]:
     return found
 
 
-def latest(db: sqlite3.Connection) -> dict[str, Window]:
+def latest(store: Storage) -> dict[str, Window]:
     """The last reported value of each window (a ledger from before the windows existed has none)."""
-    try:
-        rows = db.execute("SELECT name, used_percentage, resets_at, used_usd, limit_usd, period "
-                          "FROM subscription_windows").fetchall()
-    except Exception:  # sqlite3.OperationalError: no such table (a read-only ledger not migrated yet)
-        return {}
-    return {r[0]: Window(*r) for r in rows}
+    return {r[0]: Window(*r[:6]) for r in store.window_rows()}
 
 
-def changed(db: sqlite3.Connection, windows: list[Window]) -> list[Window]:
+def changed(store: Storage, windows: list[Window]) -> list[Window]:
     """The windows whose values differ from what the ledger holds: the status line writes only these."""
-    held = latest(db)
+    held = latest(store)
     return [w for w in windows if held.get(w.name) != w]
 
 
-def record_windows(db: sqlite3.Connection, windows: list[Window], observed_at: str,
-                   session_id: str | None = None) -> int:
-    """Upsert the windows (inside the caller's transaction); returns how many were written."""
-    db.executemany(
-        "INSERT INTO subscription_windows (name, used_percentage, resets_at, used_usd, limit_usd, period, "
-        "observed_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-        "used_percentage = excluded.used_percentage, resets_at = excluded.resets_at, used_usd = excluded.used_usd, "
-        "limit_usd = excluded.limit_usd, period = excluded.period, observed_at = excluded.observed_at, "
-        "session_id = excluded.session_id",
-        [(w.name, w.used_percentage, w.resets_at, w.used_usd, w.limit_usd, w.period, observed_at, session_id)
-         for w in windows],
-    )
+def record_windows(store: Storage, windows: list[Window], observed_at: str, session_id: str | None = None) -> int:
+    """Store the windows (inside the caller's transaction); returns how many were written."""
+    store.record_windows([(w.name, w.used_percentage, w.resets_at, w.used_usd, w.limit_usd, w.period)
+                          for w in windows], observed_at, session_id)
     return len(windows)
 
 
@@ -122,7 +110,7 @@ def caps(config: Any) -> dict[str, float]:
     return out
 
 
-def window_states(db: sqlite3.Connection, config: Any, now: datetime, level_for: Any) -> list[Any]:
+def window_states(store: Storage, config: Any, now: datetime, level_for: Any) -> list[Any]:
     """A BudgetState per window that was reported and has not reset since (a past reset means the window
     started over and its figure is stale). `used` and `limit` count hundredths of a percentage point."""
     from .models import BudgetState
@@ -131,13 +119,8 @@ def window_states(db: sqlite3.Connection, config: Any, now: datetime, level_for:
     moment = iso(now)
     states = []
     limits = caps(config)
-    windows = latest(db)
-    acked: dict[tuple[str, str], set[int]] = {}
-    if windows:
-        for scope, period, threshold in db.execute(
-                "SELECT scope, period, threshold FROM alerts WHERE acked_at IS NOT NULL AND scope IN (?, ?, ?)",
-                tuple(WINDOWS)):
-            acked.setdefault((scope, period), set()).add(threshold)
+    windows = latest(store)
+    acked = store.acknowledged_thresholds(tuple(WINDOWS)) if windows else {}
     for name, window in windows.items():
         cap = limits.get(name)
         if cap is None or (window.resets_at is not None and window.resets_at <= moment):

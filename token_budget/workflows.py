@@ -8,56 +8,23 @@ phase when the request was recorded, which the hooks do at every event. Standard
 
 from __future__ import annotations
 
-import sqlite3
-
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
     from .config import Config
+    from .storage import Storage
 
 PRIORITIES = ("critical", "normal", "low")
 
 
-def active_runs(db: sqlite3.Connection, session_id: str | None = None) -> list[dict[str, Any]]:
-    """Open runs: the session's (at most one), or every open run when no session is given (newest first)."""
-    sql = "SELECT id, session_id, name, phase, started_at, source FROM workflow_runs WHERE ended_at IS NULL"
-    args: tuple[Any, ...] = ()
-    if session_id is not None:
-        sql += " AND session_id = ?"
-        args = (session_id,)
-    cursor = db.execute(sql + " ORDER BY started_at DESC, id DESC", args)
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
-def start_run(db: sqlite3.Connection, session_id: str, name: str, now: str, *, phase: str | None = None,
-              source: str = "cli") -> int:
-    """End the session's open run (if any) and open a new one; call inside a write transaction."""
-    end_runs(db, session_id, now)
-    cursor = db.execute(
-        "INSERT INTO workflow_runs (session_id, name, phase, started_at, source) VALUES (?, ?, ?, ?, ?)",
-        (session_id, name, phase, now, source),
-    )
-    return int(cursor.lastrowid or 0)
-
-
-def set_phase(db: sqlite3.Connection, session_id: str, phase: str) -> dict[str, Any] | None:
-    runs = active_runs(db, session_id)
+def set_phase(store: Storage, session_id: str, phase: str) -> dict[str, Any] | None:
+    """Set the phase of the session's open run; the run as it is now, None when the session has none open."""
+    runs = store.active_runs(session_id)
     if not runs:
         return None
-    db.execute("UPDATE workflow_runs SET phase = ? WHERE id = ?", (phase, runs[0]["id"]))
+    store.set_run_phase(runs[0]["id"], phase)
     return {**runs[0], "phase": phase}
-
-
-def end_runs(db: sqlite3.Connection, session_id: str, now: str) -> int:
-    return db.execute(
-        "UPDATE workflow_runs SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL", (now, session_id)
-    ).rowcount
-
-
-def has_runs(db: sqlite3.Connection, session_id: str) -> bool:
-    return db.execute("SELECT 1 FROM workflow_runs WHERE session_id = ? LIMIT 1", (session_id,)).fetchone() is not None
 
 
 def priority(config: Config, name: str) -> str:

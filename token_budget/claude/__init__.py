@@ -4,16 +4,11 @@ from __future__ import annotations
 
 PLUGIN_DATA_ENV = "CLAUDE_PLUGIN_DATA"  # the data folder Claude Code gives a plugin's hooks and commands
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ..paths import PathLike
 
 
-def data_dir(explicit: PathLike | None = None, *, create: bool = True) -> str:
-    """paths.data_dir with the plugin's data folder: --data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA >
-    $XDG_DATA_HOME/token-budget."""
+def plugin_data() -> str | None:
+    """The data folder Claude Code gives the plugin ($CLAUDE_PLUGIN_DATA), None outside a plugin: what the adapter
+    hands paths.data_dir as its `host` folder (paths.data_dir owns the rule)."""
     import os
 
-    from ..paths import data_dir as resolve
-
-    return resolve(explicit, create=create, host=os.environ.get(PLUGIN_DATA_ENV))
+    return os.environ.get(PLUGIN_DATA_ENV) or None

@@ -138,7 +138,7 @@ def _reconciliation(env: Any) -> Check:
     from ..reconcile import summary
 
     try:
-        found = summary(env.ledger.db)
+        found = summary(env.ledger)
     except Exception as exc:
         return Check("reconciliation", "warn", f"not checked: {exc}")
     checked = found["sessions_checked"]
@@ -204,7 +204,7 @@ def _hook_log(env: Any) -> Check:
 def _alert_channels(env: Any) -> Check:
     """A channel whose $VARIABLE is unset cannot send: an error when the user configured it; a warning when it is
     only the packaged example (slack and email placeholders), so a fresh install stays healthy."""
-    from ..outbox import channel_problems, channels
+    from ..channels import channel_problems, channels
 
     try:
         config = env.config

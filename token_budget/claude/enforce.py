@@ -18,16 +18,14 @@ from datetime import datetime
 
 from .. import jsonlite
 from .._records import factory, record
-from ..alerts import claim
 from ..budgets import budget_states
-from ..events import has_degradation, record_degradation, record_event
 from ..families import DOWNGRADE_ORDER, family
 from ..ledger import Ledger
 from ..levels import parse_percent, severity
 from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
 from ..policy import Settings, binds, cheaper_family, evaluate, family_blocked, scope_name
-from ..workflows import end_runs, has_runs, priority, start_run
+from ..workflows import priority
 from .commands import is_tokens_prompt, slash_prefix, workflow_for_prompt
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -86,7 +84,7 @@ def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: dateti
         return  # no write transaction for nothing
     with ledger.transaction() as db:
         if event == "SessionEnd":
-            end_runs(db, session, iso(now))
+            ledger.end_runs(session, iso(now))
         elif event == "PreCompact":
             db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
 
@@ -135,7 +133,7 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
         if payload.get("source") in ("compact", "clear"):
             writes.append(("forget_tools", None))
     env_workflow = os.environ.get("TOKEN_BUDGET_WORKFLOW", "").strip()
-    if session and env_workflow and not has_runs(ledger.db, session):
+    if session and env_workflow and not ledger.has_runs(session):
         writes.append(("start", (env_workflow, "env")))
     if writes:
         _apply(ledger, session, writes, stamp)
@@ -148,9 +146,9 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
         probe = _decide(states, event_kind="prompt", model=model, settings=settings, now=now)
         if probe.economy and "defer_non_critical_tasks" in probe.actions and priority(config, wanted) == "low":
             deferred = wanted
-            with ledger.transaction() as db:
+            with ledger.transaction():
                 detail = jsonlite.dumps({"workflow": wanted})
-                record_degradation(db, Degradation("defer_workflow", session, None, detail), stamp)
+                ledger.record_degradation(Degradation("defer_workflow", session, None, detail), stamp)
         else:
             _apply(ledger, session, [("start", (wanted, "prompt"))], stamp)
             states = budget_states(ledger, config, now=now, session_id=session, model=model)
@@ -170,7 +168,7 @@ def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], s
             elif kind == "forget_tools":
                 db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
             elif kind == "start":
-                start_run(db, session, value[0], stamp, source=value[1])
+                ledger.start_run(session, value[0], stamp, source=value[1])
             elif kind == "tool":
                 db.execute("INSERT OR IGNORE INTO tool_calls (session_id, key, tool, summary, tool_use_id, created_at) "
                            "VALUES (?, ?, ?, ?, ?, ?)", (session, *value, stamp))
@@ -248,20 +246,22 @@ def claim_alerts(ledger: Ledger, step: Step, project_dir: str | None = None) -> 
         return []
     by_scope = {s.scope: s for s in step.states}
     claimed: list[Alert] = []
-    with ledger.transaction() as db:
+    with ledger.transaction():
         for alert in fresh:
-            if claim(db, alert):
+            if ledger.claim_alert(alert):
                 claimed.append(alert)
                 state = by_scope.get(alert.scope)
                 message = (f"the {scope_name(alert.scope)} crossed {alert.threshold}%: "
                            f"{alert.used:,} / {alert.limit:,} tokens"
                            + (f" (${state.used_usd:,.2f})" if state and state.used_usd else ""))
-                record_event(db, level=alert.level, kind="threshold", message=message, created_at=step.stamp,
-                             scope=alert.scope, session_id=step.session_id, alert_key=alert.key)
+                ledger.record_event(level=alert.level, kind="threshold", message=message, created_at=step.stamp,
+                                    scope=alert.scope, session_id=step.session_id, alert_key=alert.key)
         if claimed:  # rare: the outbox is imported only when something was claimed
-            from ..outbox import channels, enqueue_missing
+            from ..channels import channels
+            from ..outbox import enqueue_missing
 
-            enqueue_missing(db, channels(step.config), project_dir=project_dir, now=step.stamp)
+            enqueue_missing(ledger, channels(step.config), project_dir=project_dir, now=step.stamp,
+                            hint_prefix=slash_prefix())
     return claimed
 
 
@@ -376,9 +376,9 @@ def _first_block_today(step: Step, ledger: Ledger) -> bool:
     if ledger.db.execute("SELECT 1 FROM events WHERE kind = 'block' AND session_id IS ? AND created_at >= ? LIMIT 1",
                          (step.session_id, since)).fetchone():
         return False
-    with ledger.transaction() as db:
-        record_event(db, level="block", kind="block", message=step.decision.reason or "", created_at=step.stamp,
-                     scope=step.decision.scope, session_id=step.session_id)
+    with ledger.transaction():
+        ledger.record_event(level="block", kind="block", message=step.decision.reason or "", created_at=step.stamp,
+                            scope=step.decision.scope, session_id=step.session_id)
     return True
 
 
@@ -400,9 +400,10 @@ def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger,
         why = "economy"
     if not target or target == requested:
         return _output("PreToolUse", user, context)
-    with ledger.transaction() as db:
-        record_degradation(db, Degradation("model_downgrade", step.session_id, tool, jsonlite.dumps({"reason": why}),
-                                           jsonlite.text(tool_input.get("model")) or step.model, target), step.stamp)
+    with ledger.transaction():
+        why_json = jsonlite.dumps({"reason": why})
+        ledger.record_degradation(Degradation("model_downgrade", step.session_id, tool, why_json,
+                                              jsonlite.text(tool_input.get("model")) or step.model, target), step.stamp)
     # updatedInput replaces the whole input: keep every original field (claude-code.md §7).
     return _output("PreToolUse", user, context, permissionDecision="allow",
                    updatedInput={**tool_input, "model": target})
@@ -418,9 +419,9 @@ def _cached_call(step: Step, tool: Any, tool_input: dict[str, Any], ledger: Ledg
                             (step.session_id, key[0])).fetchone()
     if row is None:
         return None
-    with ledger.transaction() as db:
-        record_degradation(db, Degradation("cache_hit", step.session_id, str(tool),
-                                           jsonlite.dumps({"summary": row[0], "earlier": row[1]})), step.stamp)
+    with ledger.transaction():
+        ledger.record_degradation(Degradation("cache_hit", step.session_id, str(tool),
+                                              jsonlite.dumps({"summary": row[0], "earlier": row[1]})), step.stamp)
     unchanged = " (the file is unchanged since)" if tool == "Read" else ""
     return (f"token-budget economy mode: this exact {row[0]}{unchanged} already ran in this session at {row[2]} "
             f"(tool_use_id {row[1] or 'unknown'}). Use that earlier result instead of repeating the call.")
@@ -446,9 +447,10 @@ def _limit_read(step: Step, tool: Any, tool_input: dict[str, Any], payload: dict
     if size <= int(reduce.get("large_file_bytes", 40_000)):
         return None
     limit = int(reduce.get("read_limit", 400))
-    with ledger.transaction() as db:
-        record_degradation(db, Degradation("read_limit", step.session_id, "Read",
-                                           jsonlite.dumps({"file": path, "bytes": size, "limit": limit})), step.stamp)
+    with ledger.transaction():
+        ledger.record_degradation(Degradation("read_limit", step.session_id, "Read",
+                                              jsonlite.dumps({"file": path, "bytes": size, "limit": limit})),
+                                  step.stamp)
     return {**tool_input, "limit": limit}
 
 
@@ -457,10 +459,10 @@ def _batch_once(step: Step, ledger: Ledger) -> str | None:
         return None
     tz = zone(step.settings.timezone)
     since = day_bounds(today(tz, step.now), tz)[0]
-    if has_degradation(ledger.db, step.session_id, "batch_request", since):
+    if ledger.has_degradation(step.session_id, "batch_request", since):
         return None
-    with ledger.transaction() as db:
-        record_degradation(db, Degradation("batch_request", step.session_id), step.stamp)
+    with ledger.transaction():
+        ledger.record_degradation(Degradation("batch_request", step.session_id), step.stamp)
     from .messages import economy_context
 
     return economy_context(step.states, step.settings, step.model)
@@ -480,11 +482,12 @@ def _compact_once(step: Step, ledger: Ledger) -> str | None:
     window = LONG_WINDOW if context > DEFAULT_WINDOW else DEFAULT_WINDOW
     if context < window * parse_percent(compression.get("min_context"), 50.0) / 100:
         return None
-    if has_degradation(ledger.db, step.session_id, "compact_suggestion"):
+    if ledger.has_degradation(step.session_id, "compact_suggestion"):
         return None
-    with ledger.transaction() as db:
-        record_degradation(db, Degradation("compact_suggestion", step.session_id, None,
-                                           jsonlite.dumps({"context_tokens": context, "window": window})), step.stamp)
+    with ledger.transaction():
+        ledger.record_degradation(Degradation("compact_suggestion", step.session_id, None,
+                                              jsonlite.dumps({"context_tokens": context, "window": window})),
+                                  step.stamp)
     tight = max(binding, key=lambda s: s.percent)
     return (f"token-budget: this conversation's context is {context:,} tokens ({100 * context / window:.0f}% of the "
             f"{window:,}-token window) and every request resends it, with the {scope_name(tight.scope)} at "

@@ -12,9 +12,9 @@ import time
 from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
+from ..paths import data_dir as resolve_data_dir
 from ..safetext import printable
-from . import data_dir as resolve_data_dir
-from . import fastpath
+from . import fastpath, plugin_data
 from .fastpath import HookInputError, transcript_files
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -126,7 +126,7 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
             _watchdog.event = event
         if event not in HOOK_EVENTS:
             return _emit(stdout, {})
-        data_dir = resolve_data_dir()
+        data_dir = resolve_data_dir(host=plugin_data())
         if _watchdog is not None:
             _watchdog.data_dir = data_dir
         response = None
@@ -246,12 +246,11 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
         "SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1", (NOTICE_KIND, n)).fetchone() is None]
     if not fresh:
         return response
-    from ..events import record_event
     from ..periods import iso
 
-    with ledger.transaction() as db:
+    with ledger.transaction():
         for notice in fresh:
-            record_event(db, level="warn", kind=NOTICE_KIND, message=notice, created_at=iso(now))
+            ledger.record_event(level="warn", kind=NOTICE_KIND, message=notice, created_at=iso(now))
     text = "\n".join(f"token-budget: {n}" for n in fresh)
     out = dict(response)
     out["systemMessage"] = f"{out['systemMessage']}\n\n{text}" if out.get("systemMessage") else text
@@ -280,13 +279,12 @@ def _with_team_notice(response: dict[str, Any], config: Any, ledger: Any, data_d
     if info is None or ledger.db.execute("SELECT 1 FROM events WHERE kind = 'team_stale' AND detail = ? LIMIT 1",
                                          (info["key"],)).fetchone():
         return response
-    from ..events import record_event
     from ..periods import iso
     from .messages import team_stale
 
     text = team_stale(info)
-    with ledger.transaction() as db:
-        record_event(db, level="warn", kind="team_stale", message=text, created_at=iso(now), detail=info["key"])
+    with ledger.transaction():
+        ledger.record_event(level="warn", kind="team_stale", message=text, created_at=iso(now), detail=info["key"])
     out = dict(response)
     if out.get("decision") == "block":
         out["reason"] = f"{text}\n\n{out['reason']}"
@@ -363,13 +361,12 @@ def _count(n: int, noun: str) -> str:
 
 def _kick(ledger: Any, data_dir: PathLike, event: str, config: Any = None, project_dir: str | None = None) -> None:
     try:
-        from ..alerts import backlog
-
-        if not any(backlog(ledger.db)):
+        if not any(ledger.outbox_backlog()):
             return  # the common case: nothing to enqueue or send, so the delivery module is not even imported
         from ..delivery import kick
+        from .commands import slash_prefix
 
-        kick(ledger.db, data_dir, config, project_dir)
+        kick(ledger, data_dir, config, project_dir, hint_prefix=slash_prefix())
     except Exception as exc:
         log(data_dir, event, f"alert delivery not started: {type(exc).__name__}: {exc}")
 
@@ -420,7 +417,8 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
     try:
         from ..config import load_cached
 
-        return load_cached(data_dir or resolve_data_dir(), None).get("enforcement", "on_error") == "closed"
+        config = load_cached(data_dir or resolve_data_dir(host=plugin_data()), None)
+        return config.get("enforcement", "on_error") == "closed"
     except Exception:
         return False
 
@@ -434,7 +432,7 @@ def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException 
             import traceback
 
             message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        return append(os.path.join(data_dir or resolve_data_dir(), LOG_NAME), event or "-", message)
+        return append(os.path.join(data_dir or resolve_data_dir(host=plugin_data()), LOG_NAME), event or "-", message)
     except Exception:
         return None
 

@@ -130,7 +130,10 @@ def statusline_command(python: str | None = None, data_dir: str | None = None) -
     environment, so a plugin install's status line would otherwise have to guess where the ledger is."""
     launcher = LAUNCHER.with_name("run_statusline.py")
     command = f"{shlex.quote(python or sys.executable)} -S {shlex.quote(str(launcher))}"
-    chosen = data_dir or os.environ.get("TOKEN_BUDGET_HOME") or os.environ.get("CLAUDE_PLUGIN_DATA")
+    from ..paths import named_data_dir
+    from . import plugin_data
+
+    chosen = named_data_dir(data_dir, plugin_data())
     if chosen:
         command += f" --data-dir {shlex.quote(os.path.abspath(os.path.expanduser(chosen)))}"
     return command

@@ -39,17 +39,17 @@ def main(argv=None, stdin=None, stdout=None, now=None):
     return 0
 
 
-def data_dir(explicit=None):
-    """claude.data_dir (--data-dir > $TOKEN_BUDGET_HOME > $CLAUDE_PLUGIN_DATA > $XDG_DATA_HOME/token-budget).
-    A status line set up by hand for a plugin install sees none of those, so when the default folder holds
-    no ledger, the plugin data folder with the newest ledger is used."""
-    from ..paths import LEDGER_NAME
-    from . import PLUGIN_DATA_ENV
-    from . import data_dir as resolve
+def find_data_dir(explicit=None):
+    """The data dir of paths.data_dir's rule (given $CLAUDE_PLUGIN_DATA), except that a status line set up by hand
+    for a plugin install is given none of its names: when nothing names a data dir and the default one holds no
+    ledger, it looks for the plugin data folder with the newest ledger."""
+    from ..paths import LEDGER_NAME, default_data_dir, named_data_dir
+    from . import plugin_data
 
-    chosen = resolve(explicit, create=False)
-    if explicit or os.environ.get("TOKEN_BUDGET_HOME") or os.environ.get(PLUGIN_DATA_ENV):
-        return chosen
+    named = named_data_dir(explicit, plugin_data())
+    if named:
+        return named
+    chosen = default_data_dir()
     if os.path.exists(os.path.join(chosen, LEDGER_NAME)):
         return chosen
     claude = (os.environ.get("CLAUDE_CONFIG_DIR") or "").split(",")[0].strip() or os.path.join("~", ".claude")
@@ -102,14 +102,14 @@ def note_windows(ledger, data, payload, now=None):
     reported = parse(payload.get("rate_limits"))
     if not reported:
         return
-    fresh = changed(ledger.db, reported)
+    fresh = changed(ledger, reported)
     if not fresh:
         return
     from .. import clock
     from ..ledger import Ledger
 
-    with Ledger.open(data) as writer, writer.transaction() as db:
-        record_windows(db, fresh, clock.timestamp(now), jsonlite.text(payload.get("session_id")))
+    with Ledger.open(data) as writer, writer.transaction():
+        record_windows(writer, fresh, clock.timestamp(now), jsonlite.text(payload.get("session_id")))
 
 
 def window_figures(states, now=None):
@@ -156,7 +156,7 @@ def paint(text, level, color):
 def status_line(payload, explicit=None, now=None):
     from ..paths import LEDGER_NAME
 
-    data = data_dir(explicit)
+    data = find_data_dir(explicit)
     color = not os.environ.get("NO_COLOR")
     parts = []  # (text, level)
     if not os.path.exists(os.path.join(data, LEDGER_NAME)):

@@ -435,12 +435,12 @@ def _reconcile(ledger: Ledger, totals: list[ClientTotals], events: list[UsageEve
     figures change nothing, so a hook in a session costs one indexed lookup until its next figures."""
     from ..reconcile import figures_since, reconcile, store_totals
 
-    fresh = store_totals(ledger.db, totals, now) if totals else set()
+    fresh = store_totals(ledger, totals, now) if totals else set()
     earliest: dict[str, str] = {}
     for event in events:
         if event.session_id and event.timestamp < earliest.get(event.session_id, "~"):
             earliest[event.session_id] = event.timestamp
-    return reconcile(ledger, fresh | figures_since(ledger.db, earliest), prices, now)
+    return reconcile(ledger, fresh | figures_since(ledger, earliest), prices, now)
 
 
 def _read_new_lines(db: Any, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:

@@ -95,9 +95,10 @@ class Env:
     def data_dir(self) -> Path:
         from pathlib import Path
 
-        from ..claude import data_dir  # honours a plugin's $CLAUDE_PLUGIN_DATA (scripts/tokens passes it)
+        from ..claude import plugin_data  # a plugin's $CLAUDE_PLUGIN_DATA (scripts/tokens passes it)
+        from ..paths import data_dir
 
-        return Path(data_dir(self.data_dir_option))
+        return Path(data_dir(self.data_dir_option, host=plugin_data()))
 
     @property
     def config(self) -> Any:

@@ -32,10 +32,10 @@ def alerts(ctx: click.Context, as_json: bool, limit: int, show_all: bool) -> Non
     if ctx.invoked_subcommand is not None:
         return
     from ..delivery import sender_running
-    from ..outbox import list_alerts, list_reports
+    from ..outbox import alerts_with_deliveries, reports_with_deliveries
 
     env: Env = ctx.find_object(Env)
-    items = list_alerts(env.ledger.db, limit=None if not show_all else limit)
+    items = alerts_with_deliveries(env.ledger, limit=None if not show_all else limit)
     hidden = 0
     if not show_all:
         from ..budgets import budget_states, state_json
@@ -44,7 +44,7 @@ def alerts(ctx: click.Context, as_json: bool, limit: int, show_all: bool) -> Non
         budgets = [state_json(s) for s in budget_states(env.ledger, env.config)]
         current = [i for i in items if not superseded(i, budgets)]
         hidden, items = len(items) - len(current), current[:limit]
-    reports = list_reports(env.ledger.db, limit=limit)
+    reports = reports_with_deliveries(env.ledger, limit=limit)
     running = sender_running(env.data_dir)
     if as_json:
         print_json({"alerts": items, "reports": reports, "sender_running": running})
@@ -98,9 +98,9 @@ def test_channel(env: Env, channel: str, daily_report: bool) -> None:
     """Send a test alert (or, with --report, today's daily report) through CHANNEL (console, slack, email, or
     slack.2 …) now; exit 2 if it fails."""
     from .. import clock
+    from ..channels import channels, find_channel
     from ..config import load_cached
     from ..models import Alert
-    from ..outbox import channels, find_channel
 
     # secrets=True: a literal webhook URL is not in the compiled cache, only in the config file itself.
     configured = channels(load_cached(env.data_dir, env.project_dir, env.config_option, secrets=True))
@@ -124,9 +124,10 @@ def test_channel(env: Env, channel: str, daily_report: bool) -> None:
         created_at=clock.timestamp(),
     )
     if chosen.type == "console":
-        from ..outbox import alert_content
+        from ..alert_render import alert_content
+        from ..claude.commands import slash_prefix
 
-        click.echo(alert_content(alert, test=True)["text"])
+        click.echo(alert_content(alert, test=True, prefix=slash_prefix())["text"])
         click.echo("console: OK (the hook shows alerts like this as a systemMessage).")
         return
     click.echo(f"Sending a test alert through {chosen.describe()} …", err=True)
@@ -139,7 +140,8 @@ def _test_report(env: Env, chosen: Any) -> None:
     It goes straight to the channel rather than through an outbox row: the row's key is the day's, so a test
     delivery would stand in for the real report of that day (one delivery per report and channel), and a
     failed test would keep being retried in the background."""
-    from ..outbox import report_message, report_summary
+    from ..alert_render import report_summary
+    from ..outbox import report_message
     from ..report_render import render_yaml
     from ..reports import build_report, resolve_period
 
@@ -158,10 +160,11 @@ def _test_report(env: Env, chosen: Any) -> None:
 
 def _send_test(chosen: Any, item: Any) -> None:
     """Send an alert or a report message, marked as a test, through one channel; a failure exits 2."""
+    from ..claude.commands import slash_prefix
     from ..delivery import DeliveryError, DeliverySettings, send
 
     try:
-        result = send(chosen, item, DeliverySettings.from_env(), test=True)
+        result = send(chosen, item, DeliverySettings.from_env(), test=True, prefix=slash_prefix())
     except DeliveryError as exc:
         raise UserError(f"{exc}" + (f"\n{exc.hint}" if exc.hint else "")) from None
     click.echo(f"OK: {result}.")

@@ -145,7 +145,7 @@ def resolve_session(env: Env, session: str | None) -> tuple[str, str]:
     """--session > $CLAUDE_CODE_SESSION_ID (set inside Claude Code) > the session of the latest recorded request."""
     from ..sessions import resolve_session as resolve
 
-    found = resolve(env.ledger.db, (session, "--session"),
+    found = resolve(env.ledger, (session, "--session"),
                     (os.environ.get("CLAUDE_CODE_SESSION_ID"), "$CLAUDE_CODE_SESSION_ID"))
     if found is None:
         raise TokenBudgetError("No session to attach the workflow to.",
@@ -165,11 +165,9 @@ def session_option(fn: Any) -> Any:
 @pass_env
 def workflow_start(env: Env, name: str, phase: str | None, session: str | None, as_json: bool) -> None:
     """Start a workflow run (ending the session's current one)."""
-    from ..workflows import start_run
-
     sid, source = resolve_session(env, session)
-    with env.ledger.transaction() as db:
-        run_id = start_run(db, sid, name, clock.timestamp(), phase=phase, source="cli")
+    with env.ledger.transaction():
+        run_id = env.ledger.start_run(sid, name, clock.timestamp(), phase=phase, source="cli")
     result = {"run_id": run_id, "name": name, "phase": phase, "session_id": sid, "session_from": source}
     if as_json:
         print_json(result)
@@ -188,8 +186,8 @@ def workflow_phase(env: Env, phase: str, session: str | None, as_json: bool) -> 
     from ..workflows import set_phase
 
     sid, _ = resolve_session(env, session)
-    with env.ledger.transaction() as db:
-        run = set_phase(db, sid, phase)
+    with env.ledger.transaction():
+        run = set_phase(env.ledger, sid, phase)
     if run is None:
         raise TokenBudgetError(f"Session {sid} has no workflow run.",
                                f"Start one with `{Hints.current().prefix} workflow start NAME`.")
@@ -205,11 +203,9 @@ def workflow_phase(env: Env, phase: str, session: str | None, as_json: bool) -> 
 @pass_env
 def workflow_end(env: Env, session: str | None, as_json: bool) -> None:
     """End the session's workflow run."""
-    from ..workflows import end_runs
-
     sid, _ = resolve_session(env, session)
-    with env.ledger.transaction() as db:
-        ended = end_runs(db, sid, clock.timestamp())
+    with env.ledger.transaction():
+        ended = env.ledger.end_runs(sid, clock.timestamp())
     if as_json:
         print_json({"ended": ended, "session_id": sid})
         return
@@ -224,8 +220,8 @@ def ack(env: Env, alert_id: str | None, as_json: bool) -> None:
     """Acknowledge an alert (or all): silences it for its period; acking a 100% block lets work go on to 110%."""
     from ..alerts import acknowledge_alerts
 
-    with env.ledger.transaction() as db:
-        count = acknowledge_alerts(db, alert_id, clock.timestamp())
+    with env.ledger.transaction():
+        count = acknowledge_alerts(env.ledger, alert_id, clock.timestamp())
     if as_json:
         print_json({"acknowledged": count, "alert_id": alert_id})
         return
@@ -240,9 +236,7 @@ def events(env: Env, as_json: bool, limit: int) -> None:
     """The events log, oldest first: thresholds crossed (70% warnings included), blocks, and every change of a
     limit, the mode or an acknowledgement, with who made it (slash command, terminal, config file) and the old and
     new value."""
-    from ..events import list_events
-
-    rows = list_events(env.ledger.db, limit=limit or None)
+    rows = env.ledger.list_events(limit=limit or None)
     if as_json:
         print_json(rows, lines=True)
         return

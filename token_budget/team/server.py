@@ -81,7 +81,7 @@ def secrets_of(dsn: str) -> list[str]:
 
 
 def redacted(exc: BaseException, secrets: Sequence[str]) -> str:
-    from ..outbox import redact
+    from ..channels import redact
 
     text = " ".join(str(exc).split())  # libpq's messages span lines
     return redact(f"{type(exc).__name__}: {text}", list(secrets))

@@ -103,11 +103,10 @@ def is_stale(cache: dict[str, Any] | None, settings: TeamSettings, now: float) -
     return cache is not None and staleness(cache, now) > settings.max_staleness
 
 
-def team_states(ledger: Ledger, config: Any, now: datetime, limits: dict[str, float], acked: Any, *,
+def team_states(ledger: Ledger, config: Any, now: datetime, limits: dict[str, float], *,
                 session_id: str | None = None, model: str | None = None,
                 cache: dict[str, Any] | None = None) -> list[BudgetState]:
     """Every team budget that applies now (none before the first successful sync: the server holds them).
-    `acked(db, periods)` is budgets' reading of acknowledgements (passed in: budgets imports this module);
     `cache`: totals to use instead of the cache file's (`tokens team status` pulls its own)."""
     from ..levels import level_for
 
@@ -121,12 +120,10 @@ def team_states(ledger: Ledger, config: Any, now: datetime, limits: dict[str, fl
     spans = periods(cache.get("timezone") or "UTC", now)
     classes = cache.get("classes") or ["input", "output", "cache_creation"]
     local = unpushed(ledger.db, spans)
-    acked_limits = acked(ledger.db, (spans["day"][0], spans["month"][0], ""))
+    acked_limits = ledger.acknowledged_limits((spans["day"][0], spans["month"][0], ""))
     workflows = None
     if session_id:
-        from ..workflows import active_runs
-
-        workflows = {run["name"] for run in active_runs(ledger.db, session_id)}
+        workflows = {run["name"] for run in ledger.active_runs(session_id)}
     states: list[BudgetState] = []
     for budget in cache["budgets"]:
         scope = budget["scope"]

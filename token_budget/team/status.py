@@ -28,13 +28,12 @@ def summary(ledger: Ledger, config: Any, now: datetime, cache: dict[str, Any] | 
     fresh it all is."""
     import os
 
-    from ..budgets import _acked
     from ..levels import thresholds
 
     settings = TeamSettings.from_config(config)
     assert settings is not None
     cache = cache if cache is not None else read_cache(os.path.dirname(ledger.path))
-    states = [state_json(s) for s in team_states(ledger, config, now, thresholds(config), _acked, cache=cache)]
+    states = [state_json(s) for s in team_states(ledger, config, now, thresholds(config), cache=cache)]
     out: dict[str, Any] = {"team": settings.name, "member": settings.member, "budgets": states,
                            "unpushed": unpushed_count(ledger), "synced": cache is not None and bool(cache.get("ok_at")),
                            "on_stale": settings.on_stale, "max_staleness": settings.max_staleness}

@@ -228,14 +228,15 @@ class Sync:
                 db.execute("INSERT OR IGNORE INTO team_claims (key, limit_tokens, outcome, decided_at) "
                            "VALUES (?, ?, ?, ?)", (key, limit, "won" if mine else "lost", clock.timestamp()))
                 if mine:
-                    from ..outbox import channels, enqueue
+                    from ..channels import channels
+                    from ..outbox import enqueue
 
-                    enqueue(db, key, threshold, channels(self.config), now=clock.timestamp())
+                    enqueue(ledger, key, threshold, channels(self.config), now=clock.timestamp())
             won += mine
         if won:
             from ..delivery import kick
 
-            kick(ledger.db, self.data_dir)
+            kick(ledger, self.data_dir)
         return won
 
 

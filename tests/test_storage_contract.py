@@ -1,0 +1,166 @@
+"""What any storage backend must do, written against storage.Storage's methods only (no SQL, no backend
+internals), so a second backend runs the same tests by adding itself to the `store` fixture's params."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from token_budget.models import Alert, Degradation, UsageEvent
+
+DAY = "2026-11-28"
+START, END = f"{DAY}T00:00:00.000Z", "2026-11-29T00:00:00.000Z"
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    if request.param == "sqlite":
+        from token_budget.ledger import Ledger
+
+        opened = Ledger.open(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+def request_at(message_id: str, timestamp: str, *, model: str = "claude-sonnet-4-5", session: str = "s1",
+               input_tokens: int = 100, output_tokens: int = 10, cache_read: int = 0, **extra: object) -> UsageEvent:
+    return UsageEvent(message_id, timestamp, model, input_tokens=input_tokens, output_tokens=output_tokens,
+                      cache_read_tokens=cache_read, session_id=session, **extra)  # type: ignore[arg-type]
+
+
+def alert(threshold: int = 80, *, limit: int = 1000, period: str = DAY, created: str = f"{DAY}T10:00:00.000Z") -> Alert:
+    return Alert("daily", "alert", threshold, period, threshold * limit // 100, limit, created)
+
+
+def test_a_replayed_request_is_counted_once_and_the_larger_copy_wins(store) -> None:
+    with store.transaction():
+        assert store.record([request_at("m1", f"{DAY}T10:00:00.000Z", output_tokens=5)], source="hook") == (1, 0)
+    with store.transaction():
+        assert store.record([request_at("m1", f"{DAY}T10:00:00.000Z", output_tokens=50)], source="hook") == (0, 1)
+        store.record([request_at("m1", f"{DAY}T10:00:00.000Z", output_tokens=7)], source="hook")
+    assert store.count() == 1
+    [row] = store.rows()
+    assert (row["message_id"], row["output_tokens"], row["cost_status"]) == ("m1", 50, "unpriced")
+
+
+def test_sums_per_model_session_and_period(store) -> None:
+    with store.transaction():
+        store.record([request_at("a", f"{DAY}T01:30:00.000Z", cache_read=1000),
+                      request_at("b", f"{DAY}T05:00:00.000Z", model="claude-opus-4-1", session="s2"),
+                      request_at("c", f"{DAY}T23:59:59.999Z"),
+                      request_at("d", "2026-11-29T00:00:00.000Z")], source="hook")
+    assert sorted(store.totals_by_model(("input", "output"), START, END)) == [
+        ("claude-opus-4-1", 110, 0), ("claude-sonnet-4-5", 220, 0)]
+    assert sorted(store.totals_by_model(("cache_read",), START, END)) == [
+        ("claude-opus-4-1", 0, 0), ("claude-sonnet-4-5", 1000, 0)]
+    assert store.session_totals(("input",), "s1") == (300, 0)
+    assert store.counted_between(("input",), f"{DAY}T05:00:00.000Z", f"{DAY}T23:59:59.999Z") == 200  # inclusive
+    assert store.counted_before(("input",), f"{DAY}T23:59:59.999Z", "c", since=START) == 200
+    assert store.totals(since=START, until=END)[None]["requests"] == 3
+    assert store.latest_session() == "s1"
+    assert [r[1] for r in store.report_rows(START, END)] == ["claude-sonnet-4-5", "claude-opus-4-1",
+                                                            "claude-sonnet-4-5"]
+
+
+def test_a_workflow_run_attributes_its_requests(store) -> None:
+    with store.transaction():
+        run = store.start_run("s1", "sprint", f"{DAY}T09:00:00.000Z", phase="BUILD")
+        store.record([request_at("in", f"{DAY}T09:30:00.000Z"), request_at("before", f"{DAY}T08:00:00.000Z")],
+                     source="hook")
+    [active] = store.active_runs("s1")
+    assert (active["id"], active["name"], active["phase"]) == (run, "sprint", "BUILD")
+    assert store.run_totals(("input", "output"), run) == (110, 0)
+    assert store.largest_run(("input",), "sprint", START, END) == 100
+    store.set_run_phase(run, "TEST")
+    assert store.active_runs()[0]["phase"] == "TEST"
+    assert store.end_runs("s1", f"{DAY}T10:00:00.000Z") == 1
+    assert store.active_runs("s1") == [] and store.has_runs("s1") and not store.has_runs("s2")
+
+
+def test_an_alert_is_claimed_once_per_limit_and_a_new_limit_rearms_it(store) -> None:
+    with store.transaction():
+        assert store.claim_alert(alert())
+        assert not store.claim_alert(alert())
+    assert store.load_alert(f"daily/80/{DAY}") == alert()
+    assert store.acknowledge(None, f"{DAY}T11:00:00.000Z") == 1
+    assert store.acknowledged_limits([DAY]) == {("daily", DAY): {80: 1000}}
+    assert store.acknowledged_thresholds(["daily"]) == {("daily", DAY): {80}}
+    assert store.open_alert_keys() == []
+    with store.transaction():
+        assert store.claim_alert(alert(limit=2000, created=f"{DAY}T12:00:00.000Z"))  # re-armed, its ack dropped
+    assert store.open_alert_keys() == [f"daily/80/{DAY}"]
+    [(held, acked_at)] = store.list_alerts(unacknowledged=True)
+    assert (held.limit, acked_at) == (2000, None)
+
+
+def test_control_events_are_shown_once_and_others_count_as_shown(store) -> None:
+    with store.transaction():
+        store.record_event(level="info", kind="limit_change", message="the daily budget changed",
+                           created_at=f"{DAY}T10:00:00.000Z", detail='{"subject": "daily", "new": 5}')
+        store.record_event(level="block", kind="block", message="blocked", created_at=f"{DAY}T10:01:00.000Z")
+    assert store.take_unshown(f"{DAY}T10:02:00.000Z") == ["the daily budget changed"]
+    assert store.take_unshown(f"{DAY}T10:03:00.000Z") == []
+    assert [e["kind"] for e in store.list_events()] == ["limit_change", "block"]
+    assert [e["kind"] for e in store.list_events(limit=1)] == ["block"]
+    assert store.last_change_detail("daily") == '{"subject": "daily", "new": 5}'
+    assert store.last_change_detail("monthly") is None
+
+
+def test_degradations_are_recorded_and_counted(store) -> None:
+    with store.transaction():
+        store.record_degradation(Degradation("model_downgrade", "s1", "Task", None, "claude-opus-4-1",
+                                             "claude-haiku-4-5"), f"{DAY}T10:00:00.000Z")
+        store.record_degradation(Degradation("cache_hit", "s1", "Read"), f"{DAY}T11:00:00.000Z")
+    assert store.has_degradation("s1", "cache_hit") and not store.has_degradation("s2", "cache_hit")
+    assert not store.has_degradation("s1", "cache_hit", since=f"{DAY}T12:00:00.000Z")
+    assert store.degradation_counts(START, END) == {"cache_hit": 1, "model_downgrade": 1}
+    assert store.downgrades(END) == [("s1", f"{DAY}T10:00:00.000Z", "claude-opus-4-1", "claude-haiku-4-5")]
+    assert [d["kind"] for d in store.list_degradations(kind="cache_hit")] == ["cache_hit"]
+
+
+def test_the_outbox_queues_once_and_keeps_the_spelling(store) -> None:
+    key = f"daily/80/{DAY}"
+    with store.transaction():
+        store.claim_alert(alert())
+        assert store.outbox_backlog() == (True, False)
+        assert store.alerts_to_enqueue() == [(key, 80)]
+        store.enqueue_delivery(key, "slack", "slack", '{"type": "slack"}', project_dir=None, done=False,
+                               now=f"{DAY}T10:00:00.000Z", hint_prefix="/tokens")
+        store.mark_enqueued(key)
+    assert store.outbox_backlog() == (False, True)
+    due = store.next_due_delivery(f"{DAY}T10:00:01.000Z")
+    assert (due["alert_key"], due["hint_prefix"], due["kind"]) == (key, "/tokens", "alert")
+    attempt = store.start_attempt(due["id"], f"{DAY}T10:00:02.000Z")
+    store.attempt_failed(attempt, due["id"], f"{DAY}T10:00:03.000Z", "HTTP 500", give_up=False,
+                         retry_at=f"{DAY}T10:05:00.000Z")
+    assert store.next_due_delivery(f"{DAY}T10:01:00.000Z") is None
+    assert store.next_attempt_at() == f"{DAY}T10:05:00.000Z"
+    attempt = store.start_attempt(due["id"], f"{DAY}T10:05:00.000Z")
+    store.attempt_succeeded(attempt, due["id"], f"{DAY}T10:05:01.000Z")
+    [delivery] = store.deliveries_of(key, "alert")
+    assert (delivery["state"], delivery["attempts"], delivery["last_error"]) == ("delivered", 2, None)
+    assert store.outbox_backlog() == (False, False)
+
+
+def test_a_report_is_queued_once_per_channel(store) -> None:
+    with store.transaction():
+        store.store_report("report:x", DAY, '{"date": "x"}', "date: x\n", f"{DAY}T00:01:00.000Z")
+        assert store.enqueue_report_delivery("report:x", "email", "email", "{}", project_dir=None,
+                                             now=f"{DAY}T00:01:00.000Z") == 1
+        assert store.enqueue_report_delivery("report:x", "email", "email", "{}", project_dir=None,
+                                             now=f"{DAY}T00:02:00.000Z") == 0
+    assert store.stored_report("report:x") == ("report:x", DAY, '{"date": "x"}', "date: x\n")
+    assert store.stored_reports() == [("report:x", DAY, f"{DAY}T00:01:00.000Z")]
+
+
+def test_windows_and_limits_seen_are_remembered(store) -> None:
+    assert store.window_rows() == [] and store.seen_limits("") is None
+    with store.transaction():
+        store.record_windows([("five_hour", 40.0, f"{DAY}T15:00:00.000Z", None, None, None)],
+                             f"{DAY}T10:00:00.000Z", "s1")
+        store.remember_limits("", '{"daily": 5}', f"{DAY}T10:00:00.000Z")
+    assert store.window_rows() == [("five_hour", 40.0, f"{DAY}T15:00:00.000Z", None, None, None,
+                                    f"{DAY}T10:00:00.000Z")]
+    assert store.seen_limits("") == '{"daily": 5}'
