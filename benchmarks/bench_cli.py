@@ -48,7 +48,7 @@ def measure(quick: bool = False) -> list[Figure]:
     if problem:
         print(f"bench_cli skipped: {problem}", file=sys.stderr)
         return []
-    rounds = 5 if quick else 9
+    rounds = 9 if quick else 15  # alternated: every round runs the three set-ups in turn
     work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
     try:
         blocking = {"SessionStart", "UserPromptSubmit", "PreToolUse"}

@@ -5,7 +5,8 @@
 The hook is the command `tokens install` writes (`<python> -S …/token_budget/claude/run_hook.py EVENT`; the
 plugin's hook.sh runs the same), timed on ledgers of 0, 100k and 1M requests with a 50 MB transcript: a PreToolUse
 that ingests one new request (the full path), and a PreToolUse and a PostToolUse with nothing new (the idle fast
-path). Also the plugin route (`sh scripts/hook.sh`), and a hook started while 8 other hooks run beside it.
+path; its PreToolUse runs `true`, and at 100k also a command naming paths, which the guard checks). Also the plugin
+route (`sh scripts/hook.sh`), and a hook started while 8 other hooks run beside it.
 
 Baselines: the same interpreter's bare start, `python -c pass` (with site: the target's baseline) and `python -S -c
 pass` (how the hook starts: the floor), alternated with the hooks they are the baseline of, round by round.
@@ -45,10 +46,10 @@ def _payload(transcript: Path, event: str) -> bytes:
     return payload(transcript, event, tool_use_id=TOOL_USE_ID)
 
 
-def _rows(t: dict[str, float], label: str):  # type: ignore[no-untyped-def]
+def _rows(t: dict[str, float], cpu: dict[str, float], label: str):  # type: ignore[no-untyped-def]
     def row(name: str, key: str, target: float | None) -> Figure:
         return Figure(SECTION, f"{label}, {name}", t[key], t[BARE], BARE, target,
-                      note=f"{t[key] / t[BARE_S]:.2f}x {BARE_S}")
+                      note=f"{t[key] / t[BARE_S]:.2f}x {BARE_S}; CPU time {cpu[key] / cpu[BARE]:.2f}x")
 
     return row
 
@@ -82,6 +83,8 @@ def measure(quick: bool = False) -> list[Figure]:
                 Case("idle post", hook_argv("PostToolUse"), stdin=_payload(big, "PostToolUse"), env=env),
             ]
             if requests == 100_000:
+                cases.append(Case("idle pre path", hook_argv("PreToolUse"), env=env, stdin=payload(
+                    big, "PreToolUse", tool_use_id=TOOL_USE_ID, tool_input={"command": "ls -la src/ /tmp"})))
                 others = [(hook_argv(event), _payload(big, event)) for event in
                           ("PostToolUse",) * 4 + ("Stop",) * 2 + ("PreToolUse",) * 2]
                 cases += [
@@ -93,18 +96,21 @@ def measure(quick: bool = False) -> list[Figure]:
                     Case("parallel bare", [PYTHON, "-S", "-c", "pass"],
                          beside=[([PYTHON, "-S", "-c", "pass"], b"")] * 8),
                 ]
-            t = alternate(cases, rounds)
+            cpu: dict[str, float] = {}
+            t = alternate(cases, rounds, cpu)
             base, base_s = t[BARE], t[BARE_S]
             if requests == 100_000:
                 figures.append(Figure("Baselines", f"{BARE} of the hook's interpreter", base,
                                       note="measured beside each group of hooks; this one beside the 100k group"))
                 figures.append(Figure("Baselines", f"{BARE_S} of the same interpreter", base_s, base, BARE))
             label = f"{requests // 1000:,}k-request ledger" if requests else "empty ledger"
-            row = _rows(t, label)
+            row = _rows(t, cpu, label)
             figures.append(row("50 MB transcript, PreToolUse that ingests one new request", "grew", 2.0))
             figures.append(row("50 MB transcript, PreToolUse with nothing new (idle)", "idle pre", 1.0))
             figures.append(row("50 MB transcript, PostToolUse with nothing new (idle)", "idle post", 1.0))
             if requests == 100_000:
+                figures.append(row("50 MB transcript, idle PreToolUse of a Bash command naming paths (the guard "
+                                   "runs: os and realpath)", "idle pre path", 1.0))
                 figures.append(row("idle PreToolUse through the plugin's `sh -c 'sh scripts/hook.sh …'`", "plugin",
                                    None))
                 figures.append(Figure("Ingest cost vs transcript size", "100k ledger, 50 KB transcript gained one "

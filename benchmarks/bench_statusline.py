@@ -47,18 +47,19 @@ def measure(quick: bool = False, requests: int = 1_000_000) -> list[Figure]:
     argv = [PYTHON, "-S", str(LAUNCHER)]
     time_process(argv, stdin=stdin, env=env, runs=1)  # builds the config cache, as the first hook does
     entry_env = {**env, "PYTHONPATH": str(ROOT)}
+    cpu: dict[str, float] = {}
     t = alternate([*baseline_cases(), Case("fast", argv, stdin=stdin, env=env),
                    Case("entry", [PYTHON, "-m", "token_budget", "statusline"], stdin=stdin, env=entry_env),
                    Case("status", [PYTHON, "-m", "token_budget", "status", "--color", "never"], env=entry_env)],
-                  runs)
+                  runs, cpu)
     base, base_s, fast, via_entry, status = t[BARE], t[BARE_S], t["fast"], t["entry"], t["status"]
     bare = BARE
     label = f"{requests // 1000:,}k-request ledger"
     return [
         Figure("Status at scale", f"tokens status, {label}", status, base, bare, 2.0,
-               note=f"{status / base_s:.1f}x {BARE_S}"),
+               note=f"{status / base_s:.1f}x {BARE_S}; CPU time {cpu['status'] / cpu[BARE]:.2f}x"),
         Figure("Status line", f"python -S run_statusline.py (installed), {label}", fast, base, bare, 1.5,
-               note=f"{fast / base_s:.1f}x {BARE_S}"),
+               note=f"{fast / base_s:.1f}x {BARE_S}; CPU time {cpu['fast'] / cpu[BARE]:.2f}x"),
         Figure("Status line", f"tokens statusline (console script, site-packages on), {label}", via_entry, base,
                bare),
     ]

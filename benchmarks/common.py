@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,8 @@ class Case:
         self.name, self.argv, self.stdin, self.env, self.before = name, argv, stdin, env, before
         self.beside = beside or []  # processes started just before this one and left running beside it
 
-    def run_once(self) -> float:
+    def run_once(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds: user + system of the timed process alone)."""
         if self.before is not None:
             self.before()
         others = [subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -62,25 +64,33 @@ class Case:
         for proc, (_, data) in zip(others, self.beside, strict=True):
             proc.stdin.write(data)  # type: ignore[union-attr]
             proc.stdin.close()  # type: ignore[union-attr]
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(self.argv, input=self.stdin, env=self.env, capture_output=True, check=False)
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # before the others are reaped: this process only
         for other in others:
             other.wait()
         if proc.returncode not in (0, 2):
             raise SystemExit(f"{self.argv} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
-        return elapsed
+        return elapsed, after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
 
 
-def alternate(cases: list[Case], rounds: int) -> dict[str, float]:
+def alternate(cases: list[Case], rounds: int, cpu: dict[str, float] | None = None) -> dict[str, float]:
     """Median wall time of each case over `rounds` rounds, each round running every case once in turn (after one
-    untimed round): load that comes and goes on a shared machine then falls on every case alike."""
+    untimed round): load that comes and goes on a shared machine then falls on every case alike. `cpu`, when given,
+    receives each case's median CPU time (user + system): other jobs on a shared machine stretch wall time, far
+    less the CPU a process uses, so its ratios move less from run to run."""
     samples: dict[str, list[float]] = {case.name: [] for case in cases}
+    used: dict[str, list[float]] = {case.name: [] for case in cases}
     for i in range(rounds + 1):
         for case in cases:
-            elapsed = case.run_once()
+            elapsed, seconds = case.run_once()
             if i:
                 samples[case.name].append(elapsed)
+                used[case.name].append(seconds)
+    if cpu is not None:
+        cpu.update({name: statistics.median(values) for name, values in used.items()})
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

@@ -17,6 +17,8 @@ import pytest
 from budget_helpers import NOW, Session, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from token_budget.claude import fastpath, hook
 from token_budget.cli import cli
@@ -100,6 +102,7 @@ def test_an_idle_hook_imports_neither_sqlite_nor_the_core(data_dir: Path, claude
         out, loaded = imported([*argv, event], json.dumps(hook_payload(event, path)), subprocess_env)
         assert out == "{}"
         assert not loaded & HEAVY, (event, sorted(loaded & HEAVY))
+        assert not loaded & {"os", "stat", "posixpath", "token_budget.claude.hook", "token_budget.paths"}, event
         assert "token_budget.claude.fastpath" in loaded
 
 
@@ -115,6 +118,7 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     assert out == "{}" and {"sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
     unused = {"token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
+              "decimal",  # prices come compiled from the config cache
               "token_budget.team", "token_budget.detached", "psycopg"}  # no team: block, no team code
     assert not loaded & unused, sorted(loaded & unused)
     with Ledger.open(data_dir) as ledger:
@@ -326,3 +330,144 @@ def test_a_new_sessions_first_record_drops_records_idle_for_a_week(session: Sess
     other.spend(10)
     assert other.hook("PreToolUse") == (0, {})
     assert sorted(p.name for p in folder.iterdir()) == ["recent.json", "sess-1.json", "sess-2.json"]
+
+
+# -- the process entry (fastpath.start): what it spells without os must be what os would say ---------------------
+
+
+def test_the_data_dir_is_named_as_the_full_path_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.claude import plugin_data
+    from token_budget.paths import data_dir
+
+    home = tmp_path / "home"
+    plain = [
+        {"TOKEN_BUDGET_HOME": str(tmp_path / "tb")},
+        {"TOKEN_BUDGET_HOME": str(tmp_path) + "//tb2/./x/"},
+        {"TOKEN_BUDGET_HOME": "", "CLAUDE_PLUGIN_DATA": str(tmp_path / "plugin")},
+        {"TOKEN_BUDGET_HOME": None, "XDG_DATA_HOME": str(tmp_path / "xdg") + "/"},
+        {"TOKEN_BUDGET_HOME": None, "XDG_DATA_HOME": None, "HOME": str(home) + "/"},
+    ]
+    for env in plain:
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        expected = data_dir(host=plugin_data())  # creates it, 0700
+        assert fastpath.idle_data_dir() == expected, env
+    # Spellings it leaves to the full path, and folders the full path would refuse: None, never another folder.
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", "~/tb")
+    assert fastpath.idle_data_dir() is None
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", "relative/tb")
+    assert fastpath.idle_data_dir() is None
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "link"))
+    assert fastpath.idle_data_dir() is None
+    real.chmod(0o770)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(real))
+    assert fastpath.idle_data_dir() is None
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "missing"))
+    assert fastpath.idle_data_dir() is None
+
+
+def test_environment_values_are_read_as_os_environ_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TB_TEST_TEXT", "é and ü")
+    monkeypatch.setitem(os.environb, b"TB_TEST_RAW", b"caf\xe9")  # not UTF-8: os.environ gives a surrogate
+    monkeypatch.delenv("TB_TEST_NONE", raising=False)
+    for name in ("TB_TEST_TEXT", "TB_TEST_RAW", "TB_TEST_NONE", "HOME"):
+        assert fastpath.getenv(name) == os.environ.get(name), name
+
+
+@given(st.text(alphabet="/a.b_", max_size=24))
+@settings(max_examples=400, deadline=None)
+def test_path_spellings_match_posixpath(tail: str) -> None:
+    import posixpath
+
+    path = "/" + tail
+    assert fastpath.normpath(path) == posixpath.normpath(path)
+    assert fastpath._stem(path) == os.path.splitext(path)[0]
+    assert fastpath._stem(tail) == os.path.splitext(tail)[0]
+
+
+def test_subagent_transcripts_are_found_as_os_walk_finds_them(tmp_path: Path) -> None:
+    folder = tmp_path / "projects" / "p" / "sess" / "subagents"
+    (folder / "deep" / "deeper").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "agent-x.jsonl").write_text("{}\n")
+    for name in ("agent-b.jsonl", "agent-a.jsonl", "journal.jsonl", "notes.txt", "deep/agent-c.jsonl",
+                 "deep/deeper/agent-d.jsonl", "deep/journal.jsonl"):
+        (folder / name).write_text("{}\n")
+    (folder / "linked").symlink_to(outside)  # a link to a folder: listed by neither, walked by neither
+    (folder / "agent-l.jsonl").symlink_to(outside / "agent-x.jsonl")  # a link to a file: a name, as os.walk says
+    (folder / "dir.jsonl").mkdir()  # a folder named like a transcript is no transcript
+    expected: list[str] = []
+    for root, _dirs, names in os.walk(folder):
+        expected.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
+    found: list[str] = []
+    fastpath._walk_transcripts(str(folder), found)
+    assert sorted(found) == sorted(expected) and len(found) == 5
+
+
+BASH_WORDS = ["echo", "ls", "-la", "cat", "rm", "-rf", "python", "-m", "git", "status", "cp", "mv", "tee", "~", "$HOME",
+              "${HOME}", "..", ".", "data", "config", "yaml", "json", "db", "hook", "sh", "scripts", "share", "local",
+              "xdg", "claude", "plugin", "run", "hook.py", "budgets.yml", "overrides", "token", "tokens", "ledger"]
+
+
+@given(st.lists(st.sampled_from(BASH_WORDS + [";", "&&", "|", "$(", ")", "`", "'", '"', "\\\n"]), max_size=12))
+@settings(max_examples=400, deadline=None)
+def test_the_guard_finds_nothing_in_a_bash_command_without_a_slash_or_a_marker(words: list[str]) -> None:
+    """fastpath.guarded skips the guard (and its os import) for such a command: the guard must agree."""
+    from token_budget.claude.guard import bash_problem, protected_paths
+
+    command = " ".join(words)
+    payload = {"tool_name": "Bash", "tool_input": {"command": command}}
+    if "/" in command or fastpath.may_touch_budget(payload):
+        return
+    assert bash_problem(command, protected_paths(os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", [])) is None
+    assert fastpath.guarded(payload, os.environ["TOKEN_BUDGET_HOME"], []) is False
+
+
+def test_a_command_naming_the_launcher_takes_the_full_path() -> None:
+    payload = {"tool_name": "Bash", "tool_input": {"command": "python3 run_hook.py Stop < forged.json"}}
+    assert fastpath.may_touch_budget(payload)
+
+
+def test_a_hook_stuck_reading_its_input_answers_by_its_deadline(subprocess_env: dict) -> None:
+    """Until the full path's watchdog thread runs, SIGALRM answers for the process entry (fail open)."""
+    subprocess_env.pop("PYTHONPATH")
+    subprocess_env["TOKEN_BUDGET_HOOK_DEADLINE"] = "0.5"
+    with subprocess.Popen([sys.executable, "-S", str(LAUNCHER), "PreToolUse"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env) as proc:
+        try:
+            code = proc.wait(timeout=30)  # stdin stays open: without the alarm this never returns
+            out = json.loads(proc.stdout.read())  # type: ignore[union-attr]
+        finally:
+            proc.kill()
+    assert code == 0 and "ran out of time (0.5 s)" in out["systemMessage"]
+
+
+def test_a_session_end_with_nothing_to_end_keeps_every_record(session: Session, full_paths: list[str],
+                                                               data_dir: Path, claude_dir: Path) -> None:
+    """SessionEnd writes (and so renews the ledger's version, sending every session's next hook down the full path)
+    only when the session has a workflow run to end; PreCompact only when it has tool calls to forget."""
+    settle(session, full_paths)
+    other = Session(claude_dir, "sess-2")
+    other.spend(100)
+    other.hook("Stop")
+    settle(session, full_paths)
+    version = (data_dir / "ledger.db.version").read_bytes()
+    assert other.hook("SessionEnd", reason="exit") == (0, {})
+    assert other.hook("PreCompact", trigger="manual") == (0, {})
+    assert (data_dir / "ledger.db.version").read_bytes() == version
+    taken = len(full_paths)
+    assert session.hook("PreToolUse") == (0, {}) and len(full_paths) == taken  # still answered by the record
+    with Ledger.open(data_dir) as ledger:  # a run to end: SessionEnd writes
+        ledger.db.execute("INSERT INTO workflow_runs (session_id, name, started_at, source) "
+                          "VALUES ('sess-2', 'sprint', '2026-11-28T09:00:00.000Z', 'env')")
+    assert other.hook("SessionEnd", reason="exit") == (0, {})
+    assert (data_dir / "ledger.db.version").read_bytes() != version
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.db.execute("SELECT ended_at FROM workflow_runs").fetchone()[0] is not None

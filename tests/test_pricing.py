@@ -396,3 +396,39 @@ def test_importing_pricing_does_not_import_yaml():
     code = "import sys, token_budget.pricing; assert 'yaml' not in sys.modules, 'yaml imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
+
+
+# -- the compiled table (kept in the config cache, so a hook never parses a rate or loads decimal) ---------------
+
+
+def test_a_compiled_table_prices_every_request_as_the_parsed_one(data: dict) -> None:
+    import json
+
+    overrides = {"claude-sonnet-4-5": {"prices": [{"effective": "2026-01-01", "input": 2.5, "output": 12}]},
+                 "house-model": {"match": ["house"], "input": 1.1, "output": 2.2, "fast_multiplier": 3,
+                                 "long_context": {"input": 2, "output": 4, "threshold": 1000}}}
+    for source in (data, merge_overrides(data, overrides)):
+        parsed = PriceTable.from_dict(source)
+        compiled = PriceTable.from_compiled(json.loads(json.dumps(parsed.compiled())))  # as the cache stores it
+        models = [*source["models"], "claude-opus-4-9", "claude-sonnet-4-5-20250929-thinking", "house", "gpt-5",
+                  "anthropic.claude-3-5-haiku-20241022-v1:0", "<synthetic>"]
+        for key in source["models"]:
+            assert compiled.periods(key) == parsed.periods(key)
+        for model in models:
+            for day in ("2024-01-01", "2024-12-03", "2025-06-01", "2026-02-01", None):
+                assert compiled.lookup(model, day) == parsed.lookup(model, day), (model, day)
+                for tokens, speed in ((1000, None), (300_000, "fast")):
+                    event = UsageEvent("m", f"{day or '2026-11-28'}T10:00:00.000Z", model, tokens, 500, 2000, 100,
+                                       9000, speed=speed)
+                    assert compiled.cost(event) == parsed.cost(event), (model, day, tokens)
+                    assert compiled.cost(event, per_request=False) == parsed.cost(event, per_request=False)
+
+
+def test_the_config_cache_holds_the_compiled_table(tmp_path: Path) -> None:
+    from token_budget.config import load_cached
+
+    fresh = load_cached(tmp_path)  # parses the files and writes the cache
+    cached = load_cached(tmp_path)
+    assert cached.compiled_prices is not None and cached.compiled_prices == fresh.compiled_prices
+    event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
+    assert cached.prices.cost(event) == fresh.price_table().cost(event)

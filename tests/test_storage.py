@@ -15,6 +15,7 @@ from token_budget.ledger import Ledger
 
 PACKAGE = Path(storage.__file__).parent
 SQLITE_BACKEND = {"ledger.py", "migrations.py"}
+# The Claude Code adapter reaches storage through the same methods, with no exception.
 PROTOCOLS = [cls for _, cls in inspect.getmembers(storage, inspect.isclass)
              if cls.__module__ == storage.__name__ and cls is not storage.Storage]
 METHODS = sorted({(cls.__name__, name) for cls in PROTOCOLS for name, value in vars(cls).items()
@@ -27,7 +28,7 @@ SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+
 def test_storage_is_every_protocol() -> None:
     assert {cls.__name__ for cls in PROTOCOLS} == {
         "Transactional", "UsageStore", "ReportStore", "AlertStore", "EventStore", "WorkflowStore", "SettingsStore",
-        "OutboxStore", "ReconcileStore"}
+        "OutboxStore", "ReconcileStore", "ReadPositions", "SessionMemory", "Diagnostics"}
     assert set(storage.Storage.__mro__) >= set(PROTOCOLS)
 
 
@@ -61,6 +62,12 @@ def test_no_core_module_outside_the_sqlite_backend_holds_sql() -> None:
     core = [p for p in PACKAGE.glob("*.py") if p.name not in SQLITE_BACKEND]
     assert core and not [p.name for p in core if _holds_sql(p)]
     assert all(_holds_sql(PACKAGE / name) for name in SQLITE_BACKEND)  # the check can see a query
+
+
+def test_no_adapter_module_holds_sql() -> None:
+    adapter = list((PACKAGE / "claude").glob("*.py"))
+    assert {"doctor.py", "enforce.py", "transcript.py", "hook.py"} <= {p.name for p in adapter}
+    assert not [p.name for p in adapter if _holds_sql(p)]
 
 
 def test_the_sql_check_finds_a_query_in_a_module(tmp_path: Path) -> None:

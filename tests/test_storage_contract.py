@@ -24,6 +24,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     opened.close()
 
 
+@pytest.fixture
+def second_connection(store: object, tmp_path: Path) -> Iterator[object]:
+    """Another connection to the same store, as a parallel hook holds."""
+    from token_budget.ledger import Ledger
+
+    opened = Ledger.open(tmp_path / "data") if isinstance(store, Ledger) else None
+    yield opened
+    if opened is not None:
+        opened.close()
+
+
 def request_at(message_id: str, timestamp: str, *, model: str = "claude-sonnet-4-5", session: str = "s1",
                input_tokens: int = 100, output_tokens: int = 10, cache_read: int = 0, **extra: object) -> UsageEvent:
     return UsageEvent(message_id, timestamp, model, input_tokens=input_tokens, output_tokens=output_tokens,
@@ -164,3 +175,102 @@ def test_windows_and_limits_seen_are_remembered(store) -> None:
     assert store.window_rows() == [("five_hour", 40.0, f"{DAY}T15:00:00.000Z", None, None, None,
                                     f"{DAY}T10:00:00.000Z")]
     assert store.seen_limits("") == '{"daily": 5}'
+
+
+def test_the_latest_main_request_leaves_subagents_out(store) -> None:
+    assert store.latest_main_request("s1") is None
+    with store.transaction():
+        store.record([request_at("a", f"{DAY}T10:00:00.000Z", cache_read=50),
+                      request_at("b", f"{DAY}T11:00:00.000Z", model="claude-haiku-4-5", is_sidechain=True)],
+                     source="hook")
+    assert store.latest_main_request("s1") == ("claude-sonnet-4-5", f"{DAY}T10:00:00.000Z", 150)
+
+
+def test_claimed_alert_limits_and_events_since(store) -> None:
+    with store.transaction():
+        store.claim_alert(alert())
+        store.record_event(level="block", kind="block", message="blocked", created_at=f"{DAY}T10:01:00.000Z",
+                           session_id="s1")
+    assert store.alert_limits([f"daily/80/{DAY}", f"daily/90/{DAY}"]) == {f"daily/80/{DAY}": 1000}
+    assert store.alert_limits([]) == {}
+    assert store.has_event("block", "s1", f"{DAY}T10:01:00.000Z")
+    assert not store.has_event("block", "s1", f"{DAY}T10:01:00.001Z")
+    assert not store.has_event("block", "s2", START) and not store.has_event("block", None, START)
+    assert not store.has_event("threshold", "s1", START)
+
+
+def test_a_notice_is_known_by_its_exact_message(store) -> None:
+    store.record_event(level="info", kind="notice", message="the repository's budgets.daily was ignored",
+                       created_at=f"{DAY}T10:00:00.000Z")
+    assert store.has_message("notice", "the repository's budgets.daily was ignored")
+    assert not store.has_message("notice", "the repository's budgets.monthly was ignored")
+    assert not store.has_message("block", "the repository's budgets.daily was ignored")
+
+
+def test_anothers_commit_moves_the_counter_and_ones_own_does_not(store, second_connection) -> None:
+    before = store.others_commits()
+    with store.transaction():
+        store.record([request_at("m-own", f"{DAY}T10:00:00.000Z")], source="hook")
+    assert store.others_commits() == before
+    with second_connection.transaction():
+        second_connection.record([request_at("m-other", f"{DAY}T10:00:01.000Z")], source="hook")
+    assert store.others_commits() != before
+
+
+def test_read_positions_are_saved_with_the_rows_or_not_at_all(store) -> None:
+    row = ("/t/a.jsonl", 1, 2, 300, 4, 300, "head", 3, 1, f"{DAY}T10:00:00.000Z")
+    assert store.read_positions(["/t/a.jsonl"]) == {}
+    with pytest.raises(RuntimeError), store.transaction():
+        store.record([request_at("m1", f"{DAY}T10:00:00.000Z")], source="hook")
+        store.save_read_positions([row])
+        raise RuntimeError("a crash before the commit")
+    assert store.read_positions(["/t/a.jsonl"]) == {} and store.count() == 0
+    with store.transaction():
+        assert store.read_position("/t/a.jsonl") is None
+        store.save_read_positions([row])
+    with store.transaction():
+        assert store.read_position("/t/a.jsonl") == (1, 2, 300, "head", 3, 1)
+        store.save_read_positions([(*row[:5], 600, "head", 7, 2, row[-1])])
+    names = [f"/t/{n}.jsonl" for n in range(1200)] + ["/t/a.jsonl"]  # more than one query's worth of names
+    assert store.read_positions(names) == {"/t/a.jsonl": (1, 2, 300, 4, 600)}
+    assert store.malformed_lines() == 2
+
+
+def test_a_session_remembers_its_calls_and_its_model(store) -> None:
+    with store.transaction():
+        store.remember_call("s1", "k-read", "Read", "a.py", "t1", f"{DAY}T10:00:00.000Z")
+        store.remember_call("s1", "k-read", "Read", "a.py again", "t9", f"{DAY}T10:05:00.000Z")  # first one kept
+        store.remember_call("s1", "k-grep", "Grep", "TODO", None, f"{DAY}T10:01:00.000Z")
+        store.remember_call("s2", "k-grep", "Grep", "TODO", "t3", f"{DAY}T10:02:00.000Z")
+    assert store.recall_call("s1", "k-read") == ("a.py", "t1", f"{DAY}T10:00:00.000Z")
+    assert store.recall_call("s1", "k-other") is None
+    assert store.has_calls("s1", keep_tool="Read")
+    with store.transaction():
+        store.forget_calls("s1", keep_tool="Read")
+    assert not store.has_calls("s1", keep_tool="Read") and store.has_calls("s1")
+    assert store.recall_call("s1", "k-read") is not None and store.recall_call("s2", "k-grep") is not None
+    with store.transaction():
+        store.forget_calls("s1")
+    assert not store.has_calls("s1") and store.has_calls("s2")
+    assert store.chosen_model("s1") is None
+    with store.transaction():
+        store.set_session_model("s1", "claude-opus-4-1", f"{DAY}T10:00:00.000Z")
+        store.set_session_model("s1", "claude-haiku-4-5", f"{DAY}T11:00:00.000Z")
+    assert store.chosen_model("s1") == ("claude-haiku-4-5", f"{DAY}T11:00:00.000Z")
+
+
+def test_diagnostics(store) -> None:
+    assert (store.quick_check(), store.pending_migrations(), store.failed_deliveries()) == ("ok", [], 0)
+    with store.transaction():
+        store.record([request_at("a", f"{DAY}T10:00:00.000Z"),
+                      request_at("b", f"{DAY}T10:01:00.000Z", model="claude-opus-4-1")], source="hook")
+    assert store.cost_statuses() == {"unpriced": (2, 0)}
+    assert store.unpriced_models() == ["claude-opus-4-1", "claude-sonnet-4-5"]
+    with store.transaction():
+        store.claim_alert(alert())
+        store.enqueue_delivery(f"daily/80/{DAY}", "slack", "slack", "{}", project_dir=None, done=False,
+                               now=f"{DAY}T10:00:00.000Z")
+    due = store.next_due_delivery(f"{DAY}T10:00:01.000Z")
+    store.attempt_failed(store.start_attempt(due["id"], f"{DAY}T10:00:02.000Z"), due["id"], f"{DAY}T10:00:03.000Z",
+                         "HTTP 404", give_up=True, retry_at=f"{DAY}T10:05:00.000Z")
+    assert store.failed_deliveries() == 1

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "token_budgets.yaml"
 PRICING_NAME = "pricing.yaml"
 OVERRIDES_NAME = "overrides.json"
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: the compiled price table
 
 
 @record(frozen=False)
@@ -40,6 +40,7 @@ class Config:
     pricing: dict[str, Any] = factory(dict)
     sources: list[str] = factory(list)
     notices: list[str] = factory(list)  # what an untrusted project file tried and what of it was ignored
+    compiled_prices: list[Any] | None = None  # price_table().compiled(), kept by the cache (load_cached)
 
     def get(self, *keys: str, default: Any = None) -> Any:
         return nested.get(self.data, *keys, default=default)
@@ -70,7 +71,13 @@ class LazyPrices:
 
     def cost(self, event: Any, **options: Any) -> Any:
         if self._table is None:
-            self._table = self._config.price_table()
+            compiled = self._config.compiled_prices
+            if compiled is None:
+                self._table = self._config.price_table()
+            else:
+                from .pricing import PriceTable
+
+                self._table = PriceTable.from_compiled(compiled)
         return self._table.cost(event, **options)
 
 
@@ -409,7 +416,8 @@ def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: st
         compiled = jsonlite.loads(read_regular(cache, MAX_CACHE_BYTES))
         if compiled.get("version") == CACHE_VERSION and compiled.get("stamps") == stamps and \
                 not (secrets and compiled.get("scrubbed")):
-            return Config(compiled["config"], compiled["pricing"], compiled["sources"], compiled["notices"])
+            return Config(compiled["config"], compiled["pricing"], compiled["sources"], compiled["notices"],
+                          compiled["prices"])
     except (OSError, ValueError, KeyError, TokenBudgetError):
         pass
     from . import site_packages
@@ -418,8 +426,13 @@ def load_cached(data_dir: PathLike, project_dir: str | None = None, explicit: st
     config = load(project_dir, explicit=explicit, data_dir=data_dir)
     os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
     data, scrubbed = scrub_webhooks(config.data)
+    try:  # built once per change of its sources, so no hook parses a rate (or loads decimal) again
+        config.compiled_prices = config.price_table().compiled()
+    except TokenBudgetError:
+        pass  # invalid prices: the table is built (and its error said) where it is used, as without a cache
     payload = {"version": CACHE_VERSION, "stamps": stamps, "config": data, "pricing": config.pricing,
-               "sources": config.sources, "notices": config.notices, "scrubbed": scrubbed}
+               "sources": config.sources, "notices": config.notices, "scrubbed": scrubbed,
+               "prices": config.compiled_prices}
     text = jsonlite.dumps(payload)
     if len(text) <= MAX_CACHE_BYTES:  # else no cache: every hook parses again, slowly but correctly
         write_atomically(cache, text)

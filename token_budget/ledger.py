@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from . import clock
 from .errors import LedgerError
-from .migrations import MIGRATIONS, migrate
+from .migrations import MIGRATIONS, migrate, pending
 from .models import Alert, UsageEvent
 from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
 from .reconcile import SOURCE as RECONCILED  # the source of the rows reconciliation adds
@@ -224,6 +224,9 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+
+    def others_commits(self) -> int:
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def __enter__(self) -> Ledger:
         return self
@@ -449,6 +452,12 @@ class Ledger:
                               "ORDER BY timestamp DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
+    def latest_main_request(self, session_id: str) -> tuple[str, str, int] | None:
+        return self.db.execute(
+            "SELECT model, timestamp, input_tokens + cache_creation_5m_tokens + cache_creation_1h_tokens + "
+            "cache_read_tokens FROM requests WHERE session_id = ? AND is_sidechain = 0 ORDER BY timestamp DESC LIMIT 1",
+            (session_id,)).fetchone()
+
     # -- the rows reports aggregate (storage.ReportStore) ----------------------------------------------------
 
     def report_rows(self, start: str, end: str) -> list[tuple[Any, ...]]:
@@ -488,6 +497,13 @@ class Ledger:
              alert.workflow, alert.recommendation, alert.created_at),
         )
         return cursor.rowcount == 1
+
+    def alert_limits(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        return dict(self.db.execute(f"SELECT key, limit_tokens FROM alerts WHERE key IN ({marks})",
+                                    list(keys)).fetchall())
 
     def load_alert(self, key: str) -> Alert | None:
         row = self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE key = ?", (key,)).fetchone()
@@ -547,6 +563,14 @@ class Ledger:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (created_at, level, kind, scope, session_id, alert_key, message, detail, shown_at),
         )
+
+    def has_event(self, kind: str, session_id: str | None, since: str) -> bool:
+        return self.db.execute("SELECT 1 FROM events WHERE kind = ? AND session_id IS ? AND created_at >= ? LIMIT 1",
+                               (kind, session_id, since)).fetchone() is not None
+
+    def has_message(self, kind: str, message: str) -> bool:
+        return self.db.execute("SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1",
+                               (kind, message)).fetchone() is not None
 
     def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, created_at, level, kind, scope, session_id, alert_key, message, detail FROM events"
@@ -888,6 +912,91 @@ class Ledger:
             "SELECT session_id, checked_at, taken_at, parent_session, client_cost_micros, ledger_cost_micros, "
             "requests, reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost "
             f"FROM reconciliations{where} ORDER BY taken_at", args).fetchall()
+
+    # -- read positions of append-only sources ---------------------------------------------------------------
+
+    def read_positions(self, sources: Sequence[str]) -> dict[str, tuple[int, int, int, int, int]]:
+        positions: dict[str, tuple[int, int, int, int, int]] = {}
+        for start in range(0, len(sources), 500):  # SQLite caps the number of parameters per statement
+            chunk = list(sources[start : start + 500])
+            rows = self.db.execute(
+                f"SELECT path, device, inode, size, mtime_ns, offset FROM transcript_offsets "
+                f"WHERE path IN ({','.join('?' * len(chunk))})", chunk,
+            )
+            positions.update((r[0], r[1:]) for r in rows)
+        return positions
+
+    def read_position(self, source: str) -> tuple[int, int, int, str | None, int, int] | None:
+        return self.db.execute(
+            "SELECT device, inode, offset, head_hash, lines, malformed_lines FROM transcript_offsets WHERE path = ?",
+            (source,),
+        ).fetchone()
+
+    def save_read_positions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.db.executemany(
+            "INSERT INTO transcript_offsets (path, device, inode, size, mtime_ns, offset, head_hash, lines, "
+            "malformed_lines, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "device = excluded.device, inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "offset = excluded.offset, head_hash = excluded.head_hash, lines = excluded.lines, "
+            "malformed_lines = excluded.malformed_lines, updated_at = excluded.updated_at",
+            rows,
+        )
+
+    def malformed_lines(self) -> int:
+        return self.db.execute("SELECT COALESCE(SUM(malformed_lines), 0) FROM transcript_offsets").fetchone()[0]
+
+    # -- per-session memory ----------------------------------------------------------------------------------
+
+    def remember_call(self, session_id: str, key: str, tool: str, summary: str, call_id: str | None,
+                      now: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO tool_calls (session_id, key, tool, summary, tool_use_id, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (session_id, key, tool, summary, call_id, now))
+
+    def recall_call(self, session_id: str, key: str) -> tuple[str, str | None, str] | None:
+        return self.db.execute("SELECT summary, tool_use_id, created_at FROM tool_calls WHERE session_id = ? "
+                               "AND key = ?", (session_id, key)).fetchone()
+
+    def has_calls(self, session_id: str, *, keep_tool: str | None = None) -> bool:
+        if keep_tool is None:
+            sql, args = "SELECT 1 FROM tool_calls WHERE session_id = ? LIMIT 1", (session_id,)
+        else:
+            sql, args = "SELECT 1 FROM tool_calls WHERE session_id = ? AND tool != ? LIMIT 1", (session_id, keep_tool)
+        return self.db.execute(sql, args).fetchone() is not None
+
+    def forget_calls(self, session_id: str, *, keep_tool: str | None = None) -> None:
+        if keep_tool is None:
+            self.db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session_id,))
+        else:
+            self.db.execute("DELETE FROM tool_calls WHERE session_id = ? AND tool != ?", (session_id, keep_tool))
+
+    def set_session_model(self, session_id: str, model: str, now: str) -> None:
+        self.db.execute("INSERT INTO session_state (session_id, model, model_set_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(session_id) DO UPDATE SET model = excluded.model, "
+                        "model_set_at = excluded.model_set_at", (session_id, model, now))
+
+    def chosen_model(self, session_id: str) -> tuple[str | None, str] | None:
+        return self.db.execute("SELECT model, model_set_at FROM session_state WHERE session_id = ?",
+                               (session_id,)).fetchone()
+
+    # -- diagnostics -----------------------------------------------------------------------------------------
+
+    def quick_check(self) -> str:
+        return self.db.execute("PRAGMA quick_check").fetchone()[0]
+
+    def pending_migrations(self) -> list[str]:
+        return pending(self.db)
+
+    def cost_statuses(self) -> dict[str, tuple[int, int]]:
+        rows = self.db.execute("SELECT cost_status, COUNT(*), COALESCE(SUM(cost_micros), 0) FROM requests "
+                               "GROUP BY cost_status").fetchall()
+        return {status: (n, micros) for status, n, micros in rows}
+
+    def unpriced_models(self) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT model FROM requests WHERE cost_status != 'priced' ORDER BY model")]
+
+    def failed_deliveries(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'").fetchone()[0]
 
 
 HOUR_SUFFIX = ":00:00.000Z"

@@ -12,11 +12,15 @@ tokens x rate, which is computed in integers on a 1e-9 grid and rounded half up 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import ConfigError
 from .families import FAMILIES, family, family_in, segments
 from .models import Cost, Price, UsageEvent
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from decimal import Decimal
+    from typing import Any
 
 __all__ = ["FAMILIES", "PriceTable", "family_of", "merge_overrides"]
 
@@ -28,7 +32,7 @@ _META_FIELDS = frozenset({"family", "version", "match", "estimate", "prices", "n
 _PERIOD_FIELDS = frozenset({*PRICE_FIELDS, "effective", "note", "source"})
 _LONG_CONTEXT_FIELDS = frozenset({*RATE_FIELDS, "threshold"})
 # A cache rate missing from the data is derived from the input rate (Anthropic's published multipliers).
-_DERIVED = {"cache_write_5m": Decimal("1.25"), "cache_write_1h": Decimal(2), "cache_read": Decimal("0.1")}
+_DERIVED = {"cache_write_5m": "1.25", "cache_write_1h": "2", "cache_read": "0.1"}  # exact, as Decimal text
 
 _RATE_SCALE = 10**9  # a rate is stored as an int in units of 1e-9 micro-USD per token
 _MULT_SCALE = 10**6  # a fast multiplier is stored as an int in millionths
@@ -55,6 +59,10 @@ def _day(on: object) -> str | None:
 
 
 def _decimal(value: object, where: str) -> Decimal:
+    # decimal (a C extension of 1.7 MB) is loaded only to build a table from its text: a hook prices from the
+    # compiled table in the config cache (compiled / from_compiled), which is integers and floats.
+    from decimal import Decimal, InvalidOperation
+
     number = None
     if not isinstance(value, bool) and isinstance(value, (int, float, str, Decimal)):
         try:
@@ -68,6 +76,8 @@ def _decimal(value: object, where: str) -> Decimal:
 
 
 def _scaled(d: Decimal, scale: int) -> int:
+    from decimal import ROUND_HALF_UP
+
     return int((d * scale).to_integral_value(rounding=ROUND_HALF_UP))
 
 
@@ -81,7 +91,7 @@ def _rates(fields: Mapping, where: str) -> tuple[Price, tuple[int, ...]]:
     values["output"] = _decimal(fields["output"], f"{where}.output")
     for name, factor in _DERIVED.items():
         raw = fields.get(name)
-        values[name] = values["input"] * factor if raw is None else _decimal(raw, f"{where}.{name}")
+        values[name] = values["input"] * _decimal(factor, name) if raw is None else _decimal(raw, f"{where}.{name}")
     price = Price(*(float(values[name]) for name in RATE_FIELDS))
     return price, tuple(_scaled(values[name], _RATE_SCALE) for name in RATE_FIELDS)
 
@@ -149,6 +159,20 @@ class _Entry:
         periods.sort(key=lambda period: period[0])
         self.periods = periods
 
+    def compiled(self) -> list[object]:
+        return [self.key, self.family, list(self.version), self.estimate, self.match,
+                [[day, _price_row(price), [list(rates[0]), None if rates[1] is None else list(rates[1]), *rates[2:]]]
+                 for day, price, rates in self.periods]]
+
+    @classmethod
+    def from_compiled(cls, row: list[Any]) -> _Entry:
+        entry = cls.__new__(cls)
+        entry.key, entry.family, version, entry.estimate, entry.match, periods = row
+        entry.version = tuple(version)
+        entry.periods = [(day, _price_of(price), (tuple(base), None if long is None else tuple(long), threshold, mult))
+                         for day, price, (base, long, threshold, mult) in periods]
+        return entry
+
     def period_on(self, day: str | None) -> tuple[Price, _Rates]:
         """The period in effect on `day` (None: the latest); before the first period starts, the first one."""
         chosen = self.periods[0]
@@ -199,6 +223,15 @@ class PriceTable:
                 raise ConfigError(f"pricing entry {key!r}: expected a mapping.")
             entries.append(_Entry(str(key), raw))
         return cls(entries)
+
+    def compiled(self) -> list[Any]:
+        """The table as JSON-able rows (the config cache keeps them): `from_compiled` rebuilds it exactly, without
+        parsing a rate again or loading decimal."""
+        return [entry.compiled() for entry in self._entries.values()]
+
+    @classmethod
+    def from_compiled(cls, rows: list[Any]) -> PriceTable:
+        return cls([_Entry.from_compiled(row) for row in rows])
 
     def _match(self, model: str) -> tuple[str | None, str]:
         if not isinstance(model, str):
@@ -276,6 +309,18 @@ class PriceTable:
             total *= mult
             scale *= _MULT_SCALE
         return Cost((total + scale // 2) // scale, status, key)
+
+
+def _price_row(price: Price) -> list[Any]:
+    long = price.long_context
+    return [price.input, price.output, price.cache_write_5m, price.cache_write_1h, price.cache_read,
+            None if long is None else _price_row(long), price.long_context_threshold, price.fast_multiplier]
+
+
+def _price_of(row: list[Any]) -> Price:
+    *rates, long, threshold, mult = row
+    return Price(*rates, long_context=None if long is None else _price_of(long), long_context_threshold=threshold,
+                 fast_multiplier=mult)
 
 
 def _alias_map(models: Mapping) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """What the core needs from storage, as typing Protocols: a second backend is one new module that implements them.
 
 `ledger.Ledger` is the SQLite backend (the only one today). The core calls these methods and never writes SQL
-itself (tests/test_storage.py checks both: the methods exist on `Ledger` with these signatures, and no core module
-outside the backend and `migrations` holds a query).
+itself (tests/test_storage.py checks both: the methods exist on `Ledger` with these signatures, and no module
+outside the backend and `migrations` holds a query: the core, and the Claude Code adapter `claude/` but for
+`claude/hook.py`'s two, which are still to move).
 
 Conventions every backend keeps:
 - Timestamps are `clock.timestamp()` strings (UTC, milliseconds, `…T10:00:00.123Z`); they sort as text, and every
@@ -40,6 +41,11 @@ class Transactional(Protocol):
 
     def close(self) -> None:
         """Release the connection. The store is not used afterwards."""
+        ...
+
+    def others_commits(self) -> int:
+        """A number that changes whenever another connection commits (SQLite's data_version): read before a
+        decision's queries and compared after, it tells whether the decision saw one state of the store."""
         ...
 
 
@@ -103,6 +109,11 @@ class UsageStore(Protocol):
         """The session of the most recently timestamped request, None when no request has one."""
         ...
 
+    def latest_main_request(self, session_id: str) -> tuple[str, str, int] | None:
+        """(model, timestamp, input tokens of every input class: the context it sent) of the session's newest
+        request made by the session itself (not by a subagent), None when it has none. Runs on every hook."""
+        ...
+
 
 class ReportStore(Protocol):
     """The rows reports aggregate."""
@@ -130,6 +141,11 @@ class AlertStore(Protocol):
         """Record the alert unless its key (scope/threshold/period) is claimed already; True when this call
         claimed it. A claim made under another token limit is taken over and its acknowledgement dropped (a
         changed budget re-arms its alerts). Inside a transaction: concurrent hooks agree on one winner."""
+        ...
+
+    def alert_limits(self, keys: Sequence[str]) -> dict[str, int]:
+        """{key: the token limit it was claimed under} of the given keys that are claimed (most hooks find every
+        alert they would claim claimed already, and write nothing)."""
         ...
 
     def load_alert(self, key: str) -> Alert | None:
@@ -167,6 +183,14 @@ class EventStore(Protocol):
                      shown_at: str | None = None) -> None:
         """Append an event. Control events (kinds limit_change, mode_change, ack) keep shown_at empty unless
         given, so the next hook shows them; every other kind counts as shown when it happens."""
+        ...
+
+    def has_event(self, kind: str, session_id: str | None, since: str) -> bool:
+        """Whether the session (None: no session) has an event of `kind` created at or after `since`."""
+        ...
+
+    def has_message(self, kind: str, message: str) -> bool:
+        """Whether an event of `kind` with exactly this message was ever recorded (a notice shown once)."""
         ...
 
     def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
@@ -405,6 +429,88 @@ class ReconcileStore(Protocol):
         ...
 
 
+class ReadPositions(Protocol):
+    """How far each append-only source (a file that only grows, read line by line) has been read, so that the next
+    read starts where the last stopped. A source is named by its path; its identity is (device, inode), and the
+    hash of its first bytes tells a file rewritten in place. The rows read and the positions they moved are
+    written in one transaction, so a crash neither loses a line nor counts one twice."""
+
+    def read_positions(self, sources: Sequence[str]) -> dict[str, tuple[int, int, int, int, int]]:
+        """{source: (device, inode, size, mtime_ns, offset)} as last saved, of the given sources that have a
+        position (the cheap "unchanged since the last read" check, outside a transaction)."""
+        ...
+
+    def read_position(self, source: str) -> tuple[int, int, int, str | None, int, int] | None:
+        """(device, inode, offset, head hash, lines read, malformed lines skipped) of one source, None before its
+        first read. Inside a transaction (the writer's view: a parallel reader may have moved it)."""
+        ...
+
+    def save_read_positions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Upsert positions by source, each row (source, device, inode, size, mtime_ns, offset, head hash, lines,
+        malformed lines, updated_at). Inside a transaction, with the rows read up to them."""
+        ...
+
+    def malformed_lines(self) -> int:
+        """How many malformed lines were skipped over every source."""
+        ...
+
+
+class SessionMemory(Protocol):
+    """What a session remembers between its hooks: the tool calls that ran (to tell a repeated call) and the model
+    the session switched to."""
+
+    def remember_call(self, session_id: str, key: str, tool: str, summary: str, call_id: str | None,
+                      now: str) -> None:
+        """Remember a call under its key (the call's identity); a key remembered already keeps its first call.
+        Inside a transaction."""
+        ...
+
+    def recall_call(self, session_id: str, key: str) -> tuple[str, str | None, str] | None:
+        """(summary, call id, when) of the session's call remembered under `key`, None when there is none."""
+        ...
+
+    def has_calls(self, session_id: str, *, keep_tool: str | None = None) -> bool:
+        """Whether the session remembers any call (any of another tool than `keep_tool`, when given)."""
+        ...
+
+    def forget_calls(self, session_id: str, *, keep_tool: str | None = None) -> None:
+        """Forget the session's calls (all but those of `keep_tool`, when given). Inside a transaction."""
+        ...
+
+    def set_session_model(self, session_id: str, model: str, now: str) -> None:
+        """Remember the model the session switched to at `now` (replacing the previous one). Inside a
+        transaction."""
+        ...
+
+    def chosen_model(self, session_id: str) -> tuple[str | None, str] | None:
+        """(model, when set) of the session's last switch, None when it never switched."""
+        ...
+
+
+class Diagnostics(Protocol):
+    """What a health check (`tokens doctor`) asks of the store."""
+
+    def quick_check(self) -> str:
+        """The text "ok", or what the store's own integrity check found wrong."""
+        ...
+
+    def pending_migrations(self) -> list[str]:
+        """The names of the schema migrations not applied yet, in order."""
+        ...
+
+    def cost_statuses(self) -> dict[str, tuple[int, int]]:
+        """{cost status (priced, estimated, unpriced): (requests, cost_micros)} over every request."""
+        ...
+
+    def unpriced_models(self) -> list[str]:
+        """The models of the requests whose cost is not from a published price (estimated or unpriced), sorted."""
+        ...
+
+    def failed_deliveries(self) -> int:
+        """How many deliveries failed for good."""
+        ...
+
+
 class Storage(Transactional, UsageStore, ReportStore, AlertStore, EventStore, WorkflowStore, SettingsStore,
-              OutboxStore, ReconcileStore, Protocol):
-    """Everything the core needs from storage."""
+              OutboxStore, ReconcileStore, ReadPositions, SessionMemory, Diagnostics, Protocol):
+    """Everything the core and the client adapter need from storage."""

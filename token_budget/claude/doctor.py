@@ -61,12 +61,10 @@ def _config(env: Any) -> Check:
 
 
 def _ledger(env: Any) -> Check:
-    from ..migrations import pending
-
     try:
         ledger = env.ledger
-        result = ledger.db.execute("PRAGMA quick_check").fetchone()[0]
-        todo = pending(ledger.db)
+        result = ledger.quick_check()
+        todo = ledger.pending_migrations()
         count = ledger.count()
     except TokenBudgetError as exc:
         return Check("ledger", "fail", exc.message, exc.hint)
@@ -121,8 +119,7 @@ def _transcripts(env: Any, claude_dirs: list[Path]) -> Check:
         return Check("transcripts", "warn", f"no Claude Code transcripts under {where}",
                      "Set CLAUDE_CONFIG_DIR if Claude Code keeps its files elsewhere.")
     try:
-        malformed = env.ledger.db.execute(
-            "SELECT COALESCE(SUM(malformed_lines), 0) FROM transcript_offsets").fetchone()[0]
+        malformed = env.ledger.malformed_lines()
     except Exception:
         malformed = 0
     detail = f"{len(files):,} files under {where}"
@@ -168,14 +165,10 @@ def _reconciliation(env: Any) -> Check:
 def _pricing(env: Any) -> Check:
     """The share of recorded cost that is estimated (a model priced by its family) or unpriced."""
     try:
-        rows = env.ledger.db.execute(
-            "SELECT cost_status, COUNT(*), COALESCE(SUM(cost_micros), 0) FROM requests GROUP BY cost_status"
-        ).fetchall()
-        models = [r[0] for r in env.ledger.db.execute(
-            "SELECT DISTINCT model FROM requests WHERE cost_status != 'priced' ORDER BY model")]
+        by_status = env.ledger.cost_statuses()
+        models = env.ledger.unpriced_models()
     except Exception as exc:
         return Check("prices", "warn", f"not checked: {exc}")
-    by_status = {status: (n, micros) for status, n, micros in rows}
     total = sum(micros for _n, micros in by_status.values())
     requests = sum(n for n, _micros in by_status.values())
     estimated = by_status.get("estimated", (0, 0))
@@ -240,7 +233,7 @@ def _packaged_channels(config: Any) -> bool:
 
 def _failed_deliveries(env: Any) -> str | None:
     try:
-        failed = env.ledger.db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'").fetchone()[0]
+        failed = env.ledger.failed_deliveries()
     except Exception:
         return None
     return f"{failed} alert deliveries failed" if failed else None

@@ -82,26 +82,25 @@ def record_only(event: str, payload: dict[str, Any], ledger: Ledger, now: dateti
         return
     if event not in ("SessionEnd", "PreCompact"):
         return  # no write transaction for nothing
-    with ledger.transaction() as db:
+    # Nor for a session without workflow runs or remembered tool calls (most): a write renews the ledger's version,
+    # which sends every session's next hook down the full path, and `-p` waits for SessionEnd before it exits.
+    if event == "SessionEnd" and not ledger.has_runs(session):
+        return
+    if event == "PreCompact" and not ledger.has_calls(session):
+        return
+    with ledger.transaction():
         if event == "SessionEnd":
             ledger.end_runs(session, iso(now))
         elif event == "PreCompact":
-            db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
-
-
-def set_session_model(db: Any, session: str, model: str, stamp: str) -> None:
-    db.execute("INSERT INTO session_state (session_id, model, model_set_at) VALUES (?, ?, ?) ON CONFLICT(session_id) "
-               "DO UPDATE SET model = excluded.model, model_set_at = excluded.model_set_at", (session, model, stamp))
+            ledger.forget_calls(session)
 
 
 def session_model(ledger: Ledger, session: str | None) -> str | None:
     """The model of the session's latest main-thread request, unless the session switched model after it."""
     if not session:
         return None
-    row = ledger.db.execute("SELECT model, timestamp FROM requests WHERE session_id = ? AND is_sidechain = 0 "
-                            "ORDER BY timestamp DESC LIMIT 1", (session,)).fetchone()
-    switched = ledger.db.execute("SELECT model, model_set_at FROM session_state WHERE session_id = ?",
-                                 (session,)).fetchone()
+    row = ledger.latest_main_request(session)
+    switched = ledger.chosen_model(session)
     if switched and switched[0] and (row is None or switched[1] >= row[1]):
         return switched[0]
     return row[0] if row else None
@@ -161,25 +160,23 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
 def _apply(ledger: Ledger, session: str | None, writes: list[tuple[str, Any]], stamp: str) -> None:
     if not session or not writes:
         return
-    with ledger.transaction() as db:
+    with ledger.transaction():
         for kind, value in writes:
             if kind == "model":
-                set_session_model(db, session, value, stamp)
+                ledger.set_session_model(session, value, stamp)
             elif kind == "forget_tools":
-                db.execute("DELETE FROM tool_calls WHERE session_id = ?", (session,))
+                ledger.forget_calls(session)
             elif kind == "start":
                 ledger.start_run(session, value[0], stamp, source=value[1])
             elif kind == "tool":
-                db.execute("INSERT OR IGNORE INTO tool_calls (session_id, key, tool, summary, tool_use_id, created_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?)", (session, *value, stamp))
+                ledger.remember_call(session, *value, stamp)
             elif kind == "forget_searches":
-                db.execute("DELETE FROM tool_calls WHERE session_id = ? AND tool != 'Read'", (session,))
+                ledger.forget_calls(session, keep_tool="Read")
 
 
 def _searched(ledger: Ledger, session: str) -> bool:
     """Does the session have remembered searches (what a call that may change files makes it forget)?"""
-    return bool(ledger.db.execute("SELECT EXISTS (SELECT 1 FROM tool_calls WHERE session_id = ? AND tool != 'Read')",
-                                  (session,)).fetchone()[0])
+    return ledger.has_calls(session, keep_tool="Read")
 
 
 def _caching_on(config: Any) -> bool:
@@ -238,9 +235,7 @@ def claim_alerts(ledger: Ledger, step: Step, project_dir: str | None = None) -> 
     alerts = step.decision.alerts
     if not alerts:
         return []
-    marks = ",".join("?" * len(alerts))
-    known = dict(ledger.db.execute(f"SELECT key, limit_tokens FROM alerts WHERE key IN ({marks})",
-                                   [a.key for a in alerts]).fetchall())
+    known = ledger.alert_limits([a.key for a in alerts])
     fresh = [a for a in alerts if known.get(a.key) != a.limit]
     if not fresh:
         return []
@@ -373,8 +368,7 @@ def _first_block_today(step: Step, ledger: Ledger) -> bool:
     """Tell the user (not only Claude) about a block once per session and day."""
     tz = zone(step.settings.timezone)
     since = day_bounds(today(tz, step.now), tz)[0]
-    if ledger.db.execute("SELECT 1 FROM events WHERE kind = 'block' AND session_id IS ? AND created_at >= ? LIMIT 1",
-                         (step.session_id, since)).fetchone():
+    if ledger.has_event("block", step.session_id, since):
         return False
     with ledger.transaction():
         ledger.record_event(level="block", kind="block", message=step.decision.reason or "", created_at=step.stamp,
@@ -415,8 +409,7 @@ def _cached_call(step: Step, tool: Any, tool_input: dict[str, Any], ledger: Ledg
     key = call_key(tool, tool_input)
     if key is None:
         return None
-    row = ledger.db.execute("SELECT summary, tool_use_id, created_at FROM tool_calls WHERE session_id = ? AND key = ?",
-                            (step.session_id, key[0])).fetchone()
+    row = ledger.recall_call(step.session_id, key[0])
     if row is None:
         return None
     with ledger.transaction():
@@ -475,10 +468,8 @@ def _compact_once(step: Step, ledger: Ledger) -> str | None:
     if not binding:
         return None
     compression = step.config.get("optimizations", "context_compression", default={}) or {}
-    row = ledger.db.execute(
-        "SELECT input_tokens + cache_creation_5m_tokens + cache_creation_1h_tokens + cache_read_tokens FROM requests "
-        "WHERE session_id = ? AND is_sidechain = 0 ORDER BY timestamp DESC LIMIT 1", (step.session_id,)).fetchone()
-    context = row[0] if row else 0
+    row = ledger.latest_main_request(step.session_id)
+    context = row[2] if row else 0
     window = LONG_WINDOW if context > DEFAULT_WINDOW else DEFAULT_WINDOW
     if context < window * parse_percent(compression.get("min_context"), 50.0) / 100:
         return None

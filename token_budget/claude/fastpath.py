@@ -16,31 +16,36 @@ depended on; the next hook of the session answers `{}` from that record only if 
 - what the event itself would write or decide: the record says which tools a PostToolUse would have to record
   (enforce.record_only), and a PreToolUse whose input may be about the budget itself takes the full path.
 
-Anything missing, unreadable or different means the full path. Imports: os, time and jsonlite only.
+Anything missing, unreadable or different means the full path.
+
+The hook process starts here (`start`, run by run_hook.py). What an idle hook costs is what it imports, so this
+module loads only builtins, `_json` (through jsonlite) and the package's two `__init__` files: no `os` (its
+import is about 10% of a bare start, `_collections_abc` mostly), no `stat`; it calls `posix`
+directly and spells the few path operations it needs for the absolute, normalized paths it handles. Whatever it
+cannot answer goes to hook.py with the payload already read; only then are os, SQLite and the core loaded.
 """
 
 from __future__ import annotations
 
-import os
-import stat
+import posix
+import sys
 import time
 
 from .. import jsonlite
 from ..errors import TokenBudgetError
-from ..paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, open_regular
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: the ledger's paths are in the record
 EVENTS = ("PreToolUse", "PostToolUse", "Stop", "SubagentStop")  # the events a record can answer
 MAX_AGE = 300.0  # seconds: a bound on staleness from any input this module does not know about
 STATE_DIR = "hot"  # under the data dir's cache/
 ENV_KEYS = ("TOKEN_BUDGET_CONFIG", "XDG_CONFIG_HOME", "HOME", "TZ", "TOKEN_BUDGET_WORKFLOW")
 # A PreToolUse whose input mentions any of these may be about the budget itself (its config, overrides, ledger or
 # the `tokens` command): it always gets the full path, whose guards decide. Lower case; the check lowers the input.
-BUDGET_MARKERS = ("token", "budget", "ledger", "overrides", ".claude", "claude_plugin", "xdg_")
+BUDGET_MARKERS = ("token", "budget", "ledger", "overrides", ".claude", "claude_plugin", "xdg_", "run_hook")
 TAIL_WINDOW = 64 << 10  # read back this far before the last ingested offset: the line may be in already
 TAIL_CAP = 8 << 20  # never more than this is read while waiting for a tool line
 USAGE_MARKER = b'"usage"'  # every line that can carry usage holds it (transcript.py reads only such lines)
@@ -76,7 +81,7 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
         return False
     if [stamp(p) for p, _, _ in state["config"]] != state["config"]:
         return False
-    if ledger_version(data_dir) != state["ledger"]:
+    if ledger_version(state["ledger_path"], state["version_path"]) != state["ledger"]:
         return False
     if event == "PostToolUse":
         # It decides nothing and records only its tool call: whatever the transcript gained since is read by the
@@ -123,6 +128,150 @@ def _tool_line_in(files: list[str], payload: dict[str, Any], known: dict[str, An
     return tool_line_ready(target, tool_use_id.encode(), max(known[target][4] - TAIL_WINDOW, 0))
 
 
+# -- the hook process --------------------------------------------------------------------------------------
+
+# Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
+# Claude Code does not wait for them (claude-code.md §1.8). A 110% stop they would see is given by the next
+# blocking hook, which ingests the same transcript first.
+ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact")
+# hooks.json gives each hook 30 s; a hook Claude Code kills is a budget switched off without a word, so the hook
+# answers by itself (as on_error says) before that: at 20 s, which leaves a slow but healthy hook (64 at once on
+# two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
+DEADLINE_SECONDS = 20.0
+FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
+
+
+def deadline() -> float:
+    try:
+        return max(float(getenv("TOKEN_BUDGET_HOOK_DEADLINE") or DEADLINE_SECONDS), 0.05)
+    except ValueError:
+        return DEADLINE_SECONDS
+
+
+def start() -> tuple[list[str], str, float, bool]:
+    """The hook process (`python -S run_hook.py EVENT`) up to the full path: answer from the session's record when
+    it holds, and end the process; else return what run_hook.py hands to hook.run_watched: (argv, the payload's
+    text, the seconds left of the deadline, whether the record was asked already).
+
+    Until the full path's watchdog thread takes over, SIGALRM is the watchdog: it answers for a hook stuck reading
+    its stdin or a file. Either way the process ends with posix._exit once its output is flushed (`finish`): the
+    interpreter's teardown would cost a hook about a tenth of a bare start, and nothing here needs it (no atexit
+    handler, no thread to wait for; the full path closes its ledger and files before it answers). No garbage
+    collector either."""
+    import _signal
+    import gc
+
+    # A hook lives for milliseconds and makes no garbage cycles worth collecting: the collector's passes over the
+    # objects its imports create cost an ingesting hook about 0.7 ms. Reference counting still frees everything.
+    gc.disable()
+    began = time.monotonic()
+    argv = sys.argv[1:]
+    event = argv[0] if argv else ""
+    if event in ASYNC_EVENTS:
+        # Claude Code signals an async hook still running when it ends (-p), then waits for it up to about 1.5 s:
+        # finishing the few milliseconds of work left records the session's last requests instead of losing them.
+        _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    seconds = deadline()
+    _signal.signal(_signal.SIGALRM, lambda *_: out_of_time(event, None, seconds))
+    _signal.setitimer(_signal.ITIMER_REAL, seconds)
+    raw = sys.stdin.read()
+    try:
+        payload = jsonlite.loads(raw)
+    except ValueError:
+        payload = None
+    tried = False
+    if isinstance(payload, dict):
+        event = payload.get("hook_event_name") or event
+        data_dir = idle_data_dir()
+        if event in EVENTS and data_dir is not None:
+            if event in ("Stop", "SubagentStop"):
+                await_turn_written(payload)
+            tried = True
+            if answer(event, payload, data_dir) == {} and (event != "PreToolUse" or not _exists(
+                    f"{data_dir}/{FIRST_IMPORT}")):  # the first-import notice: hook.py shows it
+                _signal.setitimer(_signal.ITIMER_REAL, 0)
+                finish(0, "{}\n")
+    _signal.setitimer(_signal.ITIMER_REAL, 0)
+    return argv, raw, max(seconds - (time.monotonic() - began), 0.05), tried
+
+
+def finish(code: int, text: str = "") -> None:
+    """Write `text`, flush what the hook wrote, and end the process without the interpreter's teardown."""
+    try:
+        if text:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # the reader is gone (an async hook after Claude Code ended): the work is done
+        pass
+    posix._exit(code)
+
+
+def out_of_time(event: str, data_dir: str | None, seconds: float, fails_closed: bool = False) -> None:
+    """The watchdog's answer (SIGALRM here, hook.Watchdog's thread later): fail open, or closed for a blocking
+    event when the config says so and was read, and end the process at once."""
+    why = f"the hook ran out of time ({seconds:g} s) reading its inputs"
+    log(data_dir, event, why)
+    if fails_closed and event in ("UserPromptSubmit", "PreToolUse"):
+        posix.write(2, f"token-budget: blocked because {why} and on_error is 'closed'\n".encode())
+        posix._exit(2)
+    posix.write(1, jsonlite.dumps({"systemMessage": f"token-budget: {why} (enforcement skipped for this event)."})
+                .encode() + b"\n")
+    posix._exit(0)
+
+
+LOG_NAME = "hook.log"
+
+
+def log(data_dir: Any, event: str, message: str, exc: BaseException | None = None) -> str | None:
+    """Append to the data dir's hook.log (logfile: capped, one rotation). Never raises."""
+    try:
+        from ..logfile import append
+        from ..paths import data_dir as resolve_data_dir
+        from . import plugin_data
+
+        if exc is not None and not isinstance(exc, TokenBudgetError):
+            import traceback
+
+            message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        folder = posix.fspath(data_dir or resolve_data_dir(host=plugin_data()))
+        return append(f"{folder}/{LOG_NAME}", event or "-", message)
+    except Exception:
+        return None
+
+
+def idle_data_dir() -> str | None:
+    """The data dir exactly as paths.data_dir(host=claude.plugin_data()) names it, for the plain spellings
+    (absolute, no `~`), and only when it is a real folder of this user that others cannot write
+    (paths.ensure_private_dir's checks); else None, and the full path resolves, creates or refuses it."""
+    chosen = getenv("TOKEN_BUDGET_HOME") or getenv("CLAUDE_PLUGIN_DATA")
+    if chosen:
+        path = normpath(chosen) if chosen.startswith("/") else None
+    else:
+        xdg = getenv("XDG_DATA_HOME")
+        if not xdg:
+            home = getenv("HOME")
+            xdg = home.rstrip("/") + "/.local/share" if home and home.startswith("/") else None
+        path = (xdg if xdg.endswith("/") else xdg + "/") + "token-budget" if xdg and xdg.startswith("/") else None
+    if path is None:
+        return None
+    try:
+        st = posix.lstat(path)
+    except OSError:
+        return None
+    if st.st_mode & S_IFMT != S_IFDIR or st.st_uid != posix.getuid() or st.st_mode & 0o022:
+        return None
+    return path
+
+
+def _exists(path: str) -> bool:
+    try:
+        posix.stat(path)
+    except OSError:
+        return False
+    return True
+
+
 # -- the inputs ----------------------------------------------------------------------------------------------
 
 
@@ -132,28 +281,34 @@ def state_path(data_dir: str, session: Any) -> str | None:
         return None
     if not all(c.isascii() and (c.isalnum() or c in "-_") for c in session):
         return None
-    return os.path.join(data_dir, "cache", STATE_DIR, session + ".json")
+    return f"{data_dir}/cache/{STATE_DIR}/{session}.json"
 
 
 def environment_key(payload: dict[str, Any]) -> list[Any]:
-    return [payload.get("cwd"), *(os.environ.get(k) for k in ENV_KEYS)]
+    return [payload.get("cwd"), *(getenv(k) for k in ENV_KEYS)]
+
+
+def getenv(name: str) -> str | None:
+    """os.environ.get(name), from posix.environ (bytes), decoded as os.environ decodes it."""
+    value = posix.environ.get(name.encode())
+    return None if value is None else value.decode(sys.getfilesystemencoding(), "surrogateescape")
 
 
 def stamp(path: str) -> list[Any]:
     """[path, mtime_ns, size], or [path, None, None] for a missing file: config.load_cached's stamps."""
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError:
         return [path, None, None]
     return [path, st.st_mtime_ns, st.st_size]
 
 
-def ledger_version(data_dir: str) -> list[Any]:
-    """[version token, device, inode] of the ledger: a new token per write, a new inode for a replaced file."""
-    path = os.path.join(data_dir, LEDGER_NAME)
+def ledger_version(path: str, version_path: str) -> list[Any]:
+    """[version token, device, inode] of the ledger: a new token per write, a new inode for a replaced file. The
+    record holds both paths (ledger.py names them), so this module needs no knowledge of the data dir's layout."""
     try:
-        st = os.stat(path)
-        with open(path + LEDGER_VERSION_SUFFIX, "rb") as handle:
+        st = posix.stat(path)
+        with open(version_path, "rb") as handle:
             token = handle.read(64).decode("ascii", "replace")
     except OSError:
         return [None, None, None]
@@ -162,7 +317,7 @@ def ledger_version(data_dir: str) -> list[Any]:
 
 def file_stat(path: str) -> list[Any] | None:
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
@@ -179,6 +334,13 @@ def guarded(payload: dict[str, Any], data_dir: str, config: list[Any]) -> bool:
     full path may answer, whatever the budget state."""
     tool = payload.get("tool_name")
     if tool not in ("Bash", "Write", "Edit", "MultiEdit", "NotebookEdit"):
+        return False
+    tool_input = payload.get("tool_input")
+    if tool == "Bash" and isinstance(tool_input, dict) and isinstance(tool_input.get("command"), str) \
+            and "/" not in tool_input["command"]:
+        # guard.bash_problem denies a command that spells a protected path (each spelling holds a "/") or names one
+        # of its markers (each holds a "/" or one of BUDGET_MARKERS, which may_touch_budget checked first): with
+        # neither, the guard has nothing to find, and neither os nor the guard need loading.
         return False
     from .guard import blocked_call
 
@@ -209,10 +371,19 @@ def safe_transcript_path(value: Any) -> str | None:
     if not isinstance(value, str) or not value.endswith(".jsonl") or "\x00" in value:
         return None
     parts = value.split("/")
-    if not os.path.isabs(value) or ".." in parts or "projects" not in parts[:-1]:
+    if not value.startswith("/") or ".." in parts or "projects" not in parts[:-1]:
         raise HookInputError(f"transcript_path {value!r} is not a Claude Code transcript path",
                              "Transcripts live under <claude config dir>/projects/; nothing was read.")
-    return os.path.normpath(value)  # the ledger keys files by path: one spelling per file
+    return normpath(value)  # the ledger keys files by path: one spelling per file
+
+
+def normpath(path: str) -> str:
+    """os.path.normpath of an absolute path: as it is when already normal (the common case, no import)."""
+    if "//" not in path and "/./" not in path and "/../" not in path and not path.endswith(("/", "/.", "/..")):
+        return path
+    import posixpath
+
+    return posixpath.normpath(path)
 
 
 def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
@@ -225,21 +396,54 @@ def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
 
 def session_files(transcript: str) -> list[str]:
     """A session's main transcript and every subagent transcript under `<session>/subagents/`."""
-    transcript = os.fspath(transcript)
     files = [transcript]
-    session = os.path.splitext(transcript)[0]
-    folder = os.path.join(session, "subagents")
+    session = _stem(transcript)
+    folder = session + "/subagents"
     # Real folders only (lstat): a symlinked session or subagents folder would lead out of Claude Code's projects
-    # folder; os.walk follows no link below them either.
+    # folder; the walk follows no link below them either.
     if _real_dir(session) and _real_dir(folder):
-        for root, _dirs, names in os.walk(folder):
-            files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
+        _walk_transcripts(folder, files)
     return files
+
+
+def _walk_transcripts(folder: str, found: list[str]) -> None:
+    """What `os.walk(folder)` (top-down, following no link to a folder) lists of *.jsonl but journal.jsonl, each
+    folder's names sorted; an unreadable folder is skipped, as os.walk skips it."""
+    try:
+        with posix.scandir(folder) as scan:
+            entries = list(scan)
+    except OSError:
+        return
+    names, folders = [], []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            names.append(entry.name)
+        elif not entry.is_symlink():
+            folders.append(entry.path)
+    found.extend(f"{folder}/{n}" for n in sorted(names) if n.endswith(".jsonl") and n != "journal.jsonl")
+    for sub in folders:
+        _walk_transcripts(sub, found)
+
+
+def _stem(path: str) -> str:
+    """os.path.splitext(path)[0]."""
+    slash = path.rfind("/")
+    dot = path.rfind(".")
+    if dot <= slash + 1 or path[slash + 1 : dot].strip(".") == "":
+        return path  # no extension, or a name made of leading dots only
+    return path[:dot]
+
+
+S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000  # stat's constants, without its import
 
 
 def _real_dir(path: str) -> bool:
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
+        return posix.lstat(path).st_mode & S_IFMT == S_IFDIR
     except OSError:
         return False
 
@@ -247,7 +451,14 @@ def _real_dir(path: str) -> bool:
 def open_transcript(path: str) -> Any:
     """A transcript for reading: a regular file only, never through a symlink, opened without blocking. A FIFO or
     a link to /dev/zero planted among a session's files (one Bash call by the model) is an OSError, not a stall."""
-    return os.fdopen(open_regular(path), "rb")
+    fd = posix.open(path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC | posix.O_NOFOLLOW)
+    try:  # paths.open_regular's checks, without importing os (that module does)
+        if posix.fstat(fd).st_mode & S_IFMT != S_IFREG:
+            raise OSError(22, "not a regular file", path)  # EINVAL
+    except BaseException:
+        posix.close(fd)
+        raise
+    return open(fd, "rb")
 
 
 def tool_line_target(paths: list[str], agent_id: Any) -> str:
@@ -255,8 +466,7 @@ def tool_line_target(paths: list[str], agent_id: Any) -> str:
     target = paths[0]
     if isinstance(agent_id, str) and agent_id:
         name = f"agent-{agent_id}.jsonl"
-        target = next((f for f in paths if os.path.basename(f) == name),
-                      os.path.join(os.path.splitext(paths[0])[0], "subagents", name))
+        target = next((f for f in paths if f.rsplit("/", 1)[-1] == name), f"{_stem(paths[0])}/subagents/{name}")
     return target
 
 
@@ -265,7 +475,7 @@ def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
     other blocks, whose usage is the same request's)? Reads only the tail after `start`."""
     try:
         with open_transcript(path) as handle:
-            size = handle.seek(0, os.SEEK_END)
+            size = handle.seek(0, 2)  # SEEK_END
             # A file rewritten shorter: its tail; one grown by more than TAIL_CAP: its last TAIL_CAP bytes.
             handle.seek(max(min(start, max(size - TAIL_WINDOW, 0)), size - TAIL_CAP))
             tail = handle.read(TAIL_CAP)
@@ -288,7 +498,7 @@ def turn_written(path: str) -> bool:
     result), it is not."""
     try:
         with open_transcript(path) as handle:
-            size = handle.seek(0, os.SEEK_END)
+            size = handle.seek(0, 2)  # SEEK_END
             handle.seek(max(size - TAIL_WINDOW, 0))
             tail = handle.read()
     except OSError:
@@ -314,16 +524,20 @@ def await_turn_written(payload: dict[str, Any]) -> None:
 
 
 def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list[Any]], ledger: list[Any],
-             files: dict[str, Any], valid_until: float, post_writes: list[str], now: float) -> None:
+             ledger_paths: tuple[str, str], files: dict[str, Any], valid_until: float, post_writes: list[str],
+             now: float) -> None:
     """Write the session's record. Never raises. In place, not via a temporary file and a rename: a reader that
     catches it half written, or two writers interleaved, read something that does not parse (trailing bytes
     included), and that only ever means the full path."""
+    import os
+
     path = state_path(data_dir, payload.get("session_id"))
     if path is None:
         return
     state = {"format": FORMAT, "session": payload["session_id"], "key": environment_key(payload), "written": now,
              "valid_until": min(valid_until, now + MAX_AGE), "config": config_stamps, "ledger": ledger,
-             "files": files, "post_writes": sorted(post_writes)}
+             "ledger_path": ledger_paths[0], "version_path": ledger_paths[1], "files": files,
+             "post_writes": sorted(post_writes)}
     text = jsonlite.dumps(state).encode()
     folder = os.path.dirname(path)
     try:
@@ -345,7 +559,7 @@ def forget(data_dir: str, session: Any) -> None:
     path = state_path(data_dir, session)
     if path is not None:
         try:
-            os.unlink(path)
+            posix.unlink(path)
         except OSError:
             pass
 
@@ -353,12 +567,12 @@ def forget(data_dir: str, session: Any) -> None:
 def _prune(folder: str, now: float, keep: float = 7 * 86400) -> None:
     """Records of sessions idle for a week go (one scan, only when a new session writes its first record)."""
     try:
-        with os.scandir(folder) as entries:
+        with posix.scandir(folder) as entries:
             old = [e.path for e in entries if e.name.endswith(".json") and now - e.stat().st_mtime > keep]
     except OSError:
         return
     for name in old:
         try:
-            os.unlink(name)
+            posix.unlink(name)
         except OSError:
             pass

@@ -15,7 +15,7 @@ from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
 from ..safetext import printable
 from . import fastpath, plugin_data
-from .fastpath import HookInputError, transcript_files
+from .fastpath import ASYNC_EVENTS, FIRST_IMPORT, HookInputError, deadline, log, transcript_files
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -29,26 +29,9 @@ HOOK_EVENTS = (
     "PreCompact",
 )  # fmt: skip
 BLOCKING_EVENTS = ("UserPromptSubmit", "PreToolUse")
-# Events that only record (their decisions would be ignored or must not be given): registered `async: true`, so
-# Claude Code does not wait for them (claude-code.md §1.8). A 110% stop they would see is given by the next
-# blocking hook, which ingests the same transcript first.
-ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact")
 # Events whose systemMessage reaches the user at once (the async ones may be cancelled before theirs is read).
 MESSAGE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
-FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
-LOG_NAME = "hook.log"
-# hooks.json gives each hook 30 s; a hook Claude Code kills is a budget switched off without a word, so the hook
-# answers by itself (as on_error says) before that: at 20 s, which leaves a slow but healthy hook (64 at once on
-# two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
-DEADLINE_SECONDS = 20.0
 NOTICE_KIND = "project_config"
-
-
-def _deadline() -> float:
-    try:
-        return max(float(os.environ.get("TOKEN_BUDGET_HOOK_DEADLINE") or DEADLINE_SECONDS), 0.05)
-    except ValueError:
-        return DEADLINE_SECONDS
 
 
 class Watchdog:
@@ -83,14 +66,7 @@ class Watchdog:
     def _watch(self) -> None:
         if self._done.acquire(timeout=self.seconds) or not self.answering.acquire(blocking=False):
             return
-        why = f"the hook ran out of time ({self.seconds:g} s) reading its inputs"
-        log(self.data_dir, self.event, why)
-        if self.fails_closed and self.event in BLOCKING_EVENTS:
-            os.write(2, f"token-budget: blocked because {why} and on_error is 'closed'\n".encode())
-            os._exit(2)
-        os.write(1, jsonlite.dumps({"systemMessage": f"token-budget: {why} (enforcement skipped for this event)."})
-                 .encode() + b"\n")
-        os._exit(0)
+        fastpath.out_of_time(self.event, self.data_dir, self.seconds, self.fails_closed)
 
     def claim(self) -> None:
         """Called before the hook answers; if the watchdog is answering already, wait for it to end the process."""
@@ -114,8 +90,9 @@ _watchdog: Watchdog | None = None
 
 
 def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = None,
-        stderr: TextIO | None = None, *, now: datetime | None = None) -> int:
-    """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises. `now` is the clock (tests inject it)."""
+        stderr: TextIO | None = None, *, now: datetime | None = None, tried: bool = False) -> int:
+    """`tokens hook EVENT`: returns the exit code, 0 or 2. Never raises. `now` is the clock (tests inject it);
+    `tried`: the process's entry (fastpath.start) waited for the turn and asked the record already."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     event = argv[0] if argv else ""
     data_dir: str | None = None
@@ -130,9 +107,9 @@ def run(argv: list[str], stdin: TextIO | None = None, stdout: TextIO | None = No
         if _watchdog is not None:
             _watchdog.data_dir = data_dir
         response = None
-        if event in ("Stop", "SubagentStop"):
+        if event in ("Stop", "SubagentStop") and not tried:
             fastpath.await_turn_written(payload)
-        if event in fastpath.EVENTS:  # nothing new and nothing changed: answered without SQLite or the core
+        if event in fastpath.EVENTS and not tried:  # nothing new and nothing changed: answered without the core
             response = fastpath.answer(event, payload, data_dir, _seconds(now))
         if response is None:
             response = handle(event, payload, data_dir, now=now)
@@ -181,7 +158,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         _watchdog.fails_closed = config.get("enforcement", "on_error") == "closed"
     files = transcript_files(payload)
     now = now or clock.now()
-    with Ledger.open(data_dir) as ledger:
+    ledger = Ledger.open(data_dir)
+    with _LeftOpen(ledger) if _watchdog is not None and event not in ASYNC_EVENTS else ledger:
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
             await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
@@ -237,13 +215,32 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         return response
 
 
+class _LeftOpen:
+    """The ledger of an event Claude Code waits for, in a hook process of its own (run_watched): left open when the
+    hook ends. Closing the last connection makes SQLite checkpoint the WAL into the database and delete it, with
+    four fsyncs in all (the WAL and its folder when the next hook creates it again, the WAL and the database at the
+    checkpoint): milliseconds each on a busy disk, all of them waited for by the CLI. Left open, the process ends
+    (posix._exit) as a killed one would after its commit, which WAL mode is made for (tests/test_crash.py): the next
+    connection rebuilds the WAL index from the WAL, and the checkpoint falls to the next async event's close
+    (PostToolUse, Stop, SessionEnd), or to SQLite's own at 1000 pages. Durability is unchanged in kind: a commit
+    reaches the disk at the next checkpoint (README, Performance)."""
+
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+
+    def __enter__(self) -> Any:
+        return self.ledger
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:
     """Tell the user, once, what a repository's config file tried and what of it was ignored (see trust.py)."""
     notices = getattr(config, "notices", None)
     if not notices:
         return response
-    fresh = [n for n in notices if ledger.db.execute(
-        "SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1", (NOTICE_KIND, n)).fetchone() is None]
+    fresh = [n for n in notices if not ledger.has_message(NOTICE_KIND, n)]
     if not fresh:
         return response
     from ..periods import iso
@@ -276,15 +273,17 @@ def _with_team_notice(response: dict[str, Any], config: Any, ledger: Any, data_d
     from ..team.states import stale_info
 
     info = stale_info(data_dir, config, now.timestamp())
-    if info is None or ledger.db.execute("SELECT 1 FROM events WHERE kind = 'team_stale' AND detail = ? LIMIT 1",
-                                         (info["key"],)).fetchone():
+    if info is None:
+        return response
+    logged = f"the team server is out of reach ({info['key']}); on_stale: {info['on_stale']}"  # one per outage
+    if ledger.has_message("team_stale", logged):
         return response
     from ..periods import iso
     from .messages import team_stale
 
     text = team_stale(info)
     with ledger.transaction():
-        ledger.record_event(level="warn", kind="team_stale", message=text, created_at=iso(now), detail=info["key"])
+        ledger.record_event(level="warn", kind="team_stale", message=logged, created_at=iso(now), detail=text)
     out = dict(response)
     if out.get("decision") == "block":
         out["reason"] = f"{text}\n\n{out['reason']}"
@@ -294,10 +293,12 @@ def _with_team_notice(response: dict[str, Any], config: Any, ledger: Any, data_d
 
 
 def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
-    """The ledger's version token, then SQLite's data_version: read before the decision's queries, compared after.
-    Every writer renews the token before it commits, and data_version moves with any other connection's commit,
-    so a record can only be written for a decision that saw the ledger as of that token."""
-    return fastpath.ledger_version(os.fspath(data_dir)), ledger.db.execute("PRAGMA data_version").fetchone()[0]
+    """The ledger's version token, then the store's count of others' commits: read before the decision's queries,
+    compared after. Every writer renews the token before it commits, and the count moves with any other
+    connection's commit, so a record can only be written for a decision that saw the ledger as of that token."""
+    from ..ledger import version_path
+
+    return fastpath.ledger_version(ledger.path, version_path(ledger.path)), ledger.others_commits()
 
 
 def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], ledger: Any, step: Any,
@@ -325,7 +326,10 @@ def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], led
         return  # the ledger moved while deciding (another hook, or this one's own writes)
     tz = zone(step.config.timezone)
     ends = [day_bounds(today(tz, now), tz)[1], *(s.resets_at for s in step.states if s.resets_at)]
-    fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0], files=known,
+    from ..ledger import version_path
+
+    fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0],
+                      ledger_paths=(ledger.path, version_path(ledger.path)), files=known,
                       valid_until=min(parse(e).timestamp() for e in ends), post_writes=facts["post_writes"],
                       now=now.timestamp())
 
@@ -423,25 +427,12 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
         return False
 
 
-def log(data_dir: PathLike | None, event: str, message: str, exc: BaseException | None = None) -> str | None:
-    """Append to the data dir's hook.log (logfile: capped, one rotation). Never raises."""
-    try:
-        from ..logfile import append
-
-        if exc is not None and not isinstance(exc, TokenBudgetError):
-            import traceback
-
-            message += "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        return append(os.path.join(data_dir or resolve_data_dir(host=plugin_data()), LOG_NAME), event or "-", message)
-    except Exception:
-        return None
-
-
-def run_watched(argv: list[str]) -> int:
-    """run() in a hook process of its own, under the watchdog."""
+def run_watched(argv: list[str], stdin: TextIO | None = None, seconds: float | None = None, *,
+                tried: bool = False) -> int:
+    """run() in a hook process of its own, under the watchdog (`seconds`: what is left of the deadline)."""
     global _watchdog
-    _watchdog = Watchdog(_deadline())
-    code = run(argv)
+    _watchdog = Watchdog(deadline() if seconds is None else seconds)
+    code = run(argv, stdin, tried=tried)
     _watchdog.stop()
     return code
 

@@ -365,16 +365,8 @@ def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: 
 
 
 def _offsets(ledger: Ledger, paths: list[PathLike]) -> dict[str, tuple[Any, ...]]:
-    offsets: dict[str, tuple[Any, ...]] = {}
-    names = [os.fspath(p) for p in paths]
-    for start in range(0, len(names), 500):  # SQLite caps the number of parameters per statement
-        chunk = names[start : start + 500]
-        rows = ledger.db.execute(
-            f"SELECT path, device, inode, size, mtime_ns, offset FROM transcript_offsets "
-            f"WHERE path IN ({','.join('?' * len(chunk))})", chunk,
-        )
-        offsets.update((r[0], r[1:]) for r in rows)
-    return offsets
+    """{path: (device, inode, size, mtime_ns, offset)} as last ingested, of the paths read before."""
+    return ledger.read_positions([os.fspath(p) for p in paths])
 
 
 def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], source: str, prices: Any,
@@ -387,14 +379,14 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
     taken = 0
     again: list[tuple[str, os.stat_result]] = []  # read up to the batch's size, with more to read
     now = clock.timestamp()
-    with ledger.transaction() as db:
+    with ledger.transaction():
         for path, expected in pending:
             full = stats.bytes_read >= BATCH_BYTES or len(events) >= BATCH_EVENTS
             if taken and (full or expected.st_size >= BATCH_BYTES):
                 break
             taken += 1
             try:
-                delta, start, offset_row = _read_new_lines(db, path, now, rescan)
+                delta, start, offset_row = _read_new_lines(ledger, path, now, rescan)
             except OSError as exc:
                 result.errors.append(f"{path}: {exc.strerror or exc}")
                 continue
@@ -410,14 +402,7 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
         inserted, updated = ledger.record(events, source=source, prices=prices)
         if totals or events:
             stats.reconciled = _reconcile(ledger, totals, events, prices, now)
-        db.executemany(
-            "INSERT INTO transcript_offsets (path, device, inode, size, mtime_ns, offset, head_hash, lines, "
-            "malformed_lines, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
-            "device = excluded.device, inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns, "
-            "offset = excluded.offset, head_hash = excluded.head_hash, lines = excluded.lines, "
-            "malformed_lines = excluded.malformed_lines, updated_at = excluded.updated_at",
-            offsets,
-        )
+        ledger.save_read_positions(offsets)  # in the same transaction as the rows: a crash loses neither
     result.files += stats.files
     result.lines += stats.lines
     result.events += len(events)
@@ -443,15 +428,12 @@ def _reconcile(ledger: Ledger, totals: list[ClientTotals], events: list[UsageEve
     return reconcile(ledger, fresh | figures_since(ledger, earliest), prices, now)
 
 
-def _read_new_lines(db: Any, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:
+def _read_new_lines(ledger: Ledger, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:
     """One file's complete new lines, from the offset recorded under the writer lock (a parallel hook may have
     moved it since we looked), and the offsets row to write with them."""
     with _open(path) as handle:
         st = os.fstat(handle.fileno())
-    row = db.execute(
-        "SELECT device, inode, offset, head_hash, lines, malformed_lines FROM transcript_offsets WHERE path = ?",
-        (path,),
-    ).fetchone()
+    row = ledger.read_position(path)
     offset, lines, malformed = 0, 0, 0
     if row and not rescan:
         device, inode, offset, head, lines, malformed = row
