@@ -194,7 +194,8 @@ def status_figures(admin: str, member: str, config: Path, scratch: Path, rounds:
                note=f"{hourly:,} hourly rollup rows; `python -c 'import psycopg'` alone: {t['psycopg'] * 1000:.0f} ms"),
         Figure(SECTION, "in process: tokens status's figures from the 1M ledger (baseline of the next row)", local_s),
         Figure(SECTION, "in process: the team's totals from the server (connect, month and day per member, budgets)",
-               pull_s, local_s, "local figures", 2.0),
+               pull_s, local_s, "local figures", note="where the time goes, no target: the local month is a few "
+               "thousand rollup rows"),
     ]
 
 
