@@ -8,7 +8,8 @@ time: targets are checked by reading the table (the last column says ok or MISSE
 
     --quick     fewer repetitions (about 3 minutes once the fixtures are cached)
     --only X    a comma-separated subset: hook, decision, import, status, alerts, cli (the real CLI: a 20-tool-call
-                turn with and without the hooks; needs tests/e2e/install.sh and root)
+                turn with and without the hooks; needs tests/e2e/install.sh and root), team (team mode on a
+                throw-away PostgreSQL: hook on vs off, sync of 100k rows, team status over 10M rows)
     --profile   also print where `tokens import`'s time goes (cProfile, top functions)
     --python P  the interpreter that runs the hooks, and whose bare start is every hook's baseline: `plugin` (the
                 default: the plugin's own venv, built once by scripts/bootstrap.py into benchmarks/.work, offline
@@ -29,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from common import Figure
 
-BENCHES = ("hook", "decision", "import", "status", "alerts", "cli")
+BENCHES = ("hook", "decision", "import", "status", "alerts", "cli", "team")
 
 
 def run(name: str, quick: bool, args: argparse.Namespace) -> list[Figure]:
@@ -45,6 +46,8 @@ def run(name: str, quick: bool, args: argparse.Namespace) -> list[Figure]:
         from bench_statusline import measure
     elif name == "cli":
         from bench_cli import measure
+    elif name == "team":
+        from bench_team import measure
     else:
         from bench_alerts import measure
     return measure(quick)
@@ -109,7 +112,7 @@ ORDER = ["Baselines", "Hook overhead (`python -S run_hook.py`, as `tokens instal
          "Ingest cost vs transcript size",
          "Budget decision share of hook time (100k ledger, one new request)", "Import (`tokens import`, fresh ledger)",
          "Status at scale", "Status line", "Alert delivery (UserPromptSubmit hook that starts a sender)",
-         "A 20-tool-call `claude -p` turn (real CLI, mock API)"]
+         "A 20-tool-call `claude -p` turn (real CLI, mock API)", "Team mode (PostgreSQL)"]
 
 if __name__ == "__main__":
     main()

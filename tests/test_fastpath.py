@@ -118,7 +118,8 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     assert out == "{}" and {"sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
     unused = {"token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
-              "decimal"}  # prices come compiled from the config cache
+              "decimal",  # prices come compiled from the config cache
+              "token_budget.team", "token_budget.detached", "psycopg"}  # no team: block, no team code
     assert not loaded & unused, sorted(loaded & unused)
     with Ledger.open(data_dir) as ledger:
         assert ledger.count() == 2

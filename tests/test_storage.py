@@ -81,11 +81,11 @@ def test_the_sql_check_finds_a_query_in_a_module(tmp_path: Path) -> None:
 
 
 def test_the_core_reaches_storage_through_the_protocol() -> None:
-    """Only the detached sender (which opens the store it works from) imports the SQLite ledger; every other core
-    module is handed a `Storage`."""
+    """Only the detached workers (the alert sender and the team sync, which open the store they work from) import
+    the SQLite ledger; every other core module is handed a `Storage`."""
     from test_architecture import graph
 
     importers = {name for name, targets in graph().items()
                  if "token_budget.ledger" in targets and not name.startswith(("token_budget.claude",
                                                                                 "token_budget.cli"))}
-    assert importers == {"token_budget.delivery"}
+    assert importers == {"token_budget.delivery", "token_budget.team.sync"}

@@ -39,10 +39,9 @@ def budget_states(ledger: Storage, config: Config, *, now: datetime | None = Non
                   model: str | None = None) -> list[BudgetState]:
     """Every budget that applies now: daily, monthly, the session's, its active workflow run's, and each model's.
 
-    `model` is accepted for symmetry with the policy (which decides which model budgets bind a session); every
-    configured model budget is returned so that dashboards and alerts see them all.
+    Every configured model budget is returned so that dashboards and alerts see them all (the policy decides which
+    bind a session); `model` only narrows the team's model budgets to the session's (team/states.py).
     """
-    del model
     now = now or clock.now()
     tz = zone(config.timezone)
     limits = thresholds(config)
@@ -98,6 +97,10 @@ def budget_states(ledger: Storage, config: Config, *, now: datetime | None = Non
     from .windows import window_states
 
     states += window_states(ledger, config, now, lambda percent: level_for(percent, limits))
+    if config.get("team"):  # team budgets: only a user config with `team:` loads their module
+        from .team.states import team_states
+
+        states += team_states(ledger, config, now, limits, session_id=session_id, model=model)
     return states
 
 

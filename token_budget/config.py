@@ -199,6 +199,9 @@ def _project_layer(path: Path, project_dir: Any, merged: dict[str, Any], notices
         notices.append(f"{path} was ignored: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         return None
     if is_trusted(os.fspath(project_dir), merged):
+        if "team" in layer:  # which team server this machine reports to is the user's choice alone, trusted or not
+            notices.append(f"{path}: team is ignored (only your own token_budgets.yaml can join a team).")
+            layer = {key: value for key, value in layer.items() if key != "team"}
         return layer
     accepted, ignored = restrict(merged, layer)
     if ignored:

@@ -52,6 +52,10 @@ def status(
     data["burn_rate"] = burn_rate(ledger, classes, now, data["budgets"])
     data["alerts"] = [a for a in unacknowledged_alerts(ledger) if of_current_limit(a, data["budgets"])]
     data["windows"] = subscription_windows(ledger, now)
+    if config.get("team"):  # team mode: from the sync's cache (team/status.py), never the network
+        from .team.status import summary
+
+        data["team"] = summary(ledger, config, now)
     return data
 
 
@@ -178,6 +182,24 @@ def duration(delta: timedelta) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
+def team_section(box: Box, team: dict[str, Any], gauge: Any, detail: Any) -> None:
+    """Team mode: the team's bars, this member's share, the top members, and whether the figures are fresh."""
+    labels = {"team:daily": "Team today", "team:monthly": "Team month", "team:member:monthly": "Your share"}
+    box.add("")
+    box.add(f"Team {team['team']}" + (" (not synced yet)" if not team.get("synced") else
+                                      " (STALE: the server is out of reach)" if team.get("stale") else ""))
+    for b in team["budgets"]:
+        gauge("  " + labels.get(b["scope"], b["scope"][5:])[:13], b)
+        detail(f"{human(b['used'])} / {human(b['limit'])}")
+    if team.get("month"):
+        detail(f"you: {team['share']:.1f}% of the team's {human(team['month']['tokens'])} this month")
+        top = ", ".join(f"{m['member'].split('@')[0]} {human(m['tokens'])}" for m in team.get("top_members", [])[:3])
+        if top:
+            detail(f"top: {top}"[: box.inner - 16])
+    if team.get("unpushed"):
+        detail(f"{team['unpushed']:,} requests not yet pushed")
+
+
 def terminal_width(columns: int | None = None) -> int:
     if columns is None:
         import shutil
@@ -275,6 +297,8 @@ def render_dashboard(data: dict[str, Any], *, width: int = MAX_WIDTH, color: boo
             )
         for m in extra:
             box.add(f"  {m['model']}: {human(m['used'])} tokens (no budget)")
+    if data.get("team"):
+        team_section(box, data["team"], gauge, detail)
     box.add("")
     mode = data["mode"]
     if mode == "auto":

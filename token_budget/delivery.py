@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 from . import clock, jsonlite
 from ._records import record
+from .detached import _children  # noqa: F401  the sender processes this process started (tests reap them)
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 LOCK_NAME = "alert-sender.lock"
 LOG_NAME = "alerts.log"
 POLL_SECONDS = 1.0  # how soon a sleeping sender notices deliveries enqueued meanwhile
-_children: list[Any] = []  # Popen objects, kept so they are not reaped (and warned about) while still running
 
 
 @record
@@ -104,44 +104,16 @@ def kick(store: Storage, data_dir: PathLike, config: Any = None, project_dir: st
 
 def sender_running(data_dir: PathLike) -> bool:
     """True while some process holds the sender's lock."""
-    import fcntl
+    from .detached import running
 
-    fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the lock, if this probe took it
-    return False
+    return running(data_dir, LOCK_NAME)
 
 
 def spawn(data_dir: PathLike) -> None:
     """Start a sender in its own process session and return at once (no wait: the hook's latency is unchanged)."""
-    import subprocess
+    from .detached import spawn as start
 
-    for child in list(_children):
-        if child.poll() is not None:
-            _children.remove(child)
-    # -S skips site-packages (the sender needs only the standard library, and loads site itself if the config
-    # must be recompiled); sys.path[0] becomes the package's parent, never the hook's working directory.
-    root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    code = f"import sys; sys.path[0] = {root!r}; from token_budget.delivery import main; sys.exit(main())"
-    log_fd = os.open(os.path.join(data_dir, LOG_NAME), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        _children.append(
-            subprocess.Popen(
-                [sys.executable, "-S", "-c", code, os.path.realpath(data_dir)],
-                cwd=os.fspath(data_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log_fd,
-                start_new_session=True,
-                close_fds=True,
-            )
-        )
-    finally:
-        os.close(log_fd)
+    start(data_dir, "token_budget.delivery", LOG_NAME)
 
 
 # -- the sender ------------------------------------------------------------------------------------------------
@@ -286,16 +258,14 @@ def _env_secrets() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """The detached sender's entry point (see `spawn`): become the sender unless one runs already."""
-    import fcntl
+    from .detached import hold
 
     args = sys.argv[1:] if argv is None else argv
     data_dir = args[0]
-    lock_fd = os.open(os.path.join(data_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    lock_fd = hold(data_dir, LOCK_NAME)
+    if lock_fd is None:
+        return 0
     try:
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return 0
         try:
             sender = Sender(data_dir)
             sender.run(lock_fd)

@@ -1003,7 +1003,9 @@ HOUR_SUFFIX = ":00:00.000Z"
 _CLASS_SUMS = ", ".join(f"SUM({c})" for c in ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
                                                "cache_creation_1h_tokens", "cache_read_tokens"))
 # Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
-NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at)"
+# A team alert's deliveries are enqueued by the team sync, and only on the one machine the team server gives its
+# claim to (team/sync.py).
+NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at) AND scope NOT LIKE 'team:%'"
 ALERT_COLUMNS = "key, scope, level, threshold, period, used, limit_tokens, workflow, recommendation, created_at"
 
 

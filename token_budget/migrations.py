@@ -456,7 +456,6 @@ def m012_millisecond_timestamps(db: sqlite3.Connection) -> None:
                            f'WHERE "{column}" GLOB ?', (_MICROSECONDS,))
 
 
-
 @migration
 def m013_delivery_hint_prefix(db: sqlite3.Connection) -> None:
     # How the client that queued a delivery spells commands (hints.Hints' prefix: in Claude Code the slash command
@@ -464,3 +463,52 @@ def m013_delivery_hint_prefix(db: sqlite3.Connection) -> None:
     # alert's commands the way that user types them. NULL: queued before this column, or by no client; the alert
     # then names the terminal commands only.
     _run(db, "ALTER TABLE deliveries ADD COLUMN hint_prefix TEXT")
+
+
+@migration
+def m014_team_sync(db: sqlite3.Connection) -> None:
+    # Team mode (token_budget/team/): what of this ledger the team server has. team_link holds one row once this
+    # data dir syncs with a team; from then on the triggers mark every written request in team_unpushed (before it,
+    # a condition on an empty table is all they cost), the sync process pushes the marked rows and records what the
+    # server got in team_pushed, so a hook adds only the usage the server's totals do not have yet. team_claims:
+    # this machine's team alerts and whether the server gave it the claim.
+    _run(
+        db,
+        """
+        CREATE TABLE team_link (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            team TEXT NOT NULL,
+            server TEXT NOT NULL,
+            member TEXT NOT NULL,
+            since TEXT NOT NULL,
+            linked_at TEXT NOT NULL
+        );
+        CREATE TABLE team_unpushed (message_id TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE team_pushed (
+            message_id TEXT PRIMARY KEY,
+            timestamp TEXT NOT NULL,
+            model TEXT NOT NULL,
+            workflow TEXT,
+            is_sidechain INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_5m_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_1h_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            total_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_micros INTEGER NOT NULL DEFAULT 0,
+            pushed_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE team_claims (
+            key TEXT NOT NULL,
+            limit_tokens INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            PRIMARY KEY (key, limit_tokens)
+        )
+        """,
+    )
+    mark = "INSERT OR IGNORE INTO team_unpushed (message_id) VALUES (NEW.message_id)"
+    for event in ("INSERT", "UPDATE"):  # not _run(): trigger bodies hold semicolons
+        db.execute(f"CREATE TRIGGER requests_team_{event.lower()} AFTER {event} ON requests "
+                   f"WHEN EXISTS (SELECT 1 FROM team_link) BEGIN {mark}; END")

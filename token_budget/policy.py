@@ -159,7 +159,16 @@ def family_blocked(states: list[BudgetState] | tuple[BudgetState, ...], name: st
 # -- words every route shares -----------------------------------------------------------------------------------
 
 
+TEAM_SCOPE_NAMES = {"team:daily": "team's daily budget", "team:monthly": "team's monthly budget",
+                    "team:member:monthly": "your monthly share of the team budget"}
+
+
 def scope_name(scope: str) -> str:
+    if scope.startswith("team:"):  # team budgets (token_budget/team/): set on the team server by its lead
+        if scope in TEAM_SCOPE_NAMES:
+            return TEAM_SCOPE_NAMES[scope]
+        kind, _, name = scope[5:].partition(":")
+        return f"team's {name} {kind} budget (this month)"
     if scope in WINDOWS:
         return f"{WINDOWS[scope]} budget"
     if scope.startswith("workflow:"):

@@ -57,21 +57,27 @@ def html_data(ledger: Storage, config: Config, period: Period, *, now: datetime 
     end = max(end, period.days[0])
     history_period = days_period(end - timedelta(days=HISTORY_DAYS - 1), end, config)
     history = aggregate(ledger, config, history_period, prices=prices)
+    return page_data(f"Token report {period.label}", report, history, agg.total(),
+                     budget_rows(ledger, config, period, now), iso(now or clock.now()))
+
+
+def page_data(title: str, report: dict[str, Any], history: Any, total: Cell, budgets: list[dict[str, Any]],
+              generated_at: str) -> dict[str, Any]:
+    """The page's mapping: `history` (an Aggregate) gives the daily chart per model, `total` the cache shares."""
     per_day = by_day_model(history)
     models = sorted({model for cells in per_day.values() for model in cells},
                     key=lambda m: -sum(cells[m].counted for cells in per_day.values() if m in cells))
-    labels = [day.isoformat() for day in history_period.days]
-    total = agg.total()
+    labels = [day.isoformat() for day in history.period.days]
     return {
-        "title": f"Token report {period.label}",
+        "title": title,
         "report": report,
         "daily": {"labels": labels,
                   "series": [{"model": m, "tokens": [per_day.get(d, {}).get(m, Cell()).counted for d in labels]}
                              for m in models]},
-        "budgets": budget_rows(ledger, config, period, now),
+        "budgets": budgets,
         "cost_by_workflow": report["by_workflow_cost"],
         "cache": {"cache_read": total.cache_read, "cache_creation": total.cache_creation, "input": total.input},
-        "generated_at": iso(now or clock.now()),
+        "generated_at": generated_at,
     }
 
 
@@ -105,6 +111,8 @@ def _summary_rows(report: dict[str, Any]) -> str:
         ("Optimization savings", f"{percent(report['optimization_savings'])} "
                                  f"({cents(report['savings']['saved'])})"),
     ]
+    if report.get("by_member"):  # `tokens report --team`
+        items.append(("By member", ", ".join(f"{m} {n:,}" for m, n in list(report["by_member"].items())[:10])))
     if report["unpriced_models"]:
         items.append(("Unpriced models", ", ".join(report["unpriced_models"])))
     if report["estimated_models"]:

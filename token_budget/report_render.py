@@ -37,6 +37,9 @@ def yaml_layout(report: dict[str, Any]) -> dict[str, Any]:
         "optimization_savings": percent(report["optimization_savings"]),
         "unpriced_models": list(report["unpriced_models"]),
     }
+    if "by_member" in report:  # `tokens report --team` (team/report.py)
+        body["team"] = report["team"]
+        body["by_member"] = dict(report["by_member"])
     reconciled = report.get("reconciled")
     if reconciled and (reconciled["rows"] or reconciled.get("sessions_checked")):
         body["reconciled"] = (
@@ -56,8 +59,9 @@ def _model_cost(entry: dict[str, Any]) -> str:
 
 
 # the seed's layout groups the report's keys with a blank line between groups
-_YAML_GROUPS = (("date", "month", "timezone", "total_tokens", "total_cost"), ("tokens",), ("by_workflow",),
-                ("by_model",), ("efficiency_score", "optimization_savings", "unpriced_models", "reconciled"))
+_YAML_GROUPS = (("team", "date", "month", "timezone", "total_tokens", "total_cost"), ("tokens",), ("by_member",),
+                ("by_workflow",), ("by_model",),
+                ("efficiency_score", "optimization_savings", "unpriced_models", "reconciled"))
 
 
 def render_yaml(report: dict[str, Any]) -> str:
@@ -82,6 +86,8 @@ def render_yaml(report: dict[str, Any]) -> str:
     chunks = []
     for group in _YAML_GROUPS:
         part = {key: body[key] for key in group if key in body}
+        if not part:
+            continue  # a group only some reports have (by_member: the team's)
         text = yaml.dump(part, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
                          width=1_000_000)
         # indenting every line keeps each value: YAML folds a quoted scalar's leading spaces on its next lines

@@ -165,6 +165,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
+        if config.get("team"):  # team mode: the sync process talks to the server, never this hook
+            stamps.append(fastpath.stamp(_kick_team(data_dir, config, event)))
         report_written = False
         try:  # yesterday's report, at the first hook of a day (one stat otherwise); it must never cost enforcement
             if daily_report_due(data_dir, config.timezone, now) is not None:
@@ -203,6 +205,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         _kick(ledger, data_dir, event, config, jsonlite.text(payload.get("cwd")))
         response = _with_notices(enforce.respond(step, payload, ledger, claimed_alerts, notices), config, ledger,
                                  now)
+        if config.get("team"):
+            response = _with_team_notice(response, config, ledger, data_dir, now)
         if not response:
             try:
                 _remember(data_dir, payload, files, ledger, step, stamps, seen, now)
@@ -247,6 +251,44 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
     text = "\n".join(f"token-budget: {n}" for n in fresh)
     out = dict(response)
     out["systemMessage"] = f"{out['systemMessage']}\n\n{text}" if out.get("systemMessage") else text
+    return out
+
+
+def _kick_team(data_dir: PathLike, config: Any, event: str) -> str:
+    """Start the team sync when due (team/sync.py); returns the team cache's path, which decisions depend on."""
+    from ..team import cache_path
+
+    try:
+        from ..team.sync import kick
+
+        kick(data_dir, config)
+    except Exception as exc:
+        log(data_dir, event, f"team sync not started: {type(exc).__name__}: {exc}")
+    return cache_path(data_dir)
+
+
+def _with_team_notice(response: dict[str, Any], config: Any, ledger: Any, data_dir: PathLike,
+                      now: datetime) -> dict[str, Any]:
+    """Say once per outage that the team server is out of reach and what team.on_stale does meanwhile."""
+    from ..team.states import stale_info
+
+    info = stale_info(data_dir, config, now.timestamp())
+    if info is None:
+        return response
+    logged = f"the team server is out of reach ({info['key']}); on_stale: {info['on_stale']}"  # one per outage
+    if ledger.has_message("team_stale", logged):
+        return response
+    from ..periods import iso
+    from .messages import team_stale
+
+    text = team_stale(info)
+    with ledger.transaction():
+        ledger.record_event(level="warn", kind="team_stale", message=logged, created_at=iso(now), detail=text)
+    out = dict(response)
+    if out.get("decision") == "block":
+        out["reason"] = f"{text}\n\n{out['reason']}"
+    else:
+        out["systemMessage"] = f"{out['systemMessage']}\n\n{text}" if out.get("systemMessage") else text
     return out
 
 

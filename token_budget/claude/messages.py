@@ -52,6 +52,11 @@ def block_reason(state: BudgetState, settings: Settings, now: datetime, model: s
     arg = budget_argument(state.scope)
     ack = settings.hints.ack(alert_key(state.scope, int(round(settings.thresholds["block"])), state.period))
     raise_it = raise_command(state, settings)
+    if state.scope.startswith("team:"):
+        return (f"token-budget: the {scope_name(state.scope)} is exhausted: {amounts(state)}; "
+                f"{resets(state, settings, now)}. New requests are blocked. Only a team lead can raise it "
+                f"(`tokens team budget {state.scope} AMOUNT` on their machine), or acknowledge with `{ack}` to "
+                f"continue on this machine up to the {settings.thresholds['stop']:g}% emergency stop.")
     if state.scope.startswith("model:"):
         other = cheaper_family(states, family(model), settings)
         switch = f"switch with `/model {other}` (it has budget left), " if other else "switch with `/model`, "
@@ -71,8 +76,11 @@ def block_reason(state: BudgetState, settings: Settings, now: datetime, model: s
 
 def stop_reason(state: BudgetState, settings: Settings, now: datetime, model: str | None) -> str:
     fix = f"`{raise_command(state, settings)}`, then continue."
-    fix = (f"Switch to another model with `/model`, or raise it with {fix}" if state.scope.startswith("model:")
-           else f"Raise it with {fix}")
+    if state.scope.startswith("team:"):
+        fix = f"Only a team lead can raise it: `tokens team budget {state.scope} AMOUNT` on their machine."
+    if not state.scope.startswith("team:"):
+        fix = (f"Switch to another model with `/model`, or raise it with {fix}" if state.scope.startswith("model:")
+               else f"Raise it with {fix}")
     return (f"token-budget: emergency stop: the {scope_name(state.scope)} is at {amounts(state)}, past the "
             f"{settings.thresholds['stop']:g}% hard limit; {resets(state, settings, now)}. {fix}")
 
@@ -87,6 +95,8 @@ def announce(alert: Alert, state: BudgetState, settings: Settings, now: datetime
            f"{resets(state, settings, now)}."
     ack = f"`{settings.hints.ack(alert.key)}`"
     raise_it = f"`{raise_command(state, settings)}`"
+    if state.scope.startswith("team:"):  # set on the team server: only a lead's command changes it
+        raise_it = f"a team lead's `tokens team budget {state.scope} AMOUNT`"
     if level == "alert":
         return f"{head} Acknowledge with {ack} or adjust with {raise_it}.", None
     if level == "suggest":
@@ -117,3 +127,13 @@ def economy_context(states: list[BudgetState] | tuple[BudgetState, ...], setting
     return ("Token budget economy mode is on" + where + ". Batch the remaining work: plan it in one pass, make "
             "related edits together, avoid re-reading files already in context, read large files with offset/limit, "
             f"delegate exploration to subagents with \"model\": \"{settings.downgrade_to}\", and keep answers short.")
+
+
+def team_stale(info: dict[str, Any]) -> str:
+    """Said once per outage of the team server (team/states.stale_info)."""
+    what = {"open": "team budgets are not enforced until it answers again",
+            "local": "team budgets go on from the last team totals plus this machine's usage",
+            "closed": "team budgets block (team.on_stale is closed) until it answers again"}[info["on_stale"]]
+    why = f" ({info['error']})" if info.get("error") else ""
+    return (f"token-budget: the team server has not answered for {info['minutes']:.0f} min{why}; {what}. "
+            "Nothing is lost: this machine's usage is pushed once it is back.")

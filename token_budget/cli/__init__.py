@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "slash": "status:slash",
     "status": "status:status",
     "statusline": "status:statusline",
+    "team": "team:team",
     "workflow": "budgets:workflow",
 }
 

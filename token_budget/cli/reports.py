@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,9 +20,11 @@ from . import Env, UserError, pass_env
                    "or ccusage (the JSON of `ccusage daily --json`).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option("--team", "team", is_flag=True,
+              help="The whole team's, from the team server: by member, workflow and model (team mode).")
 @pass_env
 def report(env: Env, day: datetime | None, month: datetime | None, fmt: str | None, as_json: bool,
-           output: str | None) -> None:
+           output: str | None, team: bool) -> None:
     """A day's or month's tokens, cost, efficiency and savings, in the configured time zone.
 
     \b
@@ -39,12 +42,15 @@ def report(env: Env, day: datetime | None, month: datetime | None, fmt: str | No
     if as_json and fmt not in (None, "json"):
         raise UserError(f"--json and --format {fmt} disagree.\nUse one of them.")
     fmt = "json" if as_json else fmt or "yaml"
-    period = resolve_period(env.config, day=day.date() if day else None,
-                            month=(month.year, month.month) if month else None)
-    text = render_report(env.ledger, env.config, period, fmt)
+    if team:
+        period, text = _team_report(env, day, month, fmt)
+    else:
+        period = resolve_period(env.config, day=day.date() if day else None,
+                                month=(month.year, month.month) if month else None)
+        text = render_report(env.ledger, env.config, period, fmt)
     if output is None and fmt == "html":
         # a terminal full of minified JavaScript helps nobody: the page goes next to the daily reports
-        output = str(env.data_dir / "reports" / f"{period.label}.html")
+        output = str(env.data_dir / "reports" / f"{'team-' if team else ''}{period.label}.html")
         Path(output).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if output is None:
         sys.stdout.write(text)
@@ -55,3 +61,17 @@ def report(env: Env, day: datetime | None, month: datetime | None, fmt: str | No
     except OSError as exc:
         raise UserError(f"Cannot write {target}: {exc.strerror}.\nChoose another --output path.") from exc
     click.echo(f"Wrote {target}", err=True)
+
+
+def _team_report(env: Env, day: datetime | None, month: datetime | None, fmt: str) -> tuple[Any, str]:
+    from ..team import TeamSettings
+    from ..team.report import render_team_report, team_period
+    from ..team.server import TeamServer
+
+    settings = TeamSettings.from_config(env.config)
+    if settings is None:
+        raise UserError("--team needs a team: block in your own token_budgets.yaml (see `tokens team --help`).")
+    with TeamServer.connect(settings) as server:
+        period = team_period(server.team_info()["timezone"], day=day.date() if day else None,
+                             month=(month.year, month.month) if month else None)
+        return period, render_team_report(server, period, fmt)

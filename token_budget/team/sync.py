@@ -1,0 +1,373 @@
+"""The team sync: a detached process (one per data dir, holding `team-sync.lock`) that pushes this machine's
+unsynced ledger rows to the team server, pulls the team's totals into cache/team.json, and claims team alerts.
+
+A hook never opens a socket: when team mode is on, a hook that ingested something calls `kick`, which (at most
+once per team.sync_interval) starts this process through token_budget.detached, as the alert sender is started.
+The process syncs, then again every interval while hooks keep showing activity or rows wait to be pushed, and
+exits when idle. A server that is down, slow or refuses the credentials costs only this process: the rows stay
+marked in team_unpushed (the spool) and are pushed, once, when it answers again.
+
+Order of one pass, chosen so that a hook never undercounts: push (server commit), pull totals (which now hold the
+batch), write the cache, and only then unmark the pushed rows locally. A crash between those steps means the batch
+is counted twice for a moment and pushed again (the server's upsert ignores it), never lost.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .. import clock, jsonlite
+from . import DUE_NAME, LOCK_NAME, LOG_NAME, TeamSettings, cache_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..ledger import Ledger
+    from ..paths import PathLike
+    from .server import TeamServer
+
+IDLE_EXIT = 600.0  # seconds without hook activity after which a failing sync gives up until the next hook
+MAX_BACKOFF = 120.0
+PUSH_CHUNK = 20_000  # rows read from the ledger per push round
+TOP_MEMBERS = 10
+
+
+# -- the hook's side -------------------------------------------------------------------------------------------
+
+
+def kick(data_dir: PathLike, config: Any, now: float | None = None) -> bool:
+    """Start a sync when one is due and none runs. Costs a stat, and at most once per interval a utime, a lock
+    probe and a Popen. Returns True when it started one."""
+    settings = TeamSettings.from_config(config)
+    if settings is None:
+        return False
+    now = time.time() if now is None else now
+    due = os.path.join(os.fspath(data_dir), DUE_NAME)
+    try:
+        if now - os.stat(due).st_mtime < settings.sync_interval:
+            return False
+        os.utime(due, (now, now))
+    except FileNotFoundError:
+        os.close(os.open(due, os.O_WRONLY | os.O_CREAT, 0o600))
+    from ..detached import running, spawn
+
+    if running(data_dir, LOCK_NAME):
+        return False  # it sees the touched file as activity, and syncs again
+    spawn(data_dir, "token_budget.team.sync", LOG_NAME)
+    return True
+
+
+# -- the sync --------------------------------------------------------------------------------------------------
+
+
+def log(data_dir: PathLike, message: str) -> None:
+    from ..logfile import append
+
+    append(os.path.join(os.fspath(data_dir), LOG_NAME), "team-sync", message)
+
+
+def write_cache(data_dir: PathLike, cache: dict[str, Any]) -> None:
+    from ..paths import write_atomically
+
+    path = cache_path(data_dir)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_atomically(path, jsonlite.dumps(cache))
+
+
+def _server_label(settings: TeamSettings) -> str:
+    """Which server, for telling a relink apart: host, port and database, never credentials."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(settings.dsn())
+    host = params.get("host") or params.get("hostaddr") or ""
+    return f"{host}:{params.get('port') or ''}/{params.get('dbname') or ''}"
+
+
+class Sync:
+    """One data dir's sync with its team server. `run_once()` is one pass; `main()` loops while there is work."""
+
+    def __init__(self, data_dir: PathLike, config: Any) -> None:
+        self.data_dir = os.fspath(data_dir)
+        self.config = config
+        settings = TeamSettings.from_config(config)
+        if settings is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("This config has no team: block.", "Add team: {name: …} to your token_budgets.yaml.")
+        self.settings = settings
+
+    def run_once(self, *, now: float | None = None) -> dict[str, Any]:
+        """Push, pull, claim. Never raises for the server: a failure is recorded in the cache and returned."""
+        from ..ledger import Ledger
+        from .server import TeamServerError
+
+        started = clock.now().timestamp() if now is None else now
+        with Ledger.open(self.data_dir) as ledger:
+            try:
+                from .server import TeamServer
+
+                with TeamServer.connect(self.settings) as server:
+                    return self._pass(ledger, server, started)
+            except TeamServerError as exc:
+                self._failed(started, exc.message)
+                return {"ok": False, "error": exc.message, "transient": exc.transient}
+
+    def _failed(self, at: float, error: str) -> None:
+        from .states import read_cache
+
+        cache = read_cache(self.data_dir) or {"format": 1, "team": self.settings.name, "budgets": [], "scopes": {},
+                                              "ok_at": None}
+        cache.setdefault("first_attempt_at", at)
+        cache.update(error=error, last_attempt_at=at)
+        write_cache(self.data_dir, cache)
+        log(self.data_dir, f"sync failed: {error}")
+
+    def _pass(self, ledger: Ledger, server: TeamServer, started: float) -> dict[str, Any]:
+        server.check_member()
+        info = server.team_info()
+        self._link(ledger, server, info)
+        pushed: list[dict[str, Any]] = []
+        while True:  # in message id order, a chunk at a time
+            rows = self._unpushed(ledger, after=pushed[-1]["message_id"] if pushed else "")
+            if not rows:
+                break
+            server.push(rows)
+            pushed += rows
+        cache = pull(server, info, started)
+        write_cache(self.data_dir, cache)
+        self._mark_pushed(ledger, pushed)
+        claims = self._claim_alerts(ledger, server)
+        return {"ok": True, "pushed": len(pushed), "claimed": claims, "budgets": len(cache["budgets"])}
+
+    # -- linking this ledger to the team --------------------------------------------------------------------------
+
+    def _link(self, ledger: Ledger, server: TeamServer, info: dict[str, Any]) -> None:
+        """The first sync with a team (or another team, server or member): mark this month's requests to push."""
+        from ..periods import month_bounds, today, zone
+
+        label = _server_label(self.settings)
+        row = ledger.db.execute("SELECT team, server, member FROM team_link").fetchone()
+        if row == (server.team, label, server.member):
+            return
+        tz = zone(info["timezone"])
+        day = today(tz, clock.now())
+        since = month_bounds(day.year, day.month, tz)[0]
+        with ledger.transaction() as db:
+            for table in ("team_link", "team_unpushed", "team_pushed", "team_claims"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("INSERT INTO team_link (id, team, server, member, since, linked_at) VALUES (1, ?, ?, ?, ?, ?)",
+                       (server.team, label, server.member, since, clock.timestamp()))
+            db.execute("INSERT OR IGNORE INTO team_unpushed (message_id) SELECT message_id FROM requests "
+                       "WHERE timestamp >= ?", (since,))
+        log(self.data_dir, f"linked to team {server.team} as {server.member}; pushing requests since {since}")
+
+    # -- pushing ---------------------------------------------------------------------------------------------------
+
+    def _unpushed(self, ledger: Ledger, after: str) -> list[dict[str, Any]]:
+        """The next PUSH_CHUNK marked requests after message id `after`, as the server's rows."""
+        from ..periods import parse
+
+        out = []
+        for row in ledger.db.execute(
+            "SELECT r.message_id, r.timestamp, r.model, COALESCE(r.workflow, ''), r.session_id, r.project, "
+            "r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_5m_tokens, r.cache_creation_1h_tokens, "
+            "r.cache_read_tokens, r.total_tokens, r.cost_micros FROM team_unpushed u "
+            "JOIN requests r ON r.message_id = u.message_id WHERE u.message_id > ? ORDER BY u.message_id LIMIT ?",
+            (after, PUSH_CHUNK),
+        ):
+            (message_id, ts, model, workflow, session, project, side, i, o, c5, c1, r, total, cost) = row
+            parse(ts)  # a timestamp the server would refuse fails here, naming nothing secret
+            out.append({"message_id": message_id, "ts": ts, "model": model, "workflow": workflow,
+                        "session_id": session, "project": project, "is_sidechain": bool(side),
+                        "input_tokens": i, "output_tokens": o, "cache_creation_5m_tokens": c5,
+                        "cache_creation_1h_tokens": c1, "cache_read_tokens": r, "total_tokens": total,
+                        "cost_micros": cost})
+        return out
+
+    def _mark_pushed(self, ledger: Ledger, pushed: list[dict[str, Any]]) -> None:
+        """Record what the server has; unmark a row only if it is still what was pushed (a line that grew since
+        was marked again by the trigger and stays marked)."""
+        if not pushed:
+            return
+        stamp = clock.timestamp()
+        with ledger.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO team_pushed (message_id, timestamp, model, workflow, is_sidechain, "
+                "input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, "
+                "total_tokens, cost_micros, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r["message_id"], r["ts"], r["model"], r["workflow"], int(r["is_sidechain"]), r["input_tokens"],
+                  r["output_tokens"], r["cache_creation_5m_tokens"], r["cache_creation_1h_tokens"],
+                  r["cache_read_tokens"], r["total_tokens"], r["cost_micros"], stamp) for r in pushed])
+            db.executemany(
+                "DELETE FROM team_unpushed WHERE message_id = ? AND EXISTS (SELECT 1 FROM requests r WHERE "
+                "r.message_id = ? AND r.timestamp = ? AND r.model = ? AND COALESCE(r.workflow, '') = ? AND "
+                "r.is_sidechain = ? AND r.total_tokens = ? AND r.cost_micros = ? AND r.input_tokens = ? AND "
+                "r.output_tokens = ? AND r.cache_creation_5m_tokens = ? AND r.cache_creation_1h_tokens = ? AND "
+                "r.cache_read_tokens = ?)",
+                [(r["message_id"], r["message_id"], r["ts"], r["model"], r["workflow"], int(r["is_sidechain"]),
+                  r["total_tokens"], r["cost_micros"], r["input_tokens"], r["output_tokens"],
+                  r["cache_creation_5m_tokens"], r["cache_creation_1h_tokens"], r["cache_read_tokens"])
+                 for r in pushed])
+
+    # -- pulling ---------------------------------------------------------------------------------------------------
+
+    # -- team alerts -----------------------------------------------------------------------------------------------
+
+    def _claim_alerts(self, ledger: Ledger, server: TeamServer) -> int:
+        """Local team alerts not yet put to the server: the machine that inserts the claim first delivers it."""
+        rows = ledger.db.execute(
+            "SELECT a.key, a.threshold, a.limit_tokens FROM alerts a WHERE a.scope LIKE 'team:%' AND NOT EXISTS "
+            "(SELECT 1 FROM team_claims c WHERE c.key = a.key AND c.limit_tokens = a.limit_tokens)").fetchall()
+        won = 0
+        for key, threshold, limit in rows:
+            mine = server.claim(key, limit)
+            with ledger.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO team_claims (key, limit_tokens, outcome, decided_at) "
+                           "VALUES (?, ?, ?, ?)", (key, limit, "won" if mine else "lost", clock.timestamp()))
+                if mine:
+                    from ..channels import channels
+                    from ..outbox import enqueue
+
+                    enqueue(ledger, key, threshold, channels(self.config), now=clock.timestamp())
+            won += mine
+        if won:
+            from ..delivery import kick
+
+            kick(ledger, self.data_dir)
+        return won
+
+
+def pull(server: TeamServer, info: dict[str, Any], at: float) -> dict[str, Any]:
+    """The team's totals for every budget's current period, per member for the month: the cache a hook reads."""
+    from ..families import model_matches
+    from .server import sums_by
+    from .states import FORMAT, counted, periods
+
+    spans = periods(info["timezone"], clock.now())
+    month_rows = server.period_rows(spans["month"][1], spans["month"][2])
+    day_rows = server.period_rows(spans["day"][1], spans["day"][2])
+    budgets = server.budgets()
+    scopes: dict[str, Any] = {}
+    for budget in budgets:
+        scope = budget["scope"]
+        keep = None
+        if scope == "team:member:monthly":
+            def keep(row: Any) -> bool:
+                return row[0] == server.member
+        elif scope.startswith("team:model:"):
+            def keep(row: Any, key: str = scope[11:]) -> bool:
+                return model_matches(key, row[1])
+        elif scope.startswith("team:workflow:"):
+            def keep(row: Any, name: str = scope[14:]) -> bool:
+                return row[2] == name
+        span = "day" if scope == "team:daily" else "month"
+        rows = day_rows if span == "day" else month_rows
+        scopes[scope] = {"period": spans[span][0], "sums": sums_by(rows, keep)}
+    by_member: dict[str, list[int]] = {}
+    for row in month_rows:
+        by_member.setdefault(row[0], []).append(row)  # type: ignore[arg-type]
+    classes = info["classes"]
+    members = sorted(({"member": m, "tokens": counted(sums_by(rows), classes),
+                       "cost_micros": sums_by(rows)[-1]} for m, rows in by_member.items()),
+                     key=lambda m: (-m["tokens"], m["member"]))
+    team_month = sums_by(month_rows)
+    mine = next((m for m in members if m["member"] == server.member), None)
+    return {
+        "format": FORMAT, "team": server.team, "member": server.member, "machine": server.machine,
+        "timezone": info["timezone"], "classes": classes, "budgets": budgets, "scopes": scopes,
+        "month": {"period": spans["month"][0], "sums": team_month, "tokens": counted(team_month, classes),
+                  "requests": sum(int(r[3]) for r in month_rows)},
+        "day": {"period": spans["day"][0], "sums": sums_by(day_rows),
+                "tokens": counted(sums_by(day_rows), classes)},
+        "members": members[:TOP_MEMBERS], "member_count": len(members), "me": mine,
+        "ok_at": at, "error": None, "last_attempt_at": at,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The detached process (see `kick`): sync while there is work, unless another sync holds the lock."""
+    from .. import site_packages
+    from ..detached import hold
+
+    site_packages.enable()  # psycopg lives in site-packages; the process started with -S
+    args = sys.argv[1:] if argv is None else argv
+    data_dir = args[0]
+    fd = hold(data_dir, LOCK_NAME)
+    if fd is None:
+        return 0
+    try:
+        ensure_driver(data_dir)
+        return loop(data_dir)
+    except Exception as exc:
+        log(data_dir, f"error: the sync stopped: {type(exc).__name__}")
+        return 1
+    finally:
+        os.close(fd)
+
+
+def ensure_driver(data_dir: str) -> None:
+    """In the plugin's own environment (<data dir>/venv), a `team:` added after it was built: have the bootstrap
+    install the team extra (pinned) before the first sync. A pip install's user is told by the sync's error."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is not None:
+        return
+    bootstrap = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))),
+                             "scripts", "bootstrap.py")
+    if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(data_dir, "venv")) or \
+            not os.path.exists(bootstrap):
+        return
+    import subprocess
+
+    log(data_dir, "installing the team extra (psycopg) into the plugin's environment")
+    subprocess.run([sys.executable, bootstrap, "--data", data_dir, "--team", "--wait"], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    importlib.invalidate_caches()
+
+
+def loop(data_dir: str) -> int:
+    """Sync; again after an interval while rows wait to be pushed or hooks showed activity meanwhile (with backoff
+    while the server fails); exit when there is nothing left, or no hook ran for IDLE_EXIT seconds."""
+    from ..config import load_cached
+
+    config = load_cached(data_dir, None)
+    sync = Sync(data_dir, config)
+    delay = sync.settings.sync_interval
+    while True:
+        started = time.time()
+        result = sync.run_once()
+        if not result["ok"] and not result.get("transient", True):
+            return 1  # a setting to fix (team.name, membership, TLS): the next hook's sync tries again
+        delay = sync.settings.sync_interval if result["ok"] else min(delay * 2, MAX_BACKOFF)
+        activity = _last_activity(data_dir)
+        if activity < started and not _waiting(data_dir):
+            return 0
+        if time.time() - activity > IDLE_EXIT:
+            return 0
+        time.sleep(delay)
+
+
+def _last_activity(data_dir: str) -> float:
+    try:
+        return os.stat(os.path.join(data_dir, DUE_NAME)).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _waiting(data_dir: str) -> bool:
+    import sqlite3
+
+    from ..paths import LEDGER_NAME
+
+    try:
+        db = sqlite3.connect(f"file:{os.path.join(data_dir, LEDGER_NAME)}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute("SELECT EXISTS (SELECT 1 FROM team_unpushed u JOIN requests r "
+                              "ON r.message_id = u.message_id)").fetchone()[0] == 1
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
