@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,72 @@ def test_in_the_tui_the_team_section_shows_and_a_spent_team_budget_blocks_the_pr
         assert "the team's monthly budget is exhausted: 101,000 / 100,000 tokens" in " ".join(screen.split())
         assert [r for r in tui.requests() if r.get("kind") == "messages"] == []
         (tmp_path / "tui-team-screen.txt").write_text(screen)
+
+
+def until_input(tui, wanted: Callable[[str], bool], timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the TUI's input box (the last line starting with ❯) holds text that `wanted` accepts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line.replace("\xa0", " ").strip() for line in tui.screen().splitlines()]
+        box = [line[1:].strip() for line in lines if line.startswith("❯")][-1:]
+        if box and wanted(box[0]):
+            return
+        assert time.monotonic() < deadline, f"the input box holds {box!r}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("route", ["plugin", "pip"])
+def test_in_the_tui_the_crossing_tool_call_is_denied_the_next_prompt_blocked_and_status_shows_the_team(
+        claude_env: ClaudeEnv, postgres, tmp_path: Path, route: str) -> None:  # type: ignore[no-untyped-def]
+    """Both install routes, the team block in the user's own config (~/.config, a fresh HOME): the team at 95% from
+    another member's machine, the tool call that crosses 100% is denied with the team's message, the next prompt is
+    blocked on screen with no request, and the slash command's status shows the Team section with no request."""
+    from .harness import REPO_ROOT
+    from .test_enforcement import tokens_cli
+    from .tui import TUI
+
+    _, alice, env = team_of_two(postgres, tmp_path, bob_used=60_000, alice_used=35_000)  # the team at 95,000
+    user_config = claude_env.home / ".config" / "token-budget" / "token_budgets.yaml"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text(alice.config.read_text())
+    env.pop("TOKEN_BUDGET_CONFIG")
+    if route == "pip":
+        installed = tokens_cli(claude_env, alice.data_dir, "install")
+        assert installed.returncode == 0, installed.stderr
+        hooks = json.loads((claude_env.config_dir / "settings.json").read_text())["hooks"]
+        assert "token_budget" in hooks["PreToolUse"][0]["hooks"][0]["command"]
+        assert (claude_env.config_dir / "commands" / "tokens.md").exists()
+        env.pop("TOKEN_BUDGET_PYTHON")  # the hooks run the interpreter `tokens install` wrote into settings.json
+    slash = "/tokens" if route == "pip" else "/token-budget:tokens"
+    script = [bash_turn("touch marker-1", input_tokens=6000, output_tokens=10),
+              text_turn("Stopped: the team budget is exhausted.", input_tokens=100, output_tokens=5),
+              text_turn("never sent")]
+    with TUI(claude_env, script=script, plugin_dir=REPO_ROOT if route == "plugin" else None, extra_env=env,
+             label=f"tui-team-{route}") as tui:
+        def messages() -> int:
+            return len([r for r in tui.requests() if r.get("kind") == "messages"])
+
+        tui.send("Create the marker file")
+        crossing = tui.wait_for("Stopped: the team budget is exhausted.")
+        flat = " ".join(crossing.split())
+        assert "the team's monthly budget is exhausted: 101,010 / 100,000 tokens" in flat
+        assert not (claude_env.project / "marker-1").exists() and messages() == 2
+
+        tui.send("Try again")
+        blocked = tui.wait_for("Original prompt: Try again")
+        block = " ".join(blocked.rsplit(BLOCKED_PROMPT + ":", 1)[1].split())
+        assert block.startswith("token-budget: the team's monthly budget is exhausted: 101,115 / 100,000 tokens")
+        assert "Only a team lead can raise it (`tokens team budget team:monthly AMOUNT`" in block
+        assert messages() == 2
+        # Claude Code hands a blocked prompt back to the input box: cleared as a user would before the command
+        until_input(tui, lambda text: text == "Try again")
+        tui.key("C-u")
+        until_input(tui, lambda text: text == "")
+
+        tui.send(f"{slash} status")
+        status = tui.wait_for("Team acme")
+        assert "Team month" in status and "bob 60,000" in status
+        assert messages() == 2
+    for name, screen in (("crossing", crossing), ("blocked", blocked), ("status", status)):
+        (tmp_path / f"tui-team-{route}-{name}.txt").write_text(screen)
+        print(f"----- {route} {name}\n{screen}")
