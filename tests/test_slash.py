@@ -127,3 +127,13 @@ def test_while_the_plugin_sets_up_the_command_says_so_instead_of_reaching_the_mo
     out = _plugin_hook("/token-budget:tokens status", env, tmp_path)
     assert out["decision"] == "block" and "needs Python 3.10" in out["reason"]
     assert _plugin_hook("hello", env, tmp_path) == {"systemMessage": out["reason"]}
+
+
+def test_the_command_is_its_first_line_only() -> None:
+    """After a blocked prompt Claude Code restores it in the input box: the command typed before it arrives with
+    the old prompt on the next line, which is not an argument."""
+    from token_budget.claude.commands import arguments
+
+    assert arguments("/tokens status\nTry again") == ["status"]
+    assert arguments("/token-budget:tokens budget daily 2000000\r\nplease") == ["budget", "daily", "2000000"]
+    assert arguments("/tokens log --limit 'two words'") == ["log", "--limit", "two words"]

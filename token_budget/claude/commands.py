@@ -62,10 +62,13 @@ def is_tokens_prompt(prompt: Any) -> bool:
 
 
 def arguments(prompt: str) -> list[str]:
-    """The words after the command, split as a shell would split them but never run through one."""
+    """The words after the command on its line, split as a shell would split them but never run through one.
+
+    Only the first line: after a blocked prompt Claude Code puts that prompt back in the input box, and a command
+    typed in front of it is submitted as "/tokens status\nTry again"."""
     import shlex
 
-    text = prompt.lstrip()
+    text = prompt.lstrip().split("\n", 1)[0]
     for command in sorted(TOKENS_COMMANDS, key=len, reverse=True):
         if text.startswith(command):
             text = text[len(command):]
