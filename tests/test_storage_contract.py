@@ -305,6 +305,22 @@ def test_a_team_link_spools_the_requests_since_it_and_every_one_written_after(st
     assert [r["message_id"] for r in store.unpushed_rows("m1", 100)] == ["m2"]
 
 
+def test_pushed_requests_leave_the_spool_unless_they_grew_since(store) -> None:
+    store.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
+    with store.transaction():
+        store.record([request_at("m1", f"{DAY}T09:00:00.000Z"), request_at("m2", f"{DAY}T10:00:00.000Z")],
+                     source="hook")
+    pushed = store.unpushed_rows("", 100)
+    with store.transaction():  # a line that grew while the push was on its way
+        store.record([request_at("m2", f"{DAY}T10:00:00.000Z", output_tokens=50)], source="hook")
+    store.mark_pushed(pushed, NOON)
+    assert spooled(store) == [("m2", 50)]
+    # the server has m2 at 110 tokens: only its growth is missing from the team's totals
+    assert store.unpushed_usage((START, END), MONTH) == [("claude-sonnet-4-5", "", 1, 1, 0, 40, 0, 0, 0, 0)]
+    store.mark_pushed(store.unpushed_rows("", 100), NOON)
+    assert (store.unpushed_count(), store.has_unpushed(), store.unpushed_usage((START, END), MONTH)) == (0, False, [])
+
+
 def test_unpushed_usage_is_grouped_by_model_workflow_day_and_month(store) -> None:
     store.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
     with store.transaction():
