@@ -15,6 +15,9 @@ from token_budget.ledger import Ledger
 
 PACKAGE = Path(storage.__file__).parent
 SQLITE_BACKEND = {"ledger.py", "migrations.py"}
+# The team server's own backend (PostgreSQL): its schema and migrations, and the queries a member and the lead run
+# on it. Every local question of team/ (the spool, the link, the claims) goes through storage.TeamSpool.
+POSTGRESQL_BACKEND = {"server.py", "schema.py"}
 # The Claude Code adapter reaches storage through the same methods, with no exception.
 PROTOCOLS = [cls for _, cls in inspect.getmembers(storage, inspect.isclass)
              if cls.__module__ == storage.__name__ and cls is not storage.Storage]
@@ -28,7 +31,7 @@ SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+
 def test_storage_is_every_protocol() -> None:
     assert {cls.__name__ for cls in PROTOCOLS} == {
         "Transactional", "UsageStore", "ReportStore", "AlertStore", "EventStore", "WorkflowStore", "SettingsStore",
-        "OutboxStore", "ReconcileStore", "ReadPositions", "SessionMemory", "Diagnostics"}
+        "OutboxStore", "ReconcileStore", "ReadPositions", "SessionMemory", "TeamSpool", "Diagnostics"}
     assert set(storage.Storage.__mro__) >= set(PROTOCOLS)
 
 
@@ -68,6 +71,13 @@ def test_no_adapter_module_holds_sql() -> None:
     adapter = list((PACKAGE / "claude").glob("*.py"))
     assert {"doctor.py", "enforce.py", "transcript.py", "hook.py"} <= {p.name for p in adapter}
     assert not [p.name for p in adapter if _holds_sql(p)]
+
+
+def test_no_team_module_outside_the_postgresql_backend_holds_sql() -> None:
+    team = {p.name: p for p in (PACKAGE / "team").glob("*.py")}
+    assert {"states.py", "status.py", "sync.py", "doctor.py", "report.py"} <= set(team)
+    assert not [name for name, p in team.items() if name not in POSTGRESQL_BACKEND and _holds_sql(p)]
+    assert all(_holds_sql(team[name]) for name in POSTGRESQL_BACKEND)  # the check can see their queries
 
 
 def test_the_sql_check_finds_a_query_in_a_module(tmp_path: Path) -> None:

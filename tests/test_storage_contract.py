@@ -274,3 +274,89 @@ def test_diagnostics(store) -> None:
     store.attempt_failed(store.start_attempt(due["id"], f"{DAY}T10:00:02.000Z"), due["id"], f"{DAY}T10:00:03.000Z",
                          "HTTP 404", give_up=True, retry_at=f"{DAY}T10:05:00.000Z")
     assert store.failed_deliveries() == 1
+
+
+MONTH = "2026-11-01T00:00:00.000Z", "2026-12-01T00:00:00.000Z"
+NOON = f"{DAY}T12:00:00.000Z"
+
+
+def spooled(store) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    return [(r["message_id"], r["output_tokens"]) for r in store.unpushed_rows("", 100)]
+
+
+def test_a_team_link_spools_the_requests_since_it_and_every_one_written_after(store) -> None:
+    with store.transaction():
+        store.record([request_at("m-old", "2026-10-31T23:00:00.000Z"), request_at("m1", f"{DAY}T09:00:00.000Z")],
+                     source="hook")
+    assert store.team_link() is None
+    assert (store.unpushed_count(), store.has_unpushed()) == (0, False)  # no team: nothing is spooled
+    store.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
+    assert store.team_link() == ("core", "db:5432/team", "alice@example.com")
+    with store.transaction():
+        store.record([request_at("m2", f"{DAY}T10:00:00.000Z", model="claude-opus-4-5", output_tokens=20)],
+                     source="hook")
+    assert spooled(store) == [("m1", 10), ("m2", 20)]  # in message id order, the month's only
+    assert (store.unpushed_count(), store.has_unpushed()) == (2, True)
+    [first] = store.unpushed_rows("", 1)
+    assert first == {"message_id": "m1", "ts": f"{DAY}T09:00:00.000Z", "model": "claude-sonnet-4-5", "workflow": "",
+                     "session_id": "s1", "project": None, "is_sidechain": False, "input_tokens": 100,
+                     "output_tokens": 10, "cache_creation_5m_tokens": 0, "cache_creation_1h_tokens": 0,
+                     "cache_read_tokens": 0, "total_tokens": 110, "cost_micros": 0}
+    assert [r["message_id"] for r in store.unpushed_rows("m1", 100)] == ["m2"]
+
+
+def test_pushed_requests_leave_the_spool_unless_they_grew_since(store) -> None:
+    store.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
+    with store.transaction():
+        store.record([request_at("m1", f"{DAY}T09:00:00.000Z"), request_at("m2", f"{DAY}T10:00:00.000Z")],
+                     source="hook")
+    pushed = store.unpushed_rows("", 100)
+    with store.transaction():  # a line that grew while the push was on its way
+        store.record([request_at("m2", f"{DAY}T10:00:00.000Z", output_tokens=50)], source="hook")
+    store.mark_pushed(pushed, NOON)
+    assert spooled(store) == [("m2", 50)]
+    # the server has m2 at 110 tokens: only its growth is missing from the team's totals
+    assert store.unpushed_usage((START, END), MONTH) == [("claude-sonnet-4-5", "", 1, 1, 0, 40, 0, 0, 0, 0)]
+    store.mark_pushed(store.unpushed_rows("", 100), NOON)
+    assert (store.unpushed_count(), store.has_unpushed(), store.unpushed_usage((START, END), MONTH)) == (0, False, [])
+
+
+def test_unpushed_usage_is_grouped_by_model_workflow_day_and_month(store) -> None:
+    store.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
+    with store.transaction():
+        store.record([request_at("m1", f"{DAY}T09:00:00.000Z", cache_read=7),
+                      request_at("m2", f"{DAY}T10:00:00.000Z", output_tokens=5),
+                      request_at("m3", "2026-11-03T10:00:00.000Z", model="claude-opus-4-5"),
+                      request_at("m4", "2026-12-01T00:00:00.000Z")], source="hook")  # next month: in neither
+    assert sorted(store.unpushed_usage((START, END), MONTH)) == [
+        ("claude-opus-4-5", "", 0, 1, 100, 10, 0, 0, 0, 0),
+        ("claude-sonnet-4-5", "", 1, 1, 200, 15, 0, 0, 7, 0)]
+    assert store.unpushed_usage(("2026-11-03T00:00:00.000Z", "2026-11-04T00:00:00.000Z"), MONTH)[0][2:4] == (1, 1)
+
+
+def test_linking_again_forgets_the_previous_spool_and_claims(store) -> None:
+    store.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
+    with store.transaction():
+        store.record([request_at("m1", "2026-11-02T09:00:00.000Z"), request_at("m2", f"{DAY}T09:00:00.000Z")],
+                     source="hook")
+        store.claim_alert(Alert("team:monthly", "alert", 80, "2026-11", 800, 1000, NOON))
+        store.record_team_claim("team:monthly/80/2026-11", 1000, True, NOON)
+    store.mark_pushed(store.unpushed_rows("", 100), NOON)
+    store.link_team("core", "db:5432/team", "alice@laptop", START, NOON)  # another member: push again, from `since`
+    assert store.team_link() == ("core", "db:5432/team", "alice@laptop")
+    assert spooled(store) == [("m2", 10)]
+    assert store.unpushed_usage((START, END), MONTH) == [("claude-sonnet-4-5", "", 1, 1, 100, 10, 0, 0, 0, 0)]
+    assert store.unclaimed_team_alerts() == [("team:monthly/80/2026-11", 80, 1000)]
+
+
+def test_a_team_alert_is_put_to_the_server_once_per_limit(store) -> None:
+    with store.transaction():
+        store.claim_alert(Alert("team:monthly", "alert", 80, "2026-11", 800, 1000, NOON))
+        store.claim_alert(alert())  # a local budget's alert is this machine's own
+    assert store.unclaimed_team_alerts() == [("team:monthly/80/2026-11", 80, 1000)]
+    with store.transaction():
+        store.record_team_claim("team:monthly/80/2026-11", 1000, False, NOON)
+    assert store.unclaimed_team_alerts() == []
+    with store.transaction():  # the team's budget changed: the alert is re-armed, and put to the server again
+        store.claim_alert(Alert("team:monthly", "alert", 80, "2026-11", 1600, 2000, f"{DAY}T13:00:00.000Z"))
+    assert store.unclaimed_team_alerts() == [("team:monthly/80/2026-11", 80, 2000)]

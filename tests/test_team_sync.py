@@ -103,6 +103,29 @@ def test_a_request_that_grows_after_a_push_is_pushed_again_and_counted_once(
     assert team_state(alice, monkeypatch)["used"] == 10_000 and team.rollup_matches_requests()
 
 
+def test_a_request_that_grows_before_its_push_is_recorded_and_pushed_once(
+        team: TeamDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spool marks a request once however often it grows (SQLite lets the ledger's upsert turn a trigger's
+    INSERT OR IGNORE into an error: m015)."""
+    from builders import response, write_lines
+
+    alice = machine(team, tmp_path, "alice@example.com")
+    assert sync_once(alice)["ok"]  # linked, nothing to push yet
+    session = Session(alice.claude_dir, "sess-a")
+    first = response(session_id="sess-a", timestamp="2026-11-28T14:00:00.000Z", blocks=2, partial_output=1,
+                     input_tokens=1000, output_tokens=9000)
+    alice.use(monkeypatch)
+    write_lines(session.path, first[:1])
+    session.hook("UserPromptSubmit", prompt="x")
+    write_lines(session.path, first[1:])  # the same request, grown, still waiting to be pushed
+    session.hook("UserPromptSubmit", prompt="x")
+    with Ledger.open(alice.data_dir) as ledger:
+        assert [r["output_tokens"] for r in ledger.unpushed_rows("", 10)] == [9000]
+    assert team_state(alice, monkeypatch)["used"] == 10_000
+    assert sync_once(alice)["pushed"] == 1
+    assert team.totals() == {"requests": 1, "input": 1000, "output": 9000}
+
+
 def test_a_team_alert_is_claimed_once_for_the_whole_team(team: TeamDb, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     channels = "alerts:\n  channels:\n    - {type: slack, threshold: 80%, webhook: $SLACK_WEBHOOK}\n"

@@ -21,6 +21,7 @@ from .reconcile import SOURCE as RECONCILED  # the source of the rows reconcilia
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from .models import Degradation
@@ -978,6 +979,85 @@ class Ledger:
         return self.db.execute("SELECT model, model_set_at FROM session_state WHERE session_id = ?",
                                (session_id,)).fetchone()
 
+    # -- the team spool (storage.TeamSpool; the triggers of migration m014 mark written requests) -------------
+
+    def team_link(self) -> tuple[str, str, str] | None:
+        return self.db.execute("SELECT team, server, member FROM team_link").fetchone()
+
+    def link_team(self, team: str, server: str, member: str, since: str, now: str) -> None:
+        with self.transaction() as db:
+            for table in ("team_link", "team_unpushed", "team_pushed", "team_claims"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("INSERT INTO team_link (id, team, server, member, since, linked_at) VALUES (1, ?, ?, ?, ?, ?)",
+                       (team, server, member, since, now))
+            db.execute("INSERT OR IGNORE INTO team_unpushed (message_id) SELECT message_id FROM requests "
+                       "WHERE timestamp >= ?", (since,))
+
+    def unpushed_rows(self, after: str, limit: int) -> list[dict[str, Any]]:
+        rows = _dicts(self.db.execute(
+            "SELECT r.message_id, r.timestamp AS ts, r.model, COALESCE(r.workflow, '') AS workflow, r.session_id, "
+            "r.project, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_5m_tokens, "
+            "r.cache_creation_1h_tokens, r.cache_read_tokens, r.total_tokens, r.cost_micros FROM team_unpushed u "
+            "JOIN requests r ON r.message_id = u.message_id WHERE u.message_id > ? ORDER BY u.message_id LIMIT ?",
+            (after, limit)))
+        for row in rows:
+            row["is_sidechain"] = bool(row["is_sidechain"])
+        return rows
+
+    def mark_pushed(self, rows: Sequence[Mapping[str, Any]], now: str) -> None:
+        if not rows:
+            return
+        pushed = [(r["message_id"], r["ts"], r["model"], r["workflow"], int(r["is_sidechain"]), r["input_tokens"],
+                   r["output_tokens"], r["cache_creation_5m_tokens"], r["cache_creation_1h_tokens"],
+                   r["cache_read_tokens"], r["total_tokens"], r["cost_micros"]) for r in rows]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO team_pushed (message_id, timestamp, model, workflow, is_sidechain, "
+                "input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, "
+                "total_tokens, cost_micros, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row, now) for row in pushed])
+            # unmarked only if the request is still what was pushed (a line that grew since was marked again)
+            db.executemany(
+                "DELETE FROM team_unpushed WHERE message_id = ? AND EXISTS (SELECT 1 FROM requests r WHERE "
+                "r.message_id = ? AND r.timestamp = ? AND r.model = ? AND COALESCE(r.workflow, '') = ? AND "
+                "r.is_sidechain = ? AND r.input_tokens = ? AND r.output_tokens = ? AND r.cache_creation_5m_tokens = ? "
+                "AND r.cache_creation_1h_tokens = ? AND r.cache_read_tokens = ? AND r.total_tokens = ? AND "
+                "r.cost_micros = ?)",
+                [(row[0], *row) for row in pushed])
+
+    def unpushed_usage(self, day: tuple[str, str], month: tuple[str, str]) -> list[tuple[Any, ...]]:
+        (d0, d1), (m0, m1) = day, month
+        cols = ", ".join(f"SUM(sign * {c})" for c in _SPOOL_SUMS)
+        side = ", ".join(f"x.{c}" for c in _SPOOL_SUMS)
+        return self.db.execute(
+            "SELECT model, COALESCE(workflow, ''), timestamp >= ? AND timestamp < ?, "
+            f"timestamp >= ? AND timestamp < ?, {cols} FROM ("
+            # CROSS JOIN: the spool drives (a few rows), never the month's requests through their time index
+            f"SELECT x.model, x.workflow, x.timestamp, 1 AS sign, {side} FROM team_unpushed u "
+            "CROSS JOIN requests x ON x.message_id = u.message_id "
+            f"UNION ALL SELECT x.model, x.workflow, x.timestamp, -1, {side} FROM team_unpushed u "
+            "CROSS JOIN team_pushed x ON x.message_id = u.message_id"
+            ") WHERE timestamp >= ? AND timestamp < ? GROUP BY 1, 2, 3, 4",
+            (d0, d1, m0, m1, min(d0, m0), max(d1, m1)),
+        ).fetchall()
+
+    def unpushed_count(self) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM team_unpushed u JOIN requests r ON r.message_id = u.message_id").fetchone()[0]
+
+    def has_unpushed(self) -> bool:
+        return self.db.execute("SELECT EXISTS (SELECT 1 FROM team_unpushed u JOIN requests r "
+                               "ON r.message_id = u.message_id)").fetchone()[0] == 1
+
+    def unclaimed_team_alerts(self) -> list[tuple[str, int, int]]:
+        return self.db.execute(
+            "SELECT a.key, a.threshold, a.limit_tokens FROM alerts a WHERE a.scope LIKE 'team:%' AND NOT EXISTS "
+            "(SELECT 1 FROM team_claims c WHERE c.key = a.key AND c.limit_tokens = a.limit_tokens)").fetchall()
+
+    def record_team_claim(self, key: str, limit_tokens: int, won: bool, now: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO team_claims (key, limit_tokens, outcome, decided_at) "
+                        "VALUES (?, ?, ?, ?)", (key, limit_tokens, "won" if won else "lost", now))
+
     # -- diagnostics -----------------------------------------------------------------------------------------
 
     def quick_check(self) -> str:
@@ -1002,6 +1082,9 @@ class Ledger:
 HOUR_SUFFIX = ":00:00.000Z"
 _CLASS_SUMS = ", ".join(f"SUM({c})" for c in ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
                                                "cache_creation_1h_tokens", "cache_read_tokens"))
+# The sums of the team spool's usage, in the order storage.TeamSpool.unpushed_usage states (team/states.py's SUMS).
+_SPOOL_SUMS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+               "cache_read_tokens", "cost_micros")
 # Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
 # A team alert's deliveries are enqueued by the team sync, and only on the one machine the team server gives its
 # claim to (team/sync.py).
@@ -1044,3 +1127,13 @@ def reprice(ledger: Ledger, prices: PriceTable) -> tuple[int, dict[str, int]]:
                 changes.append((cost.micros, cost.status, message_id))
         db.executemany("UPDATE requests SET cost_micros = ?, cost_status = ? WHERE message_id = ?", changes)
     return len(changes), statuses
+
+
+def waiting_to_push(data_dir: PathLike) -> bool:
+    """Whether requests wait in the team spool (TeamSpool.has_unpushed), asked by the team sync's loop between
+    passes through a read-only connection that never writes; False when the ledger cannot be read."""
+    try:
+        with Ledger.open_readonly(data_dir, timeout=5) as ledger:
+            return ledger.has_unpushed()
+    except (LedgerError, sqlite3.Error):
+        return False

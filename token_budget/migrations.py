@@ -512,3 +512,16 @@ def m014_team_sync(db: sqlite3.Connection) -> None:
     for event in ("INSERT", "UPDATE"):  # not _run(): trigger bodies hold semicolons
         db.execute(f"CREATE TRIGGER requests_team_{event.lower()} AFTER {event} ON requests "
                    f"WHEN EXISTS (SELECT 1 FROM team_link) BEGIN {mark}; END")
+
+
+@migration
+def m015_team_mark_once(db: sqlite3.Connection) -> None:
+    # m014's triggers marked with INSERT OR IGNORE, but SQLite lets the statement that fires a trigger override its
+    # conflict clause, and an upsert's DO UPDATE (a request that grew: the ledger's every write) overrides it with
+    # ABORT: a request growing while still spooled failed the hook's whole transaction. Mark only what is unmarked.
+    mark = ("INSERT INTO team_unpushed (message_id) SELECT NEW.message_id WHERE NOT EXISTS "
+            "(SELECT 1 FROM team_unpushed WHERE message_id = NEW.message_id)")
+    for event in ("INSERT", "UPDATE"):  # not _run(): trigger bodies hold semicolons
+        db.execute(f"DROP TRIGGER requests_team_{event.lower()}")
+        db.execute(f"CREATE TRIGGER requests_team_{event.lower()} AFTER {event} ON requests "
+                   f"WHEN EXISTS (SELECT 1 FROM team_link) BEGIN {mark}; END")

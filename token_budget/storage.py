@@ -2,8 +2,8 @@
 
 `ledger.Ledger` is the SQLite backend (the only one today). The core calls these methods and never writes SQL
 itself (tests/test_storage.py checks both: the methods exist on `Ledger` with these signatures, and no module
-outside the backend and `migrations` holds a query: the core, and the Claude Code adapter `claude/` but for
-`claude/hook.py`'s two, which are still to move).
+outside the backend and `migrations` holds a query: the core, the team client `team/` (but for the team
+server's own PostgreSQL backend, team/server.py and team/schema.py), and the Claude Code adapter `claude/`).
 
 Conventions every backend keeps:
 - Timestamps are `clock.timestamp()` strings (UTC, milliseconds, `…T10:00:00.123Z`); they sort as text, and every
@@ -487,6 +487,61 @@ class SessionMemory(Protocol):
         ...
 
 
+class TeamSpool(Protocol):
+    """This machine's side of a team (token_budget/team/): the link to a team server, the spool of requests the
+    server does not have yet (every request written after the link is marked by the store itself), what of each
+    request was pushed, and which team alerts this machine put to the server. The server's own store is its own
+    backend (team/server.py); these are the local questions the hook and the team sync ask."""
+
+    def team_link(self) -> tuple[str, str, str] | None:
+        """(team, server label, member) this store syncs with, None before its first sync."""
+        ...
+
+    def link_team(self, team: str, server: str, member: str, since: str, now: str) -> None:
+        """Link this store to a team (or another team, server or member): forget the previous link's spool, pushed
+        copies and claims, and mark every request at or after `since` to push. One transaction of its own."""
+        ...
+
+    def unpushed_rows(self, after: str, limit: int) -> list[dict[str, Any]]:
+        """At most `limit` marked requests with message id > `after`, in message id order, as the team server
+        takes them. Keys: message_id, ts, model, workflow ("" for none), session_id, project, is_sidechain (bool),
+        input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens,
+        total_tokens, cost_micros."""
+        ...
+
+    def mark_pushed(self, rows: Sequence[Mapping[str, Any]], now: str) -> None:
+        """The server committed these rows (unpushed_rows' shape): keep what it has of each, and unmark each one
+        that is still what was pushed (a request that grew since stays marked, to be pushed again). One
+        transaction of its own; called only after the server's commit, so a crash before it pushes again, never
+        loses."""
+        ...
+
+    def unpushed_usage(self, day: tuple[str, str], month: tuple[str, str]) -> list[tuple[Any, ...]]:
+        """What the team server's totals lack of this machine's usage: (model, workflow ("" for none), in `day`,
+        in `month`, input, output, cache_creation_5m, cache_creation_1h, cache_read, cost_micros) per group of
+        the marked requests in either [start, end) range, each counted as it is now less what of it was pushed
+        before. Runs on every hook in team mode: a backend drives it from the spool (a few rows)."""
+        ...
+
+    def unpushed_count(self) -> int:
+        """How many recorded requests wait to be pushed."""
+        ...
+
+    def has_unpushed(self) -> bool:
+        """Whether any recorded request waits to be pushed (the sync's "is there work left" between passes)."""
+        ...
+
+    def unclaimed_team_alerts(self) -> list[tuple[str, int, int]]:
+        """(key, threshold, limit_tokens) of the claimed team alerts (scope "team:…") not yet put to the team
+        server under their current limit."""
+        ...
+
+    def record_team_claim(self, key: str, limit_tokens: int, won: bool, now: str) -> None:
+        """Remember the server's answer for a team alert under a limit (a claim already recorded is kept). Inside
+        a transaction, with the deliveries of a claim won."""
+        ...
+
+
 class Diagnostics(Protocol):
     """What a health check (`tokens doctor`) asks of the store."""
 
@@ -512,5 +567,5 @@ class Diagnostics(Protocol):
 
 
 class Storage(Transactional, UsageStore, ReportStore, AlertStore, EventStore, WorkflowStore, SettingsStore,
-              OutboxStore, ReconcileStore, ReadPositions, SessionMemory, Diagnostics, Protocol):
+              OutboxStore, ReconcileStore, ReadPositions, SessionMemory, TeamSpool, Diagnostics, Protocol):
     """Everything the core and the client adapter need from storage."""

@@ -40,7 +40,7 @@ def checks(data_dir: Any, config: Any) -> list[dict[str, Any]]:
         params = connection_params(settings.dsn())
         add("tls", True, f"sslmode={params.get('sslmode') or 'default (loopback or a local socket)'}")
         with TeamServer.connect(settings) as server:
-            role = server.run(lambda: server.conn.execute("SELECT current_user").fetchone()[0])
+            role = server.current_role()
             add("server", True, f"reached as {role}")
             from .schema import MIGRATIONS, applied
 

@@ -153,10 +153,14 @@ class TeamServer:
             f"SELECT 1 FROM {SCHEMA}.members WHERE team = %s AND member = %s AND db_role = current_user",
             (self.team, self.member)).fetchone())
         if row is None:
-            role = self.run(lambda: self.conn.execute("SELECT current_user").fetchone()[0])
+            role = self.current_role()
             raise TeamServerError(
                 f"{self.member} is not a member of the team {self.team!r} under the database role {role}.",
                 f"Ask your team lead: tokens team members add {self.member} --db-role {role}", transient=False)
+
+    def current_role(self) -> str:
+        """The database role this connection acts as."""
+        return str(self.run(lambda: self.conn.execute("SELECT current_user").fetchone()[0]))
 
     def members(self) -> list[tuple[str, str]]:
         """(member, database role) of every member of the team."""

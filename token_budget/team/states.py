@@ -1,5 +1,5 @@
 """Team budgets in the hook: the totals the sync last pulled (cache/team.json) plus this machine's usage the server
-does not have yet (team_unpushed), as BudgetStates at the same levels as every other budget.
+does not have yet (the ledger's team spool), as BudgetStates at the same levels as every other budget.
 
 Scopes: `team:daily` and `team:monthly` (the whole team, periods in the team's time zone), `team:member:monthly`
 (this member's share: every machine of theirs), `team:model:<key>` and `team:workflow:<name>` (the team's month
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..ledger import Ledger
 
 FORMAT = 1
-# Sums kept per scope, in this order, in the cache and in the local query.
+# Sums kept per scope, in this order, in the cache and in TeamSpool.unpushed_usage's rows.
 SUMS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
         "cache_read_tokens", "cost_micros")
 CLASS_INDEXES = {"input": (0,), "output": (1,), "cache_creation": (2, 3), "cache_read": (4,)}
@@ -58,26 +58,6 @@ def periods(timezone: str, now: datetime) -> dict[str, tuple[str, str, str]]:
 
 def scope_period(scope: str) -> str:
     return "day" if scope == "team:daily" else "month"
-
-
-def unpushed(db: Any, spans: dict[str, tuple[str, str, str]]) -> list[tuple[Any, ...]]:
-    """(model, workflow, in_day, in_month, *SUMS) of this machine's usage the server's totals lack: each marked
-    request counted as it is now, less what of it was pushed before (a request that grew since)."""
-    _, d0, d1 = spans["day"]
-    _, m0, m1 = spans["month"]
-    cols = ", ".join(f"SUM(sign * {c})" for c in SUMS)
-    side = ", ".join(f"x.{c}" for c in SUMS)
-    return db.execute(
-        f"SELECT model, COALESCE(workflow, ''), timestamp >= ? AND timestamp < ?, timestamp >= ? AND timestamp < ?, "
-        f"{cols} FROM ("
-        # CROSS JOIN: the spool drives (a few rows), never the month's requests through their time index
-        f"SELECT x.model, x.workflow, x.timestamp, 1 AS sign, {side} FROM team_unpushed u "
-        "CROSS JOIN requests x ON x.message_id = u.message_id "
-        f"UNION ALL SELECT x.model, x.workflow, x.timestamp, -1, {side} FROM team_unpushed u "
-        "CROSS JOIN team_pushed x ON x.message_id = u.message_id"
-        ") WHERE timestamp >= ? AND timestamp < ? GROUP BY 1, 2, 3, 4",
-        (d0, d1, m0, m1, min(d0, m0), max(d1, m1)),
-    ).fetchall()
 
 
 def _local_sums(rows: list[tuple[Any, ...]], scope: str, span: str) -> list[int]:
@@ -119,7 +99,7 @@ def team_states(ledger: Ledger, config: Any, now: datetime, limits: dict[str, fl
         return []
     spans = periods(cache.get("timezone") or "UTC", now)
     classes = cache.get("classes") or ["input", "output", "cache_creation"]
-    local = unpushed(ledger.db, spans)
+    local = ledger.unpushed_usage(spans["day"][1:], spans["month"][1:])
     acked_limits = ledger.acknowledged_limits((spans["day"][0], spans["month"][0], ""))
     workflows = None
     if session_id:

@@ -18,11 +18,6 @@ if TYPE_CHECKING:
     from ..ledger import Ledger
 
 
-def unpushed_count(ledger: Ledger) -> int:
-    return ledger.db.execute("SELECT COUNT(*) FROM team_unpushed u JOIN requests r ON r.message_id = u.message_id"
-                             ).fetchone()[0]
-
-
 def summary(ledger: Ledger, config: Any, now: datetime, cache: dict[str, Any] | None = None) -> dict[str, Any]:
     """The team's budgets (cached totals + this machine's unpushed usage), your share, the top members, and how
     fresh it all is."""
@@ -35,7 +30,8 @@ def summary(ledger: Ledger, config: Any, now: datetime, cache: dict[str, Any] | 
     cache = cache if cache is not None else read_cache(os.path.dirname(ledger.path))
     states = [state_json(s) for s in team_states(ledger, config, now, thresholds(config), cache=cache)]
     out: dict[str, Any] = {"team": settings.name, "member": settings.member, "budgets": states,
-                           "unpushed": unpushed_count(ledger), "synced": cache is not None and bool(cache.get("ok_at")),
+                           "unpushed": ledger.unpushed_count(),
+                           "synced": cache is not None and bool(cache.get("ok_at")),
                            "on_stale": settings.on_stale, "max_staleness": settings.max_staleness}
     if cache is None:
         return out

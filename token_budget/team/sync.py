@@ -5,7 +5,7 @@ A hook never opens a socket: when team mode is on, a hook that ingested somethin
 once per team.sync_interval) starts this process through token_budget.detached, as the alert sender is started.
 The process syncs, then again every interval while hooks keep showing activity or rows wait to be pushed, and
 exits when idle. A server that is down, slow or refuses the credentials costs only this process: the rows stay
-marked in team_unpushed (the spool) and are pushed, once, when it answers again.
+marked in the ledger's team spool and are pushed, once, when it answers again.
 
 Order of one pass, chosen so that a hook never undercounts: push (server commit), pull totals (which now hold the
 batch), write the cache, and only then unmark the pushed rows locally. A crash between those steps means the batch
@@ -138,7 +138,7 @@ class Sync:
             pushed += rows
         cache = pull(server, info, started)
         write_cache(self.data_dir, cache)
-        self._mark_pushed(ledger, pushed)
+        ledger.mark_pushed(pushed, clock.timestamp())  # only now: the server and the cache hold the batch
         claims = self._claim_alerts(ledger, server)
         return {"ok": True, "pushed": len(pushed), "claimed": claims, "budgets": len(cache["budgets"])}
 
@@ -149,19 +149,12 @@ class Sync:
         from ..periods import month_bounds, today, zone
 
         label = _server_label(self.settings)
-        row = ledger.db.execute("SELECT team, server, member FROM team_link").fetchone()
-        if row == (server.team, label, server.member):
+        if ledger.team_link() == (server.team, label, server.member):
             return
         tz = zone(info["timezone"])
         day = today(tz, clock.now())
         since = month_bounds(day.year, day.month, tz)[0]
-        with ledger.transaction() as db:
-            for table in ("team_link", "team_unpushed", "team_pushed", "team_claims"):
-                db.execute(f"DELETE FROM {table}")
-            db.execute("INSERT INTO team_link (id, team, server, member, since, linked_at) VALUES (1, ?, ?, ?, ?, ?)",
-                       (server.team, label, server.member, since, clock.timestamp()))
-            db.execute("INSERT OR IGNORE INTO team_unpushed (message_id) SELECT message_id FROM requests "
-                       "WHERE timestamp >= ?", (since,))
+        ledger.link_team(server.team, label, server.member, since, clock.timestamp())
         log(self.data_dir, f"linked to team {server.team} as {server.member}; pushing requests since {since}")
 
     # -- pushing ---------------------------------------------------------------------------------------------------
@@ -170,47 +163,10 @@ class Sync:
         """The next PUSH_CHUNK marked requests after message id `after`, as the server's rows."""
         from ..periods import parse
 
-        out = []
-        for row in ledger.db.execute(
-            "SELECT r.message_id, r.timestamp, r.model, COALESCE(r.workflow, ''), r.session_id, r.project, "
-            "r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_5m_tokens, r.cache_creation_1h_tokens, "
-            "r.cache_read_tokens, r.total_tokens, r.cost_micros FROM team_unpushed u "
-            "JOIN requests r ON r.message_id = u.message_id WHERE u.message_id > ? ORDER BY u.message_id LIMIT ?",
-            (after, PUSH_CHUNK),
-        ):
-            (message_id, ts, model, workflow, session, project, side, i, o, c5, c1, r, total, cost) = row
-            parse(ts)  # a timestamp the server would refuse fails here, naming nothing secret
-            out.append({"message_id": message_id, "ts": ts, "model": model, "workflow": workflow,
-                        "session_id": session, "project": project, "is_sidechain": bool(side),
-                        "input_tokens": i, "output_tokens": o, "cache_creation_5m_tokens": c5,
-                        "cache_creation_1h_tokens": c1, "cache_read_tokens": r, "total_tokens": total,
-                        "cost_micros": cost})
-        return out
-
-    def _mark_pushed(self, ledger: Ledger, pushed: list[dict[str, Any]]) -> None:
-        """Record what the server has; unmark a row only if it is still what was pushed (a line that grew since
-        was marked again by the trigger and stays marked)."""
-        if not pushed:
-            return
-        stamp = clock.timestamp()
-        with ledger.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO team_pushed (message_id, timestamp, model, workflow, is_sidechain, "
-                "input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, "
-                "total_tokens, cost_micros, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r["message_id"], r["ts"], r["model"], r["workflow"], int(r["is_sidechain"]), r["input_tokens"],
-                  r["output_tokens"], r["cache_creation_5m_tokens"], r["cache_creation_1h_tokens"],
-                  r["cache_read_tokens"], r["total_tokens"], r["cost_micros"], stamp) for r in pushed])
-            db.executemany(
-                "DELETE FROM team_unpushed WHERE message_id = ? AND EXISTS (SELECT 1 FROM requests r WHERE "
-                "r.message_id = ? AND r.timestamp = ? AND r.model = ? AND COALESCE(r.workflow, '') = ? AND "
-                "r.is_sidechain = ? AND r.total_tokens = ? AND r.cost_micros = ? AND r.input_tokens = ? AND "
-                "r.output_tokens = ? AND r.cache_creation_5m_tokens = ? AND r.cache_creation_1h_tokens = ? AND "
-                "r.cache_read_tokens = ?)",
-                [(r["message_id"], r["message_id"], r["ts"], r["model"], r["workflow"], int(r["is_sidechain"]),
-                  r["total_tokens"], r["cost_micros"], r["input_tokens"], r["output_tokens"],
-                  r["cache_creation_5m_tokens"], r["cache_creation_1h_tokens"], r["cache_read_tokens"])
-                 for r in pushed])
+        rows = ledger.unpushed_rows(after, PUSH_CHUNK)
+        for row in rows:
+            parse(row["ts"])  # a timestamp the server would refuse fails here, naming nothing secret
+        return rows
 
     # -- pulling ---------------------------------------------------------------------------------------------------
 
@@ -218,15 +174,11 @@ class Sync:
 
     def _claim_alerts(self, ledger: Ledger, server: TeamServer) -> int:
         """Local team alerts not yet put to the server: the machine that inserts the claim first delivers it."""
-        rows = ledger.db.execute(
-            "SELECT a.key, a.threshold, a.limit_tokens FROM alerts a WHERE a.scope LIKE 'team:%' AND NOT EXISTS "
-            "(SELECT 1 FROM team_claims c WHERE c.key = a.key AND c.limit_tokens = a.limit_tokens)").fetchall()
         won = 0
-        for key, threshold, limit in rows:
+        for key, threshold, limit in ledger.unclaimed_team_alerts():
             mine = server.claim(key, limit)
-            with ledger.transaction() as db:
-                db.execute("INSERT OR IGNORE INTO team_claims (key, limit_tokens, outcome, decided_at) "
-                           "VALUES (?, ?, ?, ?)", (key, limit, "won" if mine else "lost", clock.timestamp()))
+            with ledger.transaction():
+                ledger.record_team_claim(key, limit, mine, clock.timestamp())
                 if mine:
                     from ..channels import channels
                     from ..outbox import enqueue
@@ -332,6 +284,7 @@ def loop(data_dir: str) -> int:
     """Sync; again after an interval while rows wait to be pushed or hooks showed activity meanwhile (with backoff
     while the server fails); exit when there is nothing left, or no hook ran for IDLE_EXIT seconds."""
     from ..config import load_cached
+    from ..ledger import waiting_to_push
 
     config = load_cached(data_dir, None)
     sync = Sync(data_dir, config)
@@ -343,7 +296,7 @@ def loop(data_dir: str) -> int:
             return 1  # a setting to fix (team.name, membership, TLS): the next hook's sync tries again
         delay = sync.settings.sync_interval if result["ok"] else min(delay * 2, MAX_BACKOFF)
         activity = _last_activity(data_dir)
-        if activity < started and not _waiting(data_dir):
+        if activity < started and not waiting_to_push(data_dir):
             return 0
         if time.time() - activity > IDLE_EXIT:
             return 0
@@ -355,19 +308,3 @@ def _last_activity(data_dir: str) -> float:
         return os.stat(os.path.join(data_dir, DUE_NAME)).st_mtime
     except OSError:
         return 0.0
-
-
-def _waiting(data_dir: str) -> bool:
-    import sqlite3
-
-    from ..paths import LEDGER_NAME
-
-    try:
-        db = sqlite3.connect(f"file:{os.path.join(data_dir, LEDGER_NAME)}?mode=ro", uri=True, timeout=5)
-        try:
-            return db.execute("SELECT EXISTS (SELECT 1 FROM team_unpushed u JOIN requests r "
-                              "ON r.message_id = u.message_id)").fetchone()[0] == 1
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return False
