@@ -3,11 +3,9 @@ benchmarks/bench_alerts.py. Both can be stopped and restarted on the same port, 
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import json
-import selectors
 import socket
 import threading
 import time
@@ -117,11 +115,7 @@ class MailServer:
         kwargs: dict[str, Any] = {}
         if self.login:
             kwargs = {"authenticator": authenticator, "auth_require_tls": False}
-        # select(), not epoll: .ci/run runs these tests again under libfaketime, whose epoll_wait wrapper crashed
-        # the server's thread once (a segfault in selectors' epoll.poll); its select wrapper is the old, well-worn
-        # one (Python's time.sleep went through it for years). The controller closes the loop when it stops.
-        loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, loop=loop, **kwargs)
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
         return self
 
