@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,4 +126,10 @@ def quiet(machine: Machine) -> None:
     from token_budget.team import DUE_NAME
 
     machine.write_config("  sync_interval: 3600\n")
-    (machine.data_dir / DUE_NAME).touch()
+    # The due file's mtime set from time.time(), not by touch(): under .ci/run's libfaketime the kernel stamps a
+    # touched file with the real time while time.time() is months ahead, so the hook found a sync due and started
+    # a detached one, which pulled the shifted month's totals over the test's cache. A year ahead: never due.
+    due = machine.data_dir / DUE_NAME
+    due.touch()
+    ahead = time.time() + 365 * 86400
+    os.utime(due, (ahead, ahead))
