@@ -168,12 +168,16 @@ def status(env: Env, cached: bool, as_json: bool) -> None:
     settings = _settings(env)
     now = clock.now()
     cache = None
-    if not cached:  # fresh totals (read only: nothing is pushed)
+    if not cached:  # fresh totals (read only: nothing is pushed): through the running sync, else directly
+        from ..team.ask import ask
+
+        cache = ask(env.data_dir, settings, now.timestamp())
+    if not cached and cache is None:
         from ..team.server import TeamServer
         from ..team.sync import pull
 
         with TeamServer.connect(settings) as server:
-            cache = pull(server, server.team_info(), now.timestamp())
+            cache = pull(server, server.team_info(), now.timestamp(), moment=now.timestamp())
     data = summary(env.ledger, env.config, now, cache=cache)
     if as_json:
         print_json(data)

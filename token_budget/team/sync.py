@@ -33,6 +33,7 @@ IDLE_EXIT = 600.0  # seconds without hook activity after which a failing sync gi
 MAX_BACKOFF = 120.0
 PUSH_CHUNK = 20_000  # rows read from the ledger per push round
 TOP_MEMBERS = 10
+ANSWER_IDLE_CLOSE = 60.0  # seconds without a `tokens team status` question before the answering connection closes
 
 
 # -- the hook's side -------------------------------------------------------------------------------------------
@@ -192,13 +193,16 @@ class Sync:
         return won
 
 
-def pull(server: TeamServer, info: dict[str, Any], at: float) -> dict[str, Any]:
-    """The team's totals for every budget's current period, per member for the month: the cache a hook reads."""
+def pull(server: TeamServer, info: dict[str, Any], at: float, *, moment: float | None = None) -> dict[str, Any]:
+    """The team's totals for every budget's current period (the periods around `moment`, default now), per member
+    for the month: the cache a hook reads."""
+    from datetime import datetime, timezone
+
     from ..families import model_matches
     from .server import sums_by
     from .states import FORMAT, counted, periods
 
-    spans = periods(info["timezone"], clock.now())
+    spans = periods(info["timezone"], clock.now() if moment is None else datetime.fromtimestamp(moment, timezone.utc))
     month_rows = server.period_rows(spans["month"][1], spans["month"][2])
     day_rows = server.period_rows(spans["day"][1], spans["day"][2])
     budgets = server.budgets()
@@ -237,6 +241,146 @@ def pull(server: TeamServer, info: dict[str, Any], at: float) -> dict[str, Any]:
         "members": members[:TOP_MEMBERS], "member_count": len(members), "me": mine,
         "ok_at": at, "error": None, "last_attempt_at": at,
     }
+
+
+# -- answering tokens team status (team/ask.py asks) --------------------------------------------------------------
+
+
+class Answerer:
+    """The sync process's socket: started once it holds the sync lock, stopped (the file removed) before it lets
+    the lock go. Any file left at the path was left by a sync that died, since only the lock's holder binds it."""
+
+    def __init__(self, data_dir: str, settings: TeamSettings) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.listener: Any = None
+        self.server: TeamServer | None = None
+        self.last_question = 0.0
+        self.stopping = False
+        self.thread: Any = None
+        self.dir_fd: int | None = None
+
+    def start(self) -> bool:
+        from .ask import supported
+
+        if not supported():
+            return False
+        import socket
+        import threading
+
+        from .ask import socket_address
+
+        try:
+            self.dir_fd = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY)
+            address = socket_address(self.data_dir, self.dir_fd)
+            try:
+                os.unlink(address)  # a stale socket: its sync died holding the lock we now hold
+            except FileNotFoundError:
+                pass
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            old = os.umask(0o177)  # created 0600 (no window in which another user could connect)
+            try:
+                listener.bind(address)
+            finally:
+                os.umask(old)
+            os.chmod(address, 0o600)
+            listener.listen(8)
+        except OSError as exc:
+            log(self.data_dir, f"status socket not started ({type(exc).__name__}); tokens team status connects "
+                               "itself")
+            return False
+        self.listener = listener
+        self.thread = threading.Thread(target=self._serve, name="team-status", daemon=True)
+        self.thread.start()
+        return True
+
+    def stop(self) -> None:
+        if self.listener is None:
+            return
+        self.stopping = True
+        from .ask import socket_address
+
+        try:
+            os.unlink(socket_address(self.data_dir, self.dir_fd))
+        except OSError:
+            pass
+        self.listener.close()
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+            self.dir_fd = None
+
+    def _serve(self) -> None:
+        import select
+        import time
+
+        while not self.stopping:
+            try:
+                ready, _, _ = select.select([self.listener], [], [], 1.0)
+                if not ready:
+                    if self.server is not None and time.monotonic() - self.last_question > ANSWER_IDLE_CLOSE:
+                        self._close_server()
+                    continue
+                conn, _ = self.listener.accept()
+            except (OSError, ValueError):
+                if self.stopping:
+                    return
+                time.sleep(0.1)
+                continue
+            try:
+                with conn:
+                    self._handle(conn)
+            except Exception as exc:  # a peer's garbage never ends the thread (nor the sync beside it)
+                log(self.data_dir, f"status question dropped: {type(exc).__name__}")
+
+    def _handle(self, conn: Any) -> None:
+        import time
+
+        from .ask import ASK_TIMEOUT, MAX_QUESTION, VERSION, peer_uid, proof, read_bounded
+
+        if peer_uid(conn) != os.getuid():
+            return
+        raw = read_bounded(conn, MAX_QUESTION, time.monotonic() + ASK_TIMEOUT, line=True)
+        if raw is None:
+            return
+        question = jsonlite.loads(raw.decode())
+        if not (isinstance(question, dict) and question.get("v") == VERSION
+                and isinstance(question.get("nonce"), str) and 16 <= len(question["nonce"]) <= 128
+                and isinstance(question.get("now"), int | float) and not isinstance(question["now"], bool)):
+            return
+        answer: dict[str, Any] = {"v": VERSION, "proof": proof(self.settings.dsn(), question["nonce"])}
+        mine = (self.settings.name, self.settings.member, self.settings.machine)
+        if (question.get("team"), question.get("member"), question.get("machine")) != mine:
+            answer["error"] = "another team, member or machine"
+        else:
+            self.last_question = time.monotonic()
+            totals = self._totals(float(question["now"]))
+            if totals is None:
+                answer["error"] = "the team server did not answer"
+            else:
+                answer["totals"] = totals
+        conn.settimeout(ASK_TIMEOUT)
+        conn.sendall(jsonlite.dumps(answer).encode())
+
+    def _totals(self, now: float) -> dict[str, Any] | None:
+        """sync.pull over this thread's connection, opened when needed and opened again once if it broke."""
+        from .server import TeamServer, TeamServerError
+
+        for _attempt in range(2):
+            try:
+                if self.server is None:
+                    self.server = TeamServer.connect(self.settings)
+                return pull(self.server, self.server.team_info(), now, moment=now)
+            except TeamServerError:
+                self._close_server()
+        return None
+
+    def _close_server(self) -> None:
+        if self.server is not None:
+            try:
+                self.server.close()
+            except Exception:
+                pass
+            self.server = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,10 +428,20 @@ def loop(data_dir: str) -> int:
     """Sync; again after an interval while rows wait to be pushed or hooks showed activity meanwhile (with backoff
     while the server fails); exit when there is nothing left, or no hook ran for IDLE_EXIT seconds."""
     from ..config import load_cached
-    from ..ledger import waiting_to_push
 
     config = load_cached(data_dir, None)
     sync = Sync(data_dir, config)
+    answerer = Answerer(data_dir, sync.settings)
+    answerer.start()
+    try:
+        return _sync_while_active(data_dir, sync)
+    finally:
+        answerer.stop()  # before main lets the lock go: a later sync binds the path afresh
+
+
+def _sync_while_active(data_dir: str, sync: Sync) -> int:
+    from ..ledger import waiting_to_push
+
     delay = sync.settings.sync_interval
     while True:
         started = time.time()
