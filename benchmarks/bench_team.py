@@ -12,7 +12,10 @@ Starts its own throw-away PostgreSQL (tests/postgres.py: initdb in a temporary f
   server: COPY into an unindexed table.
 - `tokens team status` (a member's role, fresh totals from the server) over 10M server rows of 200 members,
   generated with generate_series, against `tokens status` on a 1M-request local ledger. Target <= 2x: the rollup
-  makes the team's month a few hundred thousand hourly rows at most, whatever the number of requests.
+  makes the team's month a few hundred thousand hourly rows at most, whatever the number of requests. Timed with
+  the machine's sync running (the CLI asks it over its socket and it queries the server then: team/ask.py), and on
+  a second machine with no sync (the fallback: the CLI imports psycopg and connects itself); each path is checked
+  (the CLI's import trace names psycopg only on the second) before and after the timing.
 """
 
 from __future__ import annotations
@@ -176,27 +179,75 @@ def status_figures(admin: str, member: str, config: Path, scratch: Path, rounds:
         hourly = conn.execute("SELECT COUNT(*) FROM token_budget.hourly").fetchone()[0]
     local = cached_ledger(1_000_000)
     base_env = {**hook_env(local, {"TOKEN_BUDGET_CONFIG": str(bench_config(CACHE))}), "PYTHONPATH": str(ROOT)}
-    team_data = scratch / "status"
-    team_data.mkdir()
-    team_env = {**hook_env(team_data, {"TOKEN_BUDGET_CONFIG": str(config), "TOKEN_BUDGET_TEAM_DSN": member}),
-                "PYTHONPATH": str(ROOT)}
+    envs = {}
+    for name in ("status", "status-direct"):  # a machine whose sync runs, and one where none does
+        (scratch / name).mkdir(mode=0o700)
+        envs[name] = {**hook_env(scratch / name, {"TOKEN_BUDGET_CONFIG": str(config),
+                                                  "TOKEN_BUDGET_TEAM_DSN": member}), "PYTHONPATH": str(ROOT)}
     status = [PYTHON, "-m", "token_budget", "status", "--color", "never"]
     team_status = [PYTHON, "-m", "token_budget", "team", "status"]
-    for argv, env in ((status, base_env), (team_status, team_env)):
+    for argv, env in ((status, base_env), (team_status, envs["status"]), (team_status, envs["status-direct"])):
         subprocess.run(argv, env=env, capture_output=True, check=True)  # compiles the config cache
-    t = alternate([Case("status", status, env=base_env), Case("team", team_status, env=team_env),
-                   Case("psycopg", [PYTHON, "-c", "import psycopg"], env=team_env)], rounds)
+    sync = _start_sync(scratch / "status", envs["status"])
+    try:
+        _check_path(team_status, envs["status"], through_sync=True)
+        _check_path(team_status, envs["status-direct"], through_sync=False)
+        t = alternate([Case("status", status, env=base_env), Case("team", team_status, env=envs["status"]),
+                       Case("direct", team_status, env=envs["status-direct"]),
+                       Case("psycopg", [PYTHON, "-c", "import psycopg"], env=envs["status"])], rounds)
+        if sync.poll() is not None:
+            raise SystemExit("the sync exited while `tokens team status` was timed through it")
+        _check_path(team_status, envs["status"], through_sync=True)
+    finally:
+        sync.kill()
+        sync.wait()
     pull_s, local_s = _in_process(member, config, local, rounds)
     return [
-        Figure(SECTION, "tokens status, 1M-request local ledger (baseline of the next two rows)", t["status"]),
-        Figure(SECTION, f"tokens team status, {SERVER_ROWS // 1_000_000}M server rows, {MEMBERS} members",
-               t["team"], t["status"], "tokens status", 2.0,
-               note=f"{hourly:,} hourly rollup rows; `python -c 'import psycopg'` alone: {t['psycopg'] * 1000:.0f} ms"),
+        Figure(SECTION, "tokens status, 1M-request local ledger (baseline of the next three rows)", t["status"]),
+        Figure(SECTION, f"tokens team status, {SERVER_ROWS // 1_000_000}M server rows, {MEMBERS} members, "
+               "sync running (asked over its socket, live totals)", t["team"], t["status"], "tokens status", 2.0,
+               note=f"{hourly:,} hourly rollup rows"),
+        Figure(SECTION, "tokens team status, the same, no sync running (the fallback: connects itself)",
+               t["direct"], t["status"], "tokens status",
+               note=f"`python -c 'import psycopg'` alone: {t['psycopg'] * 1000:.0f} ms"),
         Figure(SECTION, "in process: tokens status's figures from the 1M ledger (baseline of the next row)", local_s),
         Figure(SECTION, "in process: the team's totals from the server (connect, month and day per member, budgets)",
                pull_s, local_s, "local figures", note="where the time goes, no target: the local month is a few "
                "thousand rollup rows"),
     ]
+
+
+def _start_sync(data: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The detached sync for `data`, started as a hook starts it, kept alive (its due file a year ahead reads as
+    hook activity, as while a session runs) until the benchmark kills it; returns once its socket exists."""
+    from token_budget.team import DUE_NAME
+    from token_budget.team.ask import SOCKET_NAME
+
+    due = data / DUE_NAME
+    due.touch()
+    ahead = time.time() + 365 * 86400
+    os.utime(due, (ahead, ahead))
+    proc = subprocess.Popen([PYTHON, "-c", "import sys; from token_budget.team.sync import main; sys.exit(main())",
+                             str(data)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (data / SOCKET_NAME).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the team sync did not start its socket: {(data / 'team.log').read_text()}")
+        time.sleep(0.05)
+    return proc
+
+
+def _check_path(argv: list[str], env: dict[str, str], *, through_sync: bool) -> None:
+    """The timed command takes the path its row names: through the sync, psycopg is never imported."""
+    import re
+
+    result = subprocess.run(argv, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, capture_output=True, text=True,
+                            check=True)
+    imported = re.search(r"\|\s+psycopg$", result.stderr, re.MULTILINE) is not None
+    if imported == through_sync:
+        raise SystemExit(f"`tokens team status` {'connected itself' if imported else 'asked a sync'} where the "
+                         "benchmark expected the other path")
 
 
 def _in_process(member: str, config: Path, local: Path, rounds: int) -> tuple[float, float]:
