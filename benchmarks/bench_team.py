@@ -278,8 +278,21 @@ def _in_process(member: str, config: Path, local: Path, rounds: int) -> tuple[fl
     return statistics.median(pulls), statistics.median(locals_)
 
 
+def _team_driver() -> None:
+    """psycopg in the hooks' interpreter: the plugin's venv gets the team extra as a member's does (the bootstrap
+    installs it when the config has `team:`; the sync asks for it the same way)."""
+    if subprocess.run([PYTHON, "-c", "import psycopg"], capture_output=True).returncode == 0:
+        return
+    data = Path(PYTHON).parent.parent.parent  # <data>/venv/bin/python (not resolved: that is the base Python)
+    if not (data / "venv").is_dir():
+        raise SystemExit(f"bench_team needs psycopg in {PYTHON}: pip install 'token-budget[team]'")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "bootstrap.py"), "--data", str(data), "--team", "--wait"],
+                   check=True)
+
+
 def measure(quick: bool = False) -> list[Figure]:
     compile_package()
+    _team_driver()
     rounds = 11 if quick else 21
     scratch_root = CACHE.parent / "scratch"
     scratch_root.mkdir(parents=True, exist_ok=True)

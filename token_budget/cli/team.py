@@ -171,7 +171,10 @@ def status(env: Env, cached: bool, as_json: bool) -> None:
     if not cached:  # fresh totals (read only: nothing is pushed): through the running sync, else directly
         from ..team.ask import ask
 
-        cache = ask(env.data_dir, settings, now.timestamp())
+        question = ask(env.data_dir, settings, now.timestamp())
+        if question is not None:
+            env.ledger  # noqa: B018  (opened while the sync queries the server)
+            cache = question.answer()
     if not cached and cache is None:
         from ..team.server import TeamServer
         from ..team.sync import pull

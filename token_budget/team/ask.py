@@ -108,9 +108,47 @@ def read_bounded(sock: Any, limit: int, deadline: float, *, line: bool) -> bytes
 # -- the asking side: tokens team status ---------------------------------------------------------------------------
 
 
-def ask(data_dir: Any, settings: TeamSettings, now: float) -> dict[str, Any] | None:
-    """The team's totals as `sync.pull` returns them, fresh from the server through the running sync; None when
-    no sync answers as it should (the caller then connects itself)."""
+class Question:
+    """One question to the running sync: sent first (`ask`), its answer read later (`answer`), so the asker does its
+    own local work (the ledger, the imports) while the sync queries the server."""
+
+    def __init__(self, sock: Any, settings: TeamSettings, dsn: str, nonce: str, now: float, deadline: float) -> None:
+        self.sock, self.settings, self.dsn, self.nonce, self.now, self.deadline = (sock, settings, dsn, nonce, now,
+                                                                                     deadline)
+
+    def answer(self) -> dict[str, Any] | None:
+        """The team's totals as `sync.pull` returns them, fresh from the server through the sync; None when it does
+        not answer as it should (the caller then connects itself)."""
+        try:
+            with self.sock:
+                raw = read_bounded(self.sock, MAX_ANSWER, self.deadline, line=False)
+        except OSError:
+            return None  # a late answer, a sync gone meanwhile
+        if raw is None:
+            return None
+        from .. import jsonlite
+
+        try:
+            answer = jsonlite.loads(raw.decode())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(answer, dict) or answer.get("v") != VERSION or not isinstance(answer.get("proof"), str):
+            return None
+        import hmac
+
+        if not hmac.compare_digest(answer["proof"], proof(self.dsn, self.nonce)):
+            return None
+        totals = answer.get("totals")
+        if not isinstance(totals, dict) or totals.get("team") != self.settings.name or totals.get("ok_at") != self.now:
+            return None
+        if not all(isinstance(totals.get(key), kind) for key, kind in ANSWER_KEYS.items()):
+            return None
+        return totals
+
+
+def ask(data_dir: Any, settings: TeamSettings, now: float) -> Question | None:
+    """Ask the running sync for the team's totals around `now`; None at once when no sync listens (no socket, a
+    stale one, another user's) or the DSN is not set (the direct path then says what to fix)."""
     if not supported():
         return None
     import socket
@@ -121,36 +159,20 @@ def ask(data_dir: Any, settings: TeamSettings, now: float) -> dict[str, Any] | N
     try:
         dsn = settings.dsn()
     except Exception:
-        return None  # the direct path says what to fix
+        return None
     nonce = os.urandom(16).hex()
     question = {"v": VERSION, "nonce": nonce, "now": now, "team": settings.name, "member": settings.member,
                 "machine": settings.machine}
     deadline = time.monotonic() + ASK_TIMEOUT
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with _Directory(os.fspath(data_dir)) as address, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(ASK_TIMEOUT)
+        sock.settimeout(ASK_TIMEOUT)
+        with _Directory(os.fspath(data_dir)) as address:
             sock.connect(address)
-            if peer_uid(sock) != os.getuid():
-                return None
-            sock.sendall(jsonlite.dumps(question).encode() + b"\n")
-            raw = read_bounded(sock, MAX_ANSWER, deadline, line=False)
+        if peer_uid(sock) != os.getuid():
+            raise ConnectionRefusedError("another user's socket")
+        sock.sendall(jsonlite.dumps(question).encode() + b"\n")
     except OSError:
-        return None  # no sync, a stale socket, a late answer
-    if raw is None:
+        sock.close()
         return None
-    try:
-        answer = jsonlite.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(answer, dict) or answer.get("v") != VERSION or not isinstance(answer.get("proof"), str):
-        return None
-    import hmac
-
-    if not hmac.compare_digest(answer["proof"], proof(dsn, nonce)):
-        return None
-    totals = answer.get("totals")
-    if not isinstance(totals, dict) or totals.get("team") != settings.name or totals.get("ok_at") != now:
-        return None
-    if not all(isinstance(totals.get(key), kind) for key, kind in ANSWER_KEYS.items()):
-        return None
-    return totals
+    return Question(sock, settings, dsn, nonce, now, deadline)
