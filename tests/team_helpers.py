@@ -61,12 +61,19 @@ class TeamDb:
         return {"requests": int(n), "input": int(i), "output": int(o)}
 
     def rollup_matches_requests(self) -> bool:
+        """The hourly rollup sums to the requests, and the daily one holds exactly the hourly one's days."""
         rows = self.sql(
             "SELECT (SELECT array[COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(total_tokens)]::bigint[] "
             "FROM token_budget.requests WHERE team = %(t)s) = "
             "(SELECT array[SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(total_tokens)]::bigint[] "
             "FROM token_budget.hourly WHERE team = %(t)s)", {"t": self.name})
-        return bool(rows[0][0])
+        sums = "SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(total_tokens), SUM(cost_micros)"
+        by_day = self.sql(f"SELECT date_trunc('day', hour, 'UTC'), member, model, workflow, {sums} "
+                          "FROM token_budget.hourly WHERE team = %s GROUP BY 1, 2, 3, 4 HAVING SUM(requests) <> 0",
+                          (self.name,))
+        daily = self.sql(f"SELECT day, member, model, workflow, {sums} FROM token_budget.daily "
+                         "WHERE team = %s GROUP BY 1, 2, 3, 4 HAVING SUM(requests) <> 0", (self.name,))
+        return bool(rows[0][0]) and sorted(by_day) == sorted(daily)
 
 
 @dataclass

@@ -70,6 +70,51 @@ def test_the_rollup_follows_every_write_and_answers_period_totals(team: TeamDb,
     assert {r[2] for r in period} == {"", "review"}
 
 
+def test_period_totals_add_whole_days_hours_and_minutes_exactly(team: TeamDb,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the bounds (a month, a day in a half-hour time zone, less than an hour, across midnight), the
+    totals read from the daily and hourly rollups and the edge requests equal the sums of the requests."""
+    with connect(team.member("alice@example.com"), "alice@example.com", monkeypatch) as alice:
+        alice.push([row(f"d{i}", 10 + i, minutes=53 * i, workflow="review" if i % 3 else "") for i in range(200)])
+        alice.push([row(f"d{i}", 1000 + i, minutes=53 * i, workflow="review" if i % 3 else "")
+                    for i in range(0, 200, 7)])
+        midnight = NOW.replace(hour=0, minute=0, second=0)
+        bounds = [(NOW - timedelta(days=8), NOW + timedelta(hours=1)),  # every row: whole days in the middle
+                  (midnight - timedelta(days=3, minutes=30), midnight - timedelta(hours=5, minutes=30)),
+                  (midnight - timedelta(days=2), midnight),  # exactly two UTC days
+                  (midnight - timedelta(hours=1, minutes=20), midnight + timedelta(minutes=10)),  # across midnight
+                  (NOW - timedelta(minutes=50), NOW - timedelta(minutes=5)),  # no whole hour
+                  (midnight - timedelta(days=4, hours=3), midnight - timedelta(days=1, hours=21))]
+        for start, end in bounds:
+            period = alice.period_rows(start.isoformat(), end.isoformat())
+            expected = team.sql("SELECT COUNT(*), COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost_micros), 0) "
+                                "FROM token_budget.requests WHERE ts >= %s AND ts < %s", (start, end))[0]
+            assert (sum(r[3] for r in period), sum(r[9] for r in period), sum(r[10] for r in period)) == expected, \
+                (start, end)
+    assert team.rollup_matches_requests()
+
+
+def test_the_daily_rollup_is_filled_from_an_older_schemas_hours(postgres, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A server set up before m002: its requests (and hours) are already there when the daily rollup arrives."""
+    from token_budget.team import schema
+
+    dsn = postgres.fresh_database()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        assert init_team(conn, TEAM, lead_member="owner@example.com")["migrations"] == ["m001_initial"]
+        conn.execute("INSERT INTO token_budget.requests (team, message_id, member, machine, ts, model, input_tokens, "
+                     "total_tokens) SELECT %s, 'r' || n, 'owner@example.com', 'x', now() - n * interval '37 minutes', "
+                     "'claude-opus-4-6', n, n FROM generate_series(1, 300) AS n", (TEAM,))
+        monkeypatch.undo()
+        assert migrate(conn) == ["m002_daily"]
+        (days, total), = conn.execute("SELECT COUNT(DISTINCT day), SUM(total_tokens) FROM token_budget.daily")
+        assert days >= 7 and total == 300 * 301 // 2
+        conn.execute("UPDATE token_budget.requests SET total_tokens = total_tokens + 1, input_tokens = input_tokens + 1"
+                     " WHERE message_id = 'r5'")
+        assert conn.execute("SELECT SUM(total_tokens) FROM token_budget.daily").fetchone()[0] == 300 * 301 // 2 + 1
+
+
+
 def test_a_member_cannot_change_a_team_budget_or_another_members_rows(team: TeamDb,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     alice_dsn, bob_dsn = team.member("alice@example.com"), team.member("bob@example.com")
@@ -85,6 +130,7 @@ def test_a_member_cannot_change_a_team_budget_or_another_members_rows(team: Team
             bob.conn.execute("INSERT INTO token_budget.requests (team, message_id, member, machine, ts, model) "
                              "VALUES (%s, 'forged', 'alice@example.com', 'x', now(), 'm')", (TEAM,))
         for forged in ("DELETE FROM token_budget.requests", "UPDATE token_budget.hourly SET input_tokens = 0",
+                       "UPDATE token_budget.daily SET input_tokens = 0",
                        "INSERT INTO token_budget.members VALUES ('acme', 'eve', 'eve')",
                        "UPDATE token_budget.budgets SET limit_tokens = 1"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

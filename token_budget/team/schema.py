@@ -8,6 +8,9 @@ Everything lives in the `token_budget` schema of the database the DSN names:
   role is mapped to in `members`.
 - `hourly`: the rollup per (team, UTC hour, member, model, workflow), kept by statement triggers in the transaction
   that writes `requests`, so team totals read a few hundred rows a month per member instead of every request.
+- `daily` (m002): the same per UTC day, kept by the same triggers, so a month's totals read about 30 rows per
+  member, model and workflow: whole days from `daily`, the hours at the edges from `hourly`, the minutes at the
+  edges (time zones with a half-hour offset) from `requests`.
 - `budgets` (+ `budget_changes`, the append-only record of who changed what): only the lead role writes them.
 - `alert_claims`: a team alert is delivered by whichever machine inserts its claim first.
 
@@ -268,8 +271,119 @@ CREATE POLICY claim_as_self ON {SCHEMA}.alert_claims FOR INSERT
                         AND m.member = alert_claims.member AND m.db_role = current_user))
 """
 
+_DAILY_KEY = "team, day, member, model, workflow"
+_ADD_DAILY = ", ".join(f"{c} = d.{c} + excluded.{c}" for c in ("requests", *SUM_COLUMNS))
+
+
+def _rollup_function_v2(name: str, source: str) -> str:
+    """m002's rollup trigger function: the hourly rows as m001's, then the daily rows, each in key order (every
+    writer locks hours before days, each in the same order: no deadlock)."""
+    return f"""
+    CREATE OR REPLACE FUNCTION {SCHEMA}.{name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, {SCHEMA} AS $fn$
+    BEGIN
+        INSERT INTO {SCHEMA}.hourly AS h ({_ROLLUP_KEY}, requests, {_sums()})
+        SELECT {_ROLLUP_KEY}, SUM(n), {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
+        FROM ({source}) AS d GROUP BY {_ROLLUP_KEY} ORDER BY {_ROLLUP_KEY}
+        ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET {_ADD};
+        INSERT INTO {SCHEMA}.daily AS d ({_DAILY_KEY}, requests, {_sums()})
+        SELECT team, date_trunc('day', hour, 'UTC') AS day, member, model, workflow, SUM(n),
+               {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
+        FROM ({source}) AS s GROUP BY {_DAILY_KEY} ORDER BY {_DAILY_KEY}
+        ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_ADD_DAILY};
+        RETURN NULL;
+    END $fn$;
+    """
+
+
+M002_DAILY = f"""
+LOCK TABLE {SCHEMA}.requests IN SHARE ROW EXCLUSIVE MODE;  -- no push between the backfill and the new triggers
+
+CREATE TABLE {SCHEMA}.daily (
+    team text NOT NULL,
+    day timestamptz NOT NULL,
+    member text NOT NULL,
+    model text NOT NULL,
+    workflow text NOT NULL DEFAULT '',
+    requests bigint NOT NULL DEFAULT 0,
+    input_tokens bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    cache_creation_5m_tokens bigint NOT NULL DEFAULT 0,
+    cache_creation_1h_tokens bigint NOT NULL DEFAULT 0,
+    cache_read_tokens bigint NOT NULL DEFAULT 0,
+    total_tokens bigint NOT NULL DEFAULT 0,
+    cost_micros bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (team, day, member, model, workflow)
+);
+INSERT INTO {SCHEMA}.daily ({_DAILY_KEY}, requests, {_sums()})
+SELECT team, date_trunc('day', hour, 'UTC'), member, model, workflow, SUM(requests),
+       {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
+FROM {SCHEMA}.hourly GROUP BY 1, 2, 3, 4, 5;
+GRANT SELECT ON {SCHEMA}.daily TO {MEMBER_ROLE};
+
+{_rollup_function_v2("roll_inserted", _rows("new_rows", ""))}
+{_rollup_function_v2("roll_updated", _rows("new_rows", "") + " UNION ALL " + _rows("old_rows", "-"))}
+{_rollup_function_v2("roll_deleted", _rows("old_rows", "-"))}
+
+-- Team totals over [start, end) as m001's, read from the coarsest rollup that fits: whole UTC days from `daily`, the
+-- whole hours around them from `hourly`, the partial hours at the edges from `requests`.
+CREATE OR REPLACE FUNCTION {SCHEMA}.period_totals(p_start timestamptz, p_end timestamptz, p_team text)
+RETURNS TABLE (member text, model text, workflow text, requests bigint, input_tokens bigint, output_tokens bigint,
+               cache_creation_5m_tokens bigint, cache_creation_1h_tokens bigint, cache_read_tokens bigint,
+               total_tokens bigint, cost_micros bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {SCHEMA} AS $fn$
+DECLARE
+    first_hour timestamptz := date_trunc('hour', p_start, 'UTC');
+    last_hour timestamptz := date_trunc('hour', p_end, 'UTC');
+    first_day timestamptz;
+    last_day timestamptz;
+BEGIN
+    IF NOT (EXISTS (SELECT 1 FROM {SCHEMA}.members m WHERE m.team = p_team AND m.db_role = session_user)
+            OR pg_has_role(session_user, '{LEAD_ROLE}', 'MEMBER')
+            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
+        RETURN;
+    END IF;
+    IF first_hour < p_start THEN
+        first_hour := first_hour + interval '1 hour';
+    END IF;
+    IF first_hour >= last_hour THEN  -- no whole hour inside: the requests themselves
+        first_hour := p_end;
+        last_hour := p_end;
+    END IF;
+    first_day := date_trunc('day', first_hour, 'UTC');
+    IF first_day < first_hour THEN
+        first_day := first_day + interval '1 day';
+    END IF;
+    last_day := date_trunc('day', last_hour, 'UTC');
+    IF first_day >= last_day THEN  -- no whole day inside: hours only
+        first_day := last_hour;
+        last_day := last_hour;
+    END IF;
+    RETURN QUERY
+    SELECT x.member, x.model, x.workflow, SUM(x.requests)::bigint,
+           {", ".join(f"SUM(x.{c})::bigint" for c in SUM_COLUMNS)}
+    FROM (
+        SELECT d.member, d.model, d.workflow, d.requests, {_sums("d.")}
+        FROM {SCHEMA}.daily d WHERE d.team = p_team AND d.day >= first_day AND d.day < last_day
+        UNION ALL
+        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
+        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= first_hour AND h.hour < first_day
+        UNION ALL
+        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
+        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= last_day AND h.hour < last_hour
+        UNION ALL
+        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
+        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= p_start AND r.ts < first_hour
+        UNION ALL
+        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
+        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= last_hour AND r.ts < p_end
+    ) AS x GROUP BY x.member, x.model, x.workflow;
+END $fn$;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
+    ("m002_daily", M002_DAILY),
 ]
 
 
