@@ -264,3 +264,87 @@ def test_the_socket_is_private(team: TeamDb, tmp_path: Path, syncs: list) -> Non
     start_sync(alice, syncs)
     mode = os.stat(alice.data_dir / SOCKET_NAME).st_mode & 0o777
     assert mode == 0o600
+
+
+PEER = r"""
+import json, socket, sys
+path, mode = sys.argv[1], sys.argv[2]
+if mode == "ask":  # another user asks this user's sync
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(json.dumps({"v": 1, "nonce": "a" * 32, "now": 0.0, "team": "acme", "member": "alice@example.com",
+                          "machine": "alice"}).encode() + b"\n")
+    s.settimeout(60)
+    try:
+        print(len(s.recv(65536)))
+    except ConnectionResetError:  # closed unread: nothing said either
+        print(0)
+else:  # another user's listener, answering whatever
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(1)
+    print("ready", flush=True)
+    conn, _ = s.accept()
+    conn.settimeout(60)
+    print("heard", len(conn.recv(65536)), flush=True)
+"""
+
+
+def python_for(user: dict) -> str | None:  # type: ignore[type-arg]
+    """An interpreter `user` may run (the suite's own may live under /root): the base Python's, else the system's."""
+    for candidate in (os.path.join(sys.base_prefix, "bin", "python3"), "/usr/bin/python3"):
+        try:
+            if subprocess.run([candidate, "-c", "pass"], capture_output=True, timeout=60, **user).returncode == 0:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another local user")
+def test_another_local_user_neither_gets_an_answer_nor_is_asked(team: TeamDb, syncs: list) -> None:  # type: ignore[type-arg]
+    import pwd
+    import shutil
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    as_nobody = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    python = python_for(as_nobody)
+    assert python is not None, "no Python that the user nobody may run"
+    # A data dir another user can reach, and a socket mode loosened by mistake: the uid check still refuses.
+    root, shared = Path(tempfile.mkdtemp(prefix="tb-ask-")), Path(tempfile.mkdtemp(prefix="tb-peer-"))
+    root.chmod(0o711)
+    shared.chmod(0o777)
+    try:
+        other_user(team, root, shared, python, as_nobody, syncs)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def other_user(team: TeamDb, root: Path, shared: Path, python: str, as_nobody: dict,  # type: ignore[type-arg]
+               syncs: list) -> None:  # type: ignore[type-arg]
+    alice = machine(team, root, "alice@example.com")
+    alice.root.chmod(0o711)
+    alice.data_dir.chmod(0o711)
+    sync = start_sync(alice, syncs)
+    path = alice.data_dir / SOCKET_NAME
+    path.chmod(0o666)
+    asked = subprocess.run([python, "-c", PEER, str(path), "ask"], capture_output=True, text=True,
+                           timeout=120, **as_nobody)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.strip() == "0" and sync.poll() is None  # hung up on, nothing said
+    # Another user's listener put where the sync's socket would be: the CLI does not believe it.
+    sync.kill()
+    sync.wait(timeout=30)
+    path.unlink()
+    listener = subprocess.Popen([python, "-c", PEER, str(shared / "s"), "listen"], stdout=subprocess.PIPE,
+                                text=True, **as_nobody)
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+        (shared / "s").rename(path)
+        _, imported = team_status(alice)
+        assert imported and listener.stdout.readline().split() == ["heard", "0"]  # not even asked
+    finally:
+        listener.kill()
+        listener.communicate(timeout=30)  # reaps it and closes its pipe

@@ -39,19 +39,28 @@ def _sums(prefix: str = "", sign: str = "") -> str:
 
 _ROLLUP_KEY = "team, hour, member, model, workflow"
 _ADD = ", ".join(f"{c} = h.{c} + excluded.{c}" for c in ("requests", *SUM_COLUMNS))
+_DAILY_KEY = "team, day, member, model, workflow"
+_ADD_DAILY = ", ".join(f"{c} = d.{c} + excluded.{c}" for c in ("requests", *SUM_COLUMNS))
 
 
-def _rollup_function(name: str, source: str) -> str:
-    """A statement trigger function adding `source` (rows of (key…, n, sums…)) into the hourly rollup. Rows in
-    key order, so two transactions touching the same hours lock them in the same order (no deadlock)."""
+def _rollup_function(name: str, source: str, *, daily: bool = False) -> str:
+    """A statement trigger function adding `source` (rows of (key…, n, sums…)) into the hourly rollup (and, from
+    m002, the daily one). Rows in key order, hours before days, so two transactions touching the same hours or days
+    lock them in the same order (no deadlock)."""
+    daily_insert = f"""
+        INSERT INTO {SCHEMA}.daily AS d ({_DAILY_KEY}, requests, {_sums()})
+        SELECT team, date_trunc('day', hour, 'UTC') AS day, member, model, workflow, SUM(n),
+               {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
+        FROM ({source}) AS s GROUP BY {_DAILY_KEY} ORDER BY {_DAILY_KEY}
+        ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_ADD_DAILY};""" if daily else ""
     return f"""
-    CREATE FUNCTION {SCHEMA}.{name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    CREATE {"OR REPLACE " if daily else ""}FUNCTION {SCHEMA}.{name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, {SCHEMA} AS $fn$
     BEGIN
         INSERT INTO {SCHEMA}.hourly AS h ({_ROLLUP_KEY}, requests, {_sums()})
         SELECT {_ROLLUP_KEY}, SUM(n), {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
         FROM ({source}) AS d GROUP BY {_ROLLUP_KEY} ORDER BY {_ROLLUP_KEY}
-        ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET {_ADD};
+        ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET {_ADD};{daily_insert}
         RETURN NULL;
     END $fn$;
     """
@@ -60,6 +69,68 @@ def _rollup_function(name: str, source: str) -> str:
 def _rows(table: str, sign: str) -> str:
     return (f"SELECT team, date_trunc('hour', ts, 'UTC') AS hour, member, model, workflow, {sign}1 AS n, "
             f"{', '.join(f'{sign}{c} AS {c}' for c in SUM_COLUMNS)} FROM {table}")
+
+
+def _period_totals(*, days: bool = False) -> str:
+    """period_totals: m001's reads whole UTC hours from `hourly`; m002's (days=True) whole UTC days from `daily` and
+    the whole hours around them from `hourly`. The partial hours at the edges come from the requests."""
+    declare = "\n    first_day timestamptz;\n    last_day timestamptz;" if days else ""
+    find_days = """
+    first_day := date_trunc('day', first_hour, 'UTC');
+    IF first_day < first_hour THEN
+        first_day := first_day + interval '1 day';
+    END IF;
+    last_day := date_trunc('day', last_hour, 'UTC');
+    IF first_day >= last_day THEN  -- no whole day inside: hours only
+        first_day := last_hour;
+        last_day := last_hour;
+    END IF;""" if days else ""
+    rollups = f"""
+        SELECT d.member, d.model, d.workflow, d.requests, {_sums("d.")}
+        FROM {SCHEMA}.daily d WHERE d.team = p_team AND d.day >= first_day AND d.day < last_day
+        UNION ALL
+        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
+        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= first_hour AND h.hour < first_day
+        UNION ALL
+        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
+        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= last_day AND h.hour < last_hour""" if days else f"""
+        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
+        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= first_hour AND h.hour < last_hour"""
+    create = "CREATE OR REPLACE FUNCTION" if days else "CREATE FUNCTION"
+    return f"""{create} {SCHEMA}.period_totals(p_start timestamptz, p_end timestamptz, p_team text)
+RETURNS TABLE (member text, model text, workflow text, requests bigint, input_tokens bigint, output_tokens bigint,
+               cache_creation_5m_tokens bigint, cache_creation_1h_tokens bigint, cache_read_tokens bigint,
+               total_tokens bigint, cost_micros bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {SCHEMA} AS $fn$
+DECLARE
+    first_hour timestamptz := date_trunc('hour', p_start, 'UTC');
+    last_hour timestamptz := date_trunc('hour', p_end, 'UTC');{declare}
+BEGIN
+    IF NOT (EXISTS (SELECT 1 FROM {SCHEMA}.members m WHERE m.team = p_team AND m.db_role = session_user)
+            OR pg_has_role(session_user, '{LEAD_ROLE}', 'MEMBER')
+            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
+        RETURN;
+    END IF;
+    IF first_hour < p_start THEN
+        first_hour := first_hour + interval '1 hour';
+    END IF;
+    IF first_hour >= last_hour THEN  -- no whole hour inside: the requests themselves
+        first_hour := p_end;
+        last_hour := p_end;
+    END IF;{find_days}
+    RETURN QUERY
+    SELECT x.member, x.model, x.workflow, SUM(x.requests)::bigint,
+           {", ".join(f"SUM(x.{c})::bigint" for c in SUM_COLUMNS)}
+    FROM ({rollups}
+        UNION ALL
+        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
+        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= p_start AND r.ts < first_hour
+        UNION ALL
+        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
+        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= last_hour AND r.ts < p_end
+    ) AS x GROUP BY x.member, x.model, x.workflow;
+END $fn$;
+"""
 
 
 M001_INITIAL = f"""
@@ -213,42 +284,7 @@ CREATE TABLE {SCHEMA}.alert_claims (
 -- Team totals over [start, end): whole UTC hours from the rollup, the partial hours at the edges (time zones with
 -- a half-hour offset) from the requests, each edge its own index range. SECURITY DEFINER because a member reads
 -- only their own request rows; it answers only for a team the caller belongs to.
-CREATE FUNCTION {SCHEMA}.period_totals(p_start timestamptz, p_end timestamptz, p_team text)
-RETURNS TABLE (member text, model text, workflow text, requests bigint, input_tokens bigint, output_tokens bigint,
-               cache_creation_5m_tokens bigint, cache_creation_1h_tokens bigint, cache_read_tokens bigint,
-               total_tokens bigint, cost_micros bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {SCHEMA} AS $fn$
-DECLARE
-    first_hour timestamptz := date_trunc('hour', p_start, 'UTC');
-    last_hour timestamptz := date_trunc('hour', p_end, 'UTC');
-BEGIN
-    IF NOT (EXISTS (SELECT 1 FROM {SCHEMA}.members m WHERE m.team = p_team AND m.db_role = session_user)
-            OR pg_has_role(session_user, '{LEAD_ROLE}', 'MEMBER')
-            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
-        RETURN;
-    END IF;
-    IF first_hour < p_start THEN
-        first_hour := first_hour + interval '1 hour';
-    END IF;
-    IF first_hour >= last_hour THEN  -- no whole hour inside: the requests themselves
-        first_hour := p_end;
-        last_hour := p_end;
-    END IF;
-    RETURN QUERY
-    SELECT x.member, x.model, x.workflow, SUM(x.requests)::bigint,
-           {", ".join(f"SUM(x.{c})::bigint" for c in SUM_COLUMNS)}
-    FROM (
-        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
-        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= first_hour AND h.hour < last_hour
-        UNION ALL
-        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
-        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= p_start AND r.ts < first_hour
-        UNION ALL
-        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
-        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= last_hour AND r.ts < p_end
-    ) AS x GROUP BY x.member, x.model, x.workflow;
-END $fn$;
-
+{_period_totals()}
 GRANT USAGE ON SCHEMA {SCHEMA} TO {MEMBER_ROLE};
 GRANT SELECT ON {SCHEMA}.teams, {SCHEMA}.members, {SCHEMA}.hourly, {SCHEMA}.budgets, {SCHEMA}.budget_changes,
     {SCHEMA}.alert_claims, {SCHEMA}.schema_migrations TO {MEMBER_ROLE};
@@ -271,115 +307,25 @@ CREATE POLICY claim_as_self ON {SCHEMA}.alert_claims FOR INSERT
                         AND m.member = alert_claims.member AND m.db_role = current_user))
 """
 
-_DAILY_KEY = "team, day, member, model, workflow"
-_ADD_DAILY = ", ".join(f"{c} = d.{c} + excluded.{c}" for c in ("requests", *SUM_COLUMNS))
-
-
-def _rollup_function_v2(name: str, source: str) -> str:
-    """m002's rollup trigger function: the hourly rows as m001's, then the daily rows, each in key order (every
-    writer locks hours before days, each in the same order: no deadlock)."""
-    return f"""
-    CREATE OR REPLACE FUNCTION {SCHEMA}.{name}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, {SCHEMA} AS $fn$
-    BEGIN
-        INSERT INTO {SCHEMA}.hourly AS h ({_ROLLUP_KEY}, requests, {_sums()})
-        SELECT {_ROLLUP_KEY}, SUM(n), {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
-        FROM ({source}) AS d GROUP BY {_ROLLUP_KEY} ORDER BY {_ROLLUP_KEY}
-        ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET {_ADD};
-        INSERT INTO {SCHEMA}.daily AS d ({_DAILY_KEY}, requests, {_sums()})
-        SELECT team, date_trunc('day', hour, 'UTC') AS day, member, model, workflow, SUM(n),
-               {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
-        FROM ({source}) AS s GROUP BY {_DAILY_KEY} ORDER BY {_DAILY_KEY}
-        ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET {_ADD_DAILY};
-        RETURN NULL;
-    END $fn$;
-    """
-
-
 M002_DAILY = f"""
 LOCK TABLE {SCHEMA}.requests IN SHARE ROW EXCLUSIVE MODE;  -- no push between the backfill and the new triggers
 
-CREATE TABLE {SCHEMA}.daily (
-    team text NOT NULL,
-    day timestamptz NOT NULL,
-    member text NOT NULL,
-    model text NOT NULL,
-    workflow text NOT NULL DEFAULT '',
-    requests bigint NOT NULL DEFAULT 0,
-    input_tokens bigint NOT NULL DEFAULT 0,
-    output_tokens bigint NOT NULL DEFAULT 0,
-    cache_creation_5m_tokens bigint NOT NULL DEFAULT 0,
-    cache_creation_1h_tokens bigint NOT NULL DEFAULT 0,
-    cache_read_tokens bigint NOT NULL DEFAULT 0,
-    total_tokens bigint NOT NULL DEFAULT 0,
-    cost_micros bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (team, day, member, model, workflow)
-);
+CREATE TABLE {SCHEMA}.daily (LIKE {SCHEMA}.hourly INCLUDING DEFAULTS);  -- hourly's columns, per UTC day
+ALTER TABLE {SCHEMA}.daily RENAME COLUMN hour TO day;
+ALTER TABLE {SCHEMA}.daily ADD PRIMARY KEY ({_DAILY_KEY});
 INSERT INTO {SCHEMA}.daily ({_DAILY_KEY}, requests, {_sums()})
 SELECT team, date_trunc('day', hour, 'UTC'), member, model, workflow, SUM(requests),
        {", ".join(f"SUM({c})" for c in SUM_COLUMNS)}
 FROM {SCHEMA}.hourly GROUP BY 1, 2, 3, 4, 5;
 GRANT SELECT ON {SCHEMA}.daily TO {MEMBER_ROLE};
 
-{_rollup_function_v2("roll_inserted", _rows("new_rows", ""))}
-{_rollup_function_v2("roll_updated", _rows("new_rows", "") + " UNION ALL " + _rows("old_rows", "-"))}
-{_rollup_function_v2("roll_deleted", _rows("old_rows", "-"))}
+{_rollup_function("roll_inserted", _rows("new_rows", ""), daily=True)}
+{_rollup_function("roll_updated", _rows("new_rows", "") + " UNION ALL " + _rows("old_rows", "-"), daily=True)}
+{_rollup_function("roll_deleted", _rows("old_rows", "-"), daily=True)}
 
 -- Team totals over [start, end) as m001's, read from the coarsest rollup that fits: whole UTC days from `daily`, the
 -- whole hours around them from `hourly`, the partial hours at the edges from `requests`.
-CREATE OR REPLACE FUNCTION {SCHEMA}.period_totals(p_start timestamptz, p_end timestamptz, p_team text)
-RETURNS TABLE (member text, model text, workflow text, requests bigint, input_tokens bigint, output_tokens bigint,
-               cache_creation_5m_tokens bigint, cache_creation_1h_tokens bigint, cache_read_tokens bigint,
-               total_tokens bigint, cost_micros bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {SCHEMA} AS $fn$
-DECLARE
-    first_hour timestamptz := date_trunc('hour', p_start, 'UTC');
-    last_hour timestamptz := date_trunc('hour', p_end, 'UTC');
-    first_day timestamptz;
-    last_day timestamptz;
-BEGIN
-    IF NOT (EXISTS (SELECT 1 FROM {SCHEMA}.members m WHERE m.team = p_team AND m.db_role = session_user)
-            OR pg_has_role(session_user, '{LEAD_ROLE}', 'MEMBER')
-            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
-        RETURN;
-    END IF;
-    IF first_hour < p_start THEN
-        first_hour := first_hour + interval '1 hour';
-    END IF;
-    IF first_hour >= last_hour THEN  -- no whole hour inside: the requests themselves
-        first_hour := p_end;
-        last_hour := p_end;
-    END IF;
-    first_day := date_trunc('day', first_hour, 'UTC');
-    IF first_day < first_hour THEN
-        first_day := first_day + interval '1 day';
-    END IF;
-    last_day := date_trunc('day', last_hour, 'UTC');
-    IF first_day >= last_day THEN  -- no whole day inside: hours only
-        first_day := last_hour;
-        last_day := last_hour;
-    END IF;
-    RETURN QUERY
-    SELECT x.member, x.model, x.workflow, SUM(x.requests)::bigint,
-           {", ".join(f"SUM(x.{c})::bigint" for c in SUM_COLUMNS)}
-    FROM (
-        SELECT d.member, d.model, d.workflow, d.requests, {_sums("d.")}
-        FROM {SCHEMA}.daily d WHERE d.team = p_team AND d.day >= first_day AND d.day < last_day
-        UNION ALL
-        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
-        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= first_hour AND h.hour < first_day
-        UNION ALL
-        SELECT h.member, h.model, h.workflow, h.requests, {_sums("h.")}
-        FROM {SCHEMA}.hourly h WHERE h.team = p_team AND h.hour >= last_day AND h.hour < last_hour
-        UNION ALL
-        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
-        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= p_start AND r.ts < first_hour
-        UNION ALL
-        SELECT r.member, r.model, r.workflow, 1::bigint, {_sums("r.")}
-        FROM {SCHEMA}.requests r WHERE r.team = p_team AND r.ts >= last_hour AND r.ts < p_end
-    ) AS x GROUP BY x.member, x.model, x.workflow;
-END $fn$;
-"""
+{_period_totals(days=True)}"""
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
