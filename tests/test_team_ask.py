@@ -259,11 +259,17 @@ def test_garbage_on_the_socket_neither_kills_nor_stalls_the_sync(team: TeamDb, t
         alice.data_dir / "team.log").read_text()
 
 
-def test_the_socket_is_private(team: TeamDb, tmp_path: Path, syncs: list) -> None:  # type: ignore[type-arg]
-    alice = machine(team, tmp_path, "alice@example.com")
+def test_the_socket_is_private_and_works_under_a_data_dir_of_any_length(team: TeamDb, tmp_path: Path,
+                                                                       syncs: list) -> None:  # type: ignore[type-arg]
+    deep = tmp_path / ("d" * 80) / ("e" * 80)  # past the 108 bytes a socket's path may have
+    alice = machine(team, deep, "alice@example.com")
+    assert len(str(alice.data_dir / SOCKET_NAME)) > 108
+    push_on_server(team, "alice@example.com", "msg-a1", 5_000)
     start_sync(alice, syncs)
     mode = os.stat(alice.data_dir / SOCKET_NAME).st_mode & 0o777
     assert mode == 0o600
+    out, imported = team_status(alice, "--json")
+    assert not imported and as_json(out)["month"]["tokens"] == 5_000
 
 
 PEER = r"""
