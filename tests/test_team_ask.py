@@ -68,9 +68,24 @@ def start_sync(m: Machine, syncs: list[subprocess.Popen[bytes]]) -> subprocess.P
                              "sys.exit(main())", str(m.data_dir)], env=m.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     syncs.append(proc)
-    until(lambda: (m.data_dir / SOCKET_NAME).exists() and (m.data_dir / "cache" / "team.json").exists(),
+    until(lambda: listening(m.data_dir / SOCKET_NAME) and (m.data_dir / "cache" / "team.json").exists(),
           proc, "the sync's socket and first pass")
     return proc
+
+
+def listening(path: Path) -> bool:
+    """Something accepts connections at `path` (a file a killed sync left behind does not)."""
+    from token_budget.team.ask import socket_address
+
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)  # for a path longer than a socket address may be
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(socket_address(str(path.parent), fd))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def until(condition, proc: subprocess.Popen[bytes] | None, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -340,8 +340,8 @@ class Answerer:
         if peer_uid(conn) != os.getuid():
             return
         raw = read_bounded(conn, MAX_QUESTION, time.monotonic() + ASK_TIMEOUT, line=True)
-        if raw is None:
-            return
+        if not raw:
+            return  # too long, or nothing asked (a probe that connected and hung up)
         question = jsonlite.loads(raw.decode())
         if not (isinstance(question, dict) and question.get("v") == VERSION
                 and isinstance(question.get("nonce"), str) and 16 <= len(question["nonce"]) <= 128
