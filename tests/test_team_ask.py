@@ -293,12 +293,12 @@ path, mode = sys.argv[1], sys.argv[2]
 if mode == "ask":  # another user asks this user's sync
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
-    s.sendall(json.dumps({"v": 1, "nonce": "a" * 32, "now": 0.0, "team": "acme", "member": "alice@example.com",
-                          "machine": "alice"}).encode() + b"\n")
     s.settimeout(60)
     try:
+        s.sendall(json.dumps({"v": 1, "nonce": "a" * 32, "now": 0.0, "team": "acme", "member": "alice@example.com",
+                              "machine": "alice"}).encode() + b"\n")
         print(len(s.recv(65536)))
-    except ConnectionResetError:  # closed unread: nothing said either
+    except (BrokenPipeError, ConnectionResetError):  # hung up on before or after the question: nothing said
         print(0)
 else:  # another user's listener, answering whatever
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
