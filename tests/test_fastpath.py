@@ -87,7 +87,7 @@ def imported(argv: list[str], stdin: str, env: dict[str, str]) -> tuple[str, set
     return proc.stdout.strip(), modules
 
 
-HEAVY = {"sqlite3", "_sqlite3", "datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
+HEAVY = {"_sqlite3", "datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
          "token_budget.policy", "token_budget.models", "token_budget.claude.enforce", "token_budget.claude.transcript"}
 
 
@@ -107,16 +107,17 @@ def test_an_idle_hook_imports_neither_sqlite_nor_the_core(data_dir: Path, claude
 
 
 def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
-    """One new request: ingest, price, decide. Alert delivery, the outbox, reports, copy (for price overrides)
-    and the json, re and typing machinery stay unloaded."""
+    """One new request: ingest, price, decide. Alert delivery, the outbox, reports, copy (for price overrides),
+    the sqlite3 package around its extension and the json, re, typing and functools machinery stay unloaded."""
     path = write_lines(transcript_path(claude_dir), response())
     subprocess_env.pop("PYTHONPATH")
     argv = [sys.executable, "-S", str(LAUNCHER), "PreToolUse"]
     imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)  # compiles the config cache
     write_lines(path, response())
     out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
-    assert out == "{}" and {"sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
-    unused = {"token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
+    assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
+    unused = {"sqlite3", "functools", "collections",  # lean_sqlite: the extension without its package
+              "token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
               "decimal",  # prices come compiled from the config cache
               "token_budget.team", "token_budget.detached", "psycopg"}  # no team: block, no team code

@@ -9,11 +9,10 @@ replayed or concurrent write can neither lose nor double count a request. Standa
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Sequence
 
 from . import clock
 from .errors import LedgerError
+from .lean_sqlite import sqlite3
 from .migrations import MIGRATIONS, migrate, pending
 from .models import Alert, UsageEvent
 from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
@@ -21,7 +20,7 @@ from .reconcile import SOURCE as RECONCILED  # the source of the rows reconcilia
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from .models import Degradation
