@@ -87,7 +87,7 @@ def imported(argv: list[str], stdin: str, env: dict[str, str]) -> tuple[str, set
     return proc.stdout.strip(), modules
 
 
-HEAVY = {"_sqlite3", "datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
+HEAVY = {"_sqlite3", "_datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
          "token_budget.policy", "token_budget.models", "token_budget.claude.enforce", "token_budget.claude.transcript"}
 
 
@@ -116,7 +116,7 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     write_lines(path, response())
     out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
     assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
-    unused = {"sqlite3", "functools", "collections",  # lean_sqlite: the extension without its package
+    unused = {"sqlite3", "functools", "collections", "datetime",  # the extensions without their Python modules
               "token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
               "decimal",  # prices come compiled from the config cache

@@ -14,12 +14,12 @@ this runs in every hook.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
 from .. import jsonlite
 from .._records import factory, record
 from ..budgets import budget_states
 from ..families import DOWNGRADE_ORDER, family
+from ..lean_datetime import datetime
 from ..ledger import Ledger
 from ..levels import parse_percent, severity
 from ..models import Alert, BudgetState, Decision, Degradation
