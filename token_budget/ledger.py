@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .pricing import PriceTable
 
 BUSY_TIMEOUT_MS = 60_000
+# The WAL size past which a process that leaves the ledger open checkpoints it (leave_open): about 128 pages.
+WAL_TRIM_BYTES = 512 << 10
 USAGE_COLUMNS = (
     "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
     "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier",
@@ -227,6 +229,22 @@ class Ledger:
 
     def others_commits(self) -> int:
         return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def leave_open(self) -> None:
+        """A process that ends without closing its connection (hook._LeftOpen) leaves the WAL behind, and the next
+        process to find the ledger unused rebuilds the WAL index by reading every frame of it before its first
+        query. Nor can a checkpoint alone shorten it: that rebuild forgets what was checkpointed, so the WAL would
+        never restart, and past SQLite's autocheckpoint (1000 pages) every commit would copy all of it into the
+        database again. So once the WAL passes WAL_TRIM_BYTES, checkpoint it and truncate it to nothing
+        (TRUNCATE: every commit in it reaches the database file first, synced); while another process reads or
+        writes, skip without waiting (busy timeout 0): a later hook does it."""
+        try:
+            if os.stat(self.path + "-wal").st_size <= WAL_TRIM_BYTES:
+                return
+            self.db.execute("PRAGMA busy_timeout = 0")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except (OSError, sqlite3.Error):
+            pass
 
     def __enter__(self) -> Ledger:
         return self

@@ -222,8 +222,9 @@ class _LeftOpen:
     checkpoint): milliseconds each on a busy disk, all of them waited for by the CLI. Left open, the process ends
     (posix._exit) as a killed one would after its commit, which WAL mode is made for (tests/test_crash.py): the next
     connection rebuilds the WAL index from the WAL, and the checkpoint falls to the next async event's close
-    (PostToolUse, Stop, SessionEnd), or to SQLite's own at 1000 pages. Durability is unchanged in kind: a commit
-    reaches the disk at the next checkpoint (README, Performance)."""
+    (PostToolUse, Stop, SessionEnd), or to the blocking hook that finds the WAL past half a megabyte
+    (Ledger.leave_open: the next connection's rebuild reads the whole WAL, so it is kept short). Durability is
+    unchanged in kind: a commit reaches the disk at the next checkpoint (README, Performance)."""
 
     def __init__(self, ledger: Any) -> None:
         self.ledger = ledger
@@ -232,7 +233,7 @@ class _LeftOpen:
         return self.ledger
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        self.ledger.leave_open()
 
 
 def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:
