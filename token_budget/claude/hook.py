@@ -13,7 +13,6 @@ from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
-from ..safetext import printable
 from . import fastpath, plugin_data
 from .fastpath import ASYNC_EVENTS, FIRST_IMPORT, HookInputError, deadline, log, transcript_files
 
@@ -382,6 +381,8 @@ MESSAGE_KEYS = ("systemMessage", "reason", "stopReason", "additionalContext", "p
 def _printable(response: dict[str, Any]) -> dict[str, Any]:
     """The answer with its messages free of control characters (they quote model, workflow and file names);
     updatedInput, the tool's own input, is left exactly as it is."""
+    from ..safetext import printable
+
     out = {k: printable(v, lines=True) if k in MESSAGE_KEYS and isinstance(v, str) else v for k, v in response.items()}
     specific = out.get("hookSpecificOutput")
     if isinstance(specific, dict):
@@ -408,6 +409,8 @@ def _fail(event: str, exc: Exception, data_dir: PathLike | None, stdout: TextIO,
     message = str(exc) if isinstance(exc, TokenBudgetError) else f"{type(exc).__name__}: {exc}"
     where = log(data_dir, event, message, exc)
     closed = _fails_closed(data_dir) and event in BLOCKING_EVENTS
+    from ..safetext import printable
+
     summary = printable(message)
     if closed:
         if _watchdog is not None:
