@@ -432,6 +432,25 @@ def test_the_guard_finds_nothing_in_a_bash_command_without_a_slash_or_a_marker(w
     assert fastpath.guarded(payload, os.environ["TOKEN_BUDGET_HOME"], []) is False
 
 
+@given(st.lists(st.sampled_from(BASH_WORDS + [";", "&&", "|", "$(", ")", "`", "'", '"', "\\\n", "token_budgets.yaml",
+                                "ledger.db", "tokens budget daily 5", "tokens ack", "bash -c", "src/", "/tmp",
+                                "/tmp/proj/.claude/token_budgets.yaml", "/tmp/proj/.claude/x"]), max_size=12))
+@settings(max_examples=400, deadline=None)
+def test_a_bash_command_without_a_slash_is_judged_without_the_protected_paths(words: list[str]) -> None:
+    """guard.blocked_call resolves the protected paths (realpath, for each) only for a command holding a "/": every
+    spelling of one holds one, so without it the answer is the same as with them."""
+    from token_budget.claude.guard import bash_problem, blocked_call, protected_paths
+
+    command = " ".join(words)
+    home = os.path.expanduser("~")
+    protected = [*protected_paths(os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", []), home + "/.config/token-budget"]
+    if "/" not in command:
+        assert bash_problem(command, protected) == bash_problem(command, [])
+    why = bash_problem(command, protected_paths(os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", []))
+    got = blocked_call("Bash", {"command": command}, os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", "/tokens", [])
+    assert (got is None) == (why is None) and (why is None or why in got)
+
+
 def test_a_command_naming_the_launcher_takes_the_full_path() -> None:
     payload = {"tool_name": "Bash", "tool_input": {"command": "python3 run_hook.py Stop < forged.json"}}
     assert fastpath.may_touch_budget(payload)
