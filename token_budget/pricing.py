@@ -231,14 +231,21 @@ class PriceTable:
             entries.append(_Entry(str(key), raw))
         return cls(entries)
 
-    def compiled(self) -> list[Any]:
-        """The table as JSON-able rows (the config cache keeps them): `from_compiled` rebuilds it exactly, without
-        parsing a rate again or loading decimal."""
-        return [entry.compiled() for entry in self._entries.values()]
+    def compiled(self) -> dict[str, Any]:
+        """The table as JSON-able data (the config cache keeps it): `from_compiled` rebuilds it exactly, without
+        parsing a rate again, loading decimal or normalising a model id (its alias index comes along)."""
+        return {"entries": [entry.compiled() for entry in self._entries.values()], "aliases": self._aliases,
+                "families": sorted(self._families), "newest": self._newest}
 
     @classmethod
-    def from_compiled(cls, rows: list[Any]) -> PriceTable:
-        return cls([_Entry.from_compiled(row) for row in rows])
+    def from_compiled(cls, data: dict[str, Any]) -> PriceTable:
+        table = cls.__new__(cls)
+        table._entries = {row[0]: _Entry.from_compiled(row) for row in data["entries"]}
+        table._aliases = dict(data["aliases"])
+        table._families = frozenset(data["families"])
+        table._newest = dict(data["newest"])
+        table._match_memo, table._period_memo = {}, {}
+        return table
 
     def _match(self, model: str) -> tuple[str | None, str]:
         if not isinstance(model, str):
