@@ -117,7 +117,8 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
     assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
     unused = {"sqlite3", "functools", "collections", "datetime",  # the extensions without their Python modules
-              "token_budget.safetext",
+              "token_budget.safetext", "token_budget.workflows",  # an answer of {}, no workflow started
+              "token_budget.claude.guard",  # `echo hi`: nothing the guard could find (enforce._plain_command)
               "token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
               "decimal",  # prices come compiled from the config cache
