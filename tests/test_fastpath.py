@@ -262,6 +262,32 @@ def test_a_damaged_record_means_the_full_path(session: Session, full_paths: list
     assert len(full_paths) == before + 1
 
 
+def test_a_record_written_over_a_longer_one_is_cut_to_its_length(session: Session, full_paths: list[str],
+                                                                 data_dir: Path) -> None:
+    """remember() writes over the last record and then cuts the file (no truncation first): a shorter record keeps
+    none of the longer one's tail, and a reader that came between the write and the cut sees a file that does not
+    parse, which means the full path."""
+    settle(session, full_paths)
+    path = data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json"
+    record = path.read_bytes()
+    longer = json.loads(record)
+    longer["post_writes"] = [f"Tool{n}" for n in range(200)]  # tools no PostToolUse records: still {} for Bash
+    path.write_bytes(json.dumps(longer).encode())
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == 1  # the longer record answered
+    session.spend(10)  # new usage: the full path, which writes the (shorter) record over the longer one
+    assert session.hook("PreToolUse") == (0, {})
+    written = path.read_bytes()
+    assert len(written) < len(json.dumps(longer))
+    assert json.loads(written)["post_writes"] == json.loads(record)["post_writes"]
+    before = len(full_paths)
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == before  # the cut record answers
+    path.write_bytes(written + json.dumps(longer).encode()[len(written):])  # between the write and the cut
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == before + 1
+
+
 def test_a_session_id_is_never_a_path() -> None:
     for bad in ("../x", "a/b", "", "x" * 200, None, 5, "sess\x00"):
         assert fastpath.state_path("/data", bad) is None
