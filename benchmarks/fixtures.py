@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from pathlib import Path
 
 from builders import response, user_line
@@ -52,8 +53,12 @@ def write_transcript(path: Path, size_bytes: int, *, session: str) -> None:
 
 
 def append_request(path: Path, session: str) -> None:
+    """One new request at the end of a transcript. Its message id is new in every run: builders numbers ids from 1
+    in each process, so a later run on the cached ledgers would append requests they hold already (no new row)."""
+    message_id = f"msg_bench_{uuid.uuid4().hex}"
     with open(path, "a") as handle:
-        for line in response(session_id=session, blocks=2, partial_output=1, timestamp="2026-11-28T09:30:00.000Z"):
+        for line in response(session_id=session, blocks=2, partial_output=1, timestamp="2026-11-28T09:30:00.000Z",
+                             message_id=message_id):
             handle.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 

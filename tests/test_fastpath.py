@@ -87,7 +87,7 @@ def imported(argv: list[str], stdin: str, env: dict[str, str]) -> tuple[str, set
     return proc.stdout.strip(), modules
 
 
-HEAVY = {"sqlite3", "_sqlite3", "datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
+HEAVY = {"_sqlite3", "_datetime", "token_budget.ledger", "token_budget.config", "token_budget.budgets",
          "token_budget.policy", "token_budget.models", "token_budget.claude.enforce", "token_budget.claude.transcript"}
 
 
@@ -107,16 +107,19 @@ def test_an_idle_hook_imports_neither_sqlite_nor_the_core(data_dir: Path, claude
 
 
 def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
-    """One new request: ingest, price, decide. Alert delivery, the outbox, reports, copy (for price overrides)
-    and the json, re and typing machinery stay unloaded."""
+    """One new request: ingest, price, decide. Alert delivery, the outbox, reports, copy (for price overrides),
+    the sqlite3 package around its extension and the json, re, typing and functools machinery stay unloaded."""
     path = write_lines(transcript_path(claude_dir), response())
     subprocess_env.pop("PYTHONPATH")
     argv = [sys.executable, "-S", str(LAUNCHER), "PreToolUse"]
     imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)  # compiles the config cache
     write_lines(path, response())
     out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
-    assert out == "{}" and {"sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
-    unused = {"token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
+    assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
+    unused = {"sqlite3", "functools", "collections", "datetime",  # the extensions without their Python modules
+              "token_budget.safetext", "token_budget.workflows",  # an answer of {}, no workflow started
+              "token_budget.claude.guard",  # `echo hi`: nothing the guard could find (enforce._plain_command)
+              "token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
               "decimal",  # prices come compiled from the config cache
               "token_budget.team", "token_budget.detached", "psycopg"}  # no team: block, no team code
@@ -255,6 +258,32 @@ def test_a_damaged_record_means_the_full_path(session: Session, full_paths: list
     settle(session, full_paths)
     (data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json").write_bytes(content)
     before = len(full_paths)
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == before + 1
+
+
+def test_a_record_written_over_a_longer_one_is_cut_to_its_length(session: Session, full_paths: list[str],
+                                                                 data_dir: Path) -> None:
+    """remember() writes over the last record and then cuts the file (no truncation first): a shorter record keeps
+    none of the longer one's tail, and a reader that came between the write and the cut sees a file that does not
+    parse, which means the full path."""
+    settle(session, full_paths)
+    path = data_dir / "cache" / fastpath.STATE_DIR / "sess-1.json"
+    record = path.read_bytes()
+    longer = json.loads(record)
+    longer["post_writes"] = [f"Tool{n}" for n in range(200)]  # tools no PostToolUse records: still {} for Bash
+    path.write_bytes(json.dumps(longer).encode())
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == 1  # the longer record answered
+    session.spend(10)  # new usage: the full path, which writes the (shorter) record over the longer one
+    assert session.hook("PreToolUse") == (0, {})
+    written = path.read_bytes()
+    assert len(written) < len(json.dumps(longer))
+    assert json.loads(written)["post_writes"] == json.loads(record)["post_writes"]
+    before = len(full_paths)
+    assert session.hook("PreToolUse") == (0, {})
+    assert len(full_paths) == before  # the cut record answers
+    path.write_bytes(written + json.dumps(longer).encode()[len(written):])  # between the write and the cut
     assert session.hook("PreToolUse") == (0, {})
     assert len(full_paths) == before + 1
 
@@ -428,6 +457,25 @@ def test_the_guard_finds_nothing_in_a_bash_command_without_a_slash_or_a_marker(w
         return
     assert bash_problem(command, protected_paths(os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", [])) is None
     assert fastpath.guarded(payload, os.environ["TOKEN_BUDGET_HOME"], []) is False
+
+
+@given(st.lists(st.sampled_from(BASH_WORDS + [";", "&&", "|", "$(", ")", "`", "'", '"', "\\\n", "token_budgets.yaml",
+                                "ledger.db", "tokens budget daily 5", "tokens ack", "bash -c", "src/", "/tmp",
+                                "/tmp/proj/.claude/token_budgets.yaml", "/tmp/proj/.claude/x"]), max_size=12))
+@settings(max_examples=400, deadline=None)
+def test_a_bash_command_without_a_slash_is_judged_without_the_protected_paths(words: list[str]) -> None:
+    """guard.blocked_call resolves the protected paths (realpath, for each) only for a command holding a "/": every
+    spelling of one holds one, so without it the answer is the same as with them."""
+    from token_budget.claude.guard import bash_problem, blocked_call, protected_paths
+
+    command = " ".join(words)
+    home = os.path.expanduser("~")
+    protected = [*protected_paths(os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", []), home + "/.config/token-budget"]
+    if "/" not in command:
+        assert bash_problem(command, protected) == bash_problem(command, [])
+    why = bash_problem(command, protected_paths(os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", []))
+    got = blocked_call("Bash", {"command": command}, os.environ["TOKEN_BUDGET_HOME"], "/tmp/proj", "/tokens", [])
+    assert (got is None) == (why is None) and (why is None or why in got)
 
 
 def test_a_command_naming_the_launcher_takes_the_full_path() -> None:

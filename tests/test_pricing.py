@@ -412,6 +412,8 @@ def test_a_compiled_table_prices_every_request_as_the_parsed_one(data: dict) -> 
         compiled = PriceTable.from_compiled(json.loads(json.dumps(parsed.compiled())))  # as the cache stores it
         models = [*source["models"], "claude-opus-4-9", "claude-sonnet-4-5-20250929-thinking", "house", "gpt-5",
                   "anthropic.claude-3-5-haiku-20241022-v1:0", "<synthetic>"]
+        assert (compiled._aliases, compiled._families, compiled._newest) == \
+            (parsed._aliases, parsed._families, parsed._newest)  # the index came along, not rebuilt
         for key in source["models"]:
             assert compiled.periods(key) == parsed.periods(key)
         for model in models:

@@ -158,8 +158,10 @@ def test_launcher_uses_the_hook_config_cache_and_imports_no_heavy_module(
         env=env,
         check=False,
     )
-    # nothing the hook does not load
-    assert imported - _imports(hook.stderr) == {"token_budget.claude.statusline"}
+    # nothing the hook does not load, but for the text it prints (safetext: a hook answering {} has none to clean)
+    extra = imported - _imports(hook.stderr)
+    assert "token_budget.claude.statusline" in extra and extra <= {"token_budget.claude.statusline",
+                                                                  "token_budget.safetext"}
 
 
 def _imports(importtime: str) -> set[str]:

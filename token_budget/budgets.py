@@ -8,10 +8,9 @@ style, and globs and exact ids work too). Standard library only and no Claude Co
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from . import clock, jsonlite
 from .families import model_matches
+from .lean_datetime import datetime
 from .levels import level_for, thresholds
 from .models import BudgetState
 from .periods import day_bounds, month_bounds, today, zone
@@ -189,7 +188,7 @@ def suggest(ledger: Storage, config: Config, *, now: datetime | None = None,
     """Budgets from the user's own history: the 90th percentile of daily counted tokens over the last `days` full
     days with any usage (as Claude-Code-Usage-Monitor sets its limits), for the daily budget and for each
     per-model budget; the monthly one is the last `days` days' total. Rounded up to two significant figures."""
-    from datetime import timedelta
+    from .lean_datetime import timedelta
 
     now = now or clock.now()
     tz = zone(config.timezone)

@@ -3,7 +3,7 @@ day a test happens to run."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from .lean_datetime import datetime, timezone
 
 
 def now() -> datetime:

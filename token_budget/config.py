@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 CONFIG_NAME = "token_budgets.yaml"
 PRICING_NAME = "pricing.yaml"
 OVERRIDES_NAME = "overrides.json"
-CACHE_VERSION = 3  # 3: the compiled price table
+CACHE_VERSION = 4  # 3: the compiled price table; 4: with its alias index
 
 
 @record(frozen=False)
@@ -40,7 +40,7 @@ class Config:
     pricing: dict[str, Any] = factory(dict)
     sources: list[str] = factory(list)
     notices: list[str] = factory(list)  # what an untrusted project file tried and what of it was ignored
-    compiled_prices: list[Any] | None = None  # price_table().compiled(), kept by the cache (load_cached)
+    compiled_prices: dict[str, Any] | None = None  # price_table().compiled(), kept by the cache (load_cached)
 
     def get(self, *keys: str, default: Any = None) -> Any:
         return nested.get(self.data, *keys, default=default)

@@ -9,11 +9,10 @@ replayed or concurrent write can neither lose nor double count a request. Standa
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Sequence
 
 from . import clock
 from .errors import LedgerError
+from .lean_sqlite import sqlite3
 from .migrations import MIGRATIONS, migrate, pending
 from .models import Alert, UsageEvent
 from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
@@ -21,7 +20,7 @@ from .reconcile import SOURCE as RECONCILED  # the source of the rows reconcilia
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from .models import Degradation
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
     from .pricing import PriceTable
 
 BUSY_TIMEOUT_MS = 60_000
+# The WAL size past which a process that leaves the ledger open checkpoints it (leave_open): about 128 pages.
+WAL_TRIM_BYTES = 512 << 10
 USAGE_COLUMNS = (
     "timestamp", "model", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
     "cache_creation_1h_tokens", "cache_read_tokens", "total_tokens", "speed", "service_tier",
@@ -193,8 +194,7 @@ class Ledger:
             if not os.path.exists(path):
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
             check_private(path, os.lstat(path), "ledger")
-            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)  # the busy timeout
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
@@ -228,6 +228,22 @@ class Ledger:
 
     def others_commits(self) -> int:
         return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def leave_open(self) -> None:
+        """A process that ends without closing its connection (hook._LeftOpen) leaves the WAL behind, and the next
+        process to find the ledger unused rebuilds the WAL index by reading every frame of it before its first
+        query. Nor can a checkpoint alone shorten it: that rebuild forgets what was checkpointed, so the WAL would
+        never restart, and past SQLite's autocheckpoint (1000 pages) every commit would copy all of it into the
+        database again. So once the WAL passes WAL_TRIM_BYTES, checkpoint it and truncate it to nothing
+        (TRUNCATE: every commit in it reaches the database file first, synced); while another process reads or
+        writes, skip without waiting (busy timeout 0): a later hook does it."""
+        try:
+            if os.stat(self.path + "-wal").st_size <= WAL_TRIM_BYTES:
+                return
+            self.db.execute("PRAGMA busy_timeout = 0")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except (OSError, sqlite3.Error):
+            pass
 
     def __enter__(self) -> Ledger:
         return self

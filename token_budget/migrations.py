@@ -6,10 +6,12 @@ neither. PRAGMA user_version mirrors the number applied, letting the hook skip t
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-
 from . import clock
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 migration = MIGRATIONS.append

@@ -188,8 +188,7 @@ def daily_report_path(data_dir: PathLike, day: object) -> str:
 
 def daily_report_due(data_dir: PathLike, timezone_name: str, now: object = None) -> object:
     """Yesterday's date when its report is not written yet, else None: one stat, so hooks can ask every time."""
-    from datetime import timedelta
-
+    from .lean_datetime import timedelta
     from .periods import today, zone
 
     yesterday = today(zone(timezone_name), now) - timedelta(days=1)  # type: ignore[arg-type]

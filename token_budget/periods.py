@@ -7,9 +7,9 @@ timestamp < end` is an index range scan. Days are local calendar days: 23 or 25 
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from . import clock
+from .lean_datetime import date, datetime, timedelta, timezone, tzinfo
 
 # Zones that are UTC under another name: answered without importing zoneinfo, which costs a hook milliseconds.
 UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"})

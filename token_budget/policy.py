@@ -11,11 +11,10 @@ the messages that do (a block's reason, an alert with `/model` and `/compact`) a
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from . import clock
 from ._records import factory, record
 from .families import DOWNGRADE_ORDER, family, model_matches
+from .lean_datetime import datetime
 from .levels import LEVELS, THRESHOLD_KEYS, parse_percent, severity, thresholds
 from .models import Alert, BudgetState, Decision
 from .periods import iso, parse, zone

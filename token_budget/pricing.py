@@ -11,14 +11,13 @@ tokens x rate, which is computed in integers on a 1e-9 grid and rounded half up 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from .errors import ConfigError
 from .families import FAMILIES, family, family_in, segments
 from .models import Cost, Price, UsageEvent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from decimal import Decimal
     from typing import Any
 
@@ -96,6 +95,14 @@ def _rates(fields: Mapping, where: str) -> tuple[Price, tuple[int, ...]]:
     return price, tuple(_scaled(values[name], _RATE_SCALE) for name in RATE_FIELDS)
 
 
+def _is_mapping(value: object) -> bool:
+    """isinstance(value, Mapping), importing collections.abc only when a table is parsed from text: the hook builds
+    its table from the config cache's compiled rows and must not load collections for it."""
+    from collections.abc import Mapping
+
+    return isinstance(value, Mapping)
+
+
 def _period(fields: Mapping, where: str) -> tuple[Price, _Rates]:
     unknown = set(fields) - _PERIOD_FIELDS
     if unknown:
@@ -106,7 +113,7 @@ def _period(fields: Mapping, where: str) -> tuple[Price, _Rates]:
     raw_long = fields.get("long_context")
     long_price, long_rates, threshold = None, None, 200_000
     if raw_long is not None:
-        if not isinstance(raw_long, Mapping):
+        if not _is_mapping(raw_long):
             raise ConfigError(f"{where}.long_context: expected a mapping of rates.")
         unknown = set(raw_long) - _LONG_CONTEXT_FIELDS
         if unknown:
@@ -147,7 +154,7 @@ class _Entry:
             raise ConfigError(f"{where}.prices: expected a list of periods.")
         periods: list[tuple[str, Price, _Rates]] = []
         for n, raw_period in enumerate(raw_periods):
-            if not isinstance(raw_period, Mapping):
+            if not _is_mapping(raw_period):
                 raise ConfigError(f"{where}.prices[{n}]: expected a mapping of rates.")
             fields = {**common, **raw_period}
             effective = fields.pop("effective", None)
@@ -211,7 +218,7 @@ class PriceTable:
     @classmethod
     def from_dict(cls, data: Mapping) -> PriceTable:
         """Build from the parsed pricing.yaml mapping (with overrides already merged, if any)."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("models"), Mapping):
+        if not _is_mapping(data) or not _is_mapping(data.get("models")):
             raise ConfigError("pricing: expected a mapping with a 'models' mapping.",
                               hint="See config/pricing.yaml for the format.")
         currency = data.get("currency", "USD")
@@ -219,19 +226,26 @@ class PriceTable:
             raise ConfigError(f"pricing: currency {currency!r} is not supported.", hint="Give prices in USD.")
         entries = []
         for key, raw in data["models"].items():
-            if not isinstance(raw, Mapping):
+            if not _is_mapping(raw):
                 raise ConfigError(f"pricing entry {key!r}: expected a mapping.")
             entries.append(_Entry(str(key), raw))
         return cls(entries)
 
-    def compiled(self) -> list[Any]:
-        """The table as JSON-able rows (the config cache keeps them): `from_compiled` rebuilds it exactly, without
-        parsing a rate again or loading decimal."""
-        return [entry.compiled() for entry in self._entries.values()]
+    def compiled(self) -> dict[str, Any]:
+        """The table as JSON-able data (the config cache keeps it): `from_compiled` rebuilds it exactly, without
+        parsing a rate again, loading decimal or normalising a model id (its alias index comes along)."""
+        return {"entries": [entry.compiled() for entry in self._entries.values()], "aliases": self._aliases,
+                "families": sorted(self._families), "newest": self._newest}
 
     @classmethod
-    def from_compiled(cls, rows: list[Any]) -> PriceTable:
-        return cls([_Entry.from_compiled(row) for row in rows])
+    def from_compiled(cls, data: dict[str, Any]) -> PriceTable:
+        table = cls.__new__(cls)
+        table._entries = {row[0]: _Entry.from_compiled(row) for row in data["entries"]}
+        table._aliases = dict(data["aliases"])
+        table._families = frozenset(data["families"])
+        table._newest = dict(data["newest"])
+        table._match_memo, table._period_memo = {}, {}
+        return table
 
     def _match(self, model: str) -> tuple[str | None, str]:
         if not isinstance(model, str):
@@ -327,7 +341,7 @@ def _alias_map(models: Mapping) -> dict[str, str]:
     aliases: dict[str, str] = {}
     for key, raw in models.items():
         aliases["-".join(segments(str(key)))] = key
-        if isinstance(raw, Mapping):
+        if _is_mapping(raw):
             match = raw.get("match") or []
             for alias in [match] if isinstance(match, str) else match:
                 aliases["-".join(segments(str(alias)))] = key
@@ -381,7 +395,7 @@ def merge_overrides(base: Mapping, overrides: Mapping | None) -> dict:
     merged["models"] = models
     aliases: dict[str, str] | None = None
     for name, override in (overrides or {}).items():
-        if not isinstance(override, Mapping):
+        if not _is_mapping(override):
             raise ConfigError(f"pricing override {name!r}: expected a mapping of rates, got {override!r}.",
                               hint="For example: {input: 3.0, output: 15.0}.")
         name = str(name)

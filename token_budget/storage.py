@@ -48,6 +48,12 @@ class Transactional(Protocol):
         decision's queries and compared after, it tells whether the decision saw one state of the store."""
         ...
 
+    def leave_open(self) -> None:
+        """Instead of close(), for a process about to end that must not wait for the store's closing work (a hook
+        Claude Code waits for): leave what the next process pays to open the store small. Never waits for another
+        process and never raises; the store is not used afterwards."""
+        ...
+
 
 class UsageStore(Protocol):
     """The requests: one row per API request, and the sums budgets, status and the log need."""

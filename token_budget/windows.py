@@ -50,7 +50,7 @@ def _moment(value: Any) -> str | None:
     from .periods import iso, normalize
 
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e11:
-        from datetime import datetime, timezone
+        from .lean_datetime import datetime, timezone
 
         return iso(datetime.fromtimestamp(value, timezone.utc))
     if isinstance(value, str) and value:

@@ -14,18 +14,17 @@ this runs in every hook.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
 from .. import jsonlite
 from .._records import factory, record
 from ..budgets import budget_states
 from ..families import DOWNGRADE_ORDER, family
+from ..lean_datetime import datetime
 from ..ledger import Ledger
 from ..levels import parse_percent, severity
 from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
 from ..policy import Settings, binds, cheaper_family, evaluate, family_blocked, scope_name
-from ..workflows import priority
 from .commands import is_tokens_prompt, slash_prefix, workflow_for_prompt
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -143,6 +142,8 @@ def prepare(event: str, payload: dict[str, Any], ledger: Ledger, config: Any, no
     wanted = workflow_for_prompt(config, prompt) if session and isinstance(prompt, str) else None
     if wanted:
         probe = _decide(states, event_kind="prompt", model=model, settings=settings, now=now)
+        from ..workflows import priority  # a prompt that starts a workflow only
+
         if probe.economy and "defer_non_critical_tasks" in probe.actions and priority(config, wanted) == "low":
             deferred = wanted
             with ledger.transaction():
@@ -335,13 +336,22 @@ def _deny(reason: str, user: str | None) -> dict[str, Any]:
     return out
 
 
+def _plain_command(tool: Any, tool_input: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """A Bash command without a "/" or any of the budget's words: the guard cannot find anything in it (fastpath's
+    reasoning, property-tested in tests/test_fastpath.py), so it is not even loaded."""
+    from .fastpath import may_touch_budget
+
+    command = tool_input.get("command")
+    return tool == "Bash" and isinstance(command, str) and "/" not in command and not may_touch_budget(payload)
+
+
 def _pre_tool(step: Step, payload: dict[str, Any], ledger: Ledger, user: str | None,
               context: str | None) -> dict[str, Any]:
     decision = step.decision
     tool = payload.get("tool_name")
     tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
-    if tool in GUARDED_TOOLS:  # at any level: the model may not lift its own limits
-        from .guard import blocked_call
+    if tool in GUARDED_TOOLS and not _plain_command(tool, tool_input, payload):  # at any level: the model may not
+        from .guard import blocked_call  # lift its own limits
 
         cwd = jsonlite.text(payload.get("cwd"))
         guarded = blocked_call(tool, tool_input, step.data_dir, cwd, step.settings.command)

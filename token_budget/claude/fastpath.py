@@ -528,7 +528,9 @@ def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list
              now: float) -> None:
     """Write the session's record. Never raises. In place, not via a temporary file and a rename: a reader that
     catches it half written, or two writers interleaved, read something that does not parse (trailing bytes
-    included), and that only ever means the full path."""
+    included), and that only ever means the full path. Written over the last record and then cut to its length, not
+    truncated first: truncating frees the file's block, which on a disk mounted with `discard` cost every ingesting
+    hook about 0.2 ms (the old record's tail, seen before the cut, is such trailing bytes)."""
     import os
 
     path = state_path(data_dir, payload.get("session_id"))
@@ -544,11 +546,12 @@ def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list
         if not os.path.exists(path):  # the session's first record: make the folder, drop week-old records
             os.makedirs(folder, mode=0o700, exist_ok=True)
             _prune(folder, now)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError:
         return
     try:
-        os.write(fd, text)
+        if os.write(fd, text) == len(text):
+            os.ftruncate(fd, len(text))
     except OSError:
         pass
     finally:

@@ -79,7 +79,9 @@ def blocked_call(tool: Any, tool_input: Any, data_dir: str, cwd: str | None, sla
         command = tool_input.get("command")
         if not isinstance(command, str):
             return None
-        why = bash_problem(command, protected_paths(data_dir, cwd, layers))
+        # Every spelling of a protected path holds a "/" (they are absolute; bash_problem's `~` and $HOME forms
+        # keep the separator): a command without one cannot name any, and needs no realpath of them.
+        why = bash_problem(command, protected_paths(data_dir, cwd, layers) if "/" in command else [])
         return _reason(why, slash) if why else None
     return None
 

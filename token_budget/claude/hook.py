@@ -13,7 +13,6 @@ from .. import jsonlite
 from ..errors import TokenBudgetError
 from ..paths import daily_report_due
 from ..paths import data_dir as resolve_data_dir
-from ..safetext import printable
 from . import fastpath, plugin_data
 from .fastpath import ASYNC_EVENTS, FIRST_IMPORT, HookInputError, deadline, log, transcript_files
 
@@ -222,8 +221,9 @@ class _LeftOpen:
     checkpoint): milliseconds each on a busy disk, all of them waited for by the CLI. Left open, the process ends
     (posix._exit) as a killed one would after its commit, which WAL mode is made for (tests/test_crash.py): the next
     connection rebuilds the WAL index from the WAL, and the checkpoint falls to the next async event's close
-    (PostToolUse, Stop, SessionEnd), or to SQLite's own at 1000 pages. Durability is unchanged in kind: a commit
-    reaches the disk at the next checkpoint (README, Performance)."""
+    (PostToolUse, Stop, SessionEnd), or to the blocking hook that finds the WAL past half a megabyte
+    (Ledger.leave_open: the next connection's rebuild reads the whole WAL, so it is kept short). Durability is
+    unchanged in kind: a commit reaches the disk at the next checkpoint (README, Performance)."""
 
     def __init__(self, ledger: Any) -> None:
         self.ledger = ledger
@@ -232,7 +232,7 @@ class _LeftOpen:
         return self.ledger
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        self.ledger.leave_open()
 
 
 def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:
@@ -381,6 +381,8 @@ MESSAGE_KEYS = ("systemMessage", "reason", "stopReason", "additionalContext", "p
 def _printable(response: dict[str, Any]) -> dict[str, Any]:
     """The answer with its messages free of control characters (they quote model, workflow and file names);
     updatedInput, the tool's own input, is left exactly as it is."""
+    from ..safetext import printable
+
     out = {k: printable(v, lines=True) if k in MESSAGE_KEYS and isinstance(v, str) else v for k, v in response.items()}
     specific = out.get("hookSpecificOutput")
     if isinstance(specific, dict):
@@ -407,6 +409,8 @@ def _fail(event: str, exc: Exception, data_dir: PathLike | None, stdout: TextIO,
     message = str(exc) if isinstance(exc, TokenBudgetError) else f"{type(exc).__name__}: {exc}"
     where = log(data_dir, event, message, exc)
     closed = _fails_closed(data_dir) and event in BLOCKING_EVENTS
+    from ..safetext import printable
+
     summary = printable(message)
     if closed:
         if _watchdog is not None:

@@ -8,10 +8,9 @@ budget's name, its amounts, what is left, when it resets, the raise to suggest) 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ..families import family
 from ..hints import budget_argument
+from ..lean_datetime import datetime
 from ..levels import alert_key
 from ..models import Alert, BudgetState, Decision
 from ..policy import (
