@@ -139,6 +139,13 @@ ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact
 # two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
 DEADLINE_SECONDS = 20.0
 FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
+# When `claude -p` (or the Agent SDK, which runs it) ends its turn, it ends the process too: Stop has only just
+# started, so the CLI signals it, then polls it every 100 ms until it is gone (up to about 1.5 s), while SessionEnd,
+# which it waits for next, ingests the same transcript anyway. There Stop answers at once and does its work in a
+# process of its own that nothing waits for (detach). Nothing can be lost by it: a request's offsets advance only
+# in the transaction that records it, so whatever the detached Stop does not record, SessionEnd (or the next
+# hook) reads again. In the TUI nothing waits for an async Stop: it keeps its output, and any message in it.
+DETACHED_EVENTS = ("Stop",)
 
 
 def deadline() -> float:
@@ -171,6 +178,8 @@ def start() -> tuple[list[str], str, float, bool]:
         # Claude Code signals an async hook still running when it ends (-p), then waits for it up to about 1.5 s:
         # finishing the few milliseconds of work left records the session's last requests instead of losing them.
         _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    if detaches(event):
+        detach()  # from here on (unless no process could be made), a worker that nothing waits for
     seconds = deadline()
     _signal.signal(_signal.SIGALRM, lambda *_: out_of_time(event, None, seconds))
     _signal.setitimer(_signal.ITIMER_REAL, seconds)
@@ -193,6 +202,48 @@ def start() -> tuple[list[str], str, float, bool]:
                 finish(0, "{}\n")
     _signal.setitimer(_signal.ITIMER_REAL, 0)
     return argv, raw, max(seconds - (time.monotonic() - began), 0.05), tried
+
+
+def detaches(event: str) -> bool:
+    """Does this event's process end Claude Code's wait at once (DETACHED_EVENTS, under -p or the Agent SDK)?"""
+    return event in DETACHED_EVENTS and (getenv("CLAUDE_CODE_ENTRYPOINT") or "").startswith("sdk")
+
+
+def detach() -> bool:
+    """Answer `{}` from the process Claude Code started, and go on in a worker that nothing waits for: not its child
+    (made by a middle process that ends at once, so the worker's parent is init), out of its session and process
+    group (which Claude Code signals and polls), and holding none of its pipes but stdin, where the payload waits
+    (stdout and stderr on /dev/null). Claude Code's process ends as soon as the worker has left its group. Returns
+    True in the worker; False where no process could be made, and the work is done here as for any event."""
+    try:
+        ready, told = posix.pipe()
+        middle = posix.fork()
+    except OSError:
+        return False
+    if middle:
+        posix.close(told)
+        try:
+            posix.waitpid(middle, 0)
+            posix.read(ready, 1)  # EOF: the worker has left the session (or could not be made)
+        except OSError:
+            pass
+        finish(0, "{}\n")
+    posix.close(ready)
+    try:
+        if posix.fork():
+            posix._exit(0)
+    except OSError:
+        pass  # no worker: this middle process does the work, and the hook's process waits for it
+    try:
+        posix.setsid()
+        null = posix.open("/dev/null", posix.O_RDWR)
+        posix.dup2(null, 1)
+        posix.dup2(null, 2)
+        posix.close(null)
+    except OSError:
+        pass
+    posix.close(told)
+    return True
 
 
 def finish(code: int, text: str = "") -> None:
