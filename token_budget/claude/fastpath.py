@@ -179,7 +179,7 @@ def start() -> tuple[list[str], str, float, bool]:
         # finishing the few milliseconds of work left records the session's last requests instead of losing them.
         _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     if detaches(event):
-        detach()  # from here on (unless no process could be made), a worker that nothing waits for
+        detach()  # answered: from here on, a worker whose output nobody reads
     seconds = deadline()
     _signal.signal(_signal.SIGALRM, lambda *_: out_of_time(event, None, seconds))
     _signal.setitimer(_signal.ITIMER_REAL, seconds)
@@ -209,41 +209,36 @@ def detaches(event: str) -> bool:
     return event in DETACHED_EVENTS and (getenv("CLAUDE_CODE_ENTRYPOINT") or "").startswith("sdk")
 
 
-def detach() -> bool:
-    """Answer `{}` from the process Claude Code started, and go on in a worker that nothing waits for: not its child
-    (made by a middle process that ends at once, so the worker's parent is init), out of its session and process
-    group (which Claude Code signals and polls), and holding none of its pipes but stdin, where the payload waits
-    (stdout and stderr on /dev/null). Claude Code's process ends as soon as the worker has left its group. Returns
-    True in the worker; False where no process could be made, and the work is done here as for any event."""
+def detach() -> None:
+    """Answer `{}` from the process Claude Code started, and go on with the work in a worker that nothing waits for.
+    Nothing here waits for the worker to run: the answer is written and stdout and stderr point at /dev/null before
+    the fork, so the worker holds none of Claude Code's pipes but stdin (where the payload waits); both set the
+    worker's process group (as a shell does for a job; it also leaves the session when it gets there first), so it
+    is outside the one Claude Code signals and polls; and the process Claude Code started ends at once, so the
+    worker is not its child either when Claude Code lists the processes to wait for. Where no worker can be made,
+    the work is done here, after the answer."""
     try:
-        ready, told = posix.pipe()
-        middle = posix.fork()
+        posix.write(1, b"{}\n")
     except OSError:
-        return False
-    if middle:
-        posix.close(told)
-        try:
-            posix.waitpid(middle, 0)
-            posix.read(ready, 1)  # EOF: the worker has left the session (or could not be made)
-        except OSError:
-            pass
-        finish(0, "{}\n")
-    posix.close(ready)
+        return  # no reader (Claude Code has ended): nothing to answer
     try:
-        if posix.fork():
-            posix._exit(0)
-    except OSError:
-        pass  # no worker: this middle process does the work, and the hook's process waits for it
-    try:
-        posix.setsid()
         null = posix.open("/dev/null", posix.O_RDWR)
         posix.dup2(null, 1)
         posix.dup2(null, 2)
         posix.close(null)
+        worker = posix.fork()
     except OSError:
-        pass
-    posix.close(told)
-    return True
+        return
+    if worker:
+        try:
+            posix.setpgid(worker, worker)
+        except OSError:
+            pass  # the worker has left the session already
+        posix._exit(0)
+    try:
+        posix.setsid()
+    except OSError:
+        pass  # the parent has made it a group leader already: its own group is what matters
 
 
 def finish(code: int, text: str = "") -> None:
