@@ -17,6 +17,7 @@ import pytest
 from budget_helpers import NOW, Session, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
+from hook_processes import processes_with, stat_fields, wait_until_gone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -579,32 +580,6 @@ def test_only_stop_detaches_and_only_where_the_process_ends_with_the_turn(
     assert fastpath.detaches(event) is detached
 
 
-def processes_with(marker: str) -> list[int]:
-    """Live processes of this user whose environment holds `marker` (zombies excluded)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                if marker.encode() not in handle.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{name}/stat") as handle:
-                state = handle.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            found.append(int(name))
-    return found
-
-
-def stat_fields(pid: int) -> tuple[int, int, int]:
-    """(parent, process group, session) of a process."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return int(fields[1]), int(fields[2]), int(fields[3])
-
-
 def test_a_stop_under_claude_p_answers_before_its_work_which_a_worker_of_its_own_records(
         session: Session, data_dir: Path, subprocess_env: dict) -> None:
     """`claude -p` signals the async hooks still running when it ends and polls each until its process group is
@@ -630,11 +605,7 @@ def test_a_stop_under_claude_p_answers_before_its_work_which_a_worker_of_its_own
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    for _ in range(1200):
-        if not processes_with(marker):
-            break
-        time.sleep(0.05)
-    assert not processes_with(marker), "the worker did not finish"
+    wait_until_gone(marker)
     assert requests_in(data_dir) == 2
 
 
