@@ -8,6 +8,9 @@ SubagentStop, SessionEnd, PreCompact). What the async events add is the whole pl
 alone (target: at most 5%); what the decisions cost is the blocking events against no plugin. Needs the pinned
 CLI (`bash tests/e2e/install.sh`) and `unshare -n` (root): every run happens in a private network namespace, as
 in tests/e2e.
+
+Each set-up's row also says how much of its time falls after the mock received the turn's last request (until the
+CLI's exit): where `claude -p` ends, signals the async hooks still running and waits for them and for SessionEnd.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from common import PYTHON, ROOT, Figure, run_alone
 
@@ -58,6 +62,7 @@ def measure(quick: bool = False) -> list[Figure]:
         script = [bash_turn(f"echo {i}", input_tokens=100, output_tokens=5) for i in range(CALLS)]
         script.append(text_turn("done", input_tokens=100, output_tokens=5))
         samples: dict[str, list[float]] = {name: [] for name in setups}
+        ends: dict[str, list[float]] = {name: [] for name in setups}
         for i in range(rounds + 1):
             for name, plugin in setups.items():
                 run_env = {"TOKEN_BUDGET_PYTHON": PYTHON, "TOKEN_BUDGET_HOME": str(work / f"data-{name[:2]}")}
@@ -68,17 +73,30 @@ def measure(quick: bool = False) -> list[Figure]:
                     raise SystemExit(f"bench_cli: {name}: {res.describe()}")
                 if i:
                     samples[name].append(elapsed)
+                    ends[name].append(_after_last_request(res))
         t = {name: statistics.median(values) for name, values in samples.items()}
+        end = {name: statistics.median(values) for name, values in ends.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base, blocking = "no plugin", "blocking events only"
+
+    def after(name: str) -> str:
+        return f"{end[name] * 1000:.0f} ms of it after the last request"
+
     return [
-        Figure(SECTION, f"no plugin ({CALLS} Bash calls, {CALLS + 1} requests)", t[base]),
+        Figure(SECTION, f"no plugin ({CALLS} Bash calls, {CALLS + 1} requests)", t[base], note=after(base)),
         Figure(SECTION, f"blocking events only ({CALLS} PreToolUse, a UserPromptSubmit, a SessionStart)", t[blocking],
-               t[base], base),
+               t[base], base, note=after(blocking)),
         Figure(SECTION, "whole plugin: the async events added (PostToolUse, Stop, SessionEnd, …)", t["whole plugin"],
-               t[blocking], blocking, 1.05, note=f"{t['whole plugin'] / t[base]:.2f}x no plugin"),
+               t[blocking], blocking, 1.05,
+               note=f"{t['whole plugin'] / t[base]:.2f}x no plugin; {after('whole plugin')}"),
     ]
+
+
+def _after_last_request(res: Any) -> float:
+    """Seconds from the mock's receipt of the turn's last request to the CLI's exit (run.sh writes that moment)."""
+    exited = float((res.run_dir / "claude.end").read_text().strip())
+    return exited - max(r["time"] for r in res.requests)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     for name in ("CLAUDE_PLUGIN_DATA", "CLAUDE_PLUGIN_ROOT", "TOKEN_BUDGET_CONFIG", "SLACK_WEBHOOK",
-                 "SMTP_HOST", "SMTP_PASSWORD", "TOKEN_BUDGET_WORKFLOW"):
+                 "SMTP_HOST", "SMTP_PASSWORD", "TOKEN_BUDGET_WORKFLOW",
+                 "CLAUDE_CODE_ENTRYPOINT"):  # set when the suite runs inside Claude Code: it detaches Stop
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))

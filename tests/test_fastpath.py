@@ -17,6 +17,7 @@ import pytest
 from budget_helpers import NOW, Session, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
+from hook_processes import processes_with, stat_fields, wait_until_gone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -519,3 +520,149 @@ def test_a_session_end_with_nothing_to_end_keeps_every_record(session: Session, 
     assert (data_dir / "ledger.db.version").read_bytes() != version
     with Ledger.open(data_dir) as ledger:
         assert ledger.db.execute("SELECT ended_at FROM workflow_runs").fetchone()[0] is not None
+
+
+# -- what the events that decide nothing do with new bytes ----------------------------------------------------
+
+
+def tool_result_line(tool_use_result: object = None) -> dict:
+    line: dict = {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_01", "content": "done"}]}}
+    if tool_use_result is not None:
+        line["toolUseResult"] = tool_use_result
+    return line
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+def requests_in(data_dir: Path) -> int:
+    with Ledger.open(data_dir) as ledger:
+        return ledger.count()
+
+
+def test_a_task_result_that_holds_a_usage_key_takes_the_full_path_and_counts_nothing(
+        session: Session, full_paths: list[str], data_dir: Path) -> None:
+    """The Task tool's result (toolUseResult) carries the subagent's own `usage`: a real key, not an escaped string,
+    so the cheap scan cannot tell it from a request. It goes to the full path, which records no request for it."""
+    settle(session, full_paths)
+    write_lines(session.path, tool_result_line({"status": "completed", "totalTokens": 900,
+                                                "usage": {"input_tokens": 800, "output_tokens": 100}}))
+    assert session.hook("Stop") == (0, {})
+    assert full_paths[-1] == "Stop"
+    assert requests_in(data_dir) == 1
+
+
+def test_usage_quoted_inside_a_string_is_passed_over(session: Session, full_paths: list[str],
+                                                      data_dir: Path) -> None:
+    """A tool's output that prints `"usage": {...}` is a JSON string in the transcript: its quotes are escaped,
+    so the bytes hold no `"usage"` and the record still answers."""
+    settle(session, full_paths)
+    line = tool_result_line()
+    line["message"]["content"][0]["content"] = '{"usage": {"input_tokens": 5}}'
+    write_lines(session.path, line)
+    taken = len(full_paths)
+    assert session.hook("Stop") == (0, {})
+    assert len(full_paths) == taken
+    assert requests_in(data_dir) == 1
+
+
+def test_a_line_still_being_written_is_read_whole_by_a_later_hook(session: Session, full_paths: list[str],
+                                                                    data_dir: Path) -> None:
+    """Claude Code appends a line in more than one write. Its first part, before the usage key, holds no usage:
+    the record answers, and the read offsets stay where they were. Once the part with `"usage"` is there, the
+    full path waits for the whole line; once it is whole, the request is counted, exactly once."""
+    settle(session, full_paths)
+    text = json.dumps(response(session_id=session.session_id, input_tokens=300, output_tokens=0)[0],
+                      separators=(",", ":")).encode()
+    cut = text.index(b'"usage"')
+    append_bytes(session.path, text[:cut])
+    taken = len(full_paths)
+    assert session.hook("Stop") == (0, {})
+    assert len(full_paths) == taken  # nothing to record yet: answered by the record
+    append_bytes(session.path, text[cut:cut + 20])
+    assert session.hook("Stop") == (0, {})
+    assert full_paths[-1] == "Stop" and requests_in(data_dir) == 1  # usage begun, line not whole: not counted
+    append_bytes(session.path, text[cut + 20:] + b"\n")
+    assert session.hook("Stop") == (0, {})
+    assert requests_in(data_dir) == 2
+    assert session.hook("Stop") == (0, {})
+    assert requests_in(data_dir) == 2
+
+
+def test_garbage_bytes_never_cost_a_request(session: Session, full_paths: list[str], data_dir: Path) -> None:
+    """Bytes that are not JSON: without a usage key the record answers; with one, the full path reads them (and
+    counts nothing); the request written after them is counted either way."""
+    settle(session, full_paths)
+    append_bytes(session.path, b"\x00\xff not json {{{\n")
+    taken = len(full_paths)
+    assert session.hook("Stop") == (0, {})
+    assert len(full_paths) == taken
+    append_bytes(session.path, b'garbage "usage": 12 ]]\n')
+    assert session.hook("Stop") == (0, {})
+    assert full_paths[-1] == "Stop" and requests_in(data_dir) == 1
+    session.spend(200)
+    assert session.hook("Stop") == (0, {})
+    assert requests_in(data_dir) == 2
+
+
+# -- Stop under `claude -p`: answered at once, recorded by a worker nothing waits for ------------------------------
+
+
+@pytest.mark.parametrize(("entrypoint", "event", "detached"), [
+    ("sdk-cli", "Stop", True), ("sdk-ts", "Stop", True), ("sdk-py", "Stop", True),
+    ("cli", "Stop", False), (None, "Stop", False),
+    ("sdk-cli", "PostToolUse", False), ("sdk-cli", "SessionEnd", False), ("sdk-cli", "SubagentStop", False),
+    ("sdk-cli", "PreToolUse", False),
+])
+def test_only_stop_detaches_and_only_where_the_process_ends_with_the_turn(
+        entrypoint: str | None, event: str, detached: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SessionEnd is the last ingest Claude Code waits for before it exits: it never detaches. In the TUI an
+    async Stop costs no one any waiting, and keeps its output."""
+    if entrypoint is None:
+        monkeypatch.delenv("CLAUDE_CODE_ENTRYPOINT", raising=False)
+    else:
+        monkeypatch.setenv("CLAUDE_CODE_ENTRYPOINT", entrypoint)
+    assert fastpath.detaches(event) is detached
+
+
+def test_a_stop_under_claude_p_answers_before_its_work_which_a_worker_of_its_own_records(
+        session: Session, data_dir: Path, subprocess_env: dict) -> None:
+    """`claude -p` signals the async hooks still running when it ends and polls each until its process group is
+    gone: Stop answers `{}` at once and leaves the work to a worker outside that group, holding none of the
+    hook's pipes. Shown with the ledger's writer lock held, so the work cannot have been done when the hook's
+    process ends; once the lock is free, the worker records the request, exactly once."""
+    assert session.hook("PreToolUse") == (0, {})  # the ledger exists and holds the first request
+    session.spend(100)
+    subprocess_env["CLAUDE_CODE_ENTRYPOINT"] = "sdk-cli"
+    marker = f"TOKEN_BUDGET_HOME={subprocess_env['TOKEN_BUDGET_HOME']}"
+    holder = sqlite3.connect(data_dir / "ledger.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        hook_process = subprocess.Popen([sys.executable, "-S", str(LAUNCHER), "Stop"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env,
+                                        start_new_session=True)  # as Claude Code starts a hook: its own group
+        out, err = hook_process.communicate(json.dumps(hook_payload("Stop", session.path)).encode(), timeout=60)
+        assert (hook_process.returncode, out, err) == (0, b"{}\n", b"")
+        assert holder.execute("SELECT count(*) FROM requests").fetchone()[0] == 1  # not recorded yet
+        [worker] = processes_with(marker)
+        parent, group, _ = stat_fields(worker)
+        assert hook_process.pid not in (parent, group)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_until_gone(marker)
+    assert requests_in(data_dir) == 2
+
+
+def test_a_stop_in_the_tui_does_its_work_in_its_own_process(session: Session, data_dir: Path,
+                                                            subprocess_env: dict) -> None:
+    assert session.hook("PreToolUse") == (0, {})
+    session.spend(100)
+    subprocess_env["CLAUDE_CODE_ENTRYPOINT"] = "cli"
+    done = subprocess.run([sys.executable, "-S", str(LAUNCHER), "Stop"], input=json.dumps(
+        hook_payload("Stop", session.path)), capture_output=True, text=True, env=subprocess_env, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "{}\n")
+    assert requests_in(data_dir) == 2  # recorded before the process ended

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hook_processes import wait_until_gone
 
 from .harness import REPO_ROOT, ClaudeEnv, CommandResult, Result, ledger_rows, mock_usage_rows, request_text
 from .mock_api import bash_turn, text_turn, tool_turn
@@ -403,6 +404,11 @@ def test_the_events_that_decide_nothing_run_in_the_background_and_lose_nothing(
     rows = ledger_rows(data)
     assert_ledger_has(rows, res)
     assert sum(r["input_tokens"] + r["output_tokens"] for r in rows) == 81_035
+    # Under -p, Stop answers at once and a worker of its own ingests (fastpath.detach) while SessionEnd, which the
+    # CLI waits for, reads the same bytes: once the worker is done too, the ledger is the same, with no error.
+    wait_until_gone(f"TOKEN_BUDGET_HOME={data}")
+    assert ledger_rows(data) == rows
+    no_hook_errors(data)
 
     nxt = run(claude_env, "hello", [text_turn("hi", input_tokens=10, output_tokens=1)], env,
               output_format="stream-json")

@@ -139,6 +139,13 @@ ASYNC_EVENTS = ("PostToolUse", "Stop", "SubagentStop", "SessionEnd", "PreCompact
 # two busy cores queue for the ledger's writer lock) time to answer itself. TOKEN_BUDGET_HOOK_DEADLINE changes it.
 DEADLINE_SECONDS = 20.0
 FIRST_IMPORT = "first-import.json"  # written by scripts/bootstrap.py once the plugin's environment is ready
+# When `claude -p` (or the Agent SDK, which runs it) ends its turn, it ends the process too: Stop has only just
+# started, so the CLI signals it, then polls it every 100 ms until it is gone (up to about 1.5 s), while SessionEnd,
+# which it waits for next, ingests the same transcript anyway. There Stop answers at once and does its work in a
+# process of its own that nothing waits for (detach). Nothing can be lost by it: a request's offsets advance only
+# in the transaction that records it, so whatever the detached Stop does not record, SessionEnd (or the next
+# hook) reads again. In the TUI nothing waits for an async Stop: it keeps its output, and any message in it.
+DETACHED_EVENTS = ("Stop",)
 
 
 def deadline() -> float:
@@ -171,6 +178,8 @@ def start() -> tuple[list[str], str, float, bool]:
         # Claude Code signals an async hook still running when it ends (-p), then waits for it up to about 1.5 s:
         # finishing the few milliseconds of work left records the session's last requests instead of losing them.
         _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    if detaches(event):
+        detach()  # answered: from here on, a worker whose output nobody reads
     seconds = deadline()
     _signal.signal(_signal.SIGALRM, lambda *_: out_of_time(event, None, seconds))
     _signal.setitimer(_signal.ITIMER_REAL, seconds)
@@ -193,6 +202,43 @@ def start() -> tuple[list[str], str, float, bool]:
                 finish(0, "{}\n")
     _signal.setitimer(_signal.ITIMER_REAL, 0)
     return argv, raw, max(seconds - (time.monotonic() - began), 0.05), tried
+
+
+def detaches(event: str) -> bool:
+    """Does this event's process end Claude Code's wait at once (DETACHED_EVENTS, under -p or the Agent SDK)?"""
+    return event in DETACHED_EVENTS and (getenv("CLAUDE_CODE_ENTRYPOINT") or "").startswith("sdk")
+
+
+def detach() -> None:
+    """Answer `{}` from the process Claude Code started, and go on with the work in a worker that nothing waits for.
+    Nothing here waits for the worker to run: the answer is written and stdout and stderr point at /dev/null before
+    the fork, so the worker holds none of Claude Code's pipes but stdin (where the payload waits); both set the
+    worker's process group (as a shell does for a job; it also leaves the session when it gets there first), so it
+    is outside the one Claude Code signals and polls; and the process Claude Code started ends at once, so the
+    worker is not its child either when Claude Code lists the processes to wait for. Where no worker can be made,
+    the work is done here, after the answer."""
+    try:
+        posix.write(1, b"{}\n")
+    except OSError:
+        return  # no reader (Claude Code has ended): nothing to answer
+    try:
+        null = posix.open("/dev/null", posix.O_RDWR)
+        posix.dup2(null, 1)
+        posix.dup2(null, 2)
+        posix.close(null)
+        worker = posix.fork()
+    except OSError:
+        return
+    if worker:
+        try:
+            posix.setpgid(worker, worker)
+        except OSError:
+            pass  # the worker has left the session already
+        posix._exit(0)
+    try:
+        posix.setsid()
+    except OSError:
+        pass  # the parent has made it a group leader already: its own group is what matters
 
 
 def finish(code: int, text: str = "") -> None:
