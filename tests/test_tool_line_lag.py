@@ -94,9 +94,29 @@ def test_no_wait_when_the_line_is_there_or_the_file_ends_with_an_answer(tmp_path
     monkeypatch.setattr(transcript, "time", clock)
     s = Session(tmp_path / "claude")
     write_lines(s.path, tool_use_response(s, "toolu_here", 10))
-    for tool_use_id in ("toolu_here", "toolu_other_block_of_the_same_answer"):
-        transcript.await_tool_use_line([s.path], tool_use_id)
+    transcript.await_tool_use_line([s.path], "toolu_here")
+    write_lines(s.path, response(session_id=s.session_id))  # the next answer's text block: its usage is there
+    transcript.await_tool_use_line([s.path], "toolu_in_a_block_still_streaming")
     assert clock.sleeps == 0
+
+
+def test_a_file_ending_with_the_previous_tool_call_is_waited_on(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under load Claude Code can run the next PreToolUse before it has written the previous tool's result: the
+    file still ends with the previous response's tool_use line, an assistant line, but not this request's."""
+    write_config(tmp_path, monkeypatch, CONFIG)
+    monkeypatch.setenv("TOKEN_BUDGET_HOME", str(tmp_path / "data"))
+    s = Session(tmp_path / "claude")
+    s.spend(900)
+    s.hook("UserPromptSubmit", prompt="go on")
+    write_lines(s.path, tool_use_response(s, "toolu_before", 50))  # 950 / 1,000
+    _, out = s.hook("PreToolUse", tool_use_id="toolu_before")
+    assert out.get("hookSpecificOutput", {}).get("permissionDecision") != "deny", out
+    result = user_line("done", session_id=s.session_id)
+    writer = later(0.06, s.path, [result, *tool_use_response(s, "toolu_after", 100)])  # 1,050 / 1,000
+    code, out = s.hook("PreToolUse", tool_use_id="toolu_after")
+    writer.join()
+    assert code == 0
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny", out
 
 
 def test_the_wait_is_bounded_when_the_line_never_comes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

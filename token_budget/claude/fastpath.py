@@ -517,8 +517,10 @@ def tool_line_target(paths: list[str], agent_id: Any) -> str:
 
 
 def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
-    """Does the file hold the complete line of this tool call, or end with an assistant line (the same response's
-    other blocks, whose usage is the same request's)? Reads only the tail after `start`."""
+    """Does the file hold the complete line of this tool call, or end with an assistant line that calls no tool
+    (the same response's text or thinking block, whose usage is the same request's)? A last line calling another
+    tool is a sibling block of the same response or the previous response, whose result Claude Code has not
+    written yet: either way the line of this call is still to come. Reads only the tail after `start`."""
     try:
         with open_transcript(path) as handle:
             size = handle.seek(0, 2)  # SEEK_END
@@ -532,7 +534,8 @@ def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
         return b"\n" in tail[hit:]  # complete: ingest reads whole lines only
     end = tail.rfind(b"\n")
     last = tail[tail.rfind(b"\n", 0, end) + 1 : end] if end >= 0 else b""
-    return b'"type":"assistant"' in last
+    # Unescaped quotes are JSON structure, never text: "tool_use" here is a block of that line.
+    return b'"type":"assistant"' in last and b'"type":"tool_use"' not in last
 
 
 TURN_END_WAIT = 0.5  # seconds at most; Stop runs async, so this wait costs the user nothing

@@ -314,10 +314,10 @@ def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any =
     Claude Code 2.1.332 starts PreToolUse as soon as the tool_use block has streamed, and appends the line carrying
     that block (and its request's usage) a few milliseconds later. Read at once, the request that crosses a limit is
     not in the ledger yet, so its own tool call is allowed: the e2e 100% scenario caught exactly that. No wait when
-    the line is there, or when the file already ends with an assistant line (that request is readable: the same
-    response's other blocks, or a caller that never writes tool_use lines). Adds the subagent's file to `files` if
-    it appears only now. With the ledger, only the bytes after its offset for the file (plus a small window) are
-    read, so the check stays proportional to what is new. Never raises."""
+    the line is there, or when the file already ends with an assistant line that calls no tool (that request is
+    readable: the same response's text or thinking block, or a caller that never writes tool_use lines). Adds the
+    subagent's file to `files` if it appears only now. With the ledger, only the bytes after its offset for the
+    file (plus a small window) are read, so the check stays proportional to what is new. Never raises."""
     if not isinstance(tool_use_id, str) or not tool_use_id or not files:
         return
     paths = [os.fspath(f) for f in files]
