@@ -33,6 +33,7 @@ import time
 
 from .. import jsonlite
 from ..errors import TokenBudgetError
+from ..lean_path import S_IFDIR, S_IFMT, S_IFREG, getenv, normpath
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
@@ -334,12 +335,6 @@ def environment_key(payload: dict[str, Any]) -> list[Any]:
     return [payload.get("cwd"), *(getenv(k) for k in ENV_KEYS)]
 
 
-def getenv(name: str) -> str | None:
-    """os.environ.get(name), from posix.environ (bytes), decoded as os.environ decodes it."""
-    value = posix.environ.get(name.encode())
-    return None if value is None else value.decode(sys.getfilesystemencoding(), "surrogateescape")
-
-
 def stamp(path: str) -> list[Any]:
     """[path, mtime_ns, size], or [path, None, None] for a missing file: config.load_cached's stamps."""
     try:
@@ -423,15 +418,6 @@ def safe_transcript_path(value: Any) -> str | None:
     return normpath(value)  # the ledger keys files by path: one spelling per file
 
 
-def normpath(path: str) -> str:
-    """os.path.normpath of an absolute path: as it is when already normal (the common case, no import)."""
-    if "//" not in path and "/./" not in path and "/../" not in path and not path.endswith(("/", "/.", "/..")):
-        return path
-    import posixpath
-
-    return posixpath.normpath(path)
-
-
 def session_transcripts(payload: dict[str, Any]) -> list[str] | None:
     """transcript_files(payload), or None where that would raise (the full path says why)."""
     try:
@@ -482,9 +468,6 @@ def _stem(path: str) -> str:
     if dot <= slash + 1 or path[slash + 1 : dot].strip(".") == "":
         return path  # no extension, or a name made of leading dots only
     return path[:dot]
-
-
-S_IFMT, S_IFDIR, S_IFREG = 0o170000, 0o040000, 0o100000  # stat's constants, without its import
 
 
 def _real_dir(path: str) -> bool:

@@ -10,7 +10,7 @@ Claude to hand the command to the user instead.
 
 from __future__ import annotations
 
-import os
+from ..lean_path import dirname, getenv, home, isdir, join, realpath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,21 +35,23 @@ def protected_paths(data_dir: str, cwd: str | None, layers: list[str] | None = N
         from ..config import layer_paths
 
         layers = layer_paths(cwd, None, None)
-    package = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))
-    root = os.path.dirname(package)
-    paths = [os.path.realpath(data_dir), package]
-    paths += [os.path.join(root, d) for d in ("hooks", "scripts", ".claude-plugin")
-              if os.path.isdir(os.path.join(root, d))]
-    paths += [os.path.realpath(layer) for layer in layers]
-    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    paths.append(os.path.realpath(os.path.join(xdg, "token-budget")))
+    # lean_path, not os.path: the idle hook of a Bash command naming a path loads this module, not os.
+    package = realpath(join(dirname(__file__), ".."))
+    root = dirname(package)
+    paths = [realpath(data_dir), package]
+    paths += [join(root, d) for d in ("hooks", "scripts", ".claude-plugin") if isdir(join(root, d))]
+    paths += [realpath(layer) for layer in layers]
+    xdg = getenv("XDG_CONFIG_HOME") or join(home(), ".config")
+    paths.append(realpath(join(xdg, "token-budget")))
     if cwd:
-        paths.append(os.path.realpath(os.path.join(cwd, ".claude", CONFIG_NAMES[0])))
+        paths.append(realpath(join(cwd, ".claude", CONFIG_NAMES[0])))
     return list(dict.fromkeys(paths))
 
 
 def claude_settings(path: str) -> bool:
     """Claude Code settings files: they hold the hooks (pip installs), enabledPlugins and disableAllHooks."""
+    import os
+
     name = os.path.basename(path)
     if not (name.startswith("settings") and name.endswith(".json")):
         return False
@@ -65,6 +67,8 @@ def blocked_call(tool: Any, tool_input: Any, data_dir: str, cwd: str | None, sla
     if not isinstance(tool_input, dict):
         return None
     if tool in EDIT_TOOLS:
+        import os
+
         path = tool_input.get("file_path") or tool_input.get("notebook_path")
         if not isinstance(path, str) or not path:
             return None
@@ -93,17 +97,18 @@ def _reason(why: str, slash: str) -> str:
 
 
 def _inside_any(path: str, roots: list[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 def bash_problem(command: str, protected: list[str]) -> str | None:
     """What in this shell command changes enforcement, or None."""
     lowered = command.replace("\\\n", " ")
-    home = os.path.expanduser("~")
+    user_home = home()
     for path in protected:
         spellings = {path}
-        if path.startswith(home + os.sep):
-            spellings |= {"~" + path[len(home):], "$HOME" + path[len(home):], "${HOME}" + path[len(home):]}
+        if path.startswith(user_home + "/"):
+            tail = path[len(user_home):]
+            spellings |= {"~" + tail, "$HOME" + tail, "${HOME}" + tail}
         if any(s in lowered for s in spellings):
             return f"the command touches {path}"
     for marker in (*CONFIG_NAMES, ".local/share/token-budget", "plugins/data/token-budget", ".config/token-budget",
@@ -146,7 +151,7 @@ def _tokens_change(command: str, depth: int) -> str | None:
 def _after_program(words: list[str], i: int) -> list[str] | None:
     """The arguments after a `tokens` program at words[i] (`tokens`, `…/scripts/tokens`, `-m token_budget`)."""
     word = words[i]
-    if os.path.basename(word) == "tokens" or word.endswith("/token_budget") or word.endswith("token_budget/cli"):
+    if word.rpartition("/")[2] == "tokens" or word.endswith("/token_budget") or word.endswith("token_budget/cli"):
         return words[i + 1:]
     if word in ("token_budget", "token_budget.cli", "token_budget.__main__") and i and words[i - 1] == "-m":
         return words[i + 1:]
