@@ -196,6 +196,24 @@ def test_a_file_rewritten_from_scratch_is_reread(data_dir: Path, claude_dir: Pat
         assert ledger.count() == 3
 
 
+def test_a_growing_file_keeps_its_offset_and_the_hash_of_its_head(data_dir: Path, claude_dir: Path) -> None:
+    """The head hash (zlib's CRC-32 of up to the first KiB) is stored with each offset: a file that grows from less
+    than a KiB to more is never taken for a rewritten one, and each read starts where the last one ended."""
+    import zlib
+
+    path = write_lines(transcript_path(claude_dir), response(blocks=1))
+    with Ledger.open(data_dir) as ledger:
+        for step in range(6):
+            ingest(ledger, path)
+            data = path.read_bytes()
+            _, _, offset, head, lines, _ = ledger.read_position(str(path))
+            assert offset == len(data) and lines == data.count(b"\n"), step  # never read from 0 again
+            assert head == f"{min(offset, 1024)}:{zlib.crc32(data[:1024]):08x}", step
+            with open(path, "a") as handle:
+                handle.write(json.dumps(response(blocks=1)[0]) + "\n")
+        assert offset > 1024 and ledger.count() == 6
+
+
 def test_a_file_truncated_in_place_is_reread(data_dir: Path, claude_dir: Path) -> None:
     path = write_lines(transcript_path(claude_dir), [*response(), *response()])
     with Ledger.open(data_dir) as ledger:

@@ -12,11 +12,11 @@ import yaml and jsonschema, validate, and rewrite the cache.
 from __future__ import annotations
 
 import os
-import zlib
 
 from . import jsonlite, nested
 from ._records import factory, record
 from .errors import ConfigError, TokenBudgetError
+from .lean_crc import crc32
 from .paths import packaged_config_dir, packaged_schemas_dir, write_atomically
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -395,7 +395,7 @@ def watched_files(project_dir: str | None, data_dir: PathLike, explicit: str | N
 
 def cache_path(data_dir: PathLike, project_dir: str | None, explicit: str | None = None) -> str:
     chosen = explicit or os.environ.get("TOKEN_BUDGET_CONFIG")
-    key = zlib.crc32(f"{project_dir}|{chosen}".encode())  # a file name, not a secret
+    key = crc32(f"{project_dir}|{chosen}".encode())  # a file name, not a secret
     return os.path.join(data_dir, "cache", f"config-{key:08x}.json")
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import stat
 import time
-import zlib
 
 from .. import clock, jsonlite
 from .._records import factory, record
 from ..jsonlite import text
+from ..lean_crc import crc32
 from ..ledger import Ledger
 from ..models import ClientTotals, IngestResult, UsageEvent
 from ..paths import open_regular
@@ -280,11 +280,11 @@ def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent
 
 
 def _head_hash(path: PathLike, length: int) -> str:
-    # crc32, not hashlib: this tells a rewritten file from a grown one, it is no security check, and zlib is
-    # already loaded where hashlib costs milliseconds of import on every hook.
+    # crc32, not hashlib: this tells a rewritten file from a grown one, it is no security check, and hashlib costs
+    # milliseconds of import on every hook (lean_crc: zlib's values, without loading zlib).
     with _open(path) as handle:
         head = handle.read(length)
-    return f"{len(head)}:{zlib.crc32(head):08x}"
+    return f"{len(head)}:{crc32(head):08x}"
 
 
 def subagent_type(path: PathLike) -> str | None:
@@ -435,14 +435,19 @@ def _read_new_lines(ledger: Ledger, path: str, now: str, rescan: bool = False) -
         st = os.fstat(handle.fileno())
     row = ledger.read_position(path)
     offset, lines, malformed = 0, 0, 0
+    checked = None  # the head hash just compared, reused below when the head's length is the same
     if row and not rescan:
         device, inode, offset, head, lines, malformed = row
         replaced = (device, inode) != (st.st_dev, st.st_ino) or st.st_size < offset
-        if replaced or (offset and head != _head_hash(path, min(offset, HEAD_BYTES))):
-            offset, lines, malformed = 0, 0, 0  # rewritten from the start; dedupe makes rereading harmless
+        checked = _head_hash(path, min(offset, HEAD_BYTES)) if offset and not replaced else None
+        if replaced or (offset and head != checked):
+            offset, lines, malformed, checked = 0, 0, 0, None  # rewritten from the start; dedupe: rereading is harmless
     # At most a batch's worth per transaction: a huge file is read over several, each committing its progress.
     delta = read_delta(path, offset, project=project_of(path), agent_type=subagent_type(path), max_bytes=BATCH_BYTES)
-    head_hash = _head_hash(path, min(delta.offset, HEAD_BYTES)) if delta.offset else None
+    if checked is not None and min(delta.offset, HEAD_BYTES) == min(offset, HEAD_BYTES):
+        head_hash = checked
+    else:
+        head_hash = _head_hash(path, min(delta.offset, HEAD_BYTES)) if delta.offset else None
     size = -1 if delta.more else st.st_size  # -1: not read to the end, so the next look is no "unchanged" skip
     offset_row = (path, st.st_dev, st.st_ino, size, st.st_mtime_ns, delta.offset, head_hash,
                   lines + delta.lines, malformed + delta.malformed, now)
