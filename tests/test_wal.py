@@ -99,3 +99,25 @@ def test_leave_open_never_raises(data_dir: Path) -> None:
     ledger.leave_open()  # a closed connection: its checkpoint fails, and the hook that called it is not told
     assert wal_size(data_dir) > WAL_TRIM_BYTES
     keeper.close()
+
+
+def _hook(event: str, path: Path, env: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-S", str(LAUNCHER), event], capture_output=True, text=True,
+                          input=json.dumps(hook_payload(event, path)), env=env, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_session_end_checkpoints_only_what_it_wrote(data_dir: Path, claude_dir: Path, subprocess_env: dict) -> None:
+    """`claude -p` waits for SessionEnd before it exits. One that finds nothing new (the detached Stop recorded the
+    turn's last request) leaves the ledger open as the blocking hooks do, so it pays no checkpoint (three syncs) for
+    commits that are not its own; one that records a request closes it, and the checkpoint makes that commit durable."""
+    path = write_lines(transcript_path(claude_dir), response())
+    assert _hook("PreToolUse", path, subprocess_env) == {}
+    assert wal_size(data_dir) > 0  # the blocking hook left its commit in the WAL
+    assert _hook("SessionEnd", path, subprocess_env) == {}
+    assert wal_size(data_dir) > 0  # nothing new: not checkpointed by this process
+    write_lines(path, response(output_tokens=7))
+    assert _hook("SessionEnd", path, subprocess_env) == {}
+    assert not (data_dir / "ledger.db-wal").exists()  # its own commit: the last close checkpointed and removed it
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 2

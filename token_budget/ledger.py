@@ -226,6 +226,10 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
+    def wrote(self) -> bool:
+        """Has this connection changed any row (inserted, updated or deleted)?"""
+        return self.db.total_changes > 0
+
     def others_commits(self) -> int:
         return self.db.execute("PRAGMA data_version").fetchone()[0]
 

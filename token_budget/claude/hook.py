@@ -158,7 +158,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     files = transcript_files(payload)
     now = now or clock.now()
     ledger = Ledger.open(data_dir)
-    with _LeftOpen(ledger) if _watchdog is not None and event not in ASYNC_EVENTS else ledger:
+    with _LeftOpen(ledger, event) if _watchdog is not None and event in LEFT_OPEN_EVENTS else ledger:
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
             await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
         result = ingest_files(ledger, files, source="hook", prices=config.prices)
@@ -214,6 +214,10 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         return response
 
 
+# The events Claude Code waits for: the blocking ones, and SessionEnd, which `claude -p` runs before it exits.
+LEFT_OPEN_EVENTS = (*BLOCKING_EVENTS, "SessionStart", "SessionEnd")
+
+
 class _LeftOpen:
     """The ledger of an event Claude Code waits for, in a hook process of its own (run_watched): left open when the
     hook ends. Closing the last connection makes SQLite checkpoint the WAL into the database and delete it, with
@@ -221,18 +225,24 @@ class _LeftOpen:
     checkpoint): milliseconds each on a busy disk, all of them waited for by the CLI. Left open, the process ends
     (posix._exit) as a killed one would after its commit, which WAL mode is made for (tests/test_crash.py): the next
     connection rebuilds the WAL index from the WAL, and the checkpoint falls to the next async event's close
-    (PostToolUse, Stop, SessionEnd), or to the blocking hook that finds the WAL past half a megabyte
-    (Ledger.leave_open: the next connection's rebuild reads the whole WAL, so it is kept short). Durability is
-    unchanged in kind: a commit reaches the disk at the next checkpoint (README, Performance)."""
+    (PostToolUse, Stop, a SessionEnd that records something), or to the blocking hook that finds the WAL past half
+    a megabyte (Ledger.leave_open: the next connection's rebuild reads the whole WAL, so it is kept short).
+    SessionEnd (`claude -p` waits for it before it exits) closes the ledger only when this process wrote to it:
+    most often the detached Stop has recorded the turn's last request already, and the commits in the WAL are not
+    its own to sync. Durability is unchanged in kind: a commit reaches the disk at the next checkpoint (README,
+    Performance)."""
 
-    def __init__(self, ledger: Any) -> None:
-        self.ledger = ledger
+    def __init__(self, ledger: Any, event: str) -> None:
+        self.ledger, self.event = ledger, event
 
     def __enter__(self) -> Any:
         return self.ledger
 
     def __exit__(self, *exc: object) -> None:
-        self.ledger.leave_open()
+        if self.event == "SessionEnd" and self.ledger.wrote():
+            self.ledger.close()
+        else:
+            self.ledger.leave_open()
 
 
 def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datetime) -> dict[str, Any]:
