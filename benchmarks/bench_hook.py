@@ -110,7 +110,7 @@ def measure(quick: bool = False) -> list[Figure]:
             figures.append(row("50 MB transcript, PostToolUse with nothing new (idle)", "idle post", 1.0))
             if requests == 100_000:
                 figures.append(row("50 MB transcript, idle PreToolUse of a Bash command naming paths (the guard "
-                                   "runs: os and realpath)", "idle pre path", 1.0))
+                                   "resolves the protected paths)", "idle pre path", 1.0))
                 figures.append(row("idle PreToolUse through the plugin's `sh -c 'sh scripts/hook.sh …'`", "plugin",
                                    None))
                 figures.append(Figure("Ingest cost vs transcript size", "100k ledger, 50 KB transcript gained one "
