@@ -60,7 +60,9 @@ def home() -> str:
 
 def realpath(path: str) -> str:
     """os.path.realpath: each component lstat'ed, links followed (a loop left as it is), `.` and `..` resolved."""
-    if not path.startswith("/") or "\x00" in path:
+    # posixpath._joinrealpath as CPython 3.10-3.12 spell it; 3.13 rewrote it (a missing component stops the lstat
+    # of the ones after it), so there os.path resolves, exactly as it did before.
+    if not path.startswith("/") or "\x00" in path or sys.version_info >= (3, 13):
         import os.path
 
         return os.path.realpath(path)
