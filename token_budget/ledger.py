@@ -1043,19 +1043,16 @@ class Ledger:
 
     def unpushed_usage(self, day: tuple[str, str], month: tuple[str, str]) -> list[tuple[Any, ...]]:
         (d0, d1), (m0, m1) = day, month
-        cols = ", ".join(f"SUM(sign * {c})" for c in _SPOOL_SUMS)
-        side = ", ".join(f"x.{c}" for c in _SPOOL_SUMS)
-        return self.db.execute(
-            "SELECT model, COALESCE(workflow, ''), timestamp >= ? AND timestamp < ?, "
-            f"timestamp >= ? AND timestamp < ?, {cols} FROM ("
-            # CROSS JOIN: the spool drives (a few rows), never the month's requests through their time index
-            f"SELECT x.model, x.workflow, x.timestamp, 1 AS sign, {side} FROM team_unpushed u "
-            "CROSS JOIN requests x ON x.message_id = u.message_id "
-            f"UNION ALL SELECT x.model, x.workflow, x.timestamp, -1, {side} FROM team_unpushed u "
-            "CROSS JOIN team_pushed x ON x.message_id = u.message_id"
-            ") WHERE timestamp >= ? AND timestamp < ? GROUP BY 1, 2, 3, 4",
-            (d0, d1, m0, m1, min(d0, m0), max(d1, m1)),
-        ).fetchall()
+        args = (d0, d1, m0, m1, min(d0, m0), max(d1, m1))
+        # Two plain grouped queries, merged here: SQLite prepares them in half the time of one over a UNION ALL
+        # subquery, and every hook in team mode prepares it afresh (about 0.15 ms saved of the hook's team cost).
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for table, sign in (("requests", 1), ("team_pushed", -1)):
+            for model, workflow, in_day, in_month, *sums in self.db.execute(_SPOOL_GROUPS.format(table=table), args):
+                into = groups.setdefault((model, workflow, in_day, in_month), [0] * len(_SPOOL_SUMS))
+                for i, value in enumerate(sums):
+                    into[i] += sign * (value or 0)
+        return [(*key, *sums) for key, sums in sorted(groups.items())]
 
     def unpushed_count(self) -> int:
         return self.db.execute(
@@ -1101,6 +1098,12 @@ _CLASS_SUMS = ", ".join(f"SUM({c})" for c in ("input_tokens", "output_tokens", "
 # The sums of the team spool's usage, in the order storage.TeamSpool.unpushed_usage states (team/states.py's SUMS).
 _SPOOL_SUMS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
                "cache_read_tokens", "cost_micros")
+# One side of the spool's usage, grouped: the requests as they are now (`requests`), or as they were pushed
+# (`team_pushed`). CROSS JOIN: the spool drives (a few rows), never the month's requests through their time index.
+_SPOOL_GROUPS = ("SELECT x.model, COALESCE(x.workflow, ''), x.timestamp >= ? AND x.timestamp < ?, "
+                 "x.timestamp >= ? AND x.timestamp < ?, " + ", ".join(f"SUM(x.{c})" for c in _SPOOL_SUMS) +
+                 " FROM team_unpushed u CROSS JOIN {table} x ON x.message_id = u.message_id "
+                 "WHERE x.timestamp >= ? AND x.timestamp < ? GROUP BY 1, 2, 3, 4")
 # Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
 # A team alert's deliveries are enqueued by the team sync, and only on the one machine the team server gives its
 # claim to (team/sync.py).
