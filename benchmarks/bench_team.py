@@ -123,6 +123,7 @@ def sync_figures(admin: str, member: str, config: Path, scratch: Path) -> list[F
 
     from token_budget.config import load
     from token_budget.ledger import Ledger
+    from token_budget.migrations import SPOOL_FIGURES
     from token_budget.team.sync import Sync
 
     data = _twin(100_000, scratch, "sync")
@@ -131,7 +132,9 @@ def sync_figures(admin: str, member: str, config: Path, scratch: Path) -> list[F
     sync.run_once()  # links the ledger to the team (and pushes this month's rows)
     with Ledger.open(data) as ledger, ledger.transaction() as db:
         db.execute("DELETE FROM team_pushed")
-        db.execute("INSERT OR IGNORE INTO team_unpushed SELECT message_id FROM requests")
+        figures = ", ".join(SPOOL_FIGURES)
+        db.execute(f"INSERT OR IGNORE INTO team_unpushed (message_id, {figures}) SELECT message_id, {figures} "
+                   "FROM requests")
         rows = db.execute("SELECT COUNT(*) FROM team_unpushed").fetchone()[0]
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DELETE FROM token_budget.requests")
