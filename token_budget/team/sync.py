@@ -365,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..detached import hold
 
     site_packages.enable()  # psycopg lives in site-packages; the process started with -S
+    try:  # background work: the hooks it runs beside are what a user waits for
+        os.nice(10)
+    except OSError:
+        pass
     args = sys.argv[1:] if argv is None else argv
     data_dir = args[0]
     fd = hold(data_dir, LOCK_NAME)
