@@ -369,3 +369,11 @@ def other_user(team: TeamDb, root: Path, shared: Path, python: str, as_nobody: d
     finally:
         listener.kill()
         listener.communicate(timeout=30)  # reaps it and closes its pipe
+
+
+def test_the_sync_runs_below_the_priority_of_the_hooks_beside_it(team: TeamDb, tmp_path: Path,
+                                                                 syncs: list) -> None:  # type: ignore[type-arg]
+    # Its pass (Python, psycopg, the server's answers) falls among a session's hooks every interval: on a busy
+    # machine the scheduler gives the hooks, which Claude Code waits for, the CPU first.
+    sync = start_sync(machine(team, tmp_path, "alice@example.com"), syncs)
+    assert os.getpriority(os.PRIO_PROCESS, sync.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)

@@ -527,3 +527,39 @@ def m015_team_mark_once(db: sqlite3.Connection) -> None:
         db.execute(f"DROP TRIGGER requests_team_{event.lower()}")
         db.execute(f"CREATE TRIGGER requests_team_{event.lower()} AFTER {event} ON requests "
                    f"WHEN EXISTS (SELECT 1 FROM team_link) BEGIN {mark}; END")
+
+
+# The figures a request's spool row carries (m016), as the requests table names them.
+SPOOL_FIGURES = ("timestamp", "model", "workflow", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
+                 "cache_creation_1h_tokens", "cache_read_tokens", "cost_micros")
+
+
+@migration
+def m016_team_spool_figures(db: sqlite3.Connection) -> None:
+    # Every ingesting hook in team mode sums the spool (TeamSpool.unpushed_usage). Driven from team_unpushed through
+    # the requests' message-id index and team_pushed, each spooled request cost a fresh hook process two random page
+    # reads: about 6 µs a row, half a millisecond for a busy sync interval's spool, and more the longer the server
+    # is away. The spool row now carries the request's figures as they are now, kept by the triggers (which write
+    # that row anyway), and `pushed`: whether team_pushed holds an earlier version of it (set when it is marked and
+    # by mark_pushed). The sum reads the spool's own few pages, and team_pushed only for requests that grew after a
+    # push. A deleted request's row keeps no figures (timestamp NULL), as the join it replaces found none.
+    columns = ["timestamp TEXT", "model TEXT", "workflow TEXT"]
+    columns += [f"{name} INTEGER NOT NULL DEFAULT 0" for name in SPOOL_FIGURES[3:]]
+    for column in [*columns, "pushed INTEGER NOT NULL DEFAULT 0"]:
+        db.execute(f"ALTER TABLE team_unpushed ADD COLUMN {column}")
+    figures = ", ".join(SPOOL_FIGURES)
+    db.execute(f"UPDATE team_unpushed SET ({figures}) = (SELECT {', '.join(f'r.{f}' for f in SPOOL_FIGURES[:3])}, "
+               + ", ".join(f"COALESCE(r.{f}, 0)" for f in SPOOL_FIGURES[3:])
+               + " FROM requests r WHERE r.message_id = team_unpushed.message_id), "
+               "pushed = EXISTS (SELECT 1 FROM team_pushed p WHERE p.message_id = team_unpushed.message_id)")
+    new = ", ".join(f"NEW.{f}" for f in SPOOL_FIGURES)
+    mark = (f"UPDATE team_unpushed SET ({figures}) = ({new}) WHERE message_id = NEW.message_id; "
+            f"INSERT INTO team_unpushed (message_id, {figures}, pushed) SELECT NEW.message_id, {new}, "
+            "EXISTS (SELECT 1 FROM team_pushed WHERE message_id = NEW.message_id) WHERE NOT EXISTS "
+            "(SELECT 1 FROM team_unpushed WHERE message_id = NEW.message_id)")
+    for event in ("INSERT", "UPDATE"):  # not _run(): trigger bodies hold semicolons
+        db.execute(f"DROP TRIGGER requests_team_{event.lower()}")
+        db.execute(f"CREATE TRIGGER requests_team_{event.lower()} AFTER {event} ON requests "
+                   f"WHEN EXISTS (SELECT 1 FROM team_link) BEGIN {mark}; END")
+    db.execute("CREATE TRIGGER requests_team_delete AFTER DELETE ON requests WHEN EXISTS (SELECT 1 FROM team_link) "
+               "BEGIN UPDATE team_unpushed SET timestamp = NULL WHERE message_id = OLD.message_id; END")

@@ -266,11 +266,9 @@ def _with_notices(response: dict[str, Any], config: Any, ledger: Any, now: datet
 
 def _kick_team(data_dir: PathLike, config: Any, event: str) -> str:
     """Start the team sync when due (team/sync.py); returns the team cache's path, which decisions depend on."""
-    from ..team import cache_path
+    from ..team import cache_path, kick
 
     try:
-        from ..team.sync import kick
-
         kick(data_dir, config)
     except Exception as exc:
         log(data_dir, event, f"team sync not started: {type(exc).__name__}: {exc}")

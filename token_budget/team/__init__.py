@@ -9,12 +9,15 @@ this machine's usage not yet pushed. The server side (schema.py, server.py) need
 from __future__ import annotations
 
 import os
+import time
 
 from .._records import record
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
+
+    from ..paths import PathLike
 
 DEFAULT_DSN = "$TOKEN_BUDGET_TEAM_DSN"
 SYNC_INTERVAL = 15.0  # seconds between syncs while there is activity
@@ -72,6 +75,28 @@ def variable_name(reference: str) -> str:
 
 def cache_path(data_dir: Any) -> str:
     return os.path.join(os.fspath(data_dir), "cache", CACHE_NAME)
+
+
+def kick(data_dir: PathLike, config: Any, now: float | None = None) -> bool:
+    """Start a sync when one is due and none runs. Costs a stat, and at most once per interval a utime, a lock
+    probe and a Popen. Returns True when it started one."""
+    settings = TeamSettings.from_config(config)
+    if settings is None:
+        return False
+    now = time.time() if now is None else now
+    due = os.path.join(os.fspath(data_dir), DUE_NAME)
+    try:
+        if now - os.stat(due).st_mtime < settings.sync_interval:
+            return False
+        os.utime(due, (now, now))
+    except FileNotFoundError:
+        os.close(os.open(due, os.O_WRONLY | os.O_CREAT, 0o600))
+    from ..detached import running, spawn
+
+    if running(data_dir, LOCK_NAME):
+        return False  # it sees the touched file as activity, and syncs again
+    spawn(data_dir, "token_budget.team.sync", LOG_NAME)
+    return True
 
 
 def default_member() -> str:

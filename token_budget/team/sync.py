@@ -1,8 +1,9 @@
 """The team sync: a detached process (one per data dir, holding `team-sync.lock`) that pushes this machine's
 unsynced ledger rows to the team server, pulls the team's totals into cache/team.json, and claims team alerts.
 
-A hook never opens a socket: when team mode is on, a hook that ingested something calls `kick`, which (at most
-once per team.sync_interval) starts this process through token_budget.detached, as the alert sender is started.
+A hook never opens a socket: when team mode is on, a hook that ingested something calls `kick` (in the package's
+__init__, so that the hook never imports this module), which (at most once per team.sync_interval) starts this
+process through token_budget.detached, as the alert sender is started.
 The process syncs, then again every interval while hooks keep showing activity or rows wait to be pushed, and
 exits when idle. A server that is down, slow or refuses the credentials costs only this process: the rows stay
 marked in the ledger's team spool and are pushed, once, when it answers again.
@@ -34,31 +35,6 @@ MAX_BACKOFF = 120.0
 PUSH_CHUNK = 20_000  # rows read from the ledger per push round
 TOP_MEMBERS = 10
 ANSWER_IDLE_CLOSE = 60.0  # seconds without a `tokens team status` question before the answering connection closes
-
-
-# -- the hook's side -------------------------------------------------------------------------------------------
-
-
-def kick(data_dir: PathLike, config: Any, now: float | None = None) -> bool:
-    """Start a sync when one is due and none runs. Costs a stat, and at most once per interval a utime, a lock
-    probe and a Popen. Returns True when it started one."""
-    settings = TeamSettings.from_config(config)
-    if settings is None:
-        return False
-    now = time.time() if now is None else now
-    due = os.path.join(os.fspath(data_dir), DUE_NAME)
-    try:
-        if now - os.stat(due).st_mtime < settings.sync_interval:
-            return False
-        os.utime(due, (now, now))
-    except FileNotFoundError:
-        os.close(os.open(due, os.O_WRONLY | os.O_CREAT, 0o600))
-    from ..detached import running, spawn
-
-    if running(data_dir, LOCK_NAME):
-        return False  # it sees the touched file as activity, and syncs again
-    spawn(data_dir, "token_budget.team.sync", LOG_NAME)
-    return True
 
 
 # -- the sync --------------------------------------------------------------------------------------------------
@@ -389,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..detached import hold
 
     site_packages.enable()  # psycopg lives in site-packages; the process started with -S
+    try:  # background work: the hooks it runs beside are what a user waits for
+        os.nice(10)
+    except OSError:
+        pass
     args = sys.argv[1:] if argv is None else argv
     data_dir = args[0]
     fd = hold(data_dir, LOCK_NAME)
