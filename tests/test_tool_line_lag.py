@@ -192,3 +192,58 @@ def test_a_session_whose_transcript_file_does_not_exist_yet_is_waited_for(tmp_pa
     code, out = s.hook("PreToolUse", tool_use_id="toolu_first")
     writer.join()
     assert code == 0 and out["hookSpecificOutput"]["permissionDecision"] == "deny", out
+
+
+POSITIONS_READ = "FROM transcript_offsets WHERE path IN"
+
+
+def test_a_pretooluse_that_ingests_reads_the_transcripts_position_once_before_its_transaction(
+        data_dir: Path, claude_dir: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The wait for the tool_use line reads the file's position; the ingest after it reuses it (one statement
+    fewer on every ingesting PreToolUse)."""
+    from token_budget.ledger import Ledger
+
+    write_config(tmp_path, monkeypatch, CONFIG)
+    session = Session(claude_dir)
+    session.spend(10)
+    assert session.hook("PostToolUse")[0] == 0
+    write_lines(session.path, tool_use_response(session, "toolu_new", 20))
+    statements: list[str] = []
+    real_init = Ledger.__init__
+
+    def traced(self: Ledger, db: object, path: str) -> None:
+        db.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+        real_init(self, db, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ledger, "__init__", traced)
+    assert session.hook("PreToolUse", tool_use_id="toolu_new") == (0, {})
+    before = statements[: statements.index("BEGIN IMMEDIATE")]
+    assert sum(POSITIONS_READ in s for s in before) == 1
+    monkeypatch.setattr(Ledger, "__init__", real_init)
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.db.execute("SELECT COUNT(*), SUM(input_tokens) FROM requests").fetchone() == (2, 30)
+
+
+def test_positions_another_process_moved_since_the_wait_neither_lose_nor_double_count(
+        data_dir: Path, claude_dir: Path) -> None:
+    """The positions the wait read can be overtaken by a parallel hook's ingest before this one's: the file is then
+    read again from the position saved under the write lock, so nothing is recorded twice or skipped."""
+    from builders import transcript_path
+
+    from token_budget.ledger import Ledger
+
+    path = transcript_path(claude_dir)
+    write_lines(path, response())
+    with Ledger.open(data_dir) as ledger, Ledger.open(data_dir) as other:
+        transcript.ingest_files(ledger, [path], source="hook")
+        tool = response()
+        tool[-1]["message"]["content"] = [{"type": "tool_use", "id": "toolu_new", "name": "Bash", "input": {}}]
+        write_lines(path, tool)
+        positions = transcript.await_tool_use_line([path], "toolu_new", ledger=ledger)
+        assert list(positions) == [str(path)] and positions[str(path)] is not None
+        assert transcript.ingest_files(other, [path], source="hook").inserted == 1  # the parallel hook
+        again = transcript.ingest_files(ledger, [path], source="hook", positions=positions)
+        assert (again.inserted, again.updated) == (0, 0)
+        write_lines(path, response())  # and a later request is still read once, from the saved position
+        assert transcript.ingest_files(ledger, [path], source="hook", positions=positions).inserted == 1
+        assert ledger.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 3

@@ -159,9 +159,10 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     now = now or clock.now()
     ledger = Ledger.open(data_dir)
     with _LeftOpen(ledger, event) if _watchdog is not None and event in LEFT_OPEN_EVENTS else ledger:
+        positions = None
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
-            await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
-        result = ingest_files(ledger, files, source="hook", prices=config.prices)
+            positions = await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
+        result = ingest_files(ledger, files, source="hook", prices=config.prices, positions=positions)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
         if config.get("team"):  # team mode: the sync process talks to the server, never this hook

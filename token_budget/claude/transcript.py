@@ -308,7 +308,7 @@ TOOL_LINE_WAIT = 2.0
 
 
 def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any = None,
-                        ledger: Ledger | None = None) -> None:
+                        ledger: Ledger | None = None) -> dict[str, Any]:
     """PreToolUse: wait (briefly) until the transcript holds the complete line of the tool_use being decided.
 
     Claude Code 2.1.332 starts PreToolUse as soon as the tool_use block has streamed, and appends the line carrying
@@ -317,9 +317,10 @@ def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any =
     the line is there, or when the file already ends with an assistant line that calls no tool (that request is
     readable: the same response's text or thinking block, or a caller that never writes tool_use lines). Adds the
     subagent's file to `files` if it appears only now. With the ledger, only the bytes after its offset for the
-    file (plus a small window) are read, so the check stays proportional to what is new. Never raises."""
+    file (plus a small window) are read, so the check stays proportional to what is new. Returns the positions it
+    read ({path: row or None}), for ingest_files' `positions`. Never raises."""
     if not isinstance(tool_use_id, str) or not tool_use_id or not files:
-        return
+        return {}
     paths = [os.fspath(f) for f in files]
     target = tool_line_target(paths, agent_id)
     needle = tool_use_id.encode()
@@ -330,6 +331,7 @@ def await_tool_use_line(files: list[PathLike], tool_use_id: Any, agent_id: Any =
         time.sleep(0.005)
     if target not in paths and os.path.exists(target):
         files.append(target)
+    return {target: known} if ledger is not None else {}
 
 
 BATCH_BYTES = 32 << 20  # one transaction reads at most about this much: a hook never waits long for the lock
@@ -337,14 +339,20 @@ BATCH_EVENTS = 20_000
 
 
 def ingest_files(ledger: Ledger, paths: list[PathLike], *, source: str, prices: Any = None,
-                 rescan: bool = False) -> IngestResult:
+                 rescan: bool = False, positions: dict[str, Any] | None = None) -> IngestResult:
     """Bring the ledger up to date with each file's new complete lines (`rescan`: every line, from the start).
 
     Files are read in batches, each one transaction holding the offsets it moved and the rows it read, so a crash
     loses nothing and counts nothing twice; batching spares an import of thousands of files a commit per file.
+    `positions` ({path: row or None}, as await_tool_use_line returns them) spares reading those paths' positions
+    again. They only choose which files to open: a position older than the ledger's (another process read the file
+    since) cannot match the file's new size, and the transaction reads the position again under the write lock.
     """
     result = IngestResult()
-    known = _offsets(ledger, paths)
+    known = dict(positions or {})
+    missing = [p for p in map(os.fspath, paths) if p not in known]
+    if missing:
+        known.update(_offsets(ledger, missing))
     pending: list[tuple[str, os.stat_result]] = []
     for path in map(os.fspath, paths):
         try:
