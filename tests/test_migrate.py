@@ -58,6 +58,43 @@ def test_every_earlier_schema_upgrades_to_the_same_schema_keeping_its_rows(tmp_p
     assert old.execute("SELECT message_id FROM requests").fetchall() == [("msg_old",)]
 
 
+def test_the_ledgers_schema_version_is_the_number_of_migrations() -> None:
+    """Ledger.open compares a ledger's user_version with SCHEMA_VERSION to skip loading the migrations: add a
+    migration, raise SCHEMA_VERSION with it."""
+    from token_budget.ledger import SCHEMA_VERSION
+
+    assert SCHEMA_VERSION == len(MIGRATIONS)
+
+
+@pytest.mark.parametrize("released", [1, len(MIGRATIONS) - 1])
+def test_ledger_open_upgrades_an_earlier_ledger_and_bumps_its_version(tmp_path: Path, released: int) -> None:
+    old = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    old.execute("CREATE TABLE _token_budget_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for fn in MIGRATIONS[:released]:
+        fn(old)
+        old.execute("INSERT INTO _token_budget_migrations VALUES (?, '2026-01-01')", (fn.__name__,))
+    old.execute(f"PRAGMA user_version = {released}")
+    old.close()
+    (tmp_path / "ledger.db").chmod(0o600)
+    with Ledger.open(tmp_path) as ledger:
+        assert pending(ledger.db) == []
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert (tmp_path / "ledger.db.version").exists()  # the idle hooks' records see the schema change
+
+
+def test_opening_a_current_ledger_does_not_load_the_migrations(tmp_path: Path) -> None:
+    """The hot path (every ingesting hook) opens a ledger that is already current: the migrations module (the
+    schema's whole history) is not read then."""
+    import subprocess
+    import sys
+
+    Ledger.open(tmp_path).close()
+    code = ("import sys; from token_budget.ledger import Ledger; Ledger.open(sys.argv[1]).close(); "
+            "print('token_budget.migrations' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_parallel_openers_migrate_once(tmp_path: Path) -> None:
     first, second = Ledger.open(tmp_path), Ledger.open(tmp_path)
     assert applied(first.db) == applied(second.db) == [fn.__name__ for fn in MIGRATIONS]

@@ -13,7 +13,6 @@ import os
 from . import clock
 from .errors import LedgerError
 from .lean_sqlite import sqlite3
-from .migrations import MIGRATIONS, SPOOL_FIGURES, migrate, pending
 from .models import Alert, UsageEvent
 from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
 from .reconcile import SOURCE as RECONCILED  # the source of the rows reconciliation adds
@@ -198,7 +197,7 @@ class Ledger:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
-            if migrate(db):
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION and _migrate(db):
                 bump_version(path)
         except sqlite3.DatabaseError as exc:
             raise storage_error(path, exc) from exc
@@ -215,7 +214,7 @@ class Ledger:
         uri = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
         try:
             db = sqlite3.connect(f"file:{uri}?mode=ro", uri=True, timeout=timeout)
-            current = db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+            current = db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         except sqlite3.DatabaseError as exc:
             raise storage_error(path, exc) from exc
         if current:
@@ -1010,7 +1009,10 @@ class Ledger:
                 db.execute(f"DELETE FROM {table}")
             db.execute("INSERT INTO team_link (id, team, server, member, since, linked_at) VALUES (1, ?, ?, ?, ?, ?)",
                        (team, server, member, since, now))
-            db.execute(f"INSERT OR IGNORE INTO team_unpushed (message_id, {_FIGURES}) SELECT message_id, {_FIGURES} "
+            from .migrations import SPOOL_FIGURES
+
+            figures = ", ".join(SPOOL_FIGURES)
+            db.execute(f"INSERT OR IGNORE INTO team_unpushed (message_id, {figures}) SELECT message_id, {figures} "
                        "FROM requests WHERE timestamp >= ?", (since,))
 
     def unpushed_rows(self, after: str, limit: int) -> list[dict[str, Any]]:
@@ -1083,6 +1085,8 @@ class Ledger:
         return self.db.execute("PRAGMA quick_check").fetchone()[0]
 
     def pending_migrations(self) -> list[str]:
+        from .migrations import pending
+
         return pending(self.db)
 
     def cost_statuses(self) -> dict[str, tuple[int, int]]:
@@ -1098,13 +1102,24 @@ class Ledger:
         return self.db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'").fetchone()[0]
 
 
+# len(migrations.MIGRATIONS), the user_version of a ledger they all ran on: a ledger already there is current (the
+# common open) without loading the migrations module. Only a hint: a ledger whose user_version differs gets
+# migrations.migrate, which compares with the list itself (tests/test_migrate.py keeps the two equal).
+SCHEMA_VERSION = 16
+
+
+def _migrate(db: sqlite3.Connection) -> list[str]:
+    from .migrations import migrate
+
+    return migrate(db)
+
+
 HOUR_SUFFIX = ":00:00.000Z"
 _CLASS_SUMS = ", ".join(f"SUM({c})" for c in ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
                                                "cache_creation_1h_tokens", "cache_read_tokens"))
 # The sums of the team spool's usage, in the order storage.TeamSpool.unpushed_usage states (team/states.py's SUMS).
 _SPOOL_SUMS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
                "cache_read_tokens", "cost_micros")
-_FIGURES = ", ".join(SPOOL_FIGURES)
 # The spool's usage grouped by model, workflow and whether in the day and the month: as its requests are now (the
 # spool rows' own figures), and as the server has those that grew after a push (team_pushed, for those rows only).
 _SPOOL_GROUP = ("SELECT x.model, COALESCE(x.workflow, ''), x.timestamp >= ? AND x.timestamp < ?, "
