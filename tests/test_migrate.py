@@ -41,16 +41,22 @@ def test_the_requests_table_has_a_column_for_everything_the_issue_lists(tmp_path
             "source"} <= columns
 
 
-@pytest.mark.parametrize("released", range(1, len(MIGRATIONS)))
-def test_every_earlier_schema_upgrades_to_the_same_schema_keeping_its_rows(tmp_path: Path, released: int) -> None:
-    fresh = sqlite3.connect(tmp_path / "fresh.db", isolation_level=None)
-    migrate(fresh)
-    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+def released_schema(path: Path, released: int) -> sqlite3.Connection:
+    """A ledger as the release with the first `released` migrations left it."""
+    old = sqlite3.connect(path, isolation_level=None)
     old.execute("CREATE TABLE _token_budget_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     for fn in MIGRATIONS[:released]:
         fn(old)
         old.execute("INSERT INTO _token_budget_migrations VALUES (?, '2026-01-01')", (fn.__name__,))
     old.execute(f"PRAGMA user_version = {released}")
+    return old
+
+
+@pytest.mark.parametrize("released", range(1, len(MIGRATIONS)))
+def test_every_earlier_schema_upgrades_to_the_same_schema_keeping_its_rows(tmp_path: Path, released: int) -> None:
+    fresh = sqlite3.connect(tmp_path / "fresh.db", isolation_level=None)
+    migrate(fresh)
+    old = released_schema(tmp_path / "old.db", released)
     old.execute("INSERT INTO requests (message_id, timestamp, model, source, recorded_at) "
                 "VALUES ('msg_old', '2026-01-01T00:00:00.000Z', 'claude-sonnet-4-5', 'hook', 'x')")
     assert migrate(old) == [fn.__name__ for fn in MIGRATIONS[released:]]
@@ -68,13 +74,7 @@ def test_the_ledgers_schema_version_is_the_number_of_migrations() -> None:
 
 @pytest.mark.parametrize("released", [1, len(MIGRATIONS) - 1])
 def test_ledger_open_upgrades_an_earlier_ledger_and_bumps_its_version(tmp_path: Path, released: int) -> None:
-    old = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
-    old.execute("CREATE TABLE _token_budget_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for fn in MIGRATIONS[:released]:
-        fn(old)
-        old.execute("INSERT INTO _token_budget_migrations VALUES (?, '2026-01-01')", (fn.__name__,))
-    old.execute(f"PRAGMA user_version = {released}")
-    old.close()
+    released_schema(tmp_path / "ledger.db", released).close()
     (tmp_path / "ledger.db").chmod(0o600)
     with Ledger.open(tmp_path) as ledger:
         assert pending(ledger.db) == []
