@@ -1,31 +1,13 @@
-"""Launcher for hooks: `python -S …/token_budget/claude/run_hook.py EVENT`.
-
-Run as a script so the interpreter can start with -S (no site-packages scan, the largest fixed cost of a Python
-start); the hot path needs only the standard library and this package, whose parent folder goes first on sys.path.
-The process starts in fastpath.start, which imports neither os nor anything it does not use when the session's
-record answers (see fastpath.py); only when it cannot does the full path (hook.py) load.
-"""
+"""The hooks' command: `python -S …/token_budget/claude/run_hook.py EVENT` (-S: no site-packages scan, the largest
+fixed cost of a Python start). Python compiles a script on every run, so this one only loads launch.py, whose
+compiled code is kept, by its path: launch.main is the hook process."""
 
 if __name__ == "__main__":
     import sys
+    from _frozen_importlib import module_from_spec  # importlib.util's, without importing importlib
+    from _frozen_importlib_external import spec_from_file_location
 
-    # sys.path[0] is this file's folder, whose module names would shadow the standard library's. Its package's
-    # parent is three names up: string operations when the path is plain, os.path (an import) when it is not.
-    here = __file__
-    if here.startswith("/") and "/./" not in here and "/../" not in here:
-        root = here
-        for _ in range(3):
-            root = root.rstrip("/").rpartition("/")[0]
-        sys.path[0] = root or "/"
-    else:
-        import os
-
-        sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(here))))
-    from io import StringIO
-
-    from token_budget.claude.fastpath import finish, start
-
-    argv, payload, seconds, tried = start()  # returns only when the record cannot answer
-    from token_budget.claude.hook import run_watched
-
-    finish(run_watched(argv, StringIO(payload), seconds, tried=tried))
+    spec = spec_from_file_location("token_budget.claude.launch", __file__.rpartition("/")[0] + "/launch.py")
+    launch = sys.modules[spec.name] = module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    launch.main()
