@@ -118,6 +118,21 @@ def test_a_stale_pyc_is_not_used_when_bytecode_is_not_written(tmp_path: Path, tr
         assert answer == {} and "edited jsonlite: ListingFinder SourceFileLoader" in err
 
 
+def test_the_plugin_route_runs_through_the_finder(tmp_path: Path, transcript: Path) -> None:
+    """`sh scripts/hook.sh EVENT`, as hooks/hooks.json runs it, with the plugin's Python given."""
+    parent = copy_package(tmp_path)
+    shutil.copytree(ROOT / "scripts", parent / "scripts")
+    source = parent / "token_budget" / "jsonlite.py"
+    source.write_text(source.read_text() + REPORT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TOKEN_BUDGET_PYTHON"] = sys.executable
+    proc = subprocess.run(["sh", str(parent / "scripts" / "hook.sh"), "Stop"],
+                          input=json.dumps(hook_payload("Stop", transcript)), capture_output=True, text=True, env=env,
+                          timeout=60, check=False)
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {}
+    assert "edited jsonlite: ListingFinder SourceFileLoader" in proc.stderr
+
+
 def test_an_import_system_the_finder_does_not_know_keeps_pythons_finders(tmp_path: Path) -> None:
     """Another finder first on sys.meta_path (an import hook, an editable install's finder): install() declines,
     and the hook runs on Python's own finders."""
