@@ -283,13 +283,22 @@ def test_the_economy_trigger(session: Session, decisions: list[str], tmp_path: P
 
 
 def test_a_cost_limit_with_a_request_not_priced_exactly(session: Session, decisions: list[str], tmp_path: Path,
-                                                          monkeypatch) -> None:
+                                                          data_dir: Path, monkeypatch) -> None:
     write_config(tmp_path, monkeypatch, CONFIG.replace("10000}", "10000, daily_limit_usd: 100}"))
-    settled(session, decisions)
-    session.spend(10, model="claude-unknown-9")  # no price: its cost is not known, so the decision runs
+    unknown = "claude-unknown-9"  # no price: a request's cost is not known
+    session.spend(10, model=unknown)
+    assert session.hook("PreToolUse") == (0, {})  # decided: a record for a session on that model
+    assert record_of(data_dir)["headroom"]["model"] == unknown
+    session.spend(10, model=unknown)
     before = len(decisions)
     assert session.hook("PreToolUse") == (0, {})
-    assert len(decisions) == before + 1
+    assert len(decisions) == before + 1  # decided again: the cost limit cannot be followed without the cost
+    write_config(tmp_path, monkeypatch, CONFIG)  # no cost limit: the tokens alone decide
+    assert "daily_usd budget changed" in alert_text(session.hook("PreToolUse")[1])  # (the change, told once)
+    assert session.hook("PreToolUse") == (0, {})
+    session.spend(10, model=unknown)
+    before = len(decisions)
+    assert session.hook("PreToolUse") == (0, {}) and len(decisions) == before
 
 
 def test_a_cost_limit_crossed_by_cost_alone(session: Session, decisions: list[str], tmp_path: Path,
@@ -417,3 +426,16 @@ def test_two_sessions_at_once_never_both_spend_the_same_headroom(data_dir: Path,
     assert len(told) == 1 and answers.count({}) == 1, answers
     with Ledger.open(data_dir) as ledger:
         assert ledger.alert_limits([f"daily/80/{day.isoformat()}"]) == {f"daily/80/{day.isoformat()}": 10000}
+
+
+def test_no_headroom_in_team_mode(session: Session, decisions: list[str], tmp_path: Path, data_dir: Path,
+                                  monkeypatch) -> None:
+    """Team budgets move with other machines' usage, which this ledger never sees: every tool call decides."""
+    monkeypatch.setenv("TOKEN_BUDGET_TEAM_DSN", "postgresql://member@127.0.0.1:9/team")  # nothing listens there
+    write_config(tmp_path, monkeypatch, CONFIG + "team:\n  name: t\n  dsn: $TOKEN_BUDGET_TEAM_DSN\n  member: me\n"
+                 "  sync_interval: 3600\n")
+    for _ in range(3):
+        session.spend(10)
+        session.hook("PreToolUse")
+    assert record_of(data_dir)["headroom"] is None
+    assert decisions == ["PreToolUse"] * 3
