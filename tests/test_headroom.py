@@ -252,6 +252,26 @@ def test_an_ack_or_a_limit_set_with_the_cli(session: Session, decisions: list[st
     assert "6,000" in alert_text(out) and "80" in alert_text(out)
 
 
+def test_an_ack_withdrawn(session: Session, decisions: list[str], data_dir: Path) -> None:
+    """An acknowledged 100% block lets work go on up to 110%: the headroom runs to the stop, and only while the ack
+    holds."""
+    from test_fastpath import wait_for_deliveries
+
+    session.spend(6000)  # 11,000 of a budget raised to 10,500: a 100% block
+    runner = CliRunner()
+    assert runner.invoke(cli, ["budget", "daily", "10500"]).exit_code == 0
+    assert decision(session.hook("PreToolUse")[1]) == "deny"
+    wait_for_deliveries(data_dir)  # the alerts' sender writes the ledger while it runs
+    assert runner.invoke(cli, ["ack", "daily/100/2026-11-28"]).exit_code == 0
+    assert "acknowledged" in alert_text(session.hook("PreToolUse")[1])  # shown once
+    settled(session, decisions)
+    assert 0 < room_of(data_dir) < 500  # 11,200 of 10,500: up to 109.9%, 11,539
+    with Ledger.open(data_dir) as ledger, ledger.transaction() as db:
+        db.execute("UPDATE alerts SET acked_at = NULL")  # what another `tokens` process could do
+    session.spend(10)
+    assert decision(session.hook("PreToolUse")[1]) == "deny"
+
+
 def test_a_request_on_another_model_while_model_budgets_exist(session: Session, decisions: list[str],
                                                                tmp_path: Path, monkeypatch) -> None:
     write_config(tmp_path, monkeypatch, CONFIG + "  per_model: {claude-opus: 2000}\n")
