@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from budget_helpers import NOW, Session, write_config
+from budget_helpers import NOW, Session, events_through, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
 from hook_processes import processes_with, stat_fields, wait_until_gone
@@ -34,15 +34,7 @@ AGENT = {"description": "Check", "prompt": "Say hi.", "subagent_type": "general-
 @pytest.fixture
 def full_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The events that took the full path (hook.handle), in order; the others were answered by the record."""
-    taken: list[str] = []
-    real = hook.handle
-
-    def spy(event, *args, **kwargs):  # type: ignore[no-untyped-def]
-        taken.append(event)
-        return real(event, *args, **kwargs)
-
-    monkeypatch.setattr(hook, "handle", spy)
-    return taken
+    return events_through(monkeypatch, hook, "handle")
 
 
 @pytest.fixture

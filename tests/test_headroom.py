@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from budget_helpers import NOW, Session, write_config
+from budget_helpers import NOW, Session, events_through, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
 
@@ -110,15 +110,7 @@ def test_budgets_the_requests_cannot_move_have_none_and_a_team_budget_means_no_h
 @pytest.fixture
 def decisions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The events the decision ran for (enforce.prepare), in order; the others were answered without it."""
-    taken: list[str] = []
-    real = enforce.prepare
-
-    def spy(event, *args, **kwargs):  # type: ignore[no-untyped-def]
-        taken.append(event)
-        return real(event, *args, **kwargs)
-
-    monkeypatch.setattr(enforce, "prepare", spy)
-    return taken
+    return events_through(monkeypatch, enforce, "prepare")
 
 
 @pytest.fixture
