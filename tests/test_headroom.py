@@ -451,3 +451,25 @@ def test_no_headroom_in_team_mode(session: Session, decisions: list[str], tmp_pa
         session.hook("PreToolUse")
     assert record_of(data_dir)["headroom"] is None
     assert decisions == ["PreToolUse"] * 3
+
+
+def test_a_notice_recorded_while_the_notices_are_taken_is_shown_by_the_next_tool_call(
+        session: Session, decisions: list[str], data_dir: Path, monkeypatch) -> None:
+    """A change another process records just after a decision took the unshown notices: the decision's record
+    must not cover it (its version is read before the notices), so the next tool call decides and shows it."""
+    from token_budget import controls
+
+    real = controls.take_unshown
+
+    def take_then_another_records(ledger, now):  # type: ignore[no-untyped-def]
+        taken = real(ledger, now)
+        with Ledger.open(data_dir) as other, other.transaction():
+            other.record_event(level="info", kind="limit_change", message="token-budget: a change made elsewhere",
+                               created_at=now)
+        return taken
+
+    monkeypatch.setattr(controls, "take_unshown", take_then_another_records)
+    assert session.hook("PreToolUse") == (0, {})
+    monkeypatch.setattr(controls, "take_unshown", real)
+    session.spend(10)
+    assert "a change made elsewhere" in alert_text(session.hook("PreToolUse")[1])

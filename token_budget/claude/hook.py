@@ -193,6 +193,9 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         from ..periods import iso
 
         stamp = iso(now)
+        # Other connections' commits so far: one while the notices are taken (a change recorded just after they
+        # were read) must not be covered by the record, so the next hook decides, and shows it.
+        others = ledger.others_commits()
         notice_config_changes(ledger, config, jsonlite.text(payload.get("cwd")), stamp,
                               reload=lambda: load_cached(data_dir, jsonlite.text(payload.get("cwd"))))
         notices = take_unshown(ledger, stamp)
@@ -215,7 +218,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
                                  now)
         if config.get("team"):
             response = _with_team_notice(response, config, ledger, data_dir, now)
-        if not response:
+        if not response and seen[1] == others:
             try:
                 _remember(data_dir, payload, files, ledger, step, stamps, seen, now)
             except Exception as exc:  # the record only saves time; never let it cost the answer
