@@ -18,6 +18,8 @@ import pytest
 from budget_helpers import NOW, Session, events_through, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from token_budget import headroom
 from token_budget.claude import enforce, fastpath, hook
@@ -63,6 +65,38 @@ def test_each_budget_has_room_up_to_just_below_its_next_level() -> None:
         before = level_for(BudgetState(scope, used, 10000, "ok", "p").percent, limits)
         assert level_for(BudgetState(scope, used + room_left, 10000, "ok", "p").percent, limits) == before
         assert level_for(BudgetState(scope, used + room_left + 11, 10000, "ok", "p").percent, limits) != before
+
+
+@given(limit=st.integers(1, 10**9), share=st.floats(0, 1.3), usd=st.one_of(st.none(), st.tuples(
+    st.integers(0, 10**9), st.integers(1, 10**9))), trigger=st.floats(1, 120), auto=st.booleans(),
+    spent=st.floats(0, 1))
+@settings(max_examples=300, deadline=None)
+def test_what_fits_in_the_room_never_changes_a_level_or_the_economy_trigger(
+        limit: int, share: float, usd: tuple[int, int] | None, trigger: float, auto: bool, spent: float) -> None:
+    """Property: any use up to a budget's room (tokens and micro-USD alike) leaves its level, and which side of the
+    economy trigger it is on, as they were."""
+    from token_budget.levels import level_for
+
+    used = int(limit * share)
+    used_micros, limit_micros = usd or (0, 0)
+    cost = dict(used_usd=round(used_micros / 1e6, 6), limit_usd=limit_micros / 1e6) if usd else {}
+    settings_ = Settings(mode="auto" if auto else "normal", economy_trigger=trigger)
+    now = BudgetState("daily", used, limit, "ok", "p", None, **cost)  # type: ignore[arg-type]
+    room = headroom.room([now], settings_, None, COUNTED)
+    assert room is not None
+    [[_, tokens, micros, _]] = room["budgets"]
+    if tokens is not None and tokens < 0 or micros is not None and micros < 0:
+        return  # no room: any request decides
+    more_tokens = int((tokens or 0) * spent) if tokens is not None else 10 * limit
+    more_micros = int((micros or 0) * spent) if micros is not None else 10 * max(limit_micros, 1)
+    later = BudgetState("daily", used + more_tokens, limit, "ok", "p", None,  # type: ignore[arg-type]
+                        **(dict(used_usd=round((used_micros + more_micros) / 1e6, 6),
+                                limit_usd=limit_micros / 1e6) if usd else {}))
+    if tokens is None and micros is None:
+        return  # past every level: nothing left to cross
+    assert level_for(later.percent, settings_.thresholds) == level_for(now.percent, settings_.thresholds)
+    if auto:
+        assert (later.percent >= trigger) == (now.percent >= trigger)
 
 
 def test_a_cost_limit_has_room_in_micro_usd() -> None:
