@@ -119,15 +119,16 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
 
 
 def headroom(payload: dict[str, Any], data_dir: str, now: float) -> dict[str, Any] | None:
-    """A PreToolUse's record when it holds but for the ledger's version and the transcripts, and says how far each
-    budget is from its next level (headroom.py): then hook.handle may answer from it once it has ingested what is
-    new, if only its own write moved the ledger and what it recorded fits. None otherwise. Never raises."""
+    """A PreToolUse's record when it holds but for the transcripts, and says how far each budget is from its next
+    level (headroom.py): then hook.handle may answer from it once it has ingested what is new, if only its own write
+    moved the ledger since (each write transaction compares the version again, under the writer lock) and what it
+    recorded fits. None otherwise. Never raises."""
     try:
         state = _record("PreToolUse", payload, data_dir, now)
         if state is None or not isinstance(state.get("headroom"), dict) or not isinstance(state["ledger"][0], str):
             return None
-        if ledger_version(state["ledger_path"], state["version_path"])[1:] != state["ledger"][1:]:
-            return None  # another ledger file (replaced): its version tokens mean nothing to this record
+        if ledger_version(state["ledger_path"], state["version_path"]) != state["ledger"]:
+            return None  # another writer came already (or another ledger file): the decision has to run
         return state
     except Exception:
         return None

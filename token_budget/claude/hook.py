@@ -323,13 +323,14 @@ def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: lis
     no write here, the token as it is now), no delivery waits for a sender, and what this process recorded fits
     inside every budget's headroom (headroom.spend). Then the record is written again, with what is left of the
     headroom, this process's own token and the transcripts' new positions; its expiry is kept."""
-    from ..headroom import spend
     from ..ledger import MOVED
 
     token, rows = ledger.expected_version, ledger.recorded or []
     ledger.expected_version = ledger.recorded = None
     if result.errors or result.reconciled or token == MOVED:
         return False
+    from ..headroom import spend
+
     known = record["ledger"]
     if token == known[0] and fastpath.ledger_version(record["ledger_path"], record["version_path"]) != known:
         return False  # nothing written here, and another writer moved the ledger since the record
