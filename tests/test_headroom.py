@@ -507,3 +507,34 @@ def test_a_notice_recorded_while_the_notices_are_taken_is_shown_by_the_next_tool
     monkeypatch.setattr(controls, "take_unshown", real)
     session.spend(10)
     assert "a change made elsewhere" in alert_text(session.hook("PreToolUse")[1])
+
+
+GREP = {"tool_name": "Grep", "tool_input": {"pattern": "budget", "path": "/tmp/proj"}}
+
+
+def test_a_tool_calls_own_bookkeeping_carries_the_record(session: Session, decisions: list[str],
+                                                          data_dir: Path) -> None:
+    """A read-only call's PostToolUse remembers it (economy mode's repeat check): a write of the session's own that
+    no answer outside economy mode depends on. It carries the record to its new version, so the next tool call's
+    request is still answered from the headroom; and the tools whose PostToolUse writes are named again (after a
+    search is remembered, a Bash call's forgets it)."""
+    settled(session, decisions)
+    assert "Bash" not in record_of(data_dir)["post_writes"]
+    assert session.hook("PostToolUse", **GREP) == (0, {})  # the full path: it writes
+    assert "Bash" in record_of(data_dir)["post_writes"]
+    with_headroom(session, decisions)
+    assert session.hook("PostToolUse") == (0, {})  # Bash: forgets the search, and carries the record again
+    with Ledger.open(data_dir) as ledger:
+        assert not ledger.has_calls(session.session_id, keep_tool="Read")
+    assert "Bash" not in record_of(data_dir)["post_writes"]
+    with_headroom(session, decisions)
+
+
+def test_no_record_carried_past_another_writer(session: Session, decisions: list[str], claude_dir: Path) -> None:
+    settled(session, decisions)
+    other = Session(claude_dir, "sess-2")
+    other.spend(3300)
+    assert other.hook("Stop") == (0, {})  # 5,100 + 3,300: 84%, not yet claimed by anyone
+    assert session.hook("PostToolUse", **GREP) == (0, {})
+    session.spend(100)
+    assert "80" in alert_text(session.hook("PreToolUse")[1])

@@ -67,9 +67,11 @@ def answer(event: str, payload: dict[str, Any], data_dir: str, now: float | None
         return None
 
 
-def _record(event: str, payload: dict[str, Any], data_dir: str, now: float) -> dict[str, Any] | None:
+def _record(event: str, payload: dict[str, Any], data_dir: str, now: float,
+            writing: bool = False) -> dict[str, Any] | None:
     """The session's record, if everything it holds but the ledger's version and the transcripts is as it says:
-    the session, its environment, the clock, the config files, and what the event itself could be about."""
+    the session, its environment, the clock, the config files, and what the event itself could be about (unless
+    `writing`: a PostToolUse that will write its own bookkeeping anyway)."""
     if event not in EVENTS:
         return None
     path = state_path(data_dir, payload.get("session_id"))
@@ -85,7 +87,7 @@ def _record(event: str, payload: dict[str, Any], data_dir: str, now: float) -> d
         return None
     if event == "PreToolUse" and (may_touch_budget(payload) or guarded(payload, data_dir, state["config"])):
         return None
-    if event == "PostToolUse" and payload.get("tool_name") in state["post_writes"]:
+    if event == "PostToolUse" and not writing and payload.get("tool_name") in state["post_writes"]:
         return None
     if [stamp(p) for p, _, _ in state["config"]] != state["config"]:
         return None
@@ -118,13 +120,14 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
     return True
 
 
-def headroom(payload: dict[str, Any], data_dir: str, now: float) -> dict[str, Any] | None:
-    """A PreToolUse's record when it holds but for the transcripts, and says how far each budget is from its next
-    level (headroom.py): then hook.handle may answer from it once it has ingested what is new, if only its own write
-    moved the ledger since (each write transaction compares the version again, under the writer lock) and what it
-    recorded fits. None otherwise. Never raises."""
+def headroom(event: str, payload: dict[str, Any], data_dir: str, now: float) -> dict[str, Any] | None:
+    """The session's record when it holds but for the transcripts, and says how far each budget is from its next
+    level (headroom.py): then hook.handle may answer a PreToolUse from it once it has ingested what is new (and a
+    PostToolUse may carry it past its own bookkeeping), if only this process's writes moved the ledger since (each
+    write transaction compares the version again, under the writer lock) and what it recorded fits. None
+    otherwise. Never raises."""
     try:
-        state = _record("PreToolUse", payload, data_dir, now)
+        state = _record(event, payload, data_dir, now, writing=True)
         if state is None or not isinstance(state.get("headroom"), dict) or not isinstance(state["ledger"][0], str):
             return None
         if ledger_version(state["ledger_path"], state["version_path"]) != state["ledger"]:

@@ -157,9 +157,10 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     files = transcript_files(payload)
     now = now or clock.now()
     # A tool call in a session whose record says how far every budget is from its next level: after the ingest,
-    # `{}` without the decision if what this process recorded fits (_within_headroom). Never in team mode.
-    record = fastpath.headroom(payload, os.fspath(data_dir), now.timestamp()) \
-        if event == "PreToolUse" and HEADROOM and not config.get("team") else None
+    # `{}` without the decision if what this process recorded fits (_within_headroom); after a tool call, the record
+    # carried past the PostToolUse's own bookkeeping (a remembered Read). Never in team mode.
+    record = fastpath.headroom(event, payload, os.fspath(data_dir), now.timestamp()) \
+        if event in HEADROOM_EVENTS and HEADROOM and not config.get("team") else None
     ledger = Ledger.open(data_dir)
     with _LeftOpen(ledger, event) if _watchdog is not None and event in LEFT_OPEN_EVENTS else ledger:
         positions = None
@@ -170,7 +171,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         result = ingest_files(ledger, files, source="hook", prices=config.prices, positions=positions)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
-        if record is not None and _within_headroom(record, payload, files, ledger, result, data_dir, now):
+        if record is not None and event == "PreToolUse" and _within_headroom(record, payload, files, ledger, result,
+                                                                             data_dir, now):
             return {}
         from . import enforce
         if config.get("team"):  # team mode: the sync process talks to the server, never this hook
@@ -186,6 +188,9 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
             enforce.record_only(event, payload, ledger, now, config)
+            if record is not None:  # its writes change nothing a tool call's answer depends on while the record holds
+                post_writes = enforce.post_writes(jsonlite.text(payload.get("session_id")), config, ledger)
+                _within_headroom(record, payload, files, ledger, result, data_dir, now, post_writes)
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
@@ -313,16 +318,19 @@ def _with_team_notice(response: dict[str, Any], config: Any, ledger: Any, data_d
 
 
 HEADROOM = True  # tests turn it off to compare every answer with the full decision's
+HEADROOM_EVENTS = ("PreToolUse", "PostToolUse")
 
 
 def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: list[str], ledger: Any, result: Any,
-                     data_dir: PathLike, now: datetime) -> bool:
+                     data_dir: PathLike, now: datetime, post_writes: list[str] | None = None) -> bool:
     """After a PreToolUse's ingest: may it answer `{}` from its record's headroom (fastpath.headroom)? Only when
     the ingest read every file cleanly and wrote request rows only (no reconciliation), no other writer came
     between the record and this ingest (the version token each transaction compared under the writer lock; with
     no write here, the token as it is now), no delivery waits for a sender, and what this process recorded fits
     inside every budget's headroom (headroom.spend). Then the record is written again, with what is left of the
-    headroom, this process's own token and the transcripts' new positions; its expiry is kept."""
+    headroom, this process's own token and the transcripts' new positions; its expiry is kept. A PostToolUse
+    carries the record so past its ingest and its own bookkeeping (`post_writes`: the tools whose PostToolUse
+    writes, after it)."""
     from ..ledger import MOVED
 
     token, rows = ledger.expected_version, ledger.recorded or []
@@ -334,6 +342,8 @@ def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: lis
     known = record["ledger"]
     if token == known[0] and fastpath.ledger_version(record["ledger_path"], record["version_path"]) != known:
         return False  # nothing written here, and another writer moved the ledger since the record
+    if token == known[0] and post_writes is not None:
+        return True  # a PostToolUse that wrote nothing: the record holds as it is
     left = spend(record["headroom"], rows)
     if left is None or any(ledger.outbox_backlog()):
         return False
@@ -343,7 +353,8 @@ def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: lis
     fastpath.remember(os.fspath(data_dir), payload,
                       config_stamps=record["config"], ledger=[token, *known[1:]],
                       ledger_paths=(record["ledger_path"], record["version_path"]), files=positions,
-                      valid_until=record["valid_until"], post_writes=record["post_writes"], now=now.timestamp(),
+                      valid_until=record["valid_until"],
+                      post_writes=record["post_writes"] if post_writes is None else post_writes, now=now.timestamp(),
                       headroom=left)
     return True
 
