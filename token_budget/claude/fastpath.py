@@ -61,6 +61,8 @@ GROWTH_LIMIT = 1 << 20  # new bytes a recording event may scan for usage before 
 def answer(event: str, payload: dict[str, Any], data_dir: str, now: float | None = None) -> dict[str, Any] | None:
     """`{}` when the session's record proves the full path would answer `{}` and write nothing; else None.
     Never raises."""
+    global _outdated
+    _outdated = None
     try:
         return {} if _holds(event, payload, data_dir, time.time() if now is None else now) else None
     except Exception:  # anything unexpected: the full path decides
@@ -94,11 +96,18 @@ def _record(event: str, payload: dict[str, Any], data_dir: str, now: float,
     return state
 
 
+# The record this process's answer() found written before the ledger's last write (another writer came since): no
+# headroom can come of it either, so headroom() does not read it again. (Stale, it can only skip a headroom.)
+_outdated: str | None = None
+
+
 def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bool:
+    global _outdated
     state = _record(event, payload, data_dir, now)
     if state is None:
         return False
     if ledger_version(state["ledger_path"], state["version_path"]) != state["ledger"]:
+        _outdated = state_path(data_dir, payload.get("session_id"))
         return False
     if event == "PostToolUse":
         # It decides nothing and records only its tool call: whatever the transcript gained since is read by the
@@ -127,6 +136,8 @@ def headroom(event: str, payload: dict[str, Any], data_dir: str, now: float) -> 
     write transaction compares the version again, under the writer lock) and what it recorded fits. None
     otherwise. Never raises."""
     try:
+        if _outdated is not None and _outdated == state_path(data_dir, payload.get("session_id")):
+            return None
         state = _record(event, payload, data_dir, now, writing=True)
         if state is None or not isinstance(state.get("headroom"), dict) or not isinstance(state["ledger"][0], str):
             return None
