@@ -68,8 +68,9 @@ def spend(headroom: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> dict[str
     read tokens, cost in micro-USD, cost status); None when they do not fit in every budget, or when what they add
     cannot be known exactly: a request on another model than the session's while model budgets exist (which of them
     it counts against is not recorded), or one not priced exactly while a cost limit exists. Each row counts whole
-    (its counted classes) against each budget it may count against: at least what the upsert added (a row written
-    again only grows), whatever its day, session or workflow run."""
+    (its counted classes) against each budget it may count against, whatever its day, session or workflow run: at
+    least what the upsert added to any budget (a row written again replaces what it held, which leaves wherever it
+    counted, and taking use away can only move a budget away from its next level)."""
     model, budgets = headroom["model"], headroom["budgets"]
     counted = [1 + CLASSES.index(c) for c in headroom["classes"]]
     per_model = any(b[0].startswith("model:") for b in budgets)
