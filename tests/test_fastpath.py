@@ -124,7 +124,7 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     # loading (or querying) anything of the decision.
     write_lines(other, response(session_id="sess-2"))
     out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", other, session_id="sess-2")), subprocess_env)
-    assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.headroom"} <= loaded
+    assert out == "{}" and {"_sqlite3", "token_budget.pricing"} <= loaded
     assert not loaded & (unused | DECISION), sorted(loaded & (unused | DECISION))
     with Ledger.open(data_dir) as ledger:
         assert ledger.count() == 3

@@ -1,7 +1,7 @@
 """The headroom: a tool call that records a request far below every budget's next level is answered `{}` without
 the decision (hook._within_headroom), and only while that answer is the decision's. One test per input that can
 change the answer: each first lets the headroom answer, then changes that one input and expects the decision's
-answer. The arithmetic itself (headroom.py) is tested on plain budget states."""
+answer. The arithmetic itself (budgets.headroom, levels.spend_headroom) is tested on plain budget states."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from token_budget import headroom
+from token_budget import budgets, levels
 from token_budget.claude import enforce, fastpath, hook
 from token_budget.cli import cli
 from token_budget.ledger import Ledger, version_path
@@ -52,7 +52,7 @@ def row(model: str, tokens: int, micros: int = 0, *, cache_read: int = 0, status
 
 def test_each_budget_has_room_up_to_just_below_its_next_level() -> None:
     states = [state("daily", 5000, 10000), state("monthly", 7500, 10000, "warn")]
-    room = headroom.room(states, Settings(), None, COUNTED)
+    room = budgets.headroom(states, Settings(), None, COUNTED)
     assert room is not None
     (_, daily, _, _), (_, monthly, _, _) = room["budgets"]
     assert daily == 1989  # 69.9% is 6,990 tokens: 1,989 more stay below it, the 1,990th could round up to 70.0%
@@ -82,7 +82,7 @@ def test_what_fits_in_the_room_never_changes_a_level_or_the_economy_trigger(
     cost = dict(used_usd=round(used_micros / 1e6, 6), limit_usd=limit_micros / 1e6) if usd else {}
     settings_ = Settings(mode="auto" if auto else "normal", economy_trigger=trigger)
     now = BudgetState("daily", used, limit, "ok", "p", None, **cost)  # type: ignore[arg-type]
-    room = headroom.room([now], settings_, None, COUNTED)
+    room = budgets.headroom([now], settings_, None, COUNTED)
     assert room is not None
     [[_, tokens, micros, _]] = room["budgets"]
     if tokens is not None and tokens < 0 or micros is not None and micros < 0:
@@ -100,42 +100,42 @@ def test_what_fits_in_the_room_never_changes_a_level_or_the_economy_trigger(
 
 
 def test_a_cost_limit_has_room_in_micro_usd() -> None:
-    room = headroom.room([state("daily", 0, 0, used_usd=1.5, limit_usd=2.0)], Settings(), None, COUNTED)
+    room = budgets.headroom([state("daily", 0, 0, used_usd=1.5, limit_usd=2.0)], Settings(), None, COUNTED)
     assert room is not None and room["budgets"] == [["daily", None, 97_999, True]]  # 75% of $2 → 79.9%: $0.098
 
 
 def test_in_auto_mode_the_economy_trigger_is_a_level() -> None:
     auto = Settings(mode="auto", economy_trigger=75.0)
     warn = [state("daily", 7200, 10000, "warn")]
-    assert headroom.room(warn, auto, None, COUNTED)["budgets"][0][1] == 289  # to 74.9%
-    assert headroom.room(warn, Settings(economy_trigger=75.0), None, COUNTED)["budgets"][0][1] == 789  # to 79.9%
+    assert budgets.headroom(warn, auto, None, COUNTED)["budgets"][0][1] == 289  # to 74.9%
+    assert budgets.headroom(warn, Settings(economy_trigger=75.0), None, COUNTED)["budgets"][0][1] == 789  # to 79.9%
 
 
 def test_a_model_budget_counts_only_its_models_requests_and_others_are_not_followed() -> None:
     states = [state("daily", 0, 10000), state("model:claude-opus", 0, 1000)]
-    room = headroom.room(states, Settings(), "claude-sonnet-4-5", COUNTED)
+    room = budgets.headroom(states, Settings(), "claude-sonnet-4-5", COUNTED)
     assert room is not None and [b[3] for b in room["budgets"]] == [True, False]
     sonnet = row("claude-sonnet-4-5", 900)
-    assert headroom.spend(room, [sonnet])["budgets"][1][1] == room["budgets"][1][1]  # the opus budget: untouched
-    assert headroom.spend(room, [row("claude-opus-4-5", 10)]) is None  # which budgets? unknown: decide
-    no_model_budgets = headroom.room(states[:1], Settings(), "claude-sonnet-4-5", COUNTED)
-    assert headroom.spend(no_model_budgets, [row("claude-opus-4-5", 10)]) is not None
+    assert levels.spend_headroom(room, [sonnet])["budgets"][1][1] == room["budgets"][1][1]  # the opus budget: untouched
+    assert levels.spend_headroom(room, [row("claude-opus-4-5", 10)]) is None  # which budgets? unknown: decide
+    no_model_budgets = budgets.headroom(states[:1], Settings(), "claude-sonnet-4-5", COUNTED)
+    assert levels.spend_headroom(no_model_budgets, [row("claude-opus-4-5", 10)]) is not None
 
 
 def test_spending_past_any_room_or_an_inexact_cost_under_a_cost_limit_needs_the_decision() -> None:
-    room = headroom.room([state("daily", 5000, 10000), state("session", 0, 100_000)], Settings(), "m", COUNTED)
-    assert headroom.spend(room, [row("m", 1000, 5), row("m", 989, status="unpriced")])["budgets"][0][1] == 0
-    assert headroom.spend(room, [row("m", 1990)]) is None
-    assert headroom.spend(room, [row("m", 1000, cache_read=100_000)])["budgets"][0][1] == 989  # not counted
-    usd = headroom.room([state("daily", 0, 0, used_usd=0.0, limit_usd=1.0)], Settings(), "m", COUNTED)
-    assert headroom.spend(usd, [row("m", 10, 100)]) is not None
-    assert headroom.spend(usd, [row("m", 10, 100, status="estimated")]) is None  # priced by its family only
+    room = budgets.headroom([state("daily", 5000, 10000), state("session", 0, 100_000)], Settings(), "m", COUNTED)
+    assert levels.spend_headroom(room, [row("m", 1000, 5), row("m", 989, status="unpriced")])["budgets"][0][1] == 0
+    assert levels.spend_headroom(room, [row("m", 1990)]) is None
+    assert levels.spend_headroom(room, [row("m", 1000, cache_read=100_000)])["budgets"][0][1] == 989  # not counted
+    usd = budgets.headroom([state("daily", 0, 0, used_usd=0.0, limit_usd=1.0)], Settings(), "m", COUNTED)
+    assert levels.spend_headroom(usd, [row("m", 10, 100)]) is not None
+    assert levels.spend_headroom(usd, [row("m", 10, 100, status="estimated")]) is None  # priced by its family only
 
 
 def test_budgets_the_requests_cannot_move_have_none_and_a_team_budget_means_no_headroom() -> None:
     window = BudgetState("five_hour", 5000, 10000, "ok", "open", None)
-    assert headroom.room([window], Settings(), None, COUNTED)["budgets"] == []
-    assert headroom.room([state("team:daily", 0, 10000)], Settings(), None, COUNTED) is None
+    assert budgets.headroom([window], Settings(), None, COUNTED)["budgets"] == []
+    assert budgets.headroom([state("team:daily", 0, 10000)], Settings(), None, COUNTED) is None
 
 
 # -- the hook ------------------------------------------------------------------------------------------------------

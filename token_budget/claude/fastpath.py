@@ -18,7 +18,7 @@ depended on; the next hook of the session answers `{}` from that record only if 
 
 Anything missing, unreadable or different means the full path.
 
-A record written after a decision also says how far each budget was from its next level (headroom.py): a
+A record written after a decision also says how far each budget was from its next level (budgets.headroom): a
 PreToolUse whose record holds but for the ledger's version and the transcripts' growth (`headroom`) ingests what is
 new, and hook.handle answers it from that headroom when only its own write moved the ledger and what it recorded
 fits.
@@ -131,7 +131,7 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
 
 def headroom(event: str, payload: dict[str, Any], data_dir: str, now: float) -> dict[str, Any] | None:
     """The session's record when it holds but for the transcripts, and says how far each budget is from its next
-    level (headroom.py): then hook.handle may answer a PreToolUse from it once it has ingested what is new (and a
+    level (budgets.headroom): then hook.handle may answer a PreToolUse from it once it has ingested what is new (and a
     PostToolUse may carry it past its own bookkeeping), if only this process's writes moved the ledger since (each
     write transaction compares the version again, under the writer lock) and what it recorded fits. None
     otherwise. Never raises."""

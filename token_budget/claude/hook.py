@@ -327,7 +327,7 @@ def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: lis
     the ingest read every file cleanly and wrote request rows only (no reconciliation), no other writer came
     between the record and this ingest (the version token each transaction compared under the writer lock; with
     no write here, the token as it is now), no delivery waits for a sender, and what this process recorded fits
-    inside every budget's headroom (headroom.spend). Then the record is written again, with what is left of the
+    inside every budget's headroom (levels.spend_headroom). Then the record is written again, with what is left of the
     headroom, this process's own token and the transcripts' new positions; its expiry is kept. A PostToolUse
     carries the record so past its ingest and its own bookkeeping (`post_writes`: the tools whose PostToolUse
     writes, after it)."""
@@ -337,14 +337,14 @@ def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: lis
     ledger.expected_version = ledger.recorded = None
     if result.errors or result.reconciled or token == MOVED:
         return False
-    from ..headroom import spend
+    from ..levels import spend_headroom
 
     known = record["ledger"]
     if token == known[0] and fastpath.ledger_version(record["ledger_path"], record["version_path"]) != known:
         return False  # nothing written here, and another writer moved the ledger since the record
     if token == known[0] and post_writes is not None:
         return True  # a PostToolUse that wrote nothing: the record holds as it is
-    left = spend(record["headroom"], rows)
+    left = spend_headroom(record["headroom"], rows)
     if left is None or any(ledger.outbox_backlog()):
         return False
     positions = _positions(ledger, files)
@@ -389,7 +389,7 @@ def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
 def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], ledger: Any, step: Any,
               stamps: list[list[Any]], seen: tuple[Any, Any], now: datetime) -> None:
     """After an answer of `{}` that wrote nothing: record what it depended on, for the fast path (fastpath.py)."""
-    from ..headroom import room
+    from ..budgets import headroom as room
     from ..periods import day_bounds, parse, today, zone
     from . import enforce
 
