@@ -188,7 +188,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
             enforce.record_only(event, payload, ledger, now, config)
-            if record is not None:  # its writes change nothing a tool call's answer depends on while the record holds
+            if record is not None and not report_written:  # its writes change nothing a tool call's answer depends on
                 post_writes = enforce.post_writes(jsonlite.text(payload.get("session_id")), config, ledger)
                 _within_headroom(record, payload, files, ledger, result, data_dir, now, post_writes)
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
