@@ -538,3 +538,15 @@ def test_no_record_carried_past_another_writer(session: Session, decisions: list
     assert session.hook("PostToolUse", **GREP) == (0, {})
     session.spend(100)
     assert "80" in alert_text(session.hook("PreToolUse")[1])
+
+
+def test_the_first_tool_call_of_a_day_writes_yesterdays_report(session: Session, decisions: list[str],
+                                                                 data_dir: Path) -> None:
+    from token_budget.paths import daily_report_due
+
+    settled(session, decisions)
+    session.now = NOW + timedelta(hours=9, minutes=1)  # 00:01 the next day: yesterday's report is due
+    assert daily_report_due(data_dir, "UTC", session.now) is not None
+    session.spend(10, timestamp="2026-11-29T00:01:00.000Z")
+    assert session.hook("PreToolUse") == (0, {})
+    assert daily_report_due(data_dir, "UTC", session.now) is None  # written by the decision's hook
