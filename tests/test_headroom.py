@@ -411,6 +411,15 @@ def answer(proc: subprocess.Popen) -> tuple[dict, str]:
     return json.loads(out), err.decode()
 
 
+def decided(path: Path, env: dict, data_dir: Path) -> None:
+    """A hook of the session, then its record (if any) dated by the hooks' own clock: a session's first record
+    drops records idle for a week by their mtime, which under a shifted clock (CI runs the suite under faketime)
+    the file system gives unshifted."""
+    answer(start_hook(path, env))
+    for record in (data_dir / "cache" / fastpath.STATE_DIR).glob("*.json"):
+        os.utime(record, (time.time(), time.time()))
+
+
 def spend_now(path: Path, tokens: int) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     write_lines(path, response(session_id=path.stem, timestamp=stamp, input_tokens=tokens, output_tokens=0))
@@ -442,15 +451,15 @@ def test_two_sessions_at_once_never_both_spend_the_same_headroom(data_dir: Path,
     spend_now(paths[0], 7300)  # 73%: past 70%, the next level 80%
     spend_now(paths[1], 100)
     for path in paths:  # each session decides (the first also claims 70%), then records its headroom
-        answer(start_hook(path, subprocess_env))
-    answer(start_hook(paths[0], subprocess_env))  # the first: a record at the version after the second's
+        decided(path, subprocess_env, data_dir)
+    decided(paths[0], subprocess_env, data_dir)  # the first: a record at the version after the second's
     spend_now(paths[1], 10)  # the second: one more request, answered from its headroom (nothing of the decision)
     proc = start_hook(paths[1], subprocess_env, "-X", "importtime")
     out, err = answer(proc)
     assert out == {} and "token_budget.claude.enforce" not in err
     first, second = record_of(data_dir, "sess-1"), record_of(data_dir, "sess-2")
     assert first["ledger"] != second["ledger"]
-    answer(start_hook(paths[0], subprocess_env))  # (idle) ...so the first decides again: both at one version
+    decided(paths[0], subprocess_env, data_dir)  # (idle) ...so the first decides again: both at one version
     assert record_of(data_dir, "sess-1")["ledger"] == record_of(data_dir, "sess-2")["ledger"]
     assert min(room_of(data_dir, session_id=s) for s in ("sess-1", "sess-2")) >= 400  # 7,410 of 7,990
     spend_now(paths[0], 300)
