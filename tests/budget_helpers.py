@@ -41,3 +41,16 @@ def write_config(tmp_path: Path, monkeypatch: Any, text: str) -> Path:
     path.write_text(text)
     monkeypatch.setenv("TOKEN_BUDGET_CONFIG", str(path))
     return path
+
+
+def events_through(monkeypatch: Any, owner: Any, name: str) -> list[str]:
+    """The events (first argument) `owner.name` is called with from now on, in order: which hooks took a path."""
+    taken: list[str] = []
+    real = getattr(owner, name)
+
+    def spy(event: str, *args: Any, **kwargs: Any) -> Any:
+        taken.append(event)
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return taken

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from budget_helpers import NOW, Session, write_config
+from budget_helpers import NOW, Session, events_through, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
 from hook_processes import processes_with, stat_fields, wait_until_gone
@@ -34,15 +34,7 @@ AGENT = {"description": "Check", "prompt": "Say hi.", "subagent_type": "general-
 @pytest.fixture
 def full_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The events that took the full path (hook.handle), in order; the others were answered by the record."""
-    taken: list[str] = []
-    real = hook.handle
-
-    def spy(event, *args, **kwargs):  # type: ignore[no-untyped-def]
-        taken.append(event)
-        return real(event, *args, **kwargs)
-
-    monkeypatch.setattr(hook, "handle", spy)
-    return taken
+    return events_through(monkeypatch, hook, "handle")
 
 
 @pytest.fixture
@@ -114,8 +106,9 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     subprocess_env.pop("PYTHONPATH")
     argv = [sys.executable, "-S", str(LAUNCHER), "PreToolUse"]
     imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)  # compiles the config cache
-    write_lines(path, response())
-    out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
+    other = write_lines(transcript_path(claude_dir, "sess-2"), response(session_id="sess-2"))
+    # Another session's first hook: no record of its own, so it ingests and decides (the full path).
+    out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", other, session_id="sess-2")), subprocess_env)
     assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
     unused = {"sqlite3", "functools", "collections", "datetime",  # the extensions without their Python modules
               "token_budget.safetext", "token_budget.workflows",  # an answer of {}, no workflow started
@@ -127,6 +120,20 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     assert not loaded & unused, sorted(loaded & unused)
     with Ledger.open(data_dir) as ledger:
         assert ledger.count() == 2
+    # Its next request, far below every level: ingested, and answered from the record's headroom, without
+    # loading (or querying) anything of the decision.
+    write_lines(other, response(session_id="sess-2"))
+    out, loaded = imported(argv, json.dumps(hook_payload("PreToolUse", other, session_id="sess-2")), subprocess_env)
+    assert out == "{}" and {"_sqlite3", "token_budget.pricing"} <= loaded
+    assert not loaded & (unused | DECISION), sorted(loaded & (unused | DECISION))
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 3
+
+
+# What only the decision loads (the ingest itself needs periods, families and levels: timestamps, prices, models).
+DECISION = {"token_budget.claude.enforce", "token_budget.budgets", "token_budget.policy", "token_budget.windows",
+            "token_budget.claude.commands", "token_budget.controls", "token_budget.claude.messages",
+            "token_budget.workflows"}
 
 
 # -- each input that can change the answer -----------------------------------------------------------------------
@@ -264,7 +271,7 @@ def test_a_damaged_record_means_the_full_path(session: Session, full_paths: list
 
 
 def test_a_record_written_over_a_longer_one_is_cut_to_its_length(session: Session, full_paths: list[str],
-                                                                 data_dir: Path) -> None:
+                                                                 data_dir: Path, monkeypatch) -> None:
     """remember() writes over the last record and then cuts the file (no truncation first): a shorter record keeps
     none of the longer one's tail, and a reader that came between the write and the cut sees a file that does not
     parse, which means the full path."""
@@ -276,6 +283,7 @@ def test_a_record_written_over_a_longer_one_is_cut_to_its_length(session: Sessio
     path.write_bytes(json.dumps(longer).encode())
     assert session.hook("PreToolUse") == (0, {})
     assert len(full_paths) == 1  # the longer record answered
+    monkeypatch.setattr(hook, "HEADROOM", False)  # (the headroom would answer it, keeping the longer record's tools)
     session.spend(10)  # new usage: the full path, which writes the (shorter) record over the longer one
     assert session.hook("PreToolUse") == (0, {})
     written = path.read_bytes()

@@ -11,12 +11,13 @@ from __future__ import annotations
 from . import clock, jsonlite
 from .families import model_matches
 from .lean_datetime import datetime
-from .levels import level_for, thresholds
+from .levels import ROW_CLASSES, level_for, thresholds
 from .models import BudgetState
 from .periods import day_bounds, month_bounds, today, zone
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from .config import Config
@@ -101,6 +102,48 @@ def budget_states(ledger: Storage, config: Config, *, now: datetime | None = Non
 
         states += team_states(ledger, config, now, limits, session_id=session_id, model=model)
     return states
+
+
+# -- headroom ----------------------------------------------------------------------------------------------------
+
+# Percentage points kept back below a threshold: BudgetState.percent is rounded to a tenth, so a budget can reach a
+# level's threshold 0.05 points before its exact share does.
+HEADROOM_MARGIN = 0.1
+# The scopes whose use the ledger's request rows make; any other scope (the subscription's windows are reported by
+# the client, team budgets come from the server) cannot be followed by counting requests.
+COUNTED_SCOPES = ("daily", "monthly", "session")
+COUNTED_PREFIXES = ("workflow:", "model:")
+
+
+def headroom(states: Iterable[BudgetState], settings: Any, model: str | None,
+             classes: Iterable[str]) -> dict[str, Any] | None:
+    """How far every budget is from its next level (levels.spend_headroom takes requests off it) for a session on
+    `model`: what can still be added before the next threshold that would change a decision (the next level, or in
+    `auto` mode the economy trigger). None when there can be none (a team budget, or a scope this module does not
+    know). `settings`: policy.Settings; `classes`: the token classes budgets count (config.counted_classes).
+
+    Each budget is [scope, tokens left or None (no token limit), micro-USD left or None (no cost limit), whether a
+    request on `model` counts against it]; a budget the requests cannot move (a subscription window) has none."""
+    from .windows import is_window
+
+    levels = sorted({*settings.thresholds.values(),
+                     *((settings.economy_trigger,) if settings.mode == "auto" and settings.auto_economy else ())})
+    budgets = []
+    for state in states:
+        if is_window(state.scope):
+            continue  # its figures change only when the client reports them (a ledger write)
+        if state.scope not in COUNTED_SCOPES and not state.scope.startswith(COUNTED_PREFIXES):
+            return None
+        nxt = next((t for t in levels if t > state.percent), None)
+        tokens = micros = None
+        if nxt is not None and state.limit:
+            tokens = max(int((nxt - HEADROOM_MARGIN) * state.limit / 100) - state.used - 1, -1)
+        if nxt is not None and state.limit_usd:
+            used = round((state.used_usd or 0.0) * 1_000_000)
+            micros = max(int((nxt - HEADROOM_MARGIN) * state.limit_usd * 10_000) - used - 1, -1)
+        counts = not state.scope.startswith("model:") or model_matches(state.scope[len("model:"):], model)
+        budgets.append([state.scope, tokens, micros, counts])
+    return {"model": model, "classes": [c for c in ROW_CLASSES if c in set(classes)], "budgets": budgets}
 
 
 def state_json(state: BudgetState) -> dict[str, Any]:

@@ -125,19 +125,29 @@ def strongest(events: Sequence[UsageEvent], contested: set[str] | None = None) -
     return list(best.values())
 
 
+MOVED = "moved"  # Ledger.expected_version once another writer's token was found: no token is ever this
+
+
 def version_path(ledger_path: PathLike) -> str:
     return os.fspath(ledger_path) + LEDGER_VERSION_SUFFIX
 
 
-def bump_version(ledger_path: PathLike) -> None:
+def bump_version(ledger_path: PathLike, expected: str | None = None) -> str | None:
     """Give the ledger a new version token, under the writer lock and before the commit: a reader that saw the
     old token (the hooks' idle fast path, which answers without opening SQLite) can then never take a state
-    computed before this write for a current one, even if this writer dies right after its commit."""
-    fd = os.open(version_path(ledger_path), os.O_WRONLY | os.O_CREAT, 0o600)
+    computed before this write for a current one, even if this writer dies right after its commit. With
+    `expected` (a token the caller knew), returns the new token if the one it replaces was that one, else None."""
+    fd = os.open(version_path(ledger_path), (os.O_WRONLY if expected is None else os.O_RDWR) | os.O_CREAT, 0o600)
     try:  # always 16 bytes, written over the last token: no truncation (a half-written token only ever mismatches)
-        os.write(fd, os.urandom(8).hex().encode())
+        held = None
+        if expected is not None:
+            held = os.read(fd, 64).decode("ascii", "replace")
+            os.lseek(fd, 0, os.SEEK_SET)
+        token = os.urandom(8).hex()
+        os.write(fd, token.encode())
     finally:
         os.close(fd)
+    return token if held == expected else None
 
 
 class _Transaction:
@@ -151,11 +161,14 @@ class _Transaction:
             self.ledger.db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise storage_error(self.ledger.path, exc) from exc
+        expected = self.ledger.expected_version
         try:
-            bump_version(self.ledger.path)
+            token = bump_version(self.ledger.path, expected)
         except OSError as exc:
             self.ledger.db.execute("ROLLBACK")
             raise storage_error(self.ledger.path, sqlite3.OperationalError(f"{exc.strerror}: {exc.filename}")) from exc
+        if expected is not None:
+            self.ledger.expected_version = token or MOVED
         return self.ledger.db
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
@@ -177,6 +190,14 @@ class _Transaction:
 class Ledger:
     """An open ledger database, implementing storage.Storage (the methods' contracts are documented there). Use
     `Ledger.open(data_dir)`."""
+
+    # The hooks' headroom (claude/hook.py) sets these for one ingest. `expected_version`: the version token its
+    # record was written at; each write transaction checks, under the writer lock, that the token it replaces is
+    # the one this connection last knew, and keeps its own new token here (MOVED once another writer came between).
+    # `recorded`: collects (model, input, output, cache creation and cache read tokens, cost in micro-USD, cost
+    # status) of every request row written.
+    expected_version: str | None = None
+    recorded: list[tuple[Any, ...]] | None = None
 
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self.db = db
@@ -283,6 +304,8 @@ class Ledger:
         rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
         # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
         changed = self.db.executemany(UPSERT_SQL, rows).rowcount
+        if self.recorded is not None:
+            self.recorded.extend((r[2], r[3], r[4], r[5] + r[6], r[7], r[11], r[12]) for r in rows)  # ROW_COLUMNS
         if contested:
             self._note_shared([e for e in lines if e.message_id in contested], existing)
         inserted = len({e.message_id for e in events} - set(existing))

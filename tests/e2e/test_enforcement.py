@@ -417,3 +417,38 @@ def test_the_events_that_decide_nothing_run_in_the_background_and_lose_nothing(
     assert "81,035 / 100,000 tokens (81.0%)" in shown[0]["content"]
     assert_ledger_has(ledger_rows(data), nxt)
     no_hook_errors(data)
+
+
+def test_tool_calls_far_from_every_level_are_answered_from_the_headroom_and_the_crossing_one_alerts(
+    claude_env: ClaudeEnv, tmp_path: Path
+) -> None:
+    """72% before the run: the prompt's decision records how far the budget is from 80%; the first two tool calls'
+    requests fit in it and are answered without the decision (hook._within_headroom), the third crosses 80% and
+    its tool call alerts, exactly as the decision would."""
+    from token_budget.claude.fastpath import MAX_AGE, STATE_DIR
+
+    env = budget_env(tmp_path, daily_config())
+    data = Path(env["TOKEN_BUDGET_HOME"])
+    prefill(data, 72_000)
+    script = [
+        bash_turn("echo one", input_tokens=2000, output_tokens=10),  # 74,010: fits below 79.9%
+        bash_turn("echo two", input_tokens=2000, output_tokens=10),  # 76,020: fits
+        bash_turn("echo three", input_tokens=5000, output_tokens=10),  # 81,030: alert
+        text_turn("All done.", input_tokens=100, output_tokens=5),
+    ]
+    res = run(claude_env, "Run three commands", script, env, output_format="stream-json")
+    out = res.result_event
+    assert out["result"] == "All done." and out["permission_denials"] == []
+    notes = [n for n in informational(res) if "TOKEN BUDGET ALERT" in n]
+    assert len(notes) == 1 and notes[0].startswith("PreToolUse:Bash says: "), notes
+    assert "81,030 / 100,000 tokens (81.0%)" in notes[0]
+    # The last record was written by the second tool call's headroom answer: it keeps the expiry of the record it
+    # continued (a decision's record expires MAX_AGE after it was written), and the room the requests left.
+    [record] = [json.loads(p.read_text()) for p in (data / "cache" / STATE_DIR).glob("*.json")]
+    assert record["valid_until"] < record["written"] + MAX_AGE
+    daily = next(b for b in record["headroom"]["budgets"] if b[0] == "daily")
+    assert daily[1] == 79_900 - 76_020 - 1
+    rows = ledger_rows(data)
+    assert_ledger_has(rows, res)
+    assert sum(r["input_tokens"] + r["output_tokens"] for r in rows) == 81_135
+    no_hook_errors(data)

@@ -74,3 +74,33 @@ def test_async_hooks_in_the_tui_the_alert_on_screen_and_every_request_recorded(c
     rows = ledger_rows(data)
     assert sum(r["input_tokens"] + r["output_tokens"] for r in rows) == 82_125
     assert not (data / "hook.log").exists()
+
+
+def test_tool_calls_answered_from_the_headroom_then_the_crossing_alert_on_screen(claude_env: ClaudeEnv,
+                                                                                tmp_path: Path) -> None:
+    """Interactive session, 72% of the day used: the first two tool calls' requests stay below 80% and are answered
+    from the headroom (nothing on screen), the third crosses 80% and its PreToolUse shows the alert, once."""
+    import json
+
+    from token_budget.claude.fastpath import MAX_AGE, STATE_DIR
+
+    from .mock_api import bash_turn
+    from .test_enforcement import budget_env, daily_config, prefill
+
+    env = budget_env(tmp_path, daily_config())
+    data = Path(env["TOKEN_BUDGET_HOME"])
+    prefill(data, 72_000)
+    script = [bash_turn("echo one", input_tokens=2000, output_tokens=10),  # 74,010
+              bash_turn("echo two", input_tokens=2000, output_tokens=10),  # 76,020
+              bash_turn("echo three", input_tokens=5000, output_tokens=10),  # 81,030: alert
+              text_turn("All done here.", input_tokens=100, output_tokens=5)]
+    with TUI(claude_env, script=script, plugin_dir=REPO_ROOT, extra_env=env) as tui:
+        tui.send("run three commands")
+        screen = tui.wait_for("All done here.")
+        said = screen.split("PreToolUse:Bash says:")
+        assert len(said) == 2 and "TOKEN BUDGET ALERT: the daily budget is at 81,030 / 100,000" in said[1], screen
+        assert "hook error" not in screen and "cancelled" not in screen, screen
+        assert len(tui.requests()) == 4
+    [record] = [json.loads(p.read_text()) for p in (data / "cache" / STATE_DIR).glob("*.json")]
+    assert record["valid_until"] < record["written"] + MAX_AGE  # written by a headroom answer (it keeps the expiry)
+    assert not (data / "hook.log").exists()

@@ -512,12 +512,17 @@ def idle_facts(step: Step, ledger: Ledger) -> dict[str, Any] | None:
     decision = step.decision
     if severity(decision.level) >= severity("block") or decision.economy or decision.blocked_models or step.deferred:
         return None
+    return {"post_writes": post_writes(step.session_id, step.config, ledger)}
+
+
+def post_writes(session: str | None, config: Any, ledger: Ledger) -> list[str]:
+    """The tools whose PostToolUse would write (record_only): remember a read-only call, or forget the searches."""
     writes: list[str] = []
-    if step.session_id and _caching_on(step.config):
+    if session and _caching_on(config):
         writes.extend(CACHEABLE_TOOLS)
-        if _searched(ledger, step.session_id):
+        if _searched(ledger, session):
             writes.extend(MUTATING_TOOLS)
-    return {"post_writes": writes}
+    return writes
 
 
 def deferred_reason(step: Step) -> str:

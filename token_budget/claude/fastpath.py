@@ -18,6 +18,11 @@ depended on; the next hook of the session answers `{}` from that record only if 
 
 Anything missing, unreadable or different means the full path.
 
+A record written after a decision also says how far each budget was from its next level (budgets.headroom): a
+PreToolUse whose record holds but for the ledger's version and the transcripts' growth (`headroom`) ingests what is
+new, and hook.handle answers it from that headroom when only its own write moved the ledger and what it recorded
+fits.
+
 The hook process starts here (`start`, run by run_hook.py). What an idle hook costs is what it imports, so this
 module loads only builtins, `_json` (through jsonlite) and the package's two `__init__` files: no `os` (its
 import is about 10% of a bare start, `_collections_abc` mostly), no `stat`; it calls `posix`
@@ -56,33 +61,53 @@ GROWTH_LIMIT = 1 << 20  # new bytes a recording event may scan for usage before 
 def answer(event: str, payload: dict[str, Any], data_dir: str, now: float | None = None) -> dict[str, Any] | None:
     """`{}` when the session's record proves the full path would answer `{}` and write nothing; else None.
     Never raises."""
+    global _outdated
+    _outdated = None
     try:
         return {} if _holds(event, payload, data_dir, time.time() if now is None else now) else None
     except Exception:  # anything unexpected: the full path decides
         return None
 
 
-def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bool:
+def _record(event: str, payload: dict[str, Any], data_dir: str, now: float,
+            writing: bool = False) -> dict[str, Any] | None:
+    """The session's record, if everything it holds but the ledger's version and the transcripts is as it says:
+    the session, its environment, the clock, the config files, and what the event itself could be about (unless
+    `writing`: a PostToolUse that will write its own bookkeeping anyway)."""
     if event not in EVENTS:
-        return False
+        return None
     path = state_path(data_dir, payload.get("session_id"))
     if path is None:
-        return False
+        return None
     try:
         with open(path, "rb") as handle:
             state = jsonlite.loads(handle.read())
     except (OSError, ValueError):
-        return False
+        return None
     if not (isinstance(state, dict) and state.get("format") == FORMAT and state.get("session") == payload["session_id"]
             and state.get("key") == environment_key(payload) and state["written"] - 1 <= now < state["valid_until"]):
-        return False
+        return None
     if event == "PreToolUse" and (may_touch_budget(payload) or guarded(payload, data_dir, state["config"])):
-        return False
-    if event == "PostToolUse" and payload.get("tool_name") in state["post_writes"]:
-        return False
+        return None
+    if event == "PostToolUse" and not writing and payload.get("tool_name") in state["post_writes"]:
+        return None
     if [stamp(p) for p, _, _ in state["config"]] != state["config"]:
+        return None
+    return state
+
+
+# The record this process's answer() found written before the ledger's last write (another writer came since): no
+# headroom can come of it either, so headroom() does not read it again. (Stale, it can only skip a headroom.)
+_outdated: str | None = None
+
+
+def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bool:
+    global _outdated
+    state = _record(event, payload, data_dir, now)
+    if state is None:
         return False
     if ledger_version(state["ledger_path"], state["version_path"]) != state["ledger"]:
+        _outdated = state_path(data_dir, payload.get("session_id"))
         return False
     if event == "PostToolUse":
         # It decides nothing and records only its tool call: whatever the transcript gained since is read by the
@@ -102,6 +127,25 @@ def _holds(event: str, payload: dict[str, Any], data_dir: str, now: float) -> bo
     if event == "PreToolUse":
         return _tool_line_in(files, payload, state["files"])
     return True
+
+
+def headroom(event: str, payload: dict[str, Any], data_dir: str, now: float) -> dict[str, Any] | None:
+    """The session's record when it holds but for the transcripts, and says how far each budget is from its next
+    level (budgets.headroom): then hook.handle may answer a PreToolUse from it once it has ingested what is new (and a
+    PostToolUse may carry it past its own bookkeeping), if only this process's writes moved the ledger since (each
+    write transaction compares the version again, under the writer lock) and what it recorded fits. None
+    otherwise. Never raises."""
+    try:
+        if _outdated is not None and _outdated == state_path(data_dir, payload.get("session_id")):
+            return None
+        state = _record(event, payload, data_dir, now, writing=True)
+        if state is None or not isinstance(state.get("headroom"), dict) or not isinstance(state["ledger"][0], str):
+            return None
+        if ledger_version(state["ledger_path"], state["version_path"]) != state["ledger"]:
+            return None  # another writer came already (or another ledger file): the decision has to run
+        return state
+    except Exception:
+        return None
 
 
 def _grew_without_usage(path: str, known: list[Any] | None, current: list[Any] | None) -> bool:
@@ -557,7 +601,7 @@ def await_turn_written(payload: dict[str, Any]) -> None:
 
 def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list[Any]], ledger: list[Any],
              ledger_paths: tuple[str, str], files: dict[str, Any], valid_until: float, post_writes: list[str],
-             now: float) -> None:
+             now: float, headroom: dict[str, Any] | None = None) -> None:
     """Write the session's record. Never raises. In place, not via a temporary file and a rename: a reader that
     catches it half written, or two writers interleaved, read something that does not parse (trailing bytes
     included), and that only ever means the full path. Written over the last record and then cut to its length, not
@@ -571,7 +615,7 @@ def remember(data_dir: str, payload: dict[str, Any], *, config_stamps: list[list
     state = {"format": FORMAT, "session": payload["session_id"], "key": environment_key(payload), "written": now,
              "valid_until": min(valid_until, now + MAX_AGE), "config": config_stamps, "ledger": ledger,
              "ledger_path": ledger_paths[0], "version_path": ledger_paths[1], "files": files,
-             "post_writes": sorted(post_writes)}
+             "post_writes": sorted(post_writes), "headroom": headroom}
     text = jsonlite.dumps(state).encode()
     folder = os.path.dirname(path)
     try:

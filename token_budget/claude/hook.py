@@ -148,7 +148,6 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     from .. import clock
     from ..config import load_cached, watched_files
     from ..ledger import Ledger
-    from . import enforce
     from .transcript import await_tool_use_line, ingest_files
 
     stamps = [fastpath.stamp(p) for p in watched_files(jsonlite.text(payload.get("cwd")), data_dir)]  # before the load
@@ -157,14 +156,25 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         _watchdog.fails_closed = config.get("enforcement", "on_error") == "closed"
     files = transcript_files(payload)
     now = now or clock.now()
+    # A tool call in a session whose record says how far every budget is from its next level: after the ingest,
+    # `{}` without the decision if what this process recorded fits (_within_headroom); after a tool call, the record
+    # carried past the PostToolUse's own bookkeeping (a remembered Read). Never in team mode.
+    record = fastpath.headroom(event, payload, os.fspath(data_dir), now.timestamp()) \
+        if event in HEADROOM_EVENTS and HEADROOM and not config.get("team") else None
     ledger = Ledger.open(data_dir)
     with _LeftOpen(ledger, event) if _watchdog is not None and event in LEFT_OPEN_EVENTS else ledger:
         positions = None
         if event == "PreToolUse":  # its tool_use line can lag the hook by milliseconds: decide on it, not before
             positions = await_tool_use_line(files, payload.get("tool_use_id"), payload.get("agent_id"), ledger)
+        if record is not None:  # each write transaction compares the ledger's version with the record's
+            ledger.expected_version, ledger.recorded = record["ledger"][0], []
         result = ingest_files(ledger, files, source="hook", prices=config.prices, positions=positions)
         if result.errors:
             log(data_dir, event, "; ".join(result.errors))
+        if record is not None and event == "PreToolUse" and _within_headroom(record, payload, files, ledger, result,
+                                                                             data_dir, now):
+            return {}
+        from . import enforce
         if config.get("team"):  # team mode: the sync process talks to the server, never this hook
             stamps.append(fastpath.stamp(_kick_team(data_dir, config, event)))
         report_written = False
@@ -178,6 +188,9 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             log(data_dir, event, f"daily report not written: {type(exc).__name__}: {exc}")
         if event not in enforce.EVENT_KINDS:
             enforce.record_only(event, payload, ledger, now, config)
+            if record is not None and not report_written:  # its writes change nothing a tool call's answer depends on
+                post_writes = enforce.post_writes(jsonlite.text(payload.get("session_id")), config, ledger)
+                _within_headroom(record, payload, files, ledger, result, data_dir, now, post_writes)
             if report_written:  # its deliveries (channels with `reports: true`) need a sender; never waits
                 _kick(ledger, data_dir, event)
             return {}
@@ -185,6 +198,9 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
         from ..periods import iso
 
         stamp = iso(now)
+        # Other connections' commits so far: one while the notices are taken (a change recorded just after they
+        # were read) must not be covered by the record, so the next hook decides, and shows it.
+        others = ledger.others_commits()
         notice_config_changes(ledger, config, jsonlite.text(payload.get("cwd")), stamp,
                               reload=lambda: load_cached(data_dir, jsonlite.text(payload.get("cwd"))))
         notices = take_unshown(ledger, stamp)
@@ -207,7 +223,7 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
                                  now)
         if config.get("team"):
             response = _with_team_notice(response, config, ledger, data_dir, now)
-        if not response:
+        if not response and seen[1] == others:
             try:
                 _remember(data_dir, payload, files, ledger, step, stamps, seen, now)
             except Exception as exc:  # the record only saves time; never let it cost the answer
@@ -301,6 +317,66 @@ def _with_team_notice(response: dict[str, Any], config: Any, ledger: Any, data_d
     return out
 
 
+HEADROOM = True  # tests turn it off to compare every answer with the full decision's
+HEADROOM_EVENTS = ("PreToolUse", "PostToolUse")
+
+
+def _within_headroom(record: dict[str, Any], payload: dict[str, Any], files: list[str], ledger: Any, result: Any,
+                     data_dir: PathLike, now: datetime, post_writes: list[str] | None = None) -> bool:
+    """After a PreToolUse's ingest: may it answer `{}` from its record's headroom (fastpath.headroom)? Only when
+    the ingest read every file cleanly and wrote request rows only (no reconciliation), no other writer came
+    between the record and this ingest (the version token each transaction compared under the writer lock; with
+    no write here, the token as it is now), no delivery waits for a sender, and what this process recorded fits
+    inside every budget's headroom (levels.spend_headroom). Then the record is written again, with what is left of the
+    headroom, this process's own token and the transcripts' new positions; its expiry is kept. A PostToolUse
+    carries the record so past its ingest and its own bookkeeping (`post_writes`: the tools whose PostToolUse
+    writes, after it)."""
+    from ..ledger import MOVED
+
+    token, rows = ledger.expected_version, ledger.recorded or []
+    ledger.expected_version = ledger.recorded = None
+    if result.errors or result.reconciled or token == MOVED:
+        return False
+    from ..levels import spend_headroom
+
+    known = record["ledger"]
+    if token == known[0] and fastpath.ledger_version(record["ledger_path"], record["version_path"]) != known:
+        return False  # nothing written here, and another writer moved the ledger since the record
+    if token == known[0] and post_writes is not None:
+        return True  # a PostToolUse that wrote nothing: the record holds as it is
+    left = spend_headroom(record["headroom"], rows)
+    if left is None or any(ledger.outbox_backlog()):
+        return False
+    positions = _positions(ledger, files)
+    if positions is None:
+        return False
+    fastpath.remember(os.fspath(data_dir), payload,
+                      config_stamps=record["config"], ledger=[token, *known[1:]],
+                      ledger_paths=(record["ledger_path"], record["version_path"]), files=positions,
+                      valid_until=record["valid_until"],
+                      post_writes=record["post_writes"] if post_writes is None else post_writes, now=now.timestamp(),
+                      headroom=left)
+    return True
+
+
+def _positions(ledger: Any, files: list[str]) -> dict[str, Any] | None:
+    """Each transcript's (device, inode, size, mtime_ns, offset) as last ingested, None for one not written yet;
+    None in all when a file exists that was never read (an error): the full path must see it again."""
+    from .transcript import _offsets
+
+    offsets = _offsets(ledger, files)
+    known: dict[str, Any] = {}
+    for name in files:
+        row = offsets.get(name)
+        if row is None:
+            if fastpath.file_stat(name) is not None:
+                return None
+            known[name] = None
+        else:
+            known[name] = list(row[:5])
+    return known
+
+
 def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
     """The ledger's version token, then the store's count of others' commits: read before the decision's queries,
     compared after. Every writer renews the token before it commits, and the count moves with any other
@@ -313,34 +389,32 @@ def _snapshot(data_dir: PathLike, ledger: Any) -> tuple[Any, Any]:
 def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], ledger: Any, step: Any,
               stamps: list[list[Any]], seen: tuple[Any, Any], now: datetime) -> None:
     """After an answer of `{}` that wrote nothing: record what it depended on, for the fast path (fastpath.py)."""
+    from ..budgets import headroom as room
     from ..periods import day_bounds, parse, today, zone
     from . import enforce
-    from .transcript import _offsets
 
     facts = enforce.idle_facts(step, ledger)
-    # (A delivery left pending waits for the next full path's kick: every new request takes one.)
+    # (A delivery left pending waits for the next full path's kick: every new request takes one, but one answered
+    # from the headroom, which finds the backlog and takes the full path.)
     if facts is None or daily_report_due(data_dir, step.config.timezone, now) is not None:
         return
-    offsets = _offsets(ledger, files)
-    known: dict[str, Any] = {}
-    for name in files:
-        row = offsets.get(name)
-        if row is None:
-            if fastpath.file_stat(name) is not None:
-                return  # a file that exists but was never read (an error): the full path must see it again
-            known[name] = None
-        else:
-            known[name] = list(row[:5])  # device, inode, size, mtime_ns (as last ingested), offset
+    known = _positions(ledger, files)
+    if known is None:
+        return
     if _snapshot(data_dir, ledger) != seen:
         return  # the ledger moved while deciding (another hook, or this one's own writes)
     tz = zone(step.config.timezone)
     ends = [day_bounds(today(tz, now), tz)[1], *(s.resets_at for s in step.states if s.resets_at)]
     from ..ledger import version_path
 
+    # How far each budget is from its next level, for the next tool calls' ingests (_within_headroom): none in team
+    # mode, where the server's figures move without this ledger.
+    headroom = None if step.config.get("team") else room(step.states, step.settings, step.model,
+                                                         step.config.counted_classes)
     fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0],
                       ledger_paths=(ledger.path, version_path(ledger.path)), files=known,
                       valid_until=min(parse(e).timestamp() for e in ends), post_writes=facts["post_writes"],
-                      now=now.timestamp())
+                      now=now.timestamp(), headroom=headroom)
 
 
 def _with_first_import_notice(response: dict[str, Any], data_dir: PathLike) -> dict[str, Any]:
