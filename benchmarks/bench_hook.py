@@ -4,8 +4,10 @@
 
 The hook is the command `tokens install` writes (`<python> -S …/token_budget/claude/run_hook.py EVENT`; the
 plugin's hook.sh runs the same), timed on ledgers of 0, 100k and 1M requests with a 50 MB transcript: a PreToolUse
-that ingests one new request (the full path), and a PreToolUse and a PostToolUse with nothing new (the idle fast
-path; its PreToolUse runs `true`, and at 100k also a command naming paths, which the guard checks). Also the plugin
+that ingests one new request, twice: after another session's hook wrote to the ledger (the full decision: the
+session's record no longer holds) and with no other writer since the session's last decision (its record's
+headroom answers), and a PreToolUse and a PostToolUse with nothing new (the idle fast path; its PreToolUse runs
+`true`, and at 100k also a command naming paths, which the guard checks). Also the plugin
 route (`sh scripts/hook.sh`), and a hook started while 8 other hooks run beside it.
 
 Baselines: the same interpreter's bare start, `python -c pass` (with site: the target's baseline) and `python -S -c
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from common import (
@@ -46,6 +49,13 @@ def _payload(transcript: Path, event: str) -> bytes:
     return payload(transcript, event, tool_use_id=TOOL_USE_ID)
 
 
+def _other_session(transcript: Path, env: dict[str, str], big: Path) -> None:
+    """Another session's hook records a request (untimed), then this session's transcript gains one."""
+    append_request(transcript, transcript.stem)
+    time_process(hook_argv("PreToolUse"), stdin=_payload(transcript, "PreToolUse"), env=env, runs=1, warm=False)
+    append_request(big, "big")
+
+
 def _rows(t: dict[str, float], cpu: dict[str, float], label: str):  # type: ignore[no-untyped-def]
     def row(name: str, key: str, target: float | None) -> Figure:
         return Figure(SECTION, f"{label}, {name}", t[key], t[BARE], BARE, target,
@@ -70,14 +80,18 @@ def measure(quick: bool = False) -> list[Figure]:
             env = hook_env(data, {"TOKEN_BUDGET_CONFIG": str(config)})
             for path in (big, small):  # catch up first: the hooks timed below only see what is appended
                 time_process(hook_argv("PreToolUse"), stdin=_payload(path, "PreToolUse"), env=env, runs=1)
-            # Order matters: another session's ingest changes the ledger, so it runs before this session's full
-            # path, which leaves the record the idle cases after it answer from.
+            # Order matters. Another session's ingest ("grew small", timed at 100k, else untimed before "grew")
+            # moves the ledger, so this session's next ingest takes the full decision, which leaves the record
+            # that the ingest after it ("grew alone": the headroom) and the idle cases answer from.
             grew_small = Case("grew small", hook_argv("PreToolUse"), stdin=_payload(small, "PreToolUse"), env=env,
                               before=lambda: append_request(small, "small"))
+            other = grew_small if requests == 100_000 else None
             cases = [
                 *baseline_cases(),
-                *([grew_small] if requests == 100_000 else []),
+                *([grew_small] if other else []),
                 Case("grew", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env,
+                     before=partial(append_request, big, "big") if other else partial(_other_session, small, env, big)),
+                Case("grew alone", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env,
                      before=lambda: append_request(big, "big")),
                 Case("idle pre", hook_argv("PreToolUse"), stdin=_payload(big, "PreToolUse"), env=env),
                 Case("idle post", hook_argv("PostToolUse"), stdin=_payload(big, "PostToolUse"), env=env),
@@ -105,7 +119,10 @@ def measure(quick: bool = False) -> list[Figure]:
                 figures.append(Figure("Baselines", f"{BARE_S} of the same interpreter", base_s, base, BARE))
             label = f"{requests // 1000:,}k-request ledger" if requests else "empty ledger"
             row = _rows(t, cpu, label)
-            figures.append(row("50 MB transcript, PreToolUse that ingests one new request", "grew", 2.0))
+            figures.append(row("50 MB transcript, PreToolUse that ingests one new request after another session "
+                               "wrote (the full decision)", "grew", 2.0))
+            figures.append(row("50 MB transcript, PreToolUse that ingests one new request, no other writer since "
+                               "(the record's headroom)", "grew alone", 2.0))
             figures.append(row("50 MB transcript, PreToolUse with nothing new (idle)", "idle pre", 1.0))
             figures.append(row("50 MB transcript, PostToolUse with nothing new (idle)", "idle post", 1.0))
             if requests == 100_000:
