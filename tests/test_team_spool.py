@@ -7,7 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from token_budget.ledger import _SPOOL_SUMS, Ledger
+from token_budget.ledger import Ledger
+from token_budget.ledger_team import SPOOL_SUMS
 from token_budget.migrations import MIGRATIONS
 from token_budget.models import UsageEvent
 
@@ -19,8 +20,8 @@ NOON = "2026-11-12T12:00:00.000Z"
 def joined(db: sqlite3.Connection) -> list[tuple[object, ...]]:
     """The sum as it was computed before m016: through the requests and team_pushed, row by row."""
     (d0, d1), (m0, m1) = DAY, MONTH
-    cols = ", ".join(f"SUM(sign * {c})" for c in _SPOOL_SUMS)
-    side = ", ".join(f"x.{c}" for c in _SPOOL_SUMS)
+    cols = ", ".join(f"SUM(sign * {c})" for c in SPOOL_SUMS)
+    side = ", ".join(f"x.{c}" for c in SPOOL_SUMS)
     return db.execute(
         "SELECT model, COALESCE(workflow, ''), timestamp >= ? AND timestamp < ?, "
         f"timestamp >= ? AND timestamp < ?, {cols} FROM ("
