@@ -425,15 +425,20 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
 def _reconcile(ledger: Ledger, totals: list[ClientTotals], events: list[UsageEvent], prices: Any, now: str) -> int:
     """Sessions with new client figures, or with a row the figures already count (a line that arrived late),
     checked against the ledger in the batch's own transaction (see reconcile.py). Rows newer than a session's
-    figures change nothing, so a hook in a session costs one indexed lookup until its next figures."""
-    from ..reconcile import figures_since, reconcile, store_totals
-
-    fresh = store_totals(ledger, totals, now) if totals else set()
+    figures change nothing, so a hook in a session costs one indexed lookup until its next figures, and does not
+    load the reconciliation code."""
     earliest: dict[str, str] = {}
     for event in events:
         if event.session_id and event.timestamp < earliest.get(event.session_id, "~"):
             earliest[event.session_id] = event.timestamp
-    return reconcile(ledger, fresh | figures_since(ledger, earliest), prices, now)
+    latest = ledger.latest_client_totals(sorted(earliest)) if earliest else {}
+    late = {session for session, taken in latest.items() if taken >= earliest[session]}  # figures counting a new row
+    if not totals and not late:
+        return 0
+    from ..reconcile import reconcile, store_totals
+
+    fresh = store_totals(ledger, totals, now) if totals else set()
+    return reconcile(ledger, fresh | late, prices, now)
 
 
 def _read_new_lines(ledger: Ledger, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:
