@@ -426,6 +426,18 @@ def test_a_compiled_table_prices_every_request_as_the_parsed_one(data: dict) -> 
                     assert compiled.cost(event, per_request=False) == parsed.cost(event, per_request=False)
 
 
+def test_a_compiled_table_rebuilds_only_the_entries_it_prices(data: dict) -> None:
+    """A hook records one or two models: the cache's other entries stay rows until something asks for them."""
+    import json
+
+    stored = json.loads(json.dumps(PriceTable.from_dict(data).compiled()))
+    table = PriceTable.from_compiled(stored)
+    event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
+    assert table.cost(event) == PriceTable.from_dict(data).cost(event)
+    assert list(table._entries._built) == ["claude-opus-4-6"]
+    assert json.loads(json.dumps(table.compiled())) == stored  # every entry is still there
+
+
 def test_the_config_cache_holds_the_compiled_table(tmp_path: Path) -> None:
     from token_budget.config import load_cached
 

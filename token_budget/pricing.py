@@ -193,6 +193,24 @@ class _Entry:
         return chosen[1], chosen[2]
 
 
+class _CompiledEntries:
+    """A compiled table's entries by key, each rebuilt from its row at its first use: a hook prices the one or two
+    models it records, and rebuilding every entry of the table cost it more than the rest of its pricing."""
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self._rows = {row[0]: row for row in rows}
+        self._built: dict[str, _Entry] = {}
+
+    def __getitem__(self, key: str) -> _Entry:
+        entry = self._built.get(key)
+        if entry is None:
+            entry = self._built[key] = _Entry.from_compiled(self._rows[key])
+        return entry
+
+    def values(self) -> list[_Entry]:
+        return [self[key] for key in self._rows]
+
+
 class PriceTable:
     """Model id -> Price, effective by date; build one with `PriceTable.from_dict(parsed_yaml)`."""
 
@@ -240,7 +258,7 @@ class PriceTable:
     @classmethod
     def from_compiled(cls, data: dict[str, Any]) -> PriceTable:
         table = cls.__new__(cls)
-        table._entries = {row[0]: _Entry.from_compiled(row) for row in data["entries"]}
+        table._entries = _CompiledEntries(data["entries"])  # type: ignore[assignment]
         table._aliases = dict(data["aliases"])
         table._families = frozenset(data["families"])
         table._newest = dict(data["newest"])
