@@ -11,6 +11,7 @@ replayed or concurrent write can neither lose nor double count a request. Standa
 from __future__ import annotations
 
 import os
+import stat
 
 from . import clock
 from .errors import LedgerError
@@ -209,12 +210,15 @@ class Ledger:
         ensure_private_dir(data_dir)
         path = os.path.join(data_dir, name)
         try:
-            if os.path.islink(path):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+                st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
                 raise LedgerError(f"The ledger {path} is a symbolic link; refusing to use it.",
                                   "Move the link away; the ledger must be a regular file in the data dir.")
-            if not os.path.exists(path):
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-            check_private(path, os.lstat(path), "ledger")
+            check_private(path, st, "ledger")
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)  # the busy timeout
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode = WAL")

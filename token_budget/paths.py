@@ -61,19 +61,24 @@ def default_data_dir() -> str:
 
 def ensure_private_dir(path: PathLike) -> None:
     """Create `path` 0700; refuse a symlink, since a planted link could redirect the ledger elsewhere."""
-    if os.path.islink(path):
-        raise TokenBudgetError(
-            f"The data dir {path} is a symbolic link; refusing to use it.",
-            "Point TOKEN_BUDGET_HOME (or --data-dir) at a real directory.",
-        )
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.lstat(path)
-    except OSError as exc:
-        raise TokenBudgetError(
-            f"Cannot create the data dir {path}: {exc.strerror}.",
-            "Check its permissions, or choose another with TOKEN_BUDGET_HOME or --data-dir.",
-        ) from exc
+        st = os.lstat(path)  # every hook asks, and the dir is there: one call, not makedirs' several
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise TokenBudgetError(
+                f"The data dir {path} is a symbolic link; refusing to use it.",
+                "Point TOKEN_BUDGET_HOME (or --data-dir) at a real directory.",
+            )
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            st = os.lstat(path)
+        except OSError as exc:
+            raise TokenBudgetError(
+                f"Cannot create the data dir {path}: {exc.strerror}.",
+                "Check its permissions, or choose another with TOKEN_BUDGET_HOME or --data-dir.",
+            ) from exc
     check_private(path, st, "data dir")
 
 
