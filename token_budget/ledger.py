@@ -763,7 +763,7 @@ class Ledger:
 # len(migrations.MIGRATIONS), the user_version of a ledger they all ran on: a ledger already there is current (the
 # common open) without loading the migrations module. Only a hint: a ledger whose user_version differs gets
 # migrations.migrate, which compares with the list itself (tests/test_migrate.py keeps the two equal).
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 
 def _migrate(db: sqlite3.Connection) -> list[str]:

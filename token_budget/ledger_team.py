@@ -34,7 +34,9 @@ def link_team(self, team: str, server: str, member: str, since: str, now: str) -
             db.execute(f"DELETE FROM {table}")
         db.execute("INSERT INTO team_link (id, team, server, member, since, linked_at) VALUES (1, ?, ?, ?, ?, ?)",
                    (team, server, member, since, now))
-        from .migrations import SPOOL_FIGURES
+        from .migrations import SPOOL_FIGURES, create_team_spool_triggers
+
+        create_team_spool_triggers(db)  # from now on every written request is spooled (m017)
 
         figures = ", ".join(SPOOL_FIGURES)
         db.execute(f"INSERT OR IGNORE INTO team_unpushed (message_id, {figures}) SELECT message_id, {figures} "
