@@ -54,9 +54,9 @@ class Config:
         return tuple(self.get("counted_token_classes", default=("input", "output", "cache_creation")))
 
     def price_table(self) -> Any:
-        from .pricing import PriceTable, merge_overrides
+        from .price_parse import merge_overrides, parse_table
 
-        return PriceTable.from_dict(merge_overrides(self.pricing, self.get("pricing", default={}) or {}))
+        return parse_table(merge_overrides(self.pricing, self.get("pricing", default={}) or {}))
 
     @property
     def prices(self) -> LazyPrices:
