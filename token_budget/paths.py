@@ -14,12 +14,15 @@ from .errors import TokenBudgetError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TypeAlias
+    from typing import Any, TypeAlias
 
     PathLike: TypeAlias = "str | os.PathLike[str]"
 
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 LEDGER_NAME = "ledger.db"
+CONFIG_NAME = "token_budgets.yaml"  # the config file of each layer (config.layer_paths)
+PRICING_NAME = "pricing.yaml"  # the packaged prices
+OVERRIDES_NAME = "overrides.json"  # in the data dir: what `tokens budget` and `tokens mode` changed
 LEDGER_VERSION_SUFFIX = ".version"  # beside the ledger: a token every write transaction renews (ledger.bump_version)
 REPORTS_DIR = "reports"
 
@@ -57,6 +60,15 @@ def default_data_dir() -> str:
     """The data dir when nothing names one: $XDG_DATA_HOME/token-budget (~/.local/share/token-budget)."""
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(xdg, "token-budget")
+
+
+def file_stamp(path: str) -> list[Any]:
+    """[path, mtime_ns, size], or [path, None, None] for a missing file: what a cache compares to see a change."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), st.st_mtime_ns, st.st_size]
 
 
 def ensure_private_dir(path: PathLike) -> None:
