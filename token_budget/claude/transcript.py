@@ -244,7 +244,11 @@ def _read_delta(handle: Any, path: PathLike, offset: int, *, project: str | None
     consumed = offset
     budget = max_bytes
     while True:
-        block = handle.read(CHUNK if budget is None else min(CHUNK, budget))
+        want = CHUNK if budget is None else min(CHUNK, budget)
+        # read(n) allocates its n bytes first: ask for what the file holds now (two 4 MiB reads cost an ingest of
+        # one new request ~0.05 ms), and at least 64 KiB, so that a file growing meanwhile is read on.
+        want = min(want, max(os.fstat(handle.fileno()).st_size - handle.tell(), 1 << 16))
+        block = handle.read(want)
         if not block:
             break
         if budget is not None:
