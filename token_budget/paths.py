@@ -136,7 +136,12 @@ def read_regular(path: PathLike, limit: int, *, follow: bool = False) -> bytes:
                                   "Replace it with a regular file.") from None
         raise
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
+        # read(n) allocates its n bytes first: ask for the file's size (and one byte more, to see it grew), not for
+        # the limit (the hook's config cache: 4 MiB allocated for 15 KiB)
+        want = min(limit, os.fstat(fd).st_size) + 1
+        data = handle.read(want)
+        if len(data) == want <= limit:  # it grew since the fstat: read on, up to the limit
+            data += handle.read(limit + 1 - len(data))
     if len(data) > limit:
         raise UnsafeFileError(f"{path} is larger than {limit:,} bytes; refusing to read it.",
                               "A config file is a few kilobytes: check what it holds.")
