@@ -447,3 +447,22 @@ def test_the_config_cache_holds_the_compiled_table(tmp_path: Path) -> None:
     assert cached.compiled_prices is not None and cached.compiled_prices == fresh.compiled_prices
     event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
     assert cached.prices.cost(event) == fresh.price_table().cost(event)
+
+
+def test_a_config_from_the_cache_prices_without_parsing_a_rate(tmp_path: Path) -> None:
+    """The day's report (written by the first hook of a day) asks config.price_table(): from the cache it is the
+    compiled table, so the hook loads neither the price parser nor decimal, and prices exactly as the parsed one."""
+    import subprocess
+    import sys
+
+    from token_budget.config import load_cached
+
+    parsed = load_cached(tmp_path).price_table()  # writes the cache
+    code = ("import sys; from token_budget.config import load_cached; from token_budget.models import UsageEvent\n"
+            "table = load_cached(sys.argv[1]).price_table()\n"
+            "event = UsageEvent('m', '2026-11-28T10:00:00.000Z', 'claude-opus-4-6', 1000, 500, 0, 0, 0)\n"
+            "print(table.cost(event).micros, 'token_budget.price_parse' in sys.modules, 'decimal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
+    assert out.stdout.split() == [str(parsed.cost(event).micros), "False", "False"]
+

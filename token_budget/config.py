@@ -51,6 +51,13 @@ class Config:
         return tuple(self.get("counted_token_classes", default=("input", "output", "cache_creation")))
 
     def price_table(self) -> Any:
+        """The prices: the table compiled into the cache when this config came from it (no rate parsed again, and
+        neither price_parse nor decimal loaded: the day's report runs in a hook), else parsed from the packaged
+        prices with the config's overrides."""
+        if self.compiled_prices is not None:
+            from .pricing import PriceTable
+
+            return PriceTable.from_compiled(self.compiled_prices)
         from .price_parse import merge_overrides, parse_table
 
         return parse_table(merge_overrides(self.pricing, self.get("pricing", default={}) or {}))
@@ -68,13 +75,7 @@ class LazyPrices:
 
     def cost(self, event: Any, **options: Any) -> Any:
         if self._table is None:
-            compiled = self._config.compiled_prices
-            if compiled is None:
-                self._table = self._config.price_table()
-            else:
-                from .pricing import PriceTable
-
-                self._table = PriceTable.from_compiled(compiled)
+            self._table = self._config.price_table()
         return self._table.cost(event, **options)
 
 
