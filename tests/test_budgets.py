@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from token_budget.budgets import budget_states, model_matches
 from token_budget.cli import cli
-from token_budget.config import load, validate
+from token_budget.config import load
+from token_budget.config_files import validate
 from token_budget.errors import ConfigError
 from token_budget.ledger import Ledger
 from token_budget.models import UsageEvent

@@ -15,7 +15,8 @@ import yaml
 
 from token_budget.errors import ConfigError
 from token_budget.models import Cost, UsageEvent
-from token_budget.pricing import PriceTable, family_of, merge_overrides
+from token_budget.price_parse import merge_overrides, parse_table
+from token_budget.pricing import PriceTable, family_of
 
 PRICING_YAML = Path(__file__).resolve().parents[1] / "config" / "pricing.yaml"
 
@@ -27,7 +28,7 @@ def data() -> dict:
 
 @pytest.fixture(scope="module")
 def table(data: dict) -> PriceTable:
-    return PriceTable.from_dict(data)
+    return parse_table(data)
 
 
 def make_event(model: str, timestamp: str = "2026-07-01T12:00:00.000Z", **overrides: object) -> UsageEvent:
@@ -323,7 +324,7 @@ def test_unknown_model_costs_nothing_and_says_unpriced(table):
 
 
 def test_missing_cache_rates_are_derived_from_input():
-    table = PriceTable.from_dict({"models": {"m": {"match": ["my-model"], "input": 2, "output": 8}}})
+    table = parse_table({"models": {"m": {"match": ["my-model"], "input": 2, "output": 8}}})
     price, status, key = table.lookup("my-model")
     assert (price.cache_write_5m, price.cache_write_1h, price.cache_read) == (2.50, 4.00, 0.20)
     assert (status, key) == ("priced", "m")
@@ -331,22 +332,22 @@ def test_missing_cache_rates_are_derived_from_input():
 
 def test_an_entry_without_input_or_output_is_a_config_error():
     with pytest.raises(ConfigError, match="missing the 'output' rate"):
-        PriceTable.from_dict({"models": {"m": {"input": 2}}})
+        parse_table({"models": {"m": {"input": 2}}})
 
 
 def test_an_unknown_rate_field_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown field"):
-        PriceTable.from_dict({"models": {"m": {"input": 2, "output": 8, "cache_write": 3}}})
+        parse_table({"models": {"m": {"input": 2, "output": 8, "cache_write": 3}}})
 
 
 def test_override_by_entry_key_replaces_its_rates(data):
-    table = PriceTable.from_dict(merge_overrides(data, {"claude-opus-4-6": {"input": 4, "output": 20}}))
+    table = parse_table(merge_overrides(data, {"claude-opus-4-6": {"input": 4, "output": 20}}))
     price, status, key = table.lookup("claude-opus-4-6")
     assert (price.input, price.output, status, key) == (4.0, 20.0, "priced", "claude-opus-4-6")
 
 
 def test_overriding_input_rederives_the_cache_rates_not_given(data):
-    table = PriceTable.from_dict(merge_overrides(data, {"claude-opus-4-6": {"input": 4, "output": 20}}))
+    table = parse_table(merge_overrides(data, {"claude-opus-4-6": {"input": 4, "output": 20}}))
     price, _, _ = table.lookup("claude-opus-4-6")
     assert (price.cache_write_5m, price.cache_write_1h, price.cache_read) == (5.0, 8.0, 0.4)
     assert price.fast_multiplier == 6.0  # fields not overridden are kept
@@ -354,7 +355,7 @@ def test_overriding_input_rederives_the_cache_rates_not_given(data):
 
 def test_override_by_model_id_applies_to_that_model_only(data):
     overrides = {"claude-sonnet-4-5-20250929": {"output": 16}}
-    table = PriceTable.from_dict(merge_overrides(data, overrides))
+    table = parse_table(merge_overrides(data, overrides))
     price, status, key = table.lookup("claude-sonnet-4-5-20250929")
     assert (price.input, price.output, price.long_context is not None) == (3.0, 16.0, True)
     assert (status, key) == ("priced", "claude-sonnet-4-5-20250929")
@@ -362,18 +363,18 @@ def test_override_by_model_id_applies_to_that_model_only(data):
 
 
 def test_override_can_price_a_model_the_table_does_not_know(data):
-    table = PriceTable.from_dict(merge_overrides(data, {"gpt-4o": {"input": 2.5, "output": 10}}))
+    table = parse_table(merge_overrides(data, {"gpt-4o": {"input": 2.5, "output": 10}}))
     event = make_event("gpt-4o", input_tokens=1_000, output_tokens=1_000)
     assert table.cost(event) == Cost(12_500, "priced", "gpt-4o")
 
 
 def test_override_of_an_estimated_price_is_no_longer_an_estimate(data):
-    table = PriceTable.from_dict(merge_overrides(data, {"claude-haiku-5-5": {"input": 1.5, "output": 7.5}}))
+    table = parse_table(merge_overrides(data, {"claude-haiku-5-5": {"input": 1.5, "output": 7.5}}))
     assert table.lookup("claude-haiku-5-5")[1] == "priced"
 
 
 def test_override_can_remove_the_long_context_premium(data):
-    table = PriceTable.from_dict(merge_overrides(data, {"claude-sonnet-4-5": {"long_context": None}}))
+    table = parse_table(merge_overrides(data, {"claude-sonnet-4-5": {"long_context": None}}))
     assert table.lookup("claude-sonnet-4-5")[0].long_context is None
 
 
@@ -408,7 +409,7 @@ def test_a_compiled_table_prices_every_request_as_the_parsed_one(data: dict) -> 
                  "house-model": {"match": ["house"], "input": 1.1, "output": 2.2, "fast_multiplier": 3,
                                  "long_context": {"input": 2, "output": 4, "threshold": 1000}}}
     for source in (data, merge_overrides(data, overrides)):
-        parsed = PriceTable.from_dict(source)
+        parsed = parse_table(source)
         compiled = PriceTable.from_compiled(json.loads(json.dumps(parsed.compiled())))  # as the cache stores it
         models = [*source["models"], "claude-opus-4-9", "claude-sonnet-4-5-20250929-thinking", "house", "gpt-5",
                   "anthropic.claude-3-5-haiku-20241022-v1:0", "<synthetic>"]
@@ -426,6 +427,18 @@ def test_a_compiled_table_prices_every_request_as_the_parsed_one(data: dict) -> 
                     assert compiled.cost(event, per_request=False) == parsed.cost(event, per_request=False)
 
 
+def test_a_compiled_table_rebuilds_only_the_entries_it_prices(data: dict) -> None:
+    """A hook records one or two models: the cache's other entries stay rows until something asks for them."""
+    import json
+
+    stored = json.loads(json.dumps(parse_table(data).compiled()))
+    table = PriceTable.from_compiled(stored)
+    event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
+    assert table.cost(event) == parse_table(data).cost(event)
+    assert list(table._entries._built) == ["claude-opus-4-6"]
+    assert json.loads(json.dumps(table.compiled())) == stored  # every entry is still there
+
+
 def test_the_config_cache_holds_the_compiled_table(tmp_path: Path) -> None:
     from token_budget.config import load_cached
 
@@ -434,3 +447,22 @@ def test_the_config_cache_holds_the_compiled_table(tmp_path: Path) -> None:
     assert cached.compiled_prices is not None and cached.compiled_prices == fresh.compiled_prices
     event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
     assert cached.prices.cost(event) == fresh.price_table().cost(event)
+
+
+def test_a_config_from_the_cache_prices_without_parsing_a_rate(tmp_path: Path) -> None:
+    """The day's report (written by the first hook of a day) asks config.price_table(): from the cache it is the
+    compiled table, so the hook loads neither the price parser nor decimal, and prices exactly as the parsed one."""
+    import subprocess
+    import sys
+
+    from token_budget.config import load_cached
+
+    parsed = load_cached(tmp_path).price_table()  # writes the cache
+    code = ("import sys; from token_budget.config import load_cached; from token_budget.models import UsageEvent\n"
+            "table = load_cached(sys.argv[1]).price_table()\n"
+            "event = UsageEvent('m', '2026-11-28T10:00:00.000Z', 'claude-opus-4-6', 1000, 500, 0, 0, 0)\n"
+            "print(table.cost(event).micros, 'token_budget.price_parse' in sys.modules, 'decimal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    event = UsageEvent("m", "2026-11-28T10:00:00.000Z", "claude-opus-4-6", 1000, 500, 0, 0, 0)
+    assert out.stdout.split() == [str(parsed.cost(event).micros), "False", "False"]
+

@@ -94,3 +94,15 @@ def test_the_data_dir_is_created_0700_even_with_a_loose_umask(tmp_path: Path, mo
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o700
     assert (path / "ledger.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_regular_file_is_read_whole_up_to_its_limit_and_refused_past_it(tmp_path: Path) -> None:
+    """paths.read_regular (the config files and the hook's config cache): a file is read to its end, whatever
+    limit bounds it, and one byte past the limit is a refusal, not a silently cut file."""
+    from token_budget.paths import UnsafeFileError, read_regular
+
+    path = tmp_path / "config.json"
+    path.write_bytes(b"x" * 100)
+    assert read_regular(path, 100) == read_regular(path, 4 << 20) == b"x" * 100
+    with pytest.raises(UnsafeFileError, match="larger than 99 bytes"):
+        read_regular(path, 99)

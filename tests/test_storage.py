@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ from token_budget import storage
 from token_budget.ledger import Ledger
 
 PACKAGE = Path(storage.__file__).parent
-SQLITE_BACKEND = {"ledger.py", "migrations.py"}
+SQLITE_BACKEND = {"ledger.py", "ledger_reports.py", "ledger_outbox.py", "ledger_reconcile.py", "ledger_team.py",
+                  "ledger_diagnostics.py", "migrations.py"}
 # The team server's own backend (PostgreSQL): its schema and migrations, and the queries a member and the lead run
 # on it. Every local question of team/ (the spool, the link, the claims) goes through storage.TeamSpool.
 POSTGRESQL_BACKEND = {"server.py", "schema.py"}
@@ -99,3 +102,26 @@ def test_the_core_reaches_storage_through_the_protocol() -> None:
                  if "token_budget.ledger" in targets and not name.startswith(("token_budget.claude",
                                                                                 "token_budget.cli"))}
     assert importers == {"token_budget.delivery", "token_budget.team.sync"}
+
+
+def test_the_queries_no_hook_decision_runs_load_at_their_first_use(tmp_path: Path) -> None:
+    """ledger.py holds what the hooks run; each other module of the backend is loaded by the first call of one of
+    its methods, and from then on the method is the plain function on the class."""
+    code = (
+        "import sys\n"
+        "from token_budget.ledger import Ledger\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.startswith('token_budget.ledger_'))\n"
+        "ledger = Ledger.open(sys.argv[1])\n"
+        "print(loaded())\n"
+        "ledger.list_events()\n"
+        "print(loaded())\n"
+        "print(Ledger.list_events is sys.modules['token_budget.ledger_reports'].list_events)\n"
+        "print(ledger.team_link(), loaded())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "[]",
+        "['token_budget.ledger_reports']",
+        "True",
+        "None ['token_budget.ledger_reports', 'token_budget.ledger_team']",
+    ]

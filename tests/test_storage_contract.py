@@ -56,6 +56,20 @@ def test_a_replayed_request_is_counted_once_and_the_larger_copy_wins(store) -> N
     assert (row["message_id"], row["output_tokens"], row["cost_status"]) == ("m1", 50, "unpriced")
 
 
+def test_a_batch_of_new_and_held_requests_counts_the_same_inside_a_transaction_or_not(store) -> None:
+    """Inside a transaction the SQLite ledger inserts what its lookup did not find (nothing can add it meanwhile)
+    and upserts the rest; outside one it upserts all: the counts, the rows and the hourly sums are the same."""
+    with store.transaction():
+        assert store.record([request_at("m1", f"{DAY}T10:00:00.000Z", output_tokens=5)], source="hook") == (1, 0)
+    with store.transaction():
+        assert store.record([request_at("m2", f"{DAY}T11:00:00.000Z"),
+                             request_at("m1", f"{DAY}T10:00:00.000Z", output_tokens=50)], source="hook") == (1, 1)
+    assert store.record([request_at("m3", f"{DAY}T12:00:00.000Z"),
+                         request_at("m2", f"{DAY}T11:00:00.000Z", output_tokens=20)], source="hook") == (1, 1)
+    assert [(r["message_id"], r["output_tokens"]) for r in store.rows()] == [("m1", 50), ("m2", 20), ("m3", 10)]
+    assert store.totals_by_model(("input", "output"), START, END) == [("claude-sonnet-4-5", 380, 0)]
+
+
 def test_sums_per_model_session_and_period(store) -> None:
     with store.transaction():
         store.record([request_at("a", f"{DAY}T01:30:00.000Z", cache_read=1000),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from token_budget.ledger import _SPOOL_SUMS, Ledger
+from token_budget.ledger import Ledger
+from token_budget.ledger_team import SPOOL_SUMS
 from token_budget.migrations import MIGRATIONS
 from token_budget.models import UsageEvent
 
@@ -19,8 +20,8 @@ NOON = "2026-11-12T12:00:00.000Z"
 def joined(db: sqlite3.Connection) -> list[tuple[object, ...]]:
     """The sum as it was computed before m016: through the requests and team_pushed, row by row."""
     (d0, d1), (m0, m1) = DAY, MONTH
-    cols = ", ".join(f"SUM(sign * {c})" for c in _SPOOL_SUMS)
-    side = ", ".join(f"x.{c}" for c in _SPOOL_SUMS)
+    cols = ", ".join(f"SUM(sign * {c})" for c in SPOOL_SUMS)
+    side = ", ".join(f"x.{c}" for c in SPOOL_SUMS)
     return db.execute(
         "SELECT model, COALESCE(workflow, ''), timestamp >= ? AND timestamp < ?, "
         f"timestamp >= ? AND timestamp < ?, {cols} FROM ("
@@ -99,6 +100,33 @@ def test_the_migration_gives_a_spool_spooled_before_it_its_figures(tmp_path: Pat
     db.close()
     (tmp_path / "data").mkdir(mode=0o700)
     (tmp_path / "old.db").rename(tmp_path / "data" / "ledger.db")
-    with Ledger.open(tmp_path / "data") as ledger:  # applies m016
+    with Ledger.open(tmp_path / "data") as ledger:  # applies m016, and m017 keeps a linked ledger's triggers
         assert ledger.unpushed_usage(DAY, MONTH) == joined(ledger.db) == [
             ("claude-opus-4-5", "", 1, 1, 100, 5, 0, 0, 0, 9), ("claude-sonnet-4-5", "", 1, 1, 0, 30, 0, 0, 0, 0)]
+        assert spool_triggers(ledger.db) == SPOOL_TRIGGERS
+        with ledger.transaction():
+            ledger.record([request("m3", model="claude-opus-4-5")], source="hook")
+        assert ledger.unpushed_usage(DAY, MONTH) == joined(ledger.db)  # m3 spooled with the two before it
+        assert ledger.unpushed_usage(DAY, MONTH)[0] == ("claude-opus-4-5", "", 1, 1, 200, 15, 0, 0, 3, 9)
+
+
+SPOOL_TRIGGERS = {"requests_team_insert", "requests_team_update", "requests_team_delete"}
+
+
+def spool_triggers(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%team%'")}
+
+
+def test_only_a_ledger_linked_to_a_team_has_the_spool_triggers(tmp_path: Path) -> None:
+    """m017: every hook's connection parses the schema's triggers and every write of a request compiles them, so a
+    ledger no team is linked to has none; the link creates them, and from then on every write is spooled."""
+    with Ledger.open(tmp_path / "data") as ledger:
+        assert spool_triggers(ledger.db) == set()
+        with ledger.transaction():
+            ledger.record([request("m0")], source="hook")
+        ledger.link_team("core", "db:5432/team", "alice@example.com", MONTH[0], NOON)
+        assert spool_triggers(ledger.db) == SPOOL_TRIGGERS
+        with ledger.transaction():
+            ledger.record([request("m1")], source="hook")
+        assert [row["message_id"] for row in ledger.unpushed_rows("", 10)] == ["m0", "m1"]
+        assert ledger.unpushed_usage(DAY, MONTH) == joined(ledger.db)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import VARIABLE_PATTERN, is_reference
+from .config_files import VARIABLE_PATTERN, is_reference
 from .errors import TokenBudgetError
 from .levels import parse_percent
 

@@ -90,3 +90,9 @@ def load() -> Any:
 
 
 sqlite3 = load()
+
+
+def dict_rows(cursor: Any) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts keyed by column name (what the sqlite3 package's Row would give, as plain dicts)."""
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]

@@ -1,5 +1,7 @@
 """The ledger: the SQLite backend of storage.Storage. One row per API request, written idempotently, safe under
-parallel writers; and every query the core runs, as a method whose contract storage.py states.
+parallel writers; and every query the core runs, as a method whose contract storage.py states. The queries no hook
+decision runs are in the backend's other modules (ledger_reports, ledger_outbox, ledger_reconcile, ledger_team,
+ledger_diagnostics), loaded at their first use (_DefinedIn).
 
 Correctness rests on SQLite, not on an outside lock: every read-source-then-write step runs inside one
 BEGIN IMMEDIATE transaction (the database's single writer lock), and the upsert keeps the larger usage, so a
@@ -9,20 +11,20 @@ replayed or concurrent write can neither lose nor double count a request. Standa
 from __future__ import annotations
 
 import os
+import stat
 
 from . import clock
 from .errors import LedgerError
-from .lean_sqlite import sqlite3
-from .models import Alert, UsageEvent
+from .lean_sqlite import dict_rows, sqlite3
+from .models import UsageEvent
 from .paths import LEDGER_NAME, LEDGER_VERSION_SUFFIX, check_private, ensure_private_dir
-from .reconcile import SOURCE as RECONCILED  # the source of the rows reconciliation adds
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
-    from .models import Degradation
+    from .models import Alert, Degradation
     from .paths import PathLike
     from .pricing import PriceTable
 
@@ -62,11 +64,7 @@ def _upsert_sql() -> str:
             "AND excluded.total_tokens > requests.total_tokens))")
     sets = [f"{c} = excluded.{c}" for c in (*USAGE_COLUMNS, *ATTRIBUTION_COLUMNS)]
     sets.append("updated_at = excluded.recorded_at")
-    placeholders = ", ".join("?" for _ in ROW_COLUMNS)
-    return (
-        f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {wins}"
-    )
+    return f"{INSERT_SQL} ON CONFLICT(message_id) DO UPDATE SET {', '.join(sets)} WHERE {wins}"
 
 
 def replaces(new: UsageEvent, held: UsageEvent) -> bool:
@@ -76,6 +74,10 @@ def replaces(new: UsageEvent, held: UsageEvent) -> bool:
     return new.total_tokens > held.total_tokens
 
 
+# A request the ledger does not hold yet, inside the transaction that found it absent (record): a plain insert
+# compiles only the insert triggers, where the upsert compiles the update ones too (a tenth of a millisecond of
+# each hook that records a new request).
+INSERT_SQL = f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' for _ in ROW_COLUMNS)})"
 UPSERT_SQL = _upsert_sql()
 
 
@@ -187,6 +189,27 @@ class _Transaction:
             raise storage_error(self.ledger.path, exc) from exc
 
 
+class _DefinedIn:
+    """A Ledger method written in another module of the SQLite backend, which Python loads at the method's first
+    use. Every ingesting hook loads ledger.py, and most queries never run there (reports, the outbox's sender,
+    reconciliation, the team spool, diagnostics): this module keeps what the hooks run, and each of the others
+    holds one concept's queries as functions of the ledger (`def rows(self: Ledger, …)`). The first lookup puts
+    the function itself on the class, so from then on `Ledger.rows` is that plain function: the same signature,
+    docstring and call cost as a method defined here."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __get__(self, ledger: object, owner: type | None = None) -> Any:
+        module = __import__(f"{__package__}.{self.module}", fromlist=[self.name])
+        method = getattr(module, self.name)
+        setattr(self.owner, self.name, method)
+        return method if ledger is None else method.__get__(ledger, owner)
+
+
 class Ledger:
     """An open ledger database, implementing storage.Storage (the methods' contracts are documented there). Use
     `Ledger.open(data_dir)`."""
@@ -208,12 +231,15 @@ class Ledger:
         ensure_private_dir(data_dir)
         path = os.path.join(data_dir, name)
         try:
-            if os.path.islink(path):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+                st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
                 raise LedgerError(f"The ledger {path} is a symbolic link; refusing to use it.",
                                   "Move the link away; the ledger must be a regular file in the data dir.")
-            if not os.path.exists(path):
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-            check_private(path, os.lstat(path), "ledger")
+            check_private(path, st, "ledger")
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)  # the busy timeout
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode = WAL")
@@ -302,10 +328,18 @@ class Ledger:
         now = clock.timestamp()
         rows = [self._row(e, source, now, prices, runs) for e in events]
         rows.sort(key=_message_id)  # key order walks the primary key's B-tree once instead of jumping around it
-        # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
-        changed = self.db.executemany(UPSERT_SQL, rows).rowcount
         if self.recorded is not None:
             self.recorded.extend((r[2], r[3], r[4], r[5] + r[6], r[7], r[11], r[12]) for r in rows)  # ROW_COLUMNS
+        # rowcount, not total_changes: that one also counts the rows the hourly_totals triggers write.
+        changed = 0
+        if self.db.in_transaction:  # no writer can add a row since _owners read (BEGIN IMMEDIATE holds the lock;
+            # a deferred transaction's write would fail, never overwrite): what it did not find is new
+            new = [row for row in rows if row[0] not in existing]
+            if new:
+                changed += self.db.executemany(INSERT_SQL, new).rowcount
+                rows = [row for row in rows if row[0] in existing]
+        if rows:
+            changed += self.db.executemany(UPSERT_SQL, rows).rowcount
         if contested:
             self._note_shared([e for e in lines if e.message_id in contested], existing)
         inserted = len({e.message_id for e in events} - set(existing))
@@ -382,54 +416,6 @@ class Ledger:
             int(e.is_sidechain), workflow, run_id, phase, source, now,
         )
 
-    # -- reading ---------------------------------------------------------------------------------------------
-
-    def rows(self, *, since: str | None = None, until: str | None = None, session: str | None = None,
-             limit: int | None = None, newest_first: bool = False) -> list[sqlite3.Row]:
-        """Request rows, oldest first; `since`/`until` are UTC ISO bounds (inclusive, exclusive)."""
-        where, args = self._filters(since, until, session)
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT * FROM requests{where} ORDER BY timestamp {order}, message_id {order}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        cursor = self.db.execute(sql, args)
-        cursor.row_factory = sqlite3.Row
-        return cursor.fetchall()
-
-    def totals(self, *, since: str | None = None, until: str | None = None,
-               session: str | None = None) -> dict[Any, dict[str, int]]:
-        """Sum every token class and cost over a time range (keyed None, the one group)."""
-        where, args = self._filters(since, until, session)
-        sql = (
-            "SELECT NULL, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_5m_tokens), "
-            f"SUM(cache_creation_1h_tokens), SUM(cache_read_tokens), SUM(cost_micros) FROM requests{where} GROUP BY 1"
-        )
-        result: dict[Any, dict[str, int]] = {}
-        for row in self.db.execute(sql, args):
-            result[row[0]] = dict(zip(
-                ("requests", "input", "output", "cache_creation_5m", "cache_creation_1h", "cache_read", "cost_micros"),
-                (v or 0 for v in row[1:]), strict=True,
-            ))
-            result[row[0]]["cache_creation"] = result[row[0]]["cache_creation_5m"] + result[row[0]]["cache_creation_1h"]
-        return result
-
-    @staticmethod
-    def _filters(since: str | None, until: str | None, session: str | None) -> tuple[str, list[Any]]:
-        clauses, args = [], []
-        if since:
-            clauses.append("timestamp >= ?")
-            args.append(since)
-        if until:
-            clauses.append("timestamp < ?")
-            args.append(until)
-        if session:
-            clauses.append("session_id = ?")
-            args.append(session)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-    def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]  # type: ignore[no-any-return]
-
     # -- sums for budgets, status and the log (storage.UsageStore) -------------------------------------------
 
     def totals_by_model(self, classes: Sequence[str], start: str, end: str) -> list[tuple[str, int, int]]:
@@ -490,42 +476,11 @@ class Ledger:
             "AND (timestamp < ? OR (timestamp = ? AND message_id < ?))", (arg, timestamp, timestamp, message_id),
         ).fetchone()[0]
 
-    def latest_session(self) -> str | None:
-        row = self.db.execute("SELECT session_id FROM requests WHERE session_id IS NOT NULL "
-                              "ORDER BY timestamp DESC LIMIT 1").fetchone()
-        return row[0] if row else None
-
     def latest_main_request(self, session_id: str) -> tuple[str, str, int] | None:
         return self.db.execute(
             "SELECT model, timestamp, input_tokens + cache_creation_5m_tokens + cache_creation_1h_tokens + "
             "cache_read_tokens FROM requests WHERE session_id = ? AND is_sidechain = 0 ORDER BY timestamp DESC LIMIT 1",
             (session_id,)).fetchone()
-
-    # -- the rows reports aggregate (storage.ReportStore) ----------------------------------------------------
-
-    def report_rows(self, start: str, end: str) -> list[tuple[Any, ...]]:
-        return self.db.execute(
-            "SELECT timestamp, model, workflow, cost_status, input_tokens, output_tokens, cache_creation_5m_tokens, "
-            "cache_creation_1h_tokens, cache_read_tokens, speed, session_id, agent_id, cost_micros "
-            "FROM requests WHERE timestamp >= ? AND timestamp < ? ORDER BY timestamp", (start, end)).fetchall()
-
-    def subagent_starts(self, sessions: Sequence[str]) -> list[tuple[str, str, str, str]]:
-        found: list[tuple[str, str, str, str]] = []
-        unique = sorted(set(sessions))
-        for begin in range(0, len(unique), 400):
-            chunk = unique[begin : begin + 400]
-            marks = ",".join("?" * len(chunk))
-            found += self.db.execute(
-                f"SELECT session_id, agent_id, MIN(timestamp), model FROM requests WHERE agent_id IS NOT NULL "
-                f"AND session_id IN ({marks}) GROUP BY session_id, agent_id", chunk).fetchall()
-        return sorted(found, key=lambda row: row[2])
-
-    def reconciled_usage(self, start: str, end: str) -> tuple[int, int, int]:
-        requests, tokens, micros = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens + cache_creation_5m_tokens + "
-            "cache_creation_1h_tokens + cache_read_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM requests "
-            "WHERE source = ? AND timestamp >= ? AND timestamp < ?", (RECONCILED, start, end)).fetchone()
-        return requests, tokens, micros
 
     # -- alerts (storage.AlertStore) -------------------------------------------------------------------------
 
@@ -547,25 +502,6 @@ class Ledger:
         marks = ",".join("?" * len(keys))
         return dict(self.db.execute(f"SELECT key, limit_tokens FROM alerts WHERE key IN ({marks})",
                                     list(keys)).fetchall())
-
-    def load_alert(self, key: str) -> Alert | None:
-        row = self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE key = ?", (key,)).fetchone()
-        return _alert(row) if row else None
-
-    def list_alerts(self, *, limit: int | None = None,
-                    unacknowledged: bool = False) -> list[tuple[Alert, str | None]]:
-        sql = f"SELECT {ALERT_COLUMNS}, acked_at FROM alerts"
-        if unacknowledged:
-            sql += " WHERE acked_at IS NULL"
-        sql += " ORDER BY created_at DESC, key"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [(_alert(row), row[-1]) for row in self.db.execute(sql).fetchall()]
-
-    def open_alert_keys(self, *, key: str | None = None, limit: int | None = None) -> list[str]:
-        sql = "SELECT key FROM alerts WHERE acked_at IS NULL" + (" AND key = ?" if key else "")
-        sql += " ORDER BY created_at DESC, key" + (f" LIMIT {int(limit)}" if limit is not None else "")
-        return [r[0] for r in self.db.execute(sql, (key,) if key else ())]
 
     def acknowledge(self, key: str | None, now: str) -> int:
         if key:
@@ -615,17 +551,6 @@ class Ledger:
         return self.db.execute("SELECT 1 FROM events WHERE kind = ? AND message = ? LIMIT 1",
                                (kind, message)).fetchone() is not None
 
-    def list_events(self, *, limit: int | None = 50, since: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT id, created_at, level, kind, scope, session_id, alert_key, message, detail FROM events"
-        args: list[Any] = []
-        if since:
-            sql += " WHERE created_at >= ?"
-            args.append(since)
-        sql += " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return _dicts(self.db.execute(sql, args))[::-1]
-
     def last_change_detail(self, subject: str) -> str | None:
         row = self.db.execute("SELECT detail FROM events WHERE kind IN ('limit_change', 'mode_change') AND "
                               "json_extract(detail, '$.subject') = ? ORDER BY id DESC LIMIT 1", (subject,)).fetchone()
@@ -657,30 +582,6 @@ class Ledger:
             args.append(since)
         return self.db.execute(sql + " LIMIT 1", args).fetchone() is not None
 
-    def list_degradations(self, *, since: str | None = None, until: str | None = None,
-                          kind: str | None = None) -> list[dict[str, Any]]:
-        clauses, args = [], []
-        for clause, value in (("created_at >= ?", since), ("created_at < ?", until), ("kind = ?", kind)):
-            if value:
-                clauses.append(clause)
-                args.append(value)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return _dicts(self.db.execute(
-            f"SELECT id, session_id, kind, tool, detail, from_model, to_model, created_at FROM degradations{where} "
-            "ORDER BY id", args))
-
-    def degradation_counts(self, start: str, end: str) -> dict[str, int]:
-        rows = self.db.execute("SELECT kind, COUNT(*) FROM degradations WHERE created_at >= ? AND created_at < ? "
-                               "GROUP BY kind ORDER BY kind", (start, end))
-        return dict(rows.fetchall())
-
-    def downgrades(self, until: str) -> list[tuple[str, str, str, str]]:
-        return self.db.execute(
-            "SELECT session_id, created_at, from_model, to_model FROM degradations WHERE from_model IS NOT NULL "
-            "AND to_model IS NOT NULL AND from_model != to_model AND session_id IS NOT NULL AND created_at < ? "
-            "ORDER BY created_at, rowid", (until,),
-        ).fetchall()
-
     # -- workflow runs (storage.WorkflowStore) ---------------------------------------------------------------
 
     def active_runs(self, session_id: str | None = None) -> list[dict[str, Any]]:
@@ -689,7 +590,7 @@ class Ledger:
         if session_id is not None:
             sql += " AND session_id = ?"
             args = (session_id,)
-        return _dicts(self.db.execute(sql + " ORDER BY started_at DESC, id DESC", args))
+        return dict_rows(self.db.execute(sql + " ORDER BY started_at DESC, id DESC", args))
 
     def start_run(self, session_id: str, name: str, now: str, *, phase: str | None = None,
                   source: str = "cli") -> int:
@@ -753,99 +654,7 @@ class Ledger:
     def alerts_to_enqueue(self) -> list[tuple[str, int]]:
         return self.db.execute(f"SELECT key, threshold FROM alerts WHERE {NOT_ENQUEUED} ORDER BY created_at").fetchall()
 
-    def enqueue_delivery(self, key: str, channel: str, channel_type: str, spec: str, *, project_dir: str | None,
-                         done: bool, now: str, hint_prefix: str | None = None) -> None:
-        # A re-armed claim (the limit changed) resets its deliveries: it is a new alert on the same key.
-        self.db.execute(
-            "INSERT INTO deliveries (alert_key, channel, type, spec, project_dir, state, next_attempt_at, created_at, "
-            "delivered_at, hint_prefix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key, channel) DO "
-            "UPDATE SET type = excluded.type, spec = excluded.spec, project_dir = excluded.project_dir, "
-            "state = excluded.state, attempts = 0, next_attempt_at = excluded.next_attempt_at, last_error = NULL, "
-            "created_at = excluded.created_at, delivered_at = excluded.delivered_at, "
-            "hint_prefix = excluded.hint_prefix",
-            (key, channel, channel_type, spec, project_dir, "delivered" if done else "pending", now, now,
-             now if done else None, hint_prefix),
-        )
-
-    def mark_enqueued(self, key: str) -> None:
-        # enqueued_at = created_at marks this claim as enqueued; a re-armed claim gets a new created_at.
-        self.db.execute("UPDATE alerts SET enqueued_at = created_at WHERE key = ?", (key,))
-
-    def deliveries_of(self, key: str, kind: str) -> list[dict[str, Any]]:
-        return [
-            {"channel": d[0], "type": d[1], "state": d[2], "attempts": d[3],
-             "next_attempt_at": d[4] if d[2] == "pending" else None, "last_error": d[5], "delivered_at": d[6]}
-            for d in self.db.execute(
-                "SELECT channel, type, state, attempts, next_attempt_at, last_error, delivered_at FROM deliveries "
-                "WHERE alert_key = ? AND kind = ? ORDER BY id", (key, kind))
-        ]
-
-    def store_report(self, key: str, period: str, report: str, yaml: str, now: str) -> None:
-        self.db.execute(
-            "INSERT INTO report_messages (key, period, report, yaml, created_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET report = excluded.report, yaml = excluded.yaml",
-            (key, period, report, yaml, now),
-        )
-
-    def enqueue_report_delivery(self, key: str, channel: str, channel_type: str, spec: str, *,
-                                project_dir: str | None, now: str) -> int:
-        return self.db.execute(
-            "INSERT INTO deliveries (alert_key, kind, channel, type, spec, project_dir, state, "
-            "next_attempt_at, created_at) VALUES (?, 'report', ?, ?, ?, ?, 'pending', ?, ?) "
-            "ON CONFLICT (alert_key, channel) DO NOTHING",
-            (key, channel, channel_type, spec, project_dir, now, now),
-        ).rowcount
-
-    def stored_report(self, key: str) -> tuple[str, str, str, str] | None:
-        return self.db.execute("SELECT key, period, report, yaml FROM report_messages WHERE key = ?",  # type: ignore[no-any-return]
-                               (key,)).fetchone()
-
-    def stored_reports(self, *, limit: int | None = None) -> list[tuple[str, str, str]]:
-        sql = "SELECT key, period, created_at FROM report_messages ORDER BY period DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return self.db.execute(sql).fetchall()
-
-    def next_due_delivery(self, now: str) -> dict[str, Any] | None:
-        rows = _dicts(self.db.execute(
-            "SELECT id, alert_key, channel, type, spec, project_dir, attempts, created_at, kind, hint_prefix "
-            "FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
-            (now,)))
-        return rows[0] if rows else None
-
-    def next_attempt_at(self) -> str | None:
-        return self.db.execute(  # type: ignore[no-any-return]
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()[0]
-
-    def start_attempt(self, delivery_id: int, now: str) -> int:
-        with self.transaction() as db:
-            db.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
-            return int(db.execute("INSERT INTO delivery_attempts (delivery_id, started_at) VALUES (?, ?)",
-                                  (delivery_id, now)).lastrowid or 0)
-
-    def attempt_failed(self, attempt_id: int, delivery_id: int, now: str, error: str, *, give_up: bool,
-                       retry_at: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE delivery_attempts SET finished_at = ?, outcome = 'error', error = ? WHERE id = ?",
-                       (now, error, attempt_id))
-            db.execute("UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                       ("failed" if give_up else "pending", error, retry_at, delivery_id))
-
-    def attempt_succeeded(self, attempt_id: int, delivery_id: int, now: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE delivery_attempts SET finished_at = ?, outcome = 'ok' WHERE id = ?", (now, attempt_id))
-            db.execute("UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?",
-                       (now, delivery_id))
-
     # -- reconciliation with the client's own totals (storage.ReconcileStore) --------------------------------
-
-    def add_client_totals(self, session_id: str, fingerprint: str, taken_at: str, total_cost_micros: int,
-                          model_usage: str, unknown_model_cost: bool, path: str | None, now: str) -> bool:
-        return self.db.execute(
-            "INSERT OR IGNORE INTO client_totals (session_id, fingerprint, taken_at, total_cost_micros, model_usage, "
-            "unknown_model_cost, path, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (session_id, fingerprint, taken_at, total_cost_micros, model_usage, int(unknown_model_cost), path, now),
-        ).rowcount > 0
 
     def latest_client_totals(self, sessions: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -856,105 +665,6 @@ class Ledger:
             found.update(self.db.execute(f"SELECT session_id, MAX(taken_at) FROM client_totals "
                                          f"WHERE session_id IN ({marks}) GROUP BY session_id", chunk).fetchall())
         return found
-
-    def sessions_to_reconcile(self, sessions: Sequence[str]) -> set[str]:
-        related: set[str] = set()
-        unique = sorted(set(sessions))
-        for start in range(0, len(unique), 400):
-            chunk = unique[start : start + 400]
-            marks = ",".join("?" * len(chunk))
-            related.update(r[0] for r in self.db.execute(
-                f"SELECT DISTINCT session_id FROM client_totals WHERE session_id IN ({marks})", chunk))
-            related.update(r[0] for r in self.db.execute(
-                f"SELECT DISTINCT session_id FROM shared_requests WHERE owner_session IN ({marks}) "
-                f"UNION SELECT DISTINCT owner_session FROM shared_requests WHERE session_id IN ({marks})",
-                chunk + chunk))
-        return related
-
-    def client_snapshots(self, session_id: str) -> list[tuple[str, int, str, int]]:
-        return self.db.execute(
-            "SELECT taken_at, total_cost_micros, model_usage, unknown_model_cost FROM client_totals "
-            "WHERE session_id = ? ORDER BY taken_at, total_cost_micros", (session_id,)).fetchall()
-
-    def shared_with(self, session_id: str) -> list[tuple[str, str]]:
-        return self.db.execute(
-            "SELECT s.owner_session, MAX(r.timestamp) FROM shared_requests s JOIN requests r ON r.message_id = "
-            "s.message_id WHERE s.session_id = ? AND s.owner_session IS NOT NULL GROUP BY s.owner_session "
-            "UNION ALL SELECT s.session_id, MAX(r.timestamp) FROM shared_requests s JOIN requests r "
-            "ON r.message_id = s.message_id WHERE s.owner_session = ? GROUP BY s.session_id",
-            (session_id, session_id),
-        ).fetchall()
-
-    def return_copies(self, fork: str, parent: str, cut: str) -> None:
-        taken = [r[0] for r in self.db.execute(
-            "SELECT r.message_id FROM shared_requests s JOIN requests r ON r.message_id = s.message_id "
-            "WHERE s.owner_session = ? AND s.session_id = ? AND r.timestamp <= ? AND r.source != ?",
-            (fork, parent, cut, RECONCILED))]
-        for message_id in taken:
-            self.db.execute("UPDATE requests SET session_id = ? WHERE message_id = ?", (parent, message_id))
-            self.db.execute("DELETE FROM shared_requests WHERE message_id = ? AND session_id = ?", (message_id, parent))
-            self.db.execute("UPDATE shared_requests SET owner_session = ? WHERE message_id = ?", (parent, message_id))
-            self.db.execute("INSERT OR IGNORE INTO shared_requests (message_id, session_id, owner_session) "
-                            "VALUES (?, ?, ?)", (message_id, fork, parent))
-
-    def session_figures(self, session_id: str, cut: str | None, upto: str) -> dict[str, list[int]]:
-        copied = ("AND NOT (timestamp <= :cut AND (session_id IS NOT :s OR message_id IN "
-                  "(SELECT message_id FROM shared_requests)))") if cut else ""
-        rows = self.db.execute(
-            f"SELECT model, {_CLASS_SUMS}, SUM(cost_micros), COUNT(*) FROM requests WHERE source != '{RECONCILED}' "
-            "AND (session_id = :s OR message_id IN (SELECT message_id FROM shared_requests WHERE session_id = :s)) "
-            f"AND timestamp <= :upto {copied} GROUP BY model",
-            {"s": session_id, "cut": cut, "upto": upto},
-        ).fetchall()
-        return {r[0]: [v or 0 for v in r[1:]] for r in rows}
-
-    def reconciled_figures(self, session_id: str) -> dict[str, list[int]]:
-        return {r[0]: list(r[1:]) for r in self.db.execute(
-            f"SELECT model, {_CLASS_SUMS}, SUM(cost_micros), COUNT(*) FROM requests WHERE session_id = ? AND "
-            "source = ? GROUP BY model", (session_id, RECONCILED))}
-
-    def session_place(self, session_id: str) -> tuple[str | None, str | None, str | None]:
-        return self.db.execute(  # type: ignore[no-any-return]
-            "SELECT project, cwd, git_branch FROM requests WHERE session_id = ? AND source != ? "
-            "ORDER BY timestamp DESC LIMIT 1", (session_id, RECONCILED)).fetchone() or (None, None, None)
-
-    def drop_reconciled(self, session_id: str, model: str) -> None:
-        self.db.execute("DELETE FROM requests WHERE session_id = ? AND model = ? AND source = ?",
-                        (session_id, model, RECONCILED))
-
-    def has_request(self, message_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM requests WHERE message_id = ?", (message_id,)).fetchone() is not None
-
-    def set_cost(self, message_id: str, cost_micros: int, cost_status: str) -> None:
-        self.db.execute("UPDATE requests SET cost_micros = ?, cost_status = ? WHERE message_id = ?",
-                        (cost_micros, cost_status, message_id))
-
-    def record_reconciliation(self, session_id: str, *, checked_at: str, taken_at: str, parent_session: str | None,
-                              client_cost_micros: int, ledger_cost_micros: int, requests: int,
-                              reconciled_cost_micros: int, reconciled_tokens: str, above: str,
-                              unknown_model_cost: int) -> None:
-        self.db.execute(
-            "INSERT INTO reconciliations (session_id, checked_at, taken_at, parent_session, client_cost_micros, "
-            "ledger_cost_micros, requests, reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
-            "checked_at = excluded.checked_at, taken_at = excluded.taken_at, "
-            "parent_session = excluded.parent_session, client_cost_micros = excluded.client_cost_micros, "
-            "ledger_cost_micros = excluded.ledger_cost_micros, requests = excluded.requests, "
-            "reconciled_cost_micros = excluded.reconciled_cost_micros, "
-            "reconciled_tokens = excluded.reconciled_tokens, above = excluded.above, "
-            "unknown_model_cost = excluded.unknown_model_cost",
-            (session_id, checked_at, taken_at, parent_session, client_cost_micros, ledger_cost_micros, requests,
-             reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost),
-        )
-
-    def reconciliations(self, *, start: str | None = None, end: str | None = None) -> list[tuple[Any, ...]]:
-        where, args = "", []
-        if start is not None and end is not None:
-            where, args = " WHERE taken_at >= ? AND taken_at < ?", [start, end]
-        return self.db.execute(
-            "SELECT session_id, checked_at, taken_at, parent_session, client_cost_micros, ledger_cost_micros, "
-            "requests, reconciled_cost_micros, reconciled_tokens, above, unknown_model_cost "
-            f"FROM reconciliations{where} ORDER BY taken_at", args).fetchall()
 
     # -- read positions of append-only sources ---------------------------------------------------------------
 
@@ -984,9 +694,6 @@ class Ledger:
             "malformed_lines = excluded.malformed_lines, updated_at = excluded.updated_at",
             rows,
         )
-
-    def malformed_lines(self) -> int:
-        return self.db.execute("SELECT COALESCE(SUM(malformed_lines), 0) FROM transcript_offsets").fetchone()[0]
 
     # -- per-session memory ----------------------------------------------------------------------------------
 
@@ -1021,114 +728,73 @@ class Ledger:
         return self.db.execute("SELECT model, model_set_at FROM session_state WHERE session_id = ?",
                                (session_id,)).fetchone()
 
-    # -- the team spool (storage.TeamSpool; the triggers of migration m014 mark written requests) -------------
+    # -- defined in the backend's other modules, each loaded at its first use (_DefinedIn) ---------------------
 
-    def team_link(self) -> tuple[str, str, str] | None:
-        return self.db.execute("SELECT team, server, member FROM team_link").fetchone()
-
-    def link_team(self, team: str, server: str, member: str, since: str, now: str) -> None:
-        with self.transaction() as db:
-            for table in ("team_link", "team_unpushed", "team_pushed", "team_claims"):
-                db.execute(f"DELETE FROM {table}")
-            db.execute("INSERT INTO team_link (id, team, server, member, since, linked_at) VALUES (1, ?, ?, ?, ?, ?)",
-                       (team, server, member, since, now))
-            from .migrations import SPOOL_FIGURES
-
-            figures = ", ".join(SPOOL_FIGURES)
-            db.execute(f"INSERT OR IGNORE INTO team_unpushed (message_id, {figures}) SELECT message_id, {figures} "
-                       "FROM requests WHERE timestamp >= ?", (since,))
-
-    def unpushed_rows(self, after: str, limit: int) -> list[dict[str, Any]]:
-        rows = _dicts(self.db.execute(
-            "SELECT r.message_id, r.timestamp AS ts, r.model, COALESCE(r.workflow, '') AS workflow, r.session_id, "
-            "r.project, r.is_sidechain, r.input_tokens, r.output_tokens, r.cache_creation_5m_tokens, "
-            "r.cache_creation_1h_tokens, r.cache_read_tokens, r.total_tokens, r.cost_micros FROM team_unpushed u "
-            "JOIN requests r ON r.message_id = u.message_id WHERE u.message_id > ? ORDER BY u.message_id LIMIT ?",
-            (after, limit)))
-        for row in rows:
-            row["is_sidechain"] = bool(row["is_sidechain"])
-        return rows
-
-    def mark_pushed(self, rows: Sequence[Mapping[str, Any]], now: str) -> None:
-        if not rows:
-            return
-        pushed = [(r["message_id"], r["ts"], r["model"], r["workflow"], int(r["is_sidechain"]), r["input_tokens"],
-                   r["output_tokens"], r["cache_creation_5m_tokens"], r["cache_creation_1h_tokens"],
-                   r["cache_read_tokens"], r["total_tokens"], r["cost_micros"]) for r in rows]
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO team_pushed (message_id, timestamp, model, workflow, is_sidechain, "
-                "input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, "
-                "total_tokens, cost_micros, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*row, now) for row in pushed])
-            # unmarked only if the request is still what was pushed (a line that grew since was marked again)
-            db.executemany(
-                "DELETE FROM team_unpushed WHERE message_id = ? AND EXISTS (SELECT 1 FROM requests r WHERE "
-                "r.message_id = ? AND r.timestamp = ? AND r.model = ? AND COALESCE(r.workflow, '') = ? AND "
-                "r.is_sidechain = ? AND r.input_tokens = ? AND r.output_tokens = ? AND r.cache_creation_5m_tokens = ? "
-                "AND r.cache_creation_1h_tokens = ? AND r.cache_read_tokens = ? AND r.total_tokens = ? AND "
-                "r.cost_micros = ?)",
-                [(row[0], *row) for row in pushed])
-            # a request that grew meanwhile stays spooled: the server now has an earlier version of it
-            db.executemany("UPDATE team_unpushed SET pushed = 1 WHERE message_id = ?", [(row[0],) for row in pushed])
-
-    def unpushed_usage(self, day: tuple[str, str], month: tuple[str, str]) -> list[tuple[Any, ...]]:
-        (d0, d1), (m0, m1) = day, month
-        args = (d0, d1, m0, m1, min(d0, m0), max(d1, m1))
-        # The spool's own figures (m016: no lookup per row), less what the server has of the requests that grew
-        # after a push; merged here, as two plain grouped queries prepare faster than one over a UNION ALL.
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for query, sign in ((_SPOOL_NOW, 1), (_SPOOL_PUSHED, -1)):
-            for model, workflow, in_day, in_month, *sums in self.db.execute(query, args):
-                into = groups.setdefault((model, workflow, in_day, in_month), [0] * len(_SPOOL_SUMS))
-                for i, value in enumerate(sums):
-                    into[i] += sign * (value or 0)
-        return [(*key, *sums) for key, sums in sorted(groups.items())]
-
-    def unpushed_count(self) -> int:
-        return self.db.execute(
-            "SELECT COUNT(*) FROM team_unpushed u JOIN requests r ON r.message_id = u.message_id").fetchone()[0]
-
-    def has_unpushed(self) -> bool:
-        return self.db.execute("SELECT EXISTS (SELECT 1 FROM team_unpushed u JOIN requests r "
-                               "ON r.message_id = u.message_id)").fetchone()[0] == 1
-
-    def unclaimed_team_alerts(self) -> list[tuple[str, int, int]]:
-        return self.db.execute(
-            "SELECT a.key, a.threshold, a.limit_tokens FROM alerts a WHERE a.scope LIKE 'team:%' AND NOT EXISTS "
-            "(SELECT 1 FROM team_claims c WHERE c.key = a.key AND c.limit_tokens = a.limit_tokens)").fetchall()
-
-    def record_team_claim(self, key: str, limit_tokens: int, won: bool, now: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO team_claims (key, limit_tokens, outcome, decided_at) "
-                        "VALUES (?, ?, ?, ?)", (key, limit_tokens, "won" if won else "lost", now))
-
-    # -- diagnostics -----------------------------------------------------------------------------------------
-
-    def quick_check(self) -> str:
-        return self.db.execute("PRAGMA quick_check").fetchone()[0]
-
-    def pending_migrations(self) -> list[str]:
-        from .migrations import pending
-
-        return pending(self.db)
-
-    def cost_statuses(self) -> dict[str, tuple[int, int]]:
-        rows = self.db.execute("SELECT cost_status, COUNT(*), COALESCE(SUM(cost_micros), 0) FROM requests "
-                               "GROUP BY cost_status").fetchall()
-        return {status: (n, micros) for status, n, micros in rows}
-
-    def unpriced_models(self) -> list[str]:
-        return [r[0] for r in self.db.execute(
-            "SELECT DISTINCT model FROM requests WHERE cost_status != 'priced' ORDER BY model")]
-
-    def failed_deliveries(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'").fetchone()[0]
+    # What reports, the usage log, the dashboard and the CLI's listings read (storage.ReportStore and more).
+    rows = _DefinedIn("ledger_reports")
+    totals = _DefinedIn("ledger_reports")
+    count = _DefinedIn("ledger_reports")
+    latest_session = _DefinedIn("ledger_reports")
+    report_rows = _DefinedIn("ledger_reports")
+    subagent_starts = _DefinedIn("ledger_reports")
+    reconciled_usage = _DefinedIn("ledger_reports")
+    load_alert = _DefinedIn("ledger_reports")
+    list_alerts = _DefinedIn("ledger_reports")
+    open_alert_keys = _DefinedIn("ledger_reports")
+    list_events = _DefinedIn("ledger_reports")
+    list_degradations = _DefinedIn("ledger_reports")
+    degradation_counts = _DefinedIn("ledger_reports")
+    downgrades = _DefinedIn("ledger_reports")
+    # The outbox's queue and its sender (storage.OutboxStore, but for what a hook asks on every decision).
+    enqueue_delivery = _DefinedIn("ledger_outbox")
+    mark_enqueued = _DefinedIn("ledger_outbox")
+    deliveries_of = _DefinedIn("ledger_outbox")
+    store_report = _DefinedIn("ledger_outbox")
+    enqueue_report_delivery = _DefinedIn("ledger_outbox")
+    stored_report = _DefinedIn("ledger_outbox")
+    stored_reports = _DefinedIn("ledger_outbox")
+    next_due_delivery = _DefinedIn("ledger_outbox")
+    next_attempt_at = _DefinedIn("ledger_outbox")
+    start_attempt = _DefinedIn("ledger_outbox")
+    attempt_failed = _DefinedIn("ledger_outbox")
+    attempt_succeeded = _DefinedIn("ledger_outbox")
+    # Reconciliation with the client's own totals (storage.ReconcileStore, but for the lookup each ingest runs).
+    add_client_totals = _DefinedIn("ledger_reconcile")
+    sessions_to_reconcile = _DefinedIn("ledger_reconcile")
+    client_snapshots = _DefinedIn("ledger_reconcile")
+    shared_with = _DefinedIn("ledger_reconcile")
+    return_copies = _DefinedIn("ledger_reconcile")
+    session_figures = _DefinedIn("ledger_reconcile")
+    reconciled_figures = _DefinedIn("ledger_reconcile")
+    session_place = _DefinedIn("ledger_reconcile")
+    drop_reconciled = _DefinedIn("ledger_reconcile")
+    has_request = _DefinedIn("ledger_reconcile")
+    set_cost = _DefinedIn("ledger_reconcile")
+    record_reconciliation = _DefinedIn("ledger_reconcile")
+    reconciliations = _DefinedIn("ledger_reconcile")
+    # The team spool (storage.TeamSpool).
+    team_link = _DefinedIn("ledger_team")
+    link_team = _DefinedIn("ledger_team")
+    unpushed_rows = _DefinedIn("ledger_team")
+    mark_pushed = _DefinedIn("ledger_team")
+    unpushed_usage = _DefinedIn("ledger_team")
+    unpushed_count = _DefinedIn("ledger_team")
+    has_unpushed = _DefinedIn("ledger_team")
+    unclaimed_team_alerts = _DefinedIn("ledger_team")
+    record_team_claim = _DefinedIn("ledger_team")
+    # What `tokens doctor` checks (storage.Diagnostics, and ReadPositions.malformed_lines).
+    malformed_lines = _DefinedIn("ledger_diagnostics")
+    quick_check = _DefinedIn("ledger_diagnostics")
+    pending_migrations = _DefinedIn("ledger_diagnostics")
+    cost_statuses = _DefinedIn("ledger_diagnostics")
+    unpriced_models = _DefinedIn("ledger_diagnostics")
+    failed_deliveries = _DefinedIn("ledger_diagnostics")
 
 
 # len(migrations.MIGRATIONS), the user_version of a ledger they all ran on: a ledger already there is current (the
 # common open) without loading the migrations module. Only a hint: a ledger whose user_version differs gets
 # migrations.migrate, which compares with the list itself (tests/test_migrate.py keeps the two equal).
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 
 def _migrate(db: sqlite3.Connection) -> list[str]:
@@ -1138,24 +804,10 @@ def _migrate(db: sqlite3.Connection) -> list[str]:
 
 
 HOUR_SUFFIX = ":00:00.000Z"
-_CLASS_SUMS = ", ".join(f"SUM({c})" for c in ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
-                                               "cache_creation_1h_tokens", "cache_read_tokens"))
-# The sums of the team spool's usage, in the order storage.TeamSpool.unpushed_usage states (team/states.py's SUMS).
-_SPOOL_SUMS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-               "cache_read_tokens", "cost_micros")
-# The spool's usage grouped by model, workflow and whether in the day and the month: as its requests are now (the
-# spool rows' own figures), and as the server has those that grew after a push (team_pushed, for those rows only).
-_SPOOL_GROUP = ("SELECT x.model, COALESCE(x.workflow, ''), x.timestamp >= ? AND x.timestamp < ?, "
-                "x.timestamp >= ? AND x.timestamp < ?, " + ", ".join(f"SUM(x.{c})" for c in _SPOOL_SUMS)
-                + " FROM {source} WHERE x.timestamp >= ? AND x.timestamp < ? GROUP BY 1, 2, 3, 4")
-_SPOOL_NOW = _SPOOL_GROUP.format(source="team_unpushed x")
-_SPOOL_PUSHED = _SPOOL_GROUP.format(source="team_unpushed u CROSS JOIN team_pushed x ON x.message_id = u.message_id "
-                                           "AND u.pushed")
 # Claims whose deliveries are not (or, after a re-arm, no longer) in the outbox.
 # A team alert's deliveries are enqueued by the team sync, and only on the one machine the team server gives its
 # claim to (team/sync.py).
 NOT_ENQUEUED = "(enqueued_at IS NULL OR enqueued_at != created_at) AND scope NOT LIKE 'team:%'"
-ALERT_COLUMNS = "key, scope, level, threshold, period, used, limit_tokens, workflow, recommendation, created_at"
 
 
 def _next_hour(bound: str) -> str:
@@ -1164,16 +816,6 @@ def _next_hour(bound: str) -> str:
     from .periods import iso, parse
 
     return iso(parse(bound[:13] + HOUR_SUFFIX) + timedelta(hours=1))[:13]
-
-
-def _alert(row: Sequence[Any]) -> Alert:
-    _key, scope, level, threshold, period, used, limit, workflow, recommendation, created_at = row[:10]
-    return Alert(scope, level, threshold, period, used, limit, created_at, workflow, recommendation)
-
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def reprice(ledger: Ledger, prices: PriceTable) -> tuple[int, dict[str, int]]:

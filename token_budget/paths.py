@@ -14,12 +14,15 @@ from .errors import TokenBudgetError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TypeAlias
+    from typing import Any, TypeAlias
 
     PathLike: TypeAlias = "str | os.PathLike[str]"
 
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 LEDGER_NAME = "ledger.db"
+CONFIG_NAME = "token_budgets.yaml"  # the config file of each layer (config.layer_paths)
+PRICING_NAME = "pricing.yaml"  # the packaged prices
+OVERRIDES_NAME = "overrides.json"  # in the data dir: what `tokens budget` and `tokens mode` changed
 LEDGER_VERSION_SUFFIX = ".version"  # beside the ledger: a token every write transaction renews (ledger.bump_version)
 REPORTS_DIR = "reports"
 
@@ -59,21 +62,35 @@ def default_data_dir() -> str:
     return os.path.join(xdg, "token-budget")
 
 
+def file_stamp(path: str) -> list[Any]:
+    """[path, mtime_ns, size], or [path, None, None] for a missing file: what a cache compares to see a change."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), st.st_mtime_ns, st.st_size]
+
+
 def ensure_private_dir(path: PathLike) -> None:
     """Create `path` 0700; refuse a symlink, since a planted link could redirect the ledger elsewhere."""
-    if os.path.islink(path):
-        raise TokenBudgetError(
-            f"The data dir {path} is a symbolic link; refusing to use it.",
-            "Point TOKEN_BUDGET_HOME (or --data-dir) at a real directory.",
-        )
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.lstat(path)
-    except OSError as exc:
-        raise TokenBudgetError(
-            f"Cannot create the data dir {path}: {exc.strerror}.",
-            "Check its permissions, or choose another with TOKEN_BUDGET_HOME or --data-dir.",
-        ) from exc
+        st = os.lstat(path)  # every hook asks, and the dir is there: one call, not makedirs' several
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise TokenBudgetError(
+                f"The data dir {path} is a symbolic link; refusing to use it.",
+                "Point TOKEN_BUDGET_HOME (or --data-dir) at a real directory.",
+            )
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            st = os.lstat(path)
+        except OSError as exc:
+            raise TokenBudgetError(
+                f"Cannot create the data dir {path}: {exc.strerror}.",
+                "Check its permissions, or choose another with TOKEN_BUDGET_HOME or --data-dir.",
+            ) from exc
     check_private(path, st, "data dir")
 
 
@@ -119,7 +136,12 @@ def read_regular(path: PathLike, limit: int, *, follow: bool = False) -> bytes:
                                   "Replace it with a regular file.") from None
         raise
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
+        # read(n) allocates its n bytes first: ask for the file's size (and one byte more, to see it grew), not for
+        # the limit (the hook's config cache: 4 MiB allocated for 15 KiB)
+        want = min(limit, os.fstat(fd).st_size) + 1
+        data = handle.read(want)
+        if len(data) == want <= limit:  # it grew since the fstat: read on, up to the limit
+            data += handle.read(limit + 1 - len(data))
     if len(data) > limit:
         raise UnsafeFileError(f"{path} is larger than {limit:,} bytes; refusing to read it.",
                               "A config file is a few kilobytes: check what it holds.")

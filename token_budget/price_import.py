@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .pricing import RATE_FIELDS, PriceTable, merge_overrides
+from .price_parse import merge_overrides, parse_table
+from .pricing import RATE_FIELDS
 
 # price table field -> LiteLLM field (USD per token)
 LITELLM_FIELDS = {
@@ -144,7 +145,7 @@ def plan_import(prices: Mapping[str, dict[str, Any]], base: Mapping[str, Any], c
     changes nothing. Otherwise its entry gets a new period starting on `effective`, after the periods it had, and
     keeping the long-context and fast-mode rules LiteLLM does not give."""
     result = PriceImport(overrides={k: dict(v) for k, v in current.items()})
-    table = PriceTable.from_dict(merge_overrides(base, current))
+    table = parse_table(merge_overrides(base, current))
     for model, fields in sorted(prices.items()):
         price, status, key = table.lookup(model, effective)
         if status == "priced" and _same(fields, price):

@@ -44,12 +44,6 @@ def store_totals(store: Storage, totals: Iterable[ClientTotals], now: str) -> se
     return fresh
 
 
-def figures_since(store: Storage, earliest: dict[str, str]) -> set[str]:
-    """The sessions whose latest figures were written at or after the given time (their earliest new row)."""
-    latest = store.latest_client_totals(sorted(earliest))
-    return {session for session, taken in latest.items() if taken >= earliest[session]}
-
-
 def reconcile(ledger: Storage, sessions: Iterable[str | None], prices: PriceTable | None, now: str) -> int:
     """Reconcile each of `sessions` that has client figures, and the sessions sharing requests with them (a fork
     read before its parent is corrected once the parent's figures arrive). Returns how many were checked."""

@@ -221,11 +221,11 @@ def _alert_channels(env: Any) -> Check:
 
 
 def _packaged_channels(config: Any) -> bool:
-    from ..config import CONFIG_NAME, _read_layer
-    from ..paths import packaged_config_dir
+    from ..config_files import read_layer
+    from ..paths import CONFIG_NAME, packaged_config_dir
 
     try:
-        packaged = _read_layer(Path(packaged_config_dir(), CONFIG_NAME)) or {}
+        packaged = read_layer(Path(packaged_config_dir(), CONFIG_NAME)) or {}
     except TokenBudgetError:
         return False
     return (packaged.get("alerts") or {}).get("channels") == config.get("alerts", "channels")

@@ -552,8 +552,10 @@ def tool_line_ready(path: str, needle: bytes, start: int) -> bool:
         with open_transcript(path) as handle:
             size = handle.seek(0, 2)  # SEEK_END
             # A file rewritten shorter: its tail; one grown by more than TAIL_CAP: its last TAIL_CAP bytes.
-            handle.seek(max(min(start, max(size - TAIL_WINDOW, 0)), size - TAIL_CAP))
-            tail = handle.read(TAIL_CAP)
+            at = handle.seek(max(min(start, max(size - TAIL_WINDOW, 0)), size - TAIL_CAP))
+            # What is there now: read(TAIL_CAP) would first allocate all 8 MiB (about 0.05 ms each look). A line
+            # appended since is seen at the next look.
+            tail = handle.read(size - at)
     except OSError:
         return False  # a subagent's file before its first line
     hit = tail.rfind(needle)

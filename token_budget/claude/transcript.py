@@ -227,63 +227,72 @@ class Delta:
 def read_delta(path: PathLike, offset: int, *, project: str | None = None, agent_type: str | None = None,
                max_bytes: int | None = None) -> Delta:
     """Read the complete lines from `offset` on. A torn last line is left for the next call."""
+    with _open(path) as handle:
+        return _read_delta(handle, path, offset, project=project, agent_type=agent_type, max_bytes=max_bytes)
+
+
+def _read_delta(handle: Any, path: PathLike, offset: int, *, project: str | None, agent_type: str | None,
+                max_bytes: int | None) -> Delta:
     global _loads
     loads = _loads = _loads or _json_loads()
     events: list[UsageEvent] = []
     totals: list[ClientTotals] = []
     lines = malformed = 0
     last_seen: str | None = None  # the newest timestamp read so far, for cost-state lines (they carry none)
-    with _open(path) as handle:
-        handle.seek(offset)
-        carry = b""
-        consumed = offset
-        budget = max_bytes
-        while True:
-            block = handle.read(CHUNK if budget is None else min(CHUNK, budget))
-            if not block:
-                break
-            if budget is not None:
-                budget -= len(block)
-            data = carry + block if carry else block
-            complete = data.rfind(b"\n") + 1  # bytes up to the last newline; the rest waits for its end
-            carry = data[complete:]
-            if complete:
-                consumed += complete
-                lines += data.count(b"\n", 0, complete)
-                for line in iter_candidate_lines(data, complete):
+    handle.seek(offset)
+    carry = b""
+    consumed = offset
+    budget = max_bytes
+    while True:
+        want = CHUNK if budget is None else min(CHUNK, budget)
+        # read(n) allocates its n bytes first: ask for what the file holds now (two 4 MiB reads cost an ingest of
+        # one new request ~0.05 ms), and at least 64 KiB, so that a file growing meanwhile is read on.
+        want = min(want, max(os.fstat(handle.fileno()).st_size - handle.tell(), 1 << 16))
+        block = handle.read(want)
+        if not block:
+            break
+        if budget is not None:
+            budget -= len(block)
+        data = carry + block if carry else block
+        complete = data.rfind(b"\n") + 1  # bytes up to the last newline; the rest waits for its end
+        carry = data[complete:]
+        if complete:
+            consumed += complete
+            lines += data.count(b"\n", 0, complete)
+            for line in iter_candidate_lines(data, complete):
+                try:
+                    event = event_from_line(loads(line), project=project, agent_type=agent_type)
+                except (ValueError, RecursionError):
+                    malformed += 1
+                    continue
+                if event is not None:
+                    events.append(event)
+            if COST_STATE_MARKER in data:
+                base = consumed - complete
+                for start, line in iter_cost_states(data, complete):
+                    taken = _last_timestamp(data, start) or last_seen or _timestamp_before(path, base + start)
                     try:
-                        event = event_from_line(loads(line), project=project, agent_type=agent_type)
+                        found = totals_from_line(loads(line), taken or clock.timestamp(), os.fspath(path))
                     except (ValueError, RecursionError):
                         malformed += 1
                         continue
-                    if event is not None:
-                        events.append(event)
-                if COST_STATE_MARKER in data:
-                    base = consumed - complete
-                    for start, line in iter_cost_states(data, complete):
-                        taken = _last_timestamp(data, start) or last_seen or _timestamp_before(path, base + start)
-                        try:
-                            found = totals_from_line(loads(line), taken or clock.timestamp(), os.fspath(path))
-                        except (ValueError, RecursionError):
-                            malformed += 1
-                            continue
-                        if found is not None:
-                            totals.append(found)
-                last_seen = _last_timestamp(data, complete) or last_seen
-            if len(carry) > MAX_LINE_BYTES:  # no usage line is this long: skip it rather than hold it in memory
-                consumed += len(carry)
-                malformed += 1
-                carry = b""
-            if budget == 0:
-                return Delta(events, consumed, lines, malformed, True, totals)
+                    if found is not None:
+                        totals.append(found)
+            last_seen = _last_timestamp(data, complete) or last_seen
+        if len(carry) > MAX_LINE_BYTES:  # no usage line is this long: skip it rather than hold it in memory
+            consumed += len(carry)
+            malformed += 1
+            carry = b""
+        if budget == 0:
+            return Delta(events, consumed, lines, malformed, True, totals)
     return Delta(events, consumed, lines, malformed, totals=totals)
 
 
-def _head_hash(path: PathLike, length: int) -> str:
+def _head_hash(handle: Any, length: int) -> str:
     # crc32, not hashlib: this tells a rewritten file from a grown one, it is no security check, and hashlib costs
     # milliseconds of import on every hook (lean_crc: zlib's values, without loading zlib).
-    with _open(path) as handle:
-        head = handle.read(length)
+    handle.seek(0)
+    head = handle.read(length)
     return f"{len(head)}:{crc32(head):08x}"
 
 
@@ -425,37 +434,44 @@ def _ingest_batch(ledger: Ledger, pending: list[tuple[str, os.stat_result]], sou
 def _reconcile(ledger: Ledger, totals: list[ClientTotals], events: list[UsageEvent], prices: Any, now: str) -> int:
     """Sessions with new client figures, or with a row the figures already count (a line that arrived late),
     checked against the ledger in the batch's own transaction (see reconcile.py). Rows newer than a session's
-    figures change nothing, so a hook in a session costs one indexed lookup until its next figures."""
-    from ..reconcile import figures_since, reconcile, store_totals
-
-    fresh = store_totals(ledger, totals, now) if totals else set()
+    figures change nothing, so a hook in a session costs one indexed lookup until its next figures, and does not
+    load the reconciliation code."""
     earliest: dict[str, str] = {}
     for event in events:
         if event.session_id and event.timestamp < earliest.get(event.session_id, "~"):
             earliest[event.session_id] = event.timestamp
-    return reconcile(ledger, fresh | figures_since(ledger, earliest), prices, now)
+    latest = ledger.latest_client_totals(sorted(earliest)) if earliest else {}
+    late = {session for session, taken in latest.items() if taken >= earliest[session]}  # figures counting a new row
+    if not totals and not late:
+        return 0
+    from ..reconcile import reconcile, store_totals
+
+    fresh = store_totals(ledger, totals, now) if totals else set()
+    return reconcile(ledger, fresh | late, prices, now)
 
 
 def _read_new_lines(ledger: Ledger, path: str, now: str, rescan: bool = False) -> tuple[Delta, int, tuple[Any, ...]]:
     """One file's complete new lines, from the offset recorded under the writer lock (a parallel hook may have
-    moved it since we looked), and the offsets row to write with them."""
+    moved it since we looked), and the offsets row to write with them. One open file for its stat, its head and
+    its lines: they are of the same file even if a new one is renamed over the path meanwhile."""
     with _open(path) as handle:
         st = os.fstat(handle.fileno())
-    row = ledger.read_position(path)
-    offset, lines, malformed = 0, 0, 0
-    checked = None  # the head hash just compared, reused below when the head's length is the same
-    if row and not rescan:
-        device, inode, offset, head, lines, malformed = row
-        replaced = (device, inode) != (st.st_dev, st.st_ino) or st.st_size < offset
-        checked = _head_hash(path, min(offset, HEAD_BYTES)) if offset and not replaced else None
-        if replaced or (offset and head != checked):
-            offset, lines, malformed, checked = 0, 0, 0, None  # rewritten from the start; dedupe: rereading is harmless
-    # At most a batch's worth per transaction: a huge file is read over several, each committing its progress.
-    delta = read_delta(path, offset, project=project_of(path), agent_type=subagent_type(path), max_bytes=BATCH_BYTES)
-    if checked is not None and min(delta.offset, HEAD_BYTES) == min(offset, HEAD_BYTES):
-        head_hash = checked
-    else:
-        head_hash = _head_hash(path, min(delta.offset, HEAD_BYTES)) if delta.offset else None
+        row = ledger.read_position(path)
+        offset, lines, malformed = 0, 0, 0
+        checked = None  # the head hash just compared, reused below when the head's length is the same
+        if row and not rescan:
+            device, inode, offset, head, lines, malformed = row
+            replaced = (device, inode) != (st.st_dev, st.st_ino) or st.st_size < offset
+            checked = _head_hash(handle, min(offset, HEAD_BYTES)) if offset and not replaced else None
+            if replaced or (offset and head != checked):
+                offset, lines, malformed, checked = 0, 0, 0, None  # rewritten from the start; rereading is harmless
+        # At most a batch's worth per transaction: a huge file is read over several, each committing its progress.
+        delta = _read_delta(handle, path, offset, project=project_of(path), agent_type=subagent_type(path),
+                            max_bytes=BATCH_BYTES)
+        if checked is not None and min(delta.offset, HEAD_BYTES) == min(offset, HEAD_BYTES):
+            head_hash = checked
+        else:
+            head_hash = _head_hash(handle, min(delta.offset, HEAD_BYTES)) if delta.offset else None
     size = -1 if delta.more else st.st_size  # -1: not read to the end, so the next look is no "unchanged" skip
     offset_row = (path, st.st_dev, st.st_ino, size, st.st_mtime_ns, delta.offset, head_hash,
                   lines + delta.lines, malformed + delta.malformed, now)
