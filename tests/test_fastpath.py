@@ -135,6 +135,28 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
         assert ledger.count() == 3
 
 
+
+def test_an_ingesting_hook_does_not_look_for_orjson(data_dir: Path, claude_dir: Path, subprocess_env: dict,
+                                                     tmp_path: Path) -> None:
+    """A hook runs with -S, where orjson is not installed: it parses with jsonlite at once (a failed import would
+    search every folder of sys.path twice), even when an orjson is within reach."""
+    reach = tmp_path / "reach"
+    reach.mkdir()
+    marker = tmp_path / "orjson-imported"
+    (reach / "orjson.py").write_text(f"open({str(marker)!r}, 'w').close()\nfrom json import loads\n")
+    subprocess_env["PYTHONPATH"] = str(reach)
+    path = write_lines(transcript_path(claude_dir), response())
+    argv = [sys.executable, "-S", str(LAUNCHER), "PreToolUse"]
+    imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)  # compiles the config cache: site
+    marker.unlink(missing_ok=True)
+    write_lines(path, response())
+    out, _ = imported(argv, json.dumps(hook_payload("PreToolUse", path)), subprocess_env)
+    assert out == "{}" and not marker.exists()
+    with Ledger.open(data_dir) as ledger:
+        assert ledger.count() == 2
+    subprocess.run([sys.executable, "-c", "import orjson"], env=subprocess_env, check=True)  # it was within reach
+    assert marker.exists()
+
 # What only the decision loads (the ingest itself needs periods, families and levels: timestamps, prices, models).
 DECISION = {"token_budget.claude.enforce", "token_budget.budgets", "token_budget.policy", "token_budget.windows",
             "token_budget.claude.commands", "token_budget.controls", "token_budget.claude.messages",

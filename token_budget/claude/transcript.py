@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import time
 
 from .. import clock, jsonlite
@@ -196,7 +197,10 @@ def _open(path: PathLike) -> Any:
 def _json_loads() -> Any:
     """orjson's loads (about 6x faster: an import of a whole profile spends most of its time here) when it is
     installed, falling back to the standard library for anything orjson refuses that json accepts (NaN, integers
-    past 64 bits), so the choice never changes what is counted. The hook runs with `-S` and gets jsonlite."""
+    past 64 bits), so the choice never changes what is counted. A hook runs with `-S` and gets jsonlite without
+    looking for orjson, which is not on its path (a failed import searches every folder of sys.path twice)."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        return jsonlite.loads
     try:
         from orjson import loads as fast
     except ImportError:
