@@ -158,7 +158,8 @@ def _grew_without_usage(path: str, known: list[Any] | None, current: list[Any] |
     try:
         with open_transcript(path) as handle:
             handle.seek(offset)
-            return USAGE_MARKER not in handle.read(GROWTH_LIMIT + 1)
+            # read(n) allocates its n bytes first: what the file held at the stat, and what came since
+            return USAGE_MARKER not in handle.read(min(GROWTH_LIMIT + 1, current[2] - offset + (1 << 16)))
     except OSError:
         return False
 
