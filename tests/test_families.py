@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from token_budget import budgets, dashboard, families, policy, pricing
-from token_budget.claude import enforce
+from token_budget.claude import economy
 from token_budget.families import family, label, model_matches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def test_one_family_for_aliases_and_every_naming_style(model: str | None, expect
 
 def test_the_policy_the_hook_and_the_dashboard_use_the_one_definition() -> None:
     assert not hasattr(policy, "family") or policy.family is families.family
-    assert enforce.family is families.family
+    assert economy.family is families.family
     assert budgets.model_matches is families.model_matches
     assert dashboard.model_label is families.label
     assert not hasattr(pricing, "FAMILIES") or pricing.FAMILIES is families.FAMILIES

@@ -112,6 +112,7 @@ def test_an_ingesting_hook_imports_only_what_it_uses(data_dir: Path, claude_dir:
     assert out == "{}" and {"_sqlite3", "token_budget.pricing", "token_budget.claude.enforce"} <= loaded
     unused = {"sqlite3", "functools", "collections", "datetime",  # the extensions without their Python modules
               "token_budget.safetext", "token_budget.workflows",  # an answer of {}, no workflow started
+              "token_budget.claude.economy",  # neither economy mode nor a subagent
               "token_budget.claude.guard",  # `echo hi`: nothing the guard could find (enforce._plain_command)
               "token_budget.delivery", "token_budget.outbox", "token_budget.reports", "copy", "json", "re", "typing",
               "dataclasses", "pathlib", "contextlib", "yaml", "jsonschema", "click", "fnmatch", "zoneinfo",
@@ -158,9 +159,9 @@ def test_an_ingesting_hook_does_not_look_for_orjson(data_dir: Path, claude_dir: 
     assert marker.exists()
 
 # What only the decision loads (the ingest itself needs periods, families and levels: timestamps, prices, models).
-DECISION = {"token_budget.claude.enforce", "token_budget.budgets", "token_budget.policy", "token_budget.windows",
-            "token_budget.claude.commands", "token_budget.controls", "token_budget.claude.messages",
-            "token_budget.workflows"}
+DECISION = {"token_budget.claude.enforce", "token_budget.claude.economy", "token_budget.budgets", "token_budget.policy",
+            "token_budget.windows", "token_budget.claude.commands", "token_budget.controls",
+            "token_budget.claude.messages", "token_budget.workflows"}
 
 
 # -- each input that can change the answer -----------------------------------------------------------------------

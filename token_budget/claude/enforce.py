@@ -18,13 +18,12 @@ import os
 from .. import jsonlite
 from .._records import factory, record
 from ..budgets import budget_states
-from ..families import DOWNGRADE_ORDER, family
 from ..lean_datetime import datetime
 from ..ledger import Ledger
-from ..levels import parse_percent, severity
+from ..levels import severity
 from ..models import Alert, BudgetState, Decision, Degradation
 from ..periods import day_bounds, iso, today, zone
-from ..policy import Settings, binds, cheaper_family, evaluate, family_blocked, scope_name
+from ..policy import Settings, binds, evaluate, scope_name
 from .commands import is_tokens_prompt, slash_prefix, workflow_for_prompt
 
 TYPE_CHECKING = False  # typing costs milliseconds of import on every hook; annotations are strings
@@ -39,7 +38,6 @@ SUBAGENT_TOOLS = ("Agent", "Task")  # `Task` before 2.1.63, `Agent` after
 CACHEABLE_TOOLS = ("Read", "WebFetch", "Grep")
 MUTATING_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit", "Bash")
 GUARDED_TOOLS = MUTATING_TOOLS  # calls that could change budgets, acks or the files enforcement reads
-DEFAULT_WINDOW, LONG_WINDOW = 200_000, 1_000_000
 
 
 @record(frozen=False)
@@ -287,13 +285,15 @@ def _respond(step: Step, payload: dict[str, Any], ledger: Ledger, claimed: list[
             return {**_deny(decision.reason + " Do not retry: the session is stopped.", None), **stop}
         return stop
     if event == "UserPromptSubmit":
+        from . import economy  # a prompt's advice: loaded once per prompt, never by a tool call's `{}`
+
         if step.deferred:
-            return {"decision": "block", "reason": deferred_reason(step)}
+            return {"decision": "block", "reason": economy.deferred_reason(step)}
         if decision.action == "block":
             return {"decision": "block", "reason": decision.reason}
         if decision.economy and not is_tokens_prompt(payload.get("prompt")):
-            context = _join(context, _batch_once(step, ledger))
-        user = _join(user, _compact_once(step, ledger))
+            context = _join(context, economy.batch_once(step, ledger))
+        user = _join(user, economy.compact_once(step, ledger))
         return _output(event, user, context)
     if event == "PreToolUse":
         return _pre_tool(step, payload, ledger, user, context)
@@ -362,13 +362,24 @@ def _pre_tool(step: Step, payload: dict[str, Any], ledger: Ledger, user: str | N
         return _deny(decision.reason + " Do not retry other tools: end the turn and tell the user.",
                      user or (decision.reason if first else None))
     if tool in SUBAGENT_TOOLS:
-        return _subagent(step, tool, tool_input, ledger, user, context)
+        from .economy import subagent_target
+
+        target, refused = subagent_target(step, tool, tool_input, ledger)
+        if refused:
+            return _deny(refused, user)
+        if target:  # updatedInput replaces the whole input: keep every original field (claude-code.md §7)
+            return _output("PreToolUse", user, context, permissionDecision="allow",
+                           updatedInput={**tool_input, "model": target})
+        return _output("PreToolUse", user, context)
     if decision.economy:
-        cached = _cached_call(step, tool, tool_input, ledger)
+        from . import economy
+
+        key = call_key(tool, tool_input) if step.session_id and _caching_on(step.config) else None
+        cached = economy.cached_call(step, tool, key, ledger) if key else None
         if cached:
             return _deny(cached, user)
-        context = _join(context, _batch_once(step, ledger))
-        limited = _limit_read(step, tool, tool_input, payload, ledger)
+        context = _join(context, economy.batch_once(step, ledger))
+        limited = economy.limit_read(step, tool, tool_input, payload, ledger)
         if limited is not None:
             return _output("PreToolUse", user, context, permissionDecision="allow", updatedInput=limited)
     return _output("PreToolUse", user, context)
@@ -384,125 +395,6 @@ def _first_block_today(step: Step, ledger: Ledger) -> bool:
         ledger.record_event(level="block", kind="block", message=step.decision.reason or "", created_at=step.stamp,
                             scope=step.decision.scope, session_id=step.session_id)
     return True
-
-
-def _subagent(step: Step, tool: str, tool_input: dict[str, Any], ledger: Ledger, user: str | None,
-              context: str | None) -> dict[str, Any]:
-    """Move a subagent to a cheaper model that has budget left, rather than deny it."""
-    decision, settings = step.decision, step.settings
-    requested = family(jsonlite.text(tool_input.get("model"))) or family(step.model)
-    target = None
-    if requested and family_blocked(step.states, requested, settings):
-        target = cheaper_family(step.states, requested, settings)  # the next cheaper: keep as much quality
-        if target is None:
-            return _deny(f"token-budget: the {requested} model budget is exhausted and no cheaper model has budget "
-                         "left; do the work in this conversation or tell the user.", user)
-        why = "model_budget"
-    elif decision.economy and "switch_to_cheaper_model" in decision.actions and requested in DOWNGRADE_ORDER and \
-            DOWNGRADE_ORDER.index(requested) <= DOWNGRADE_ORDER.index(settings.downgrade_from):
-        target = cheaper_family(step.states, requested, settings, prefer=settings.downgrade_to)
-        why = "economy"
-    if not target or target == requested:
-        return _output("PreToolUse", user, context)
-    with ledger.transaction():
-        why_json = jsonlite.dumps({"reason": why})
-        ledger.record_degradation(Degradation("model_downgrade", step.session_id, tool, why_json,
-                                              jsonlite.text(tool_input.get("model")) or step.model, target), step.stamp)
-    # updatedInput replaces the whole input: keep every original field (claude-code.md §7).
-    return _output("PreToolUse", user, context, permissionDecision="allow",
-                   updatedInput={**tool_input, "model": target})
-
-
-def _cached_call(step: Step, tool: Any, tool_input: dict[str, Any], ledger: Ledger) -> str | None:
-    if not step.session_id or not _caching_on(step.config):
-        return None
-    key = call_key(tool, tool_input)
-    if key is None:
-        return None
-    row = ledger.recall_call(step.session_id, key[0])
-    if row is None:
-        return None
-    with ledger.transaction():
-        ledger.record_degradation(Degradation("cache_hit", step.session_id, str(tool),
-                                              jsonlite.dumps({"summary": row[0], "earlier": row[1]})), step.stamp)
-    unchanged = " (the file is unchanged since)" if tool == "Read" else ""
-    return (f"token-budget economy mode: this exact {row[0]}{unchanged} already ran in this session at {row[2]} "
-            f"(tool_use_id {row[1] or 'unknown'}). Use that earlier result instead of repeating the call.")
-
-
-def _limit_read(step: Step, tool: Any, tool_input: dict[str, Any], payload: dict[str, Any],
-                ledger: Ledger) -> dict[str, Any] | None:
-    if tool != "Read" or "reduce_context_window" not in step.decision.actions or tool_input.get("limit"):
-        return None
-    path = jsonlite.text(tool_input.get("file_path"))
-    cwd = jsonlite.text(payload.get("cwd"))
-    reduce = step.config.get("optimizations", "reduce_context", default={}) or {}
-    if not path or not cwd or not reduce.get("enabled", True):
-        return None
-    # Only inside the project: an "allow" here must not approve a read Claude Code would have asked about.
-    real, root = os.path.realpath(path), os.path.realpath(cwd)
-    if os.path.commonpath([real, root]) != root:
-        return None
-    try:
-        size = os.stat(real).st_size
-    except OSError:
-        return None
-    if size <= int(reduce.get("large_file_bytes", 40_000)):
-        return None
-    limit = int(reduce.get("read_limit", 400))
-    with ledger.transaction():
-        ledger.record_degradation(Degradation("read_limit", step.session_id, "Read",
-                                              jsonlite.dumps({"file": path, "bytes": size, "limit": limit})),
-                                  step.stamp)
-    return {**tool_input, "limit": limit}
-
-
-def _batch_once(step: Step, ledger: Ledger) -> str | None:
-    if "batch_remaining_work" not in step.decision.actions or not step.session_id:
-        return None
-    tz = zone(step.settings.timezone)
-    since = day_bounds(today(tz, step.now), tz)[0]
-    if ledger.has_degradation(step.session_id, "batch_request", since):
-        return None
-    with ledger.transaction():
-        ledger.record_degradation(Degradation("batch_request", step.session_id), step.stamp)
-    from .messages import economy_context
-
-    return economy_context(step.states, step.settings, step.model)
-
-
-def _compact_once(step: Step, ledger: Ledger) -> str | None:
-    """Past the context_compression trigger, with a large context, suggest /compact once per session (no hook
-    can compact: claude-code.md §7)."""
-    binding = _compression_due(step)
-    if not binding:
-        return None
-    compression = step.config.get("optimizations", "context_compression", default={}) or {}
-    row = ledger.latest_main_request(step.session_id)
-    context = row[2] if row else 0
-    window = LONG_WINDOW if context > DEFAULT_WINDOW else DEFAULT_WINDOW
-    if context < window * parse_percent(compression.get("min_context"), 50.0) / 100:
-        return None
-    if ledger.has_degradation(step.session_id, "compact_suggestion"):
-        return None
-    with ledger.transaction():
-        ledger.record_degradation(Degradation("compact_suggestion", step.session_id, None,
-                                              jsonlite.dumps({"context_tokens": context, "window": window})),
-                                  step.stamp)
-    tight = max(binding, key=lambda s: s.percent)
-    return (f"token-budget: this conversation's context is {context:,} tokens ({100 * context / window:.0f}% of the "
-            f"{window:,}-token window) and every request resends it, with the {scope_name(tight.scope)} at "
-            f"{tight.percent:.0f}%. Run `/compact` to summarize the older context.")
-
-
-def _compression_due(step: Step) -> list[BudgetState]:
-    """The budgets binding this session, when one is past the context_compression trigger; else []."""
-    compression = step.config.get("optimizations", "context_compression", default={}) or {}
-    if not compression.get("enabled", True) or not step.session_id:
-        return []
-    trigger = parse_percent(compression.get("trigger"), 60.0)
-    binding = [s for s in step.states if binds(s, step.model)]
-    return binding if binding and max(s.percent for s in binding) >= trigger else []
 
 
 def idle_facts(step: Step, ledger: Ledger) -> dict[str, Any] | None:
@@ -523,10 +415,3 @@ def post_writes(session: str | None, config: Any, ledger: Ledger) -> list[str]:
         if _searched(ledger, session):
             writes.extend(MUTATING_TOOLS)
     return writes
-
-
-def deferred_reason(step: Step) -> str:
-    tight = max((s for s in step.states if binds(s, step.model)), key=lambda s: s.percent, default=None)
-    why = f" (the {scope_name(tight.scope)} is at {tight.percent:.0f}%)" if tight else ""
-    return (f"token-budget: the {step.deferred} workflow has low priority and is deferred while economy mode is on"
-            f"{why}. Run it after the budget resets, or force it now with `{step.settings.hints.mode('normal')}`.")
