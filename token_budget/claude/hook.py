@@ -515,12 +515,16 @@ def _fails_closed(data_dir: PathLike | None) -> bool:
 
 
 def run_watched(argv: list[str], stdin: TextIO | None = None, seconds: float | None = None, *,
-                tried: bool = False) -> int:
-    """run() in a hook process of its own, under the watchdog (`seconds`: what is left of the deadline)."""
+                tried: bool = False, exits: bool = False) -> int:
+    """run() in a hook process of its own, under the watchdog (`seconds`: what is left of the deadline). `exits`:
+    the caller ends the process as soon as this returns (launch.main: fastpath.finish, posix._exit), and the
+    watchdogs end with it: neither is stopped (cancelling faulthandler's timer joins its C thread, about 0.2 ms of
+    every hook that takes the full path), and faulthandler's stays the backstop until the very end."""
     global _watchdog
     _watchdog = Watchdog(deadline() if seconds is None else seconds)
     code = run(argv, stdin, tried=tried)
-    _watchdog.stop()
+    if not exits:
+        _watchdog.stop()
     return code
 
 

@@ -180,7 +180,7 @@ def main() -> "None":
     argv, payload, seconds, tried = start()  # returns only when the record cannot answer
     from token_budget.claude.hook import run_watched
 
-    finish(run_watched(argv, StringIO(payload), seconds, tried=tried))
+    finish(run_watched(argv, StringIO(payload), seconds, tried=tried, exits=True))
 
 
 def _package_parent(here: "str") -> "str":
