@@ -100,7 +100,7 @@ def test_the_checks_see_a_cycle_and_a_lazy_import() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     edges = graph()
     assert "token_budget.families" in edges["token_budget.policy"]
-    assert "token_budget.policy" in edges["token_budget.budgets"]  # imported inside budget_status()
+    assert "token_budget.policy" in edges["token_budget.budget_status"]  # imported inside budget_status()
 
 
 CLAUDE_CODE_WORDS = re.compile(r"/model\b|/compact\b|/token-budget:|CLAUDE_[A-Z_]+|\"model\": \"")

@@ -411,7 +411,7 @@ def test_low_priority_workflows_are_deferred_in_economy(economy: Session, data_d
         "token-budget: the test_backend workflow has low priority and is deferred while economy mode is on (the "
         "daily budget is at 0%). Run it after the budget resets, or force it now with `/tokens mode normal`.")})
     with Ledger.open(data_dir) as ledger:
-        from token_budget.budgets import budget_status
+        from token_budget.budget_status import budget_status
         from token_budget.config import load
 
         assert budget_status(ledger, load(), now=economy.now)["deferred_workflows"] == ["test_backend"]

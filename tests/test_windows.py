@@ -235,7 +235,7 @@ def test_slack_and_email_say_percentage_points_of_the_window_not_tokens() -> Non
 
 
 def test_tokens_budget_lists_a_window_in_points_of_the_window(windowed, data_dir: Path) -> None:
-    from token_budget.budgets import budget_status
+    from token_budget.budget_status import budget_status
     from token_budget.cli.budgets import render_status
 
     windowed("50%")

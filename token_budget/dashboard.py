@@ -1,6 +1,6 @@
 """The dashboard (`tokens status`): what the budgets stand at now, as data (`status()`) and as the seed's box
-(`render_dashboard()`). Figures come from `budgets.budget_status`, the same counted tokens and periods as `tokens log`,
-reports and the status line. No Claude Code knowledge; no I/O besides the ledger reads.
+(`render_dashboard()`). Figures come from `budget_status.budget_status`, the same counted tokens and periods as
+`tokens log`, reports and the status line. No Claude Code knowledge; no I/O besides the ledger reads.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def status(
     ledger: Storage, config: Config, *, now: datetime | None = None, session_id: str | None = None
 ) -> dict[str, Any]:
     """`tokens status --json`: budget_status() plus unbudgeted models, the burn rate and open alerts."""
-    from .budgets import budget_status
+    from .budget_status import budget_status
     from .families import model_matches
 
     now = now or clock.now()

@@ -38,7 +38,8 @@ def alerts(ctx: click.Context, as_json: bool, limit: int, show_all: bool) -> Non
     items = alerts_with_deliveries(env.ledger, limit=None if not show_all else limit)
     hidden = 0
     if not show_all:
-        from ..budgets import budget_states, state_json
+        from ..budget_status import state_json
+        from ..budgets import budget_states
         from ..dashboard import superseded
 
         budgets = [state_json(s) for s in budget_states(env.ledger, env.config)]

@@ -31,7 +31,7 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
         tokens budget claude-opus 150k   # Opus requests per day
         tokens budget daily '$25'        # a USD limit beside the token limit
     """
-    from ..budgets import budget_status
+    from ..budget_status import budget_status
 
     if scope is None:
         status = budget_status(env.ledger, env.config, session_id=session or os.environ.get("CLAUDE_CODE_SESSION_ID"))
@@ -64,7 +64,7 @@ def budget(env: Env, scope: str | None, amount: str | None, session: str | None,
 
 def show_suggestions(env: Env, as_json: bool = False) -> None:
     """`tokens budget suggest`: budgets from the user's own history, next to what is enforced now."""
-    from ..budgets import suggest
+    from ..budget_suggest import suggest
 
     result = suggest(env.ledger, env.config)
     if as_json:
@@ -120,7 +120,7 @@ def render_status(status: dict[str, Any]) -> list[str]:
 @pass_env
 def mode(env: Env, mode: str | None, as_json: bool) -> None:
     """Show the mode, or set it: economy (save tokens now), normal, or auto (economy past the downgrade trigger)."""
-    from ..budgets import budget_status
+    from ..budget_status import budget_status
 
     if mode is not None:
         from ..limits import set_mode

@@ -32,7 +32,8 @@ def install(env: Env, scope: str, statusline: bool, uninstall: bool) -> None:
 
 def _show_budgets(env: Env) -> None:
     """What is enforced from now on, and what the user's own history suggests, before they choose."""
-    from ..budgets import budget_states, suggest
+    from ..budget_suggest import suggest
+    from ..budgets import budget_states
     from .budgets import suggestion_lines
 
     states = budget_states(env.ledger, env.config)

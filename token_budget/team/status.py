@@ -6,7 +6,7 @@ server's hourly rollup, so it costs the same at 10M requests as at 10k).
 
 from __future__ import annotations
 
-from ..budgets import state_json
+from ..budget_status import state_json
 from . import TeamSettings
 from .states import is_stale, read_cache, staleness, team_states
 
