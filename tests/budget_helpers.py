@@ -54,3 +54,14 @@ def events_through(monkeypatch: Any, owner: Any, name: str) -> list[str]:
 
     monkeypatch.setattr(owner, name, spy)
     return taken
+
+
+HALF_DAY_CONFIG = "timezone: UTC\nbudgets:\n  global: {daily_limit: 10000}\n"
+
+
+def half_spent_session(claude_dir: Path, tmp_path: Path, monkeypatch: Any) -> Session:
+    """A session that has used 50% of a 10,000-token daily budget (HALF_DAY_CONFIG): far from every level."""
+    write_config(tmp_path, monkeypatch, HALF_DAY_CONFIG)
+    s = Session(claude_dir)
+    s.spend(5000)
+    return s

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from budget_helpers import NOW, Session, events_through, write_config
+from budget_helpers import HALF_DAY_CONFIG, NOW, Session, events_through, half_spent_session, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
 from hook_processes import processes_with, stat_fields, wait_until_gone
@@ -27,7 +27,7 @@ from token_budget.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
-CONFIG = "timezone: UTC\nbudgets:\n  global: {daily_limit: 10000}\n"
+CONFIG = HALF_DAY_CONFIG
 AGENT = {"description": "Check", "prompt": "Say hi.", "subagent_type": "general-purpose"}
 
 
@@ -39,10 +39,7 @@ def full_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def session(claude_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Session:
-    write_config(tmp_path, monkeypatch, CONFIG)
-    s = Session(claude_dir)
-    s.spend(5000)  # 50% of the daily budget: every answer is {}
-    return s
+    return half_spent_session(claude_dir, tmp_path, monkeypatch)  # 50% of the daily budget: every answer is {}
 
 
 def settle(session: Session, full_paths: list[str], event: str = "PreToolUse", **extra: object) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from budget_helpers import NOW, Session, events_through, write_config
+from budget_helpers import HALF_DAY_CONFIG, NOW, Session, events_through, half_spent_session, write_config
 from builders import hook_payload, response, transcript_path, write_lines
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -31,7 +31,7 @@ from token_budget.policy import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "token_budget" / "claude" / "run_hook.py"
-CONFIG = "timezone: UTC\nbudgets:\n  global: {daily_limit: 10000}\n"
+CONFIG = HALF_DAY_CONFIG
 AGENT = {"description": "Check", "prompt": "Say hi.", "subagent_type": "general-purpose"}
 
 
@@ -149,10 +149,7 @@ def decisions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def session(claude_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Session:
-    write_config(tmp_path, monkeypatch, CONFIG)
-    s = Session(claude_dir)
-    s.spend(5000)  # 50% of the daily budget
-    return s
+    return half_spent_session(claude_dir, tmp_path, monkeypatch)  # 50% of the daily budget
 
 
 def record_of(data_dir: Path, session_id: str = "sess-1") -> dict:
