@@ -132,10 +132,21 @@ def test_spending_past_any_room_or_an_inexact_cost_under_a_cost_limit_needs_the_
     assert levels.spend_headroom(usd, [row("m", 10, 100, status="estimated")]) is None  # priced by its family only
 
 
-def test_budgets_the_requests_cannot_move_have_none_and_a_team_budget_means_no_headroom() -> None:
+def test_budgets_the_requests_cannot_move_have_none_and_an_unknown_scope_means_no_headroom() -> None:
     window = BudgetState("five_hour", 5000, 10000, "ok", "open", None)
     assert budgets.headroom([window], Settings(), None, COUNTED)["budgets"] == []
-    assert budgets.headroom([state("team:daily", 0, 10000)], Settings(), None, COUNTED) is None
+    assert budgets.headroom([state("someday:budget", 0, 10000)], Settings(), None, COUNTED) is None
+
+
+def test_team_budgets_have_room_like_local_ones_and_a_team_model_budget_counts_only_its_models() -> None:
+    states = [state("team:daily", 5000, 10000), state("team:member:monthly", 0, 100_000),
+              state("team:workflow:release", 0, 10000), state("team:model:claude-opus", 0, 1000)]
+    room = budgets.headroom(states, Settings(), "claude-sonnet-4-5", COUNTED)
+    assert room is not None and [b[1:] for b in room["budgets"]] == [
+        [1989, None, True], [69_899, None, True], [6989, None, True], [698, None, False]]
+    assert levels.spend_headroom(room, [row("claude-sonnet-4-5", 1989)])["budgets"][0][1] == 0
+    assert levels.spend_headroom(room, [row("claude-sonnet-4-5", 1990)]) is None  # team:daily at its 70%
+    assert levels.spend_headroom(room, [row("claude-opus-4-5", 10)]) is None  # which budgets? unknown: decide
 
 
 # -- the hook ------------------------------------------------------------------------------------------------------
@@ -478,19 +489,6 @@ def test_two_sessions_at_once_never_both_spend_the_same_headroom(data_dir: Path,
     assert len(told) == 1 and answers.count({}) == 1, answers
     with Ledger.open(data_dir) as ledger:
         assert ledger.alert_limits([f"daily/80/{day.isoformat()}"]) == {f"daily/80/{day.isoformat()}": 10000}
-
-
-def test_no_headroom_in_team_mode(session: Session, decisions: list[str], tmp_path: Path, data_dir: Path,
-                                  monkeypatch) -> None:
-    """Team budgets move with other machines' usage, which this ledger never sees: every tool call decides."""
-    monkeypatch.setenv("TOKEN_BUDGET_TEAM_DSN", "postgresql://member@127.0.0.1:9/team")  # nothing listens there
-    write_config(tmp_path, monkeypatch, CONFIG + "team:\n  name: t\n  dsn: $TOKEN_BUDGET_TEAM_DSN\n  member: me\n"
-                 "  sync_interval: 3600\n")
-    for _ in range(3):
-        session.spend(10)
-        session.hook("PreToolUse")
-    assert record_of(data_dir)["headroom"] is None
-    assert decisions == ["PreToolUse"] * 3
 
 
 def test_a_notice_recorded_while_the_notices_are_taken_is_shown_by_the_next_tool_call(

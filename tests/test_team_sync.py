@@ -7,14 +7,16 @@ happens when the test says."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from budget_helpers import NOW, Session
+from budget_helpers import NOW, Session, events_through
 from team_helpers import Machine, TeamDb, quiet, sync_once
 
-from token_budget.ledger import Ledger
+from token_budget.ledger import Ledger, version_path
 from token_budget.team.states import read_cache
 
 LIMIT = 100_000
@@ -278,3 +280,117 @@ def test_team_model_and_workflow_budgets_bind_only_their_sessions(team: TeamDb, 
     assert scopes("sess-review", "claude-sonnet-4-5-20250929") == {"team:monthly": 51_500,
                                                                    "team:workflow:review": 20_500}
     assert scopes("sess-alice", "claude-opus-4-6") == {"team:monthly": 51_500, "team:model:claude-opus": 30_000}
+
+
+# -- the headroom in team mode (hook._within_headroom): team budgets get their room like the local ones ----------
+
+
+def team_session(m: Machine, monkeypatch: pytest.MonkeyPatch, name: str) -> Session:
+    m.use(monkeypatch)
+    return Session(m.claude_dir, name)
+
+
+def test_headroom_in_team_mode_far_from_every_level_and_a_sync_ends_it(
+        team: TeamDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_budget.claude import enforce, fastpath
+    from token_budget.detached import hold
+    from token_budget.team import DUE_NAME, LOCK_NAME
+
+    decisions = events_through(monkeypatch, enforce, "prepare")
+    alice = machine(team, tmp_path, "alice@example.com")
+    sync_once(alice)
+    session = team_session(alice, monkeypatch, "sess-a")
+    session.spend(10_000)
+    assert session.hook("PreToolUse") == (0, {}) and decisions == ["PreToolUse"]
+    record = json.loads(next((alice.data_dir / "cache").glob("*/sess-a.json")).read_bytes())
+    assert ["team:monthly", 59_899, None, True] in record["headroom"]["budgets"]  # 69.9% of 100k, less 10k, less 1
+    session.spend(100)
+    assert session.hook("PreToolUse") == (0, {}) and decisions == ["PreToolUse"]  # from the headroom
+    # A sync due: the headroom path starts it as the full path does (a sync already running: the lock held here,
+    # so none is spawned, but the due file is touched, which is kick's "started or found running").
+    due = alice.data_dir / DUE_NAME
+    old = time.time() - 7200
+    os.utime(due, (old, old))
+    lock = hold(alice.data_dir, LOCK_NAME)
+    try:
+        session.spend(100)
+        assert session.hook("PreToolUse") == (0, {}) and decisions == ["PreToolUse"]
+    finally:
+        os.close(lock)
+    assert due.stat().st_mtime > old + 3600
+    quiet(alice)
+    sync_once(alice)  # pushes the 10,200 tokens and rewrites the team cache
+    alice.use(monkeypatch)
+    session.spend(100)
+    assert session.hook("PreToolUse") == (0, {}) and decisions == ["PreToolUse"] * 2  # the decision again
+    sync_once(alice)  # pushes that one
+    alice.use(monkeypatch)
+    assert session.hook("PreToolUse") == (0, {}) and decisions == ["PreToolUse"] * 3  # nothing new: records
+    version = Path(version_path(Ledger.open(alice.data_dir).path)).read_text()
+    before = fastpath.stamp(str(alice.data_dir / "cache" / "team.json"))
+    sync_once(alice)  # nothing to push: the team cache rewritten (the same figures on the test's clock)
+    assert fastpath.stamp(str(alice.data_dir / "cache" / "team.json")) != before
+    assert Path(version_path(Ledger.open(alice.data_dir).path)).read_text() == version  # the cache alone changed
+    alice.use(monkeypatch)
+    session.spend(100)
+    assert session.hook("PreToolUse") == (0, {}) and decisions == ["PreToolUse"] * 4
+
+
+def test_headroom_in_team_mode_answers_as_the_decision_across_every_team_level(
+        team: TeamDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same requests, approaching and passing 70/80/90/100/110% of a team budget, with the headroom on and off
+    (each on a machine of its own, both synced before any use): every answer is the same, most from the headroom."""
+    from token_budget.claude import enforce, hook
+
+    decisions = events_through(monkeypatch, enforce, "prepare")
+    machines = {on: machine(team, tmp_path, f"{'with' if on else 'without'}@example.com") for on in (False, True)}
+    for m in machines.values():
+        sync_once(m)
+
+    def run(on: bool) -> list[tuple[int, str]]:
+        monkeypatch.setattr(hook, "HEADROOM", on)
+        s = team_session(machines[on], monkeypatch, "sess-s")
+        answers = []
+        s.spend(60_000)
+        for _ in range(40):  # 61,500 → 120,000 tokens
+            s.spend(1_500)
+            code, out = s.hook("PreToolUse")
+            answers.append((code, json.dumps(out).replace("without@", "X@").replace("with@", "X@")))
+            if out.get("continue") is False:
+                break
+        return answers
+
+    off = run(False)
+    decided_off = len(decisions)
+    on = run(True)
+    assert on == off
+    shown = [out for _, out in on if out != "{}"]
+    assert any("team's monthly" in o for o in shown) and any('"deny"' in o for o in shown)
+    assert len(decisions) - decided_off < decided_off * 2 // 3, "the headroom should have answered many of them"
+
+
+def test_headroom_in_team_mode_never_hides_the_stale_notice(team: TeamDb, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, set_clock) -> None:
+    """The record holds no later than the moment the team cache turns stale (team.max_staleness after the last
+    sync): the first tool call after it tells the outage, with the headroom on exactly as with it off."""
+    from token_budget.claude import hook
+
+    machines = {on: machine(team, tmp_path, f"{'with' if on else 'without'}@example.com") for on in (False, True)}
+
+    def run(on: bool) -> list[dict]:
+        monkeypatch.setattr(hook, "HEADROOM", on)
+        set_clock(NOW)
+        sync_once(machines[on])  # ok_at: NOW; stale after NOW + 10 min
+        s = team_session(machines[on], monkeypatch, "sess-s")
+        answers = []
+        for at in (timedelta(minutes=8), timedelta(minutes=9), timedelta(minutes=10, seconds=1),
+                   timedelta(minutes=10, seconds=2)):
+            set_clock(NOW + at)
+            s.now = NOW + at
+            s.spend(100)
+            answers.append(s.hook("PreToolUse")[1])
+        return answers
+
+    off, on = run(False), run(True)
+    assert on == off
+    assert [("team server has not answered" in json.dumps(a)) for a in on] == [False, False, True, False]

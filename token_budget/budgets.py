@@ -110,17 +110,21 @@ def budget_states(ledger: Storage, config: Config, *, now: datetime | None = Non
 # level's threshold 0.05 points before its exact share does.
 HEADROOM_MARGIN = 0.1
 # The scopes whose use the ledger's request rows make; any other scope (the subscription's windows are reported by
-# the client, team budgets come from the server) cannot be followed by counting requests.
+# the client) cannot be followed by counting requests. A team budget counts the server's figures from the team cache
+# (a config stamp of the record in team mode: a sync that rewrites it ends the record) plus the local unpushed
+# requests, which the new rows join.
 COUNTED_SCOPES = ("daily", "monthly", "session")
-COUNTED_PREFIXES = ("workflow:", "model:")
+COUNTED_PREFIXES = ("workflow:", "model:", "team:")
+MODEL_PREFIXES = ("model:", "team:model:")
 
 
 def headroom(states: Iterable[BudgetState], settings: Any, model: str | None,
              classes: Iterable[str]) -> dict[str, Any] | None:
     """How far every budget is from its next level (levels.spend_headroom takes requests off it) for a session on
     `model`: what can still be added before the next threshold that would change a decision (the next level, or in
-    `auto` mode the economy trigger). None when there can be none (a team budget, or a scope this module does not
-    know). `settings`: policy.Settings; `classes`: the token classes budgets count (config.counted_classes).
+    `auto` mode the economy trigger). None when there can be none (a scope this module does not know). `settings`:
+    policy.Settings; `classes`: the token classes budgets count (config.counted_classes, with the team cache's in
+    team mode).
 
     Each budget is [scope, tokens left or None (no token limit), micro-USD left or None (no cost limit), whether a
     request on `model` counts against it]; a budget the requests cannot move (a subscription window) has none."""
@@ -141,6 +145,8 @@ def headroom(states: Iterable[BudgetState], settings: Any, model: str | None,
         if nxt is not None and state.limit_usd:
             used = round((state.used_usd or 0.0) * 1_000_000)
             micros = max(int((nxt - HEADROOM_MARGIN) * state.limit_usd * 10_000) - used - 1, -1)
-        counts = not state.scope.startswith("model:") or model_matches(state.scope[len("model:"):], model)
+        # A team workflow budget counts every request (whichever run it is in): more than it adds, never less.
+        prefix = next((p for p in MODEL_PREFIXES if state.scope.startswith(p)), None)
+        counts = prefix is None or model_matches(state.scope[len(prefix):], model)
         budgets.append([state.scope, tokens, micros, counts])
     return {"model": model, "classes": [c for c in ROW_CLASSES if c in set(classes)], "budgets": budgets}

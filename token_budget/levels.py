@@ -96,7 +96,7 @@ def spend_headroom(headroom: dict[str, Any], rows: Iterable[tuple[Any, ...]]) ->
     counted, and taking use away can only move a budget away from its next level)."""
     model, budgets = headroom["model"], headroom["budgets"]
     counted = [1 + ROW_CLASSES.index(c) for c in headroom["classes"]]
-    per_model = any(b[0].startswith("model:") for b in budgets)
+    per_model = any(b[0].startswith(("model:", "team:model:")) for b in budgets)
     priced = any(b[2] is not None for b in budgets)
     tokens = micros = 0
     for row in rows:

@@ -158,9 +158,9 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
     now = now or clock.now()
     # A tool call in a session whose record says how far every budget is from its next level: after the ingest,
     # `{}` without the decision if what this process recorded fits (_within_headroom); after a tool call, the record
-    # carried past the PostToolUse's own bookkeeping (a remembered Read). Never in team mode.
+    # carried past the PostToolUse's own bookkeeping (a remembered Read).
     record = fastpath.headroom(event, payload, os.fspath(data_dir), now.timestamp()) \
-        if event in HEADROOM_EVENTS and HEADROOM and not config.get("team") else None
+        if event in HEADROOM_EVENTS and HEADROOM else None
     ledger = Ledger.open(data_dir)
     with _LeftOpen(ledger, event) if _watchdog is not None and event in LEFT_OPEN_EVENTS else ledger:
         positions = None
@@ -173,6 +173,8 @@ def handle(event: str, payload: dict[str, Any], data_dir: PathLike, *, now: date
             log(data_dir, event, "; ".join(result.errors))
         if record is not None and event == "PreToolUse" and _within_headroom(record, payload, files, ledger, result,
                                                                              data_dir, now):
+            if config.get("team"):  # the sync starts when due, as on the full path
+                _kick_team(data_dir, config, event)
             return {}
         from . import enforce
         if config.get("team"):  # team mode: the sync process talks to the server, never this hook
@@ -407,13 +409,18 @@ def _remember(data_dir: PathLike, payload: dict[str, Any], files: list[str], led
     ends = [day_bounds(today(tz, now), tz)[1], *(s.resets_at for s in step.states if s.resets_at)]
     from ..ledger import version_path
 
-    # How far each budget is from its next level, for the next tool calls' ingests (_within_headroom): none in team
-    # mode, where the server's figures move without this ledger.
-    headroom = None if step.config.get("team") else room(step.states, step.settings, step.model,
-                                                         step.config.counted_classes)
+    valid_until = min(parse(e).timestamp() for e in ends)
+    classes = step.config.counted_classes
+    if step.config.get("team"):  # the team cache's figures hold until a sync rewrites it (a config stamp)
+        from ..team.states import stale_at
+
+        classes, turns_stale = stale_at(data_dir, step.config, now.timestamp(), classes)
+        valid_until = min(valid_until, turns_stale)
+    # How far each budget is from its next level, for the next tool calls' ingests (_within_headroom).
+    headroom = room(step.states, step.settings, step.model, classes)
     fastpath.remember(os.fspath(data_dir), payload, config_stamps=stamps, ledger=seen[0],
                       ledger_paths=(ledger.path, version_path(ledger.path)), files=known,
-                      valid_until=min(parse(e).timestamp() for e in ends), post_writes=facts["post_writes"],
+                      valid_until=valid_until, post_writes=facts["post_writes"],
                       now=now.timestamp(), headroom=headroom)
 
 

@@ -31,6 +31,7 @@ FORMAT = 1
 # Sums kept per scope, in this order, in the cache and in TeamSpool.unpushed_usage's rows.
 SUMS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
         "cache_read_tokens", "cost_micros")
+DEFAULT_CLASSES = ["input", "output", "cache_creation"]  # what team budgets count when the cache does not say
 CLASS_INDEXES = {"input": (0,), "output": (1,), "cache_creation": (2, 3), "cache_read": (4,)}
 
 
@@ -98,7 +99,7 @@ def team_states(ledger: Ledger, config: Any, now: datetime, limits: dict[str, fl
     if stale and settings.on_stale == "open":
         return []
     spans = periods(cache.get("timezone") or "UTC", now)
-    classes = cache.get("classes") or ["input", "output", "cache_creation"]
+    classes = cache.get("classes") or DEFAULT_CLASSES
     local = ledger.unpushed_usage(spans["day"][1:], spans["month"][1:])
     acked_limits = ledger.acknowledged_limits((spans["day"][0], spans["month"][0], ""))
     workflows = None
@@ -139,3 +140,18 @@ def stale_info(data_dir: Any, config: Any, now: float) -> dict[str, Any] | None:
     since = cache.get("ok_at") or cache.get("first_attempt_at")
     return {"key": f"team_stale:{since}", "minutes": staleness(cache, now) / 60, "on_stale": settings.on_stale,
             "error": cache.get("error")}
+
+
+def stale_at(data_dir: Any, config: Any, now: float, classes: list[str]) -> tuple[list[str], float]:
+    """For a record of the hook's answer (hook._remember): the token classes local budgets count (`classes`) with
+    those the team's count, and the moment the team cache turns stale (team_states and stale_info change then;
+    infinity when it cannot: no cache, or stale already, which lasts until a sync rewrites the cache)."""
+    settings = TeamSettings.from_config(config)
+    cache = read_cache(data_dir)
+    if settings is None or cache is None:
+        return classes, float("inf")
+    every = [*classes, *(c for c in cache.get("classes") or DEFAULT_CLASSES if c not in classes)]
+    if is_stale(cache, settings, now):
+        return every, float("inf")
+    since = cache.get("ok_at") or cache.get("first_attempt_at")  # as staleness() reads it
+    return every, min(float(since) if since else now, now) + settings.max_staleness
