@@ -7,7 +7,10 @@ UserPromptSubmit, PreToolUse: the decisions); and the whole plugin, which adds t
 SubagentStop, SessionEnd, PreCompact). What the async events add is the whole plugin against the blocking events
 alone (target: at most 5%); what the decisions cost is the blocking events against no plugin. Needs the pinned
 CLI (`bash tests/e2e/install.sh`) and `unshare -n` (root): every run happens in a private network namespace, as
-in tests/e2e.
+in tests/e2e, but without the e2e tests' strace: `strace -f` stops every process of the CLI's tree at each fork,
+exec and exit, which costs each hook process time no user pays (the namespace holds only loopback, so nothing can
+leave it anyway). The blocking events and the whole plugin also run under strace, as the e2e tests run them, in
+rows of their own without a target.
 
 Each set-up's row also says how much of its time falls after the mock received the turn's last request (until the
 CLI's exit): where `claude -p` ends, signals the async hooks still running and waits for them and for SessionEnd.
@@ -28,6 +31,7 @@ from common import PYTHON, ROOT, Figure, run_alone
 
 SECTION = "A 20-tool-call `claude -p` turn (real CLI, mock API)"
 CALLS = 20
+TRACED_BLOCKING, TRACED_WHOLE = "blocking events only, under strace", "whole plugin, under strace"
 
 
 def _plugin(folder: Path, events: set[str] | None) -> Path:
@@ -58,16 +62,19 @@ def measure(quick: bool = False) -> list[Figure]:
         blocking = {"SessionStart", "UserPromptSubmit", "PreToolUse"}
         setups = {"no plugin": None, "blocking events only": _plugin(work / "blocking", blocking),
                   "whole plugin": _plugin(work / "all", None)}
-        env = ClaudeEnv(work / "env", default_binaries())
+        setups[TRACED_BLOCKING], setups[TRACED_WHOLE] = setups["blocking events only"], setups["whole plugin"]
+        untraced, traced = (ClaudeEnv(work / "env", default_binaries(), trace_network=False),
+                            ClaudeEnv(work / "env-traced", default_binaries()))
+        envs = {name: traced if name in (TRACED_BLOCKING, TRACED_WHOLE) else untraced for name in setups}
         script = [bash_turn(f"echo {i}", input_tokens=100, output_tokens=5) for i in range(CALLS)]
         script.append(text_turn("done", input_tokens=100, output_tokens=5))
         samples: dict[str, list[float]] = {name: [] for name in setups}
         ends: dict[str, list[float]] = {name: [] for name in setups}
         for i in range(rounds + 1):
-            for name, plugin in setups.items():
-                run_env = {"TOKEN_BUDGET_PYTHON": PYTHON, "TOKEN_BUDGET_HOME": str(work / f"data-{name[:2]}")}
+            for k, (name, plugin) in enumerate(setups.items()):
+                run_env = {"TOKEN_BUDGET_PYTHON": PYTHON, "TOKEN_BUDGET_HOME": str(work / f"data-{k}")}
                 start = time.perf_counter()
-                res = env.run("Run the commands", script=script, plugin_dir=plugin, env=run_env)
+                res = envs[name].run("Run the commands", script=script, plugin_dir=plugin, env=run_env)
                 elapsed = time.perf_counter() - start
                 if res.output.get("num_turns") != CALLS + 1:
                     raise SystemExit(f"bench_cli: {name}: {res.describe()}")
@@ -90,6 +97,10 @@ def measure(quick: bool = False) -> list[Figure]:
         Figure(SECTION, "whole plugin: the async events added (PostToolUse, Stop, SessionEnd, …)", t["whole plugin"],
                t[blocking], blocking, 1.05,
                note=f"{t['whole plugin'] / t[base]:.2f}x no plugin; {after('whole plugin')}"),
+        Figure(SECTION, "blocking events only, the CLI under strace -f", t[TRACED_BLOCKING], t[base], base,
+               note=after(TRACED_BLOCKING)),
+        Figure(SECTION, "whole plugin, the CLI under strace -f: the async events added", t[TRACED_WHOLE],
+               t[TRACED_BLOCKING], TRACED_BLOCKING, note=after(TRACED_WHOLE)),
     ]
 
 

@@ -2,7 +2,8 @@
 
 Every run goes through ``unshare -n bash run.sh``: the script brings up ``lo``, starts the mock as a child
 process on 127.0.0.1 (the namespace's own loopback), then runs each command under
-``strace -f -e trace=connect,sendto,sendmsg,sendmmsg`` (with ``--seccomp-bpf``, so the cost is small).
+``strace -f -e trace=connect,sendto,sendmsg,sendmmsg`` (with ``--seccomp-bpf``, so only those calls stop, and each
+fork, exec and exit: the benchmarks turn it off, ``ClaudeEnv(trace_network=False)``).
 Since only ``lo`` exists, traffic elsewhere cannot leave the machine; the strace log makes an attempt
 *visible*, and the harness raises :class:`NetworkGuardError` for any inet connect/send to a non-loopback
 address or to port 53 (DNS), for any DNS/unreachable-network error in the CLI's ``--debug-file``, and if
@@ -439,8 +440,13 @@ class ClaudeEnv:
         *,
         python: str = sys.executable,
         default_timeout: float = 120.0,
+        trace_network: bool = True,
     ):
+        """``trace_network=False`` runs the commands without strace (the benchmarks): ``strace -f`` stops every
+        process of the CLI's tree at each fork, exec and exit, a cost per hook process that no user pays. The
+        namespace still holds only lo, and the guard still reads the debug log; only the strace evidence is gone."""
         self.root = Path(root)
+        self.trace_network = trace_network
         self.binaries = binaries or default_binaries()
         self.python = python
         self.home = self.root / "home"
@@ -515,10 +521,10 @@ class ClaudeEnv:
         lines.append(f"cd {q(str(cwd))} || exit 96")
         for i, st in enumerate(steps):
             p = run_dir / st.name
+            tracer = (f"strace -f -qq -e signal=none --seccomp-bpf -e trace=connect,sendto,sendmsg,sendmmsg"
+                      f" -o {q(str(p))}.strace -- ") if self.trace_network else ""
             lines += [
-                f"strace -f -qq -e signal=none --seccomp-bpf -e trace=connect,sendto,sendmsg,sendmmsg"
-                f" -o {q(str(p))}.strace -- {shlex.join(st.argv)} < /dev/null > {q(str(p))}.stdout"
-                f" 2> {q(str(p))}.stderr",
+                f"{tracer}{shlex.join(st.argv)} < /dev/null > {q(str(p))}.stdout 2> {q(str(p))}.stderr",
                 f"rc=$?; echo $rc > {q(str(p))}.rc; date +%s.%N > {q(str(p))}.end",
             ]
             if stop_on_error and i < len(steps) - 1:

@@ -11,6 +11,7 @@ import pytest
 from .harness import (
     CLAUDE_VERSION,
     DEFAULT_MODEL,
+    Binaries,
     ClaudeEnv,
     NetworkGuardError,
     make_recorder_plugin,
@@ -231,6 +232,18 @@ def test_stream_json_and_resume_keep_ids_unique(claude_env: ClaudeEnv) -> None:
     assert "first" in request_text(second.requests[0])  # the history was replayed to the model
     ids = [a["message"]["id"] for a in second.assistant_entries()]
     assert len(ids) == len(set(ids)) == 2  # a restarted mock never reuses a message id
+
+
+def test_benchmarks_can_run_the_cli_without_a_tracer(e2e_binaries: Binaries, tmp_path: Path) -> None:
+    """strace -f stops every process the CLI starts (the hooks too), so bench_cli runs without it: the commands'
+    processes then have no tracer, and the namespace is still checked."""
+    status = [bash_turn("grep TracerPid /proc/self/status"), text_turn("ok")]
+    traced = ClaudeEnv(tmp_path / "traced", e2e_binaries).run("Show the tracer", script=status)
+    untraced = ClaudeEnv(tmp_path / "untraced", e2e_binaries, trace_network=False).run("Show the tracer",
+                                                                                       script=status)
+    assert "TracerPid:\t0" not in request_text(traced.message_requests[1])
+    assert "TracerPid:\t0" in request_text(untraced.message_requests[1])
+    assert untraced.connections == [] and not (untraced.run_dir / "claude.strace").exists()
 
 
 def test_marketplace_add_and_install_offline(claude_env: ClaudeEnv, tmp_path: Path) -> None:
