@@ -19,6 +19,7 @@ CLI's exit): where `claude -p` ends, signals the async hooks still running and w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -56,7 +57,7 @@ def measure(quick: bool = False) -> list[Figure]:
     if problem:
         print(f"bench_cli skipped: {problem}", file=sys.stderr)
         return []
-    rounds = 9 if quick else 15  # alternated: every round runs the three set-ups in turn
+    rounds = 9 if quick else 21  # alternated: every round runs the set-ups in turn
     work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
     try:
         blocking = {"SessionStart", "UserPromptSubmit", "PreToolUse"}
@@ -81,6 +82,7 @@ def measure(quick: bool = False) -> list[Figure]:
                 if i:
                     samples[name].append(elapsed)
                     ends[name].append(_after_last_request(res))
+                _settle()
         t = {name: statistics.median(values) for name, values in samples.items()}
         end = {name: statistics.median(values) for name, values in ends.items()}
     finally:
@@ -102,6 +104,25 @@ def measure(quick: bool = False) -> list[Figure]:
         Figure(SECTION, "whole plugin, the CLI under strace -f: the async events added", t[TRACED_WHOLE],
                t[TRACED_BLOCKING], TRACED_BLOCKING, note=after(TRACED_WHOLE)),
     ]
+
+
+def _settle(limit: float = 10.0) -> None:
+    """Wait (untimed) until no hook process of the last run is left: a detached Stop worker or a SessionEnd still
+    finishing would otherwise share the CPUs with the next set-up's run."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and _hooks_running():
+        time.sleep(0.01)
+
+
+def _hooks_running() -> bool:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if b"run_hook.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return True
+            except OSError:
+                pass  # ended meanwhile
+    return False
 
 
 def _after_last_request(res: Any) -> float:
