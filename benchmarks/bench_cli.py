@@ -14,6 +14,11 @@ rows of their own without a target.
 
 Each set-up's row also says how much of its time falls after the mock received the turn's last request (until the
 CLI's exit): where `claude -p` ends, signals the async hooks still running and waits for them and for SessionEnd.
+
+The ratios are paired: each round's run of a set-up divided by the same round's run of its baseline, just before
+it, and the median of those. One run of the turn spreads about 4% on this shared machine (sd 90-180 ms on 2-3.5 s),
+mostly load that lasts longer than two runs: the two medians' ratio moved by 2% from one benchmark to the next,
+the paired ratios' spread is about half of it.
 """
 
 from __future__ import annotations
@@ -85,6 +90,9 @@ def measure(quick: bool = False) -> list[Figure]:
                 _settle()
         t = {name: statistics.median(values) for name, values in samples.items()}
         end = {name: statistics.median(values) for name, values in ends.items()}
+        pairs = {(name, of): _paired(samples[name], samples[of])
+                 for name, of in (("blocking events only", "no plugin"), ("whole plugin", "blocking events only"),
+                                  (TRACED_BLOCKING, "no plugin"), (TRACED_WHOLE, TRACED_BLOCKING))}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base, blocking = "no plugin", "blocking events only"
@@ -95,15 +103,21 @@ def measure(quick: bool = False) -> list[Figure]:
     return [
         Figure(SECTION, f"no plugin ({CALLS} Bash calls, {CALLS + 1} requests)", t[base], note=after(base)),
         Figure(SECTION, f"blocking events only ({CALLS} PreToolUse, a UserPromptSubmit, a SessionStart)", t[blocking],
-               t[base], base, note=after(blocking)),
+               t[base], base, note=after(blocking), paired=pairs[(blocking, base)]),
         Figure(SECTION, "whole plugin: the async events added (PostToolUse, Stop, SessionEnd, …)", t["whole plugin"],
-               t[blocking], blocking, 1.05,
-               note=f"{t['whole plugin'] / t[base]:.2f}x no plugin; {after('whole plugin')}"),
+               t[blocking], blocking, 1.05, paired=pairs[("whole plugin", blocking)],
+               note=f"{t['whole plugin'] / t[blocking]:.3f}x of the medians; {after('whole plugin')}"),
         Figure(SECTION, "blocking events only, the CLI under strace -f", t[TRACED_BLOCKING], t[base], base,
-               note=after(TRACED_BLOCKING)),
+               note=after(TRACED_BLOCKING), paired=pairs[(TRACED_BLOCKING, base)]),
         Figure(SECTION, "whole plugin, the CLI under strace -f: the async events added", t[TRACED_WHOLE],
-               t[TRACED_BLOCKING], TRACED_BLOCKING, note=after(TRACED_WHOLE)),
+               t[TRACED_BLOCKING], TRACED_BLOCKING, note=after(TRACED_WHOLE),
+               paired=pairs[(TRACED_WHOLE, TRACED_BLOCKING)]),
     ]
+
+
+def _paired(runs: list[float], baseline_runs: list[float]) -> float:
+    """The median of each round's ratio of a set-up's run to its baseline's run in the same round."""
+    return statistics.median([run / base for run, base in zip(runs, baseline_runs, strict=True)])
 
 
 def _settle(limit: float = 10.0) -> None:

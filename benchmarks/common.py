@@ -150,15 +150,19 @@ def header(title: str) -> str:
 
 
 class Figure:
-    """One measured figure: `value` in seconds (or MiB when unit is "MiB"), and its ratio to a named baseline."""
+    """One measured figure: `value` in seconds (or MiB when unit is "MiB"), and its ratio to a named baseline: the
+    ratio of the two medians, or `paired`, the median of each round's own ratio, where the caller has one."""
 
     def __init__(self, section: str, name: str, value: float, base: float | None = None, base_name: str = "",
-                 target: float | None = None, target_text: str = "", unit: str = "s", note: str = "") -> None:
+                 target: float | None = None, target_text: str = "", unit: str = "s", note: str = "",
+                 paired: float | None = None) -> None:
         self.section, self.name, self.value, self.base, self.base_name = section, name, value, base, base_name
-        self.target, self.target_text, self.unit, self.note = target, target_text, unit, note
+        self.target, self.target_text, self.unit, self.note, self.paired = target, target_text, unit, note, paired
 
     @property
     def ratio(self) -> float | None:
+        if self.paired is not None:
+            return self.paired
         return self.value / self.base if self.base else None
 
     @property
